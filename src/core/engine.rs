@@ -1,0 +1,155 @@
+//! The orchestrator: the only owner of mutable dev-loop state.
+//!
+//! Front ends hold an [`EngineHandle`]: they send [`Command`]s and read [`EngineEvent`]s
+//! (or the replaying [`DevEvent`] bus for SSE). Nothing but the engine task signals a child.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::core::events::{
+    BuiltArtifact, DevEvent, EngineEvent, ExitStatus, ReplayBus, RunInfo, RunOrigin,
+};
+use crate::core::logs::LogStore;
+use crate::core::project::Project;
+
+/// What a front end can ask of the engine.
+#[derive(Debug)]
+pub enum Command {
+    /// Build now (the `r` key), even if no file changed.
+    Rebuild,
+    /// Start one run of the current artifact. `reply` gets the pid and, for HTTP runs,
+    /// the raw output stream.
+    StartRun {
+        origin: RunOrigin,
+        reply: Option<oneshot::Sender<Result<RunHandle, StartRunError>>>,
+    },
+    /// Early-stop (SIGTERM, escalated to SIGKILL after the timeout) or force-stop (SIGKILL)
+    /// one run. `cancel_cloud_job` asks for the cloud cancel once the child is gone.
+    StopRun { pid: u32, force: bool },
+    /// Early-stop one run and start a replacement once it has exited.
+    RestartRun { pid: u32 },
+    /// An HTTP client dropped its `/api/train` body: SPEC §6 "Stop" (wait ≤ 2 s for the job
+    /// id, SIGKILL, cloud cancel).
+    AbandonHttpRun { pid: u32 },
+    /// Clear a run's stored log lines.
+    ClearLogs { pid: u32 },
+    /// Stop everything (graceful first; `force` on the second request) and end the engine.
+    Shutdown { force: bool },
+}
+
+/// Raw output of a run, for `/api/train` streaming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutput {
+    /// Bytes exactly as the child wrote them (stdout and stderr interleaved as read).
+    Data(Bytes),
+    Exited(ExitStatus),
+}
+
+#[derive(Debug)]
+pub struct RunHandle {
+    pub pid: u32,
+    /// Present for runs that asked for their raw output (HTTP runs).
+    pub output: Option<mpsc::UnboundedReceiver<RunOutput>>,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum StartRunError {
+    #[error("the engine is shutting down; no new runs are started")]
+    ShuttingDown,
+    #[error("no arkor SDK is installed in {0}: run `npm install arkor` in the project")]
+    NoSdk(String),
+    #[error("failed to start the runner: {0}")]
+    Spawn(String),
+}
+
+/// Build status as front ends show it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BuildStatus {
+    /// No build finished yet.
+    Pending,
+    Building,
+    Ok,
+    Error(String),
+}
+
+/// A consistent view of the engine's state for a front end that (re)attaches.
+#[derive(Clone, Debug)]
+pub struct EngineSnapshot {
+    pub status: BuildStatus,
+    /// The last successful build (kept across errors: new runs spawn with it, SPEC §10.29).
+    pub last_good: Option<BuiltArtifact>,
+    /// The last dev event (what SSE would replay).
+    pub last_event: Option<Arc<DevEvent>>,
+    /// Every run the engine knows, live ones and recently exited ones, oldest first.
+    pub runs: Vec<Arc<RunInfo>>,
+    pub shutting_down: bool,
+}
+
+/// The state the engine shares read-only with front ends.
+pub struct Shared {
+    pub project: Project,
+    pub logs: LogStore,
+    /// Dev events with last-event replay (SSE, headless).
+    pub dev_events: ReplayBus<Arc<DevEvent>>,
+    /// Everything else, live only.
+    pub events: broadcast::Sender<EngineEvent>,
+    pub(crate) snapshot: Mutex<EngineSnapshot>,
+}
+
+/// A cheap, clonable handle to the running engine.
+#[derive(Clone)]
+pub struct EngineHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    shared: Arc<Shared>,
+}
+
+impl EngineHandle {
+    pub(crate) fn new(commands: mpsc::UnboundedSender<Command>, shared: Arc<Shared>) -> Self {
+        Self { commands, shared }
+    }
+
+    /// Queue a command. Returns false when the engine has already ended.
+    pub fn send(&self, cmd: Command) -> bool {
+        self.commands.send(cmd).is_ok()
+    }
+
+    /// Start a run and wait for its pid.
+    pub async fn start_run(&self, origin: RunOrigin) -> Result<RunHandle, StartRunError> {
+        let (tx, rx) = oneshot::channel();
+        if !self.send(Command::StartRun {
+            origin,
+            reply: Some(tx),
+        }) {
+            return Err(StartRunError::ShuttingDown);
+        }
+        rx.await.unwrap_or(Err(StartRunError::ShuttingDown))
+    }
+
+    pub fn project(&self) -> &Project {
+        &self.shared.project
+    }
+
+    pub fn logs(&self) -> &LogStore {
+        &self.shared.logs
+    }
+
+    /// The replaying dev-event bus (SSE): last event first, then live ones.
+    pub fn subscribe_dev(&self) -> (Option<Arc<DevEvent>>, broadcast::Receiver<Arc<DevEvent>>) {
+        self.shared.dev_events.subscribe()
+    }
+
+    /// Every engine event, live. Pair with [`EngineHandle::snapshot`] to (re)sync.
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.shared.events.subscribe()
+    }
+
+    pub fn snapshot(&self) -> EngineSnapshot {
+        self.shared
+            .snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}

@@ -1,0 +1,283 @@
+//! Typed events of the dev loop and the broadcast bus that carries them.
+//!
+//! `DevEvent` is the wire object of SPEC §3/§5 (`ready` / `rebuild` / `error`, plus the
+//! dispatch fields of §8 once runs exist). Its JSON is hand-ordered to match the reference
+//! byte for byte: `type, outFile, hash, contentHash, configHash, trainerName[, hotSwap,
+//! hotSwapTargets, restart, restartTargets]` or `type, message`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use serde::ser::SerializeMap;
+use tokio::sync::broadcast;
+
+/// One successful build as the engine saw it (artifact + inspection).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuiltArtifact {
+    /// Absolute path of `.arkor/build/index.mjs`.
+    pub out_file: String,
+    /// `"<mtimeMs>-<ctimeMs>-<size>"`, an identity token only.
+    pub hash: String,
+    /// First 16 hex chars of sha256 of the artifact bytes.
+    pub content_hash: Option<String>,
+    /// SPEC §4 hash of the trainer's JobConfig; `None` when there is no inspectable trainer.
+    pub config_hash: Option<String>,
+    pub trainer_name: Option<String>,
+    /// The JobConfig as JSON (for "why did it restart" diffs). Not part of the wire frame.
+    pub config: Option<serde_json::Value>,
+    /// Wall time from the first file event (or command) to the artifact being published.
+    pub build_duration: Duration,
+    /// Wall time spent in the Node inspector.
+    pub inspect_duration: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HotSwapTarget {
+    pub pid: u32,
+    #[serde(rename = "trainFile", skip_serializing_if = "Option::is_none")]
+    pub train_file: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RestartTarget {
+    pub pid: u32,
+    #[serde(rename = "trainFile", skip_serializing_if = "Option::is_none")]
+    pub train_file: Option<String>,
+    #[serde(rename = "forcedKill", skip_serializing_if = "Option::is_none")]
+    pub forced_kill: Option<bool>,
+}
+
+/// What one rebuild did to the registered runs. Computed once per rebuild (SPEC §8).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DispatchOutcome {
+    pub hot_swap_targets: Vec<HotSwapTarget>,
+    pub restart_targets: Vec<RestartTarget>,
+}
+
+/// The SSE frame payload. Cheap to clone (wrapped in `Arc` on the bus).
+#[derive(Clone, Debug, PartialEq)]
+pub enum DevEvent {
+    /// A successful build: `ready` when `first`, `rebuild` otherwise. `dispatch` is `Some`
+    /// exactly when runs were registered at the time of the rebuild.
+    Built {
+        first: bool,
+        artifact: BuiltArtifact,
+        dispatch: Option<DispatchOutcome>,
+    },
+    Error {
+        message: String,
+    },
+}
+
+impl DevEvent {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            DevEvent::Built { first: true, .. } => "ready",
+            DevEvent::Built { first: false, .. } => "rebuild",
+            DevEvent::Error { .. } => "error",
+        }
+    }
+
+    /// Compact JSON, as `JSON.stringify` of the reference's object.
+    pub fn to_json(&self) -> String {
+        // Serialising plain strings/bools/vecs cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// One SSE frame: `event: <type>\ndata: <json>\n\n`.
+    pub fn to_sse_frame(&self) -> String {
+        format!("event: {}\ndata: {}\n\n", self.type_name(), self.to_json())
+    }
+}
+
+impl Serialize for DevEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("type", self.type_name())?;
+        match self {
+            DevEvent::Error { message } => map.serialize_entry("message", message)?,
+            DevEvent::Built {
+                artifact, dispatch, ..
+            } => {
+                map.serialize_entry("outFile", &artifact.out_file)?;
+                map.serialize_entry("hash", &artifact.hash)?;
+                map.serialize_entry("contentHash", &artifact.content_hash)?;
+                map.serialize_entry("configHash", &artifact.config_hash)?;
+                map.serialize_entry("trainerName", &artifact.trainer_name)?;
+                if let Some(d) = dispatch {
+                    map.serialize_entry("hotSwap", &!d.hot_swap_targets.is_empty())?;
+                    map.serialize_entry("hotSwapTargets", &d.hot_swap_targets)?;
+                    map.serialize_entry("restart", &!d.restart_targets.is_empty())?;
+                    map.serialize_entry("restartTargets", &d.restart_targets)?;
+                }
+            }
+        }
+        map.end()
+    }
+}
+
+/// Who started a run, which decides who restarts it after a config change (SPEC §8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunOrigin {
+    /// TUI key, `--run`, the demo: the engine restarts it.
+    Engine,
+    /// `POST /api/train`: its HTTP client restarts it.
+    Http,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// The `/api/train` trailer value: the code, or `null` when killed by a signal.
+    pub fn trailer_code(&self) -> Option<i32> {
+        match self {
+            ExitStatus::Code(c) => Some(*c),
+            ExitStatus::Signal(_) => None,
+        }
+    }
+}
+
+/// The train state of one child, as the dashboard shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "state")]
+pub enum RunState {
+    /// Spawned; the job-id marker has not been seen yet.
+    Starting,
+    Running,
+    /// SIGUSR2 delivered for the build with this content hash.
+    HotSwapped,
+    /// SIGTERM delivered; waiting for the next checkpoint (deadline in `RunInfo`).
+    EarlyStopping,
+    /// Exited cleanly after an early stop; the engine is starting its replacement.
+    Restarting,
+    Exited { status: ExitStatus },
+}
+
+/// One key of the JobConfig whose value differs between two builds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConfigChange {
+    /// Dotted path, e.g. `learningRate` or `datasetSource.name`.
+    pub key: String,
+    /// Compact JSON of the old / new value; `None` when absent on that side.
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// A snapshot of one run, published on every state change.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunInfo {
+    pub pid: u32,
+    pub origin: RunOrigin,
+    pub trainer_name: Option<String>,
+    pub job_id: Option<String>,
+    pub config_hash: Option<String>,
+    pub content_hash: Option<String>,
+    pub state: RunState,
+    #[serde(with = "unix_ms")]
+    pub started_at: SystemTime,
+    #[serde(with = "unix_ms")]
+    pub state_since: SystemTime,
+    /// While early-stopping: when the engine escalates to SIGKILL.
+    #[serde(with = "unix_ms_opt")]
+    pub kill_deadline: Option<SystemTime>,
+    /// Why this run is being restarted (config keys that changed), when known.
+    pub restart_reason: Vec<ConfigChange>,
+    /// The pid this run replaced, when it is an engine restart.
+    pub restarted_from: Option<u32>,
+}
+
+/// Everything the engine publishes. Front ends read these; none of them sends signals.
+#[derive(Clone, Debug)]
+pub enum EngineEvent {
+    /// A build started (file event or command).
+    BuildStarted,
+    /// The wire event (ready / rebuild / error), already dispatched.
+    Dev(Arc<DevEvent>),
+    /// A run changed state (or was created).
+    Run(Arc<RunInfo>),
+    /// New log lines were stored for this pid (read them from the log store).
+    Logs { pid: u32 },
+    /// A human-readable notice (escalation, deprecation, a recovered helper, …).
+    Notice { level: NoticeLevel, message: String },
+    /// Shutdown began; no further dev events or runs follow.
+    ShuttingDown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoticeLevel {
+    Info,
+    Warn,
+    Error,
+}
+
+/// A broadcast channel that remembers the last value and hands it to each new subscriber
+/// first (SPEC §3 replay). Lagging subscribers see `RecvError::Lagged` and decide for
+/// themselves (the SSE route drops the connection; the TUI resyncs from snapshots).
+pub struct ReplayBus<T: Clone> {
+    tx: broadcast::Sender<T>,
+    last: Mutex<Option<T>>,
+}
+
+impl<T: Clone> ReplayBus<T> {
+    pub fn new(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity);
+        Self {
+            tx,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// Publish to every subscriber and remember it for replay.
+    pub fn publish(&self, value: T) {
+        // Hold the lock across send so a concurrent subscribe never sees the value twice
+        // (replayed and received) or not at all.
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        *last = Some(value.clone());
+        let _ = self.tx.send(value);
+    }
+
+    /// The last published value (if any) and a receiver for everything after it.
+    pub fn subscribe(&self) -> (Option<T>, broadcast::Receiver<T>) {
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        (last.clone(), self.tx.subscribe())
+    }
+
+    pub fn last(&self) -> Option<T> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn subscriber_count(&self) -> usize {
+        self.tx.receiver_count()
+    }
+}
+
+mod unix_ms {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    pub fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        let ms = t.duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        s.serialize_u64(ms as u64)
+    }
+}
+
+mod unix_ms_opt {
+    use std::time::SystemTime;
+    pub fn serialize<S: serde::Serializer>(
+        t: &Option<SystemTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => super::unix_ms::serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The engine: pure logic and OS work. Knows nothing of terminals or HTTP servers.
+
+pub mod build;
+pub mod cloud;
+pub mod engine;
+pub mod events;
+pub mod hash;
+pub mod inspect;
+pub mod logs;
+pub mod project;
+pub mod registry;
+pub mod supervisor;
+pub mod watch;

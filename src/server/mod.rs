@@ -1,0 +1,1 @@
+//! The Studio-compatible dev server (axum). (to be written)

@@ -1,0 +1,1 @@
+//! The ratatui dashboard. (to be written)
