@@ -1,1 +1,6 @@
-fn main() {}
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    eprintln!("arkor: not wired yet");
+    ExitCode::FAILURE
+}

@@ -153,3 +153,46 @@ impl EngineHandle {
             .clone()
     }
 }
+
+/// The receiving side of a detached handle: whoever holds it plays the engine.
+pub struct DetachedEngine {
+    pub commands: mpsc::UnboundedReceiver<Command>,
+    pub shared: Arc<Shared>,
+}
+
+impl DetachedEngine {
+    /// Replace the snapshot front ends read.
+    pub fn set_snapshot(&self, snapshot: EngineSnapshot) {
+        *self.shared.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = snapshot;
+    }
+}
+
+impl EngineHandle {
+    /// A handle with no engine task behind it: the caller receives the commands and publishes
+    /// events itself. The engine uses this to build its own handle; tests of a front end use
+    /// it to drive exact event sequences.
+    pub fn detached(project: Project) -> (EngineHandle, DetachedEngine) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(4096);
+        let shared = Arc::new(Shared {
+            project,
+            logs: LogStore::new(),
+            dev_events: ReplayBus::new(1024),
+            events,
+            snapshot: Mutex::new(EngineSnapshot {
+                status: BuildStatus::Pending,
+                last_good: None,
+                last_event: None,
+                runs: Vec::new(),
+                shutting_down: false,
+            }),
+        });
+        (
+            EngineHandle::new(tx, shared.clone()),
+            DetachedEngine {
+                commands: rx,
+                shared,
+            },
+        )
+    }
+}

@@ -1,0 +1,1 @@
+//! Command-line front: argument parsing and the small commands (`build`, headless, demo).
