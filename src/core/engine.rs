@@ -196,3 +196,43 @@ impl EngineHandle {
         )
     }
 }
+
+mod task;
+
+pub use task::EngineConfig;
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineStartError {
+    #[error(transparent)]
+    Inspector(#[from] crate::core::inspect::InspectorError),
+}
+
+/// Start the engine on the current tokio runtime: the build loop begins at once.
+/// The returned join handle completes after shutdown, when every run has ended and the
+/// watcher and inspector are closed.
+pub fn start(
+    config: EngineConfig,
+) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), EngineStartError> {
+    let (handle, detached) = EngineHandle::detached(config.project.clone());
+    let inspector = crate::core::inspect::Inspector::new(config.node.clone())?;
+    let (build_loop, builds) =
+        crate::core::watch::BuildLoop::spawn(config.project.clone(), inspector);
+    let (child_tx, children) = mpsc::unbounded_channel();
+    let supervisor = crate::core::supervisor::Supervisor::new(detached.shared.logs.clone(), child_tx);
+    let (internal_tx, internal) = mpsc::unbounded_channel();
+    let task = task::EngineTask::new(
+        config,
+        detached.shared.clone(),
+        supervisor,
+        build_loop,
+        internal_tx,
+    );
+    let join = tokio::spawn(task.run(task::Inputs {
+        commands: detached.commands,
+        builds,
+        children,
+        internal,
+    }));
+    Ok((handle, join))
+}
