@@ -1,0 +1,174 @@
+//! `arkor tui`: start the engine and the Studio server, then run the dashboard or the
+//! headless printer until shutdown, and clean up in the order of SPEC §9.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::args::TuiArgs;
+use super::headless::{self, LineFormat};
+use crate::core::engine::{self, Command, EngineConfig, EngineHandle};
+use crate::core::project::{self, Project};
+
+pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
+    let demo = if args.demo {
+        Some(DemoProject::create()?)
+    } else {
+        None
+    };
+    let root = match (&demo, &args.cwd) {
+        (Some(d), _) => d.root.clone(),
+        (None, Some(cwd)) => cwd.clone(),
+        (None, None) => PathBuf::from("."),
+    };
+    let project = Project::at(&root)
+        .with_context(|| format!("cannot use {} as the project directory", root.display()))?;
+    if !project.root.is_dir() {
+        anyhow::bail!(
+            "project directory {} does not exist (pass --cwd DIR, or run from the project)",
+            project.root.display()
+        );
+    }
+    let log_file = super::logging::init(&project.root);
+    let node = project::find_node()?;
+
+    let (engine, engine_done) = engine::start(EngineConfig {
+        project: project.clone(),
+        node: node.path.clone(),
+        stop_timeout: Duration::from_secs(args.stop_timeout),
+        run_on_ready: args.run || args.demo,
+        run_env: Vec::new(),
+    })?;
+
+    let server = match crate::server::start(
+        engine.clone(),
+        crate::server::ServerConfig {
+            port: args.port,
+            ..Default::default()
+        },
+    )
+    .await
+    {
+        Ok(server) => server,
+        Err(e) => {
+            // Nothing has run yet, but the watcher and inspector must still close.
+            engine.send(Command::Shutdown { force: true });
+            let _ = engine_done.await;
+            return Err(e);
+        }
+    };
+
+    let received = Arc::new(AtomicI32::new(0));
+    let signals = tokio::spawn(forward_signals(engine.clone(), received.clone()));
+
+    if args.headless {
+        let format = if args.json {
+            LineFormat::Json
+        } else {
+            LineFormat::Human
+        };
+        if format == LineFormat::Human {
+            // The reference's ready line: scripts written for `arkor dev` wait for it.
+            println!("Arkor Studio running on {}", server.url());
+            if let Some(d) = &demo {
+                println!("{}", d.instructions());
+            }
+            if let Some(path) = &log_file {
+                println!("arkor tui log: {}", path.display());
+            }
+        } else {
+            println!(
+                "{}",
+                serde_json::json!({"type": "server", "url": server.url()})
+            );
+        }
+        headless::print_events(engine.clone(), format).await;
+    } else {
+        let opts = crate::tui::TuiOptions {
+            server_url: Some(server.url().to_string()),
+            notify: !args.no_notify,
+            demo_hint: demo.as_ref().map(DemoProject::instructions),
+            log_file: log_file.clone(),
+        };
+        crate::tui::run(engine.clone(), opts).await?;
+    }
+
+    // The front end returns once the engine has stopped (or the user forced it); make sure.
+    engine.send(Command::Shutdown { force: false });
+    let _ = engine_done.await;
+    signals.abort();
+    server.shutdown().await;
+    if let Some(d) = demo {
+        d.remove();
+    }
+    let sig = received.load(Ordering::SeqCst);
+    Ok(if sig > 0 {
+        ExitCode::from((128 + sig) as u8)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// SIGINT / SIGTERM / SIGHUP: the first asks for a graceful shutdown (runs early-stop at
+/// their next checkpoint), the second forces it. Runs are in their own process groups, so
+/// a terminal's Ctrl-C or hang-up reaches only arkor, which then stops them deliberately.
+async fn forward_signals(engine: EngineHandle, received: Arc<AtomicI32>) {
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::warn!("could not install signal handlers");
+        return;
+    };
+    let mut count = 0;
+    loop {
+        let sig = tokio::select! {
+            _ = int.recv() => libc::SIGINT,
+            _ = term.recv() => libc::SIGTERM,
+            _ = hup.recv() => libc::SIGHUP,
+        };
+        count += 1;
+        if received.load(Ordering::SeqCst) == 0 {
+            received.store(sig, Ordering::SeqCst);
+        }
+        engine.send(Command::Shutdown { force: count > 1 });
+    }
+}
+
+/// The embedded demo, copied to a fresh temp dir with the simulated SDK installed.
+struct DemoProject {
+    root: PathBuf,
+}
+
+impl DemoProject {
+    fn create() -> anyhow::Result<Self> {
+        let root = std::env::temp_dir().join(format!("arkor-demo-{}", std::process::id()));
+        if root.exists() {
+            std::fs::remove_dir_all(&root)
+                .with_context(|| format!("cannot clear the old demo at {}", root.display()))?;
+        }
+        crate::assets::write_demo_project(&root)
+            .with_context(|| format!("cannot write the demo project to {}", root.display()))?;
+        Ok(Self { root })
+    }
+
+    fn instructions(&self) -> String {
+        let src = self.root.join("src").join("arkor");
+        format!(
+            "Demo project: {}\n  edit {} (a callback) → the run hot-swaps it and keeps going\n  edit {} (e.g. learningRate) → the run early-stops at its next checkpoint and restarts",
+            self.root.display(),
+            src.join("callbacks.ts").display(),
+            src.join("trainer.ts").display(),
+        )
+    }
+
+    fn remove(self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
