@@ -99,7 +99,8 @@ pub fn install_sdk(project_root: &Path) -> io::Result<()> {
     if staging.exists() {
         fs::remove_dir_all(&staging)?;
     }
-    let written = write_files(&staging, SDK_FILES).and_then(|()| make_executable(&staging.join(SDK_BIN)));
+    let written =
+        write_files(&staging, SDK_FILES).and_then(|()| make_executable(&staging.join(SDK_BIN)));
     if let Err(err) = written {
         // Best effort: the staging folder is ours and useless now.
         let _ = fs::remove_dir_all(&staging);
@@ -119,10 +120,17 @@ pub fn install_sdk(project_root: &Path) -> io::Result<()> {
 /// Fails with `AlreadyExists`, before writing anything, when a demo file is already there.
 pub fn write_demo_project(dest: &Path) -> io::Result<()> {
     fs::create_dir_all(dest)?;
-    if let Some(existing) = DEMO_FILES.iter().map(|file| dest.join(file.path)).find(|path| path.exists()) {
+    if let Some(existing) = DEMO_FILES
+        .iter()
+        .map(|file| dest.join(file.path))
+        .find(|path| path.exists())
+    {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
-            format!("{} already exists; the demo project needs an empty folder", existing.display()),
+            format!(
+                "{} already exists; the demo project needs an empty folder",
+                existing.display()
+            ),
         ));
     }
     write_files(dest, DEMO_FILES)?;
@@ -131,7 +139,10 @@ pub fn write_demo_project(dest: &Path) -> io::Result<()> {
 
 /// `<project_root>/node_modules/arkor/bin.mjs`, where [`install_sdk`] puts the runner.
 pub fn installed_sdk_bin(project_root: &Path) -> PathBuf {
-    project_root.join("node_modules").join("arkor").join(SDK_BIN)
+    project_root
+        .join("node_modules")
+        .join("arkor")
+        .join(SDK_BIN)
 }
 
 fn write_files(root: &Path, files: &[EmbeddedFile]) -> io::Result<()> {
@@ -194,13 +205,16 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn asset_dir(folder: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets").join(folder)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("assets")
+            .join(folder)
     }
 
     /// Every file under `root`, relative, skipping folders that are never shipped.
     fn files_on_disk(root: &Path, skip: &[&str]) -> BTreeSet<String> {
         fn walk(root: &Path, dir: &Path, skip: &[&str], out: &mut BTreeSet<String>) {
-            let entries = fs::read_dir(dir).unwrap_or_else(|err| panic!("read {}: {err}", dir.display()));
+            let entries =
+                fs::read_dir(dir).unwrap_or_else(|err| panic!("read {}: {err}", dir.display()));
             for entry in entries {
                 let path = entry.expect("directory entry").path();
                 let relative = path
@@ -230,13 +244,21 @@ mod tests {
     #[test]
     fn every_sdk_file_is_embedded() {
         let on_disk = files_on_disk(&asset_dir("sdk"), &["test", "node_modules"]);
-        assert_eq!(embedded(SDK_FILES), on_disk, "SDK_FILES must list exactly the files under assets/sdk");
+        assert_eq!(
+            embedded(SDK_FILES),
+            on_disk,
+            "SDK_FILES must list exactly the files under assets/sdk"
+        );
     }
 
     #[test]
     fn every_demo_file_is_embedded() {
         let on_disk = files_on_disk(&asset_dir("demo"), &["node_modules", ".arkor"]);
-        assert_eq!(embedded(DEMO_FILES), on_disk, "DEMO_FILES must list exactly the files under assets/demo");
+        assert_eq!(
+            embedded(DEMO_FILES),
+            on_disk,
+            "DEMO_FILES must list exactly the files under assets/demo"
+        );
     }
 
     #[test]
@@ -251,7 +273,8 @@ mod tests {
             .iter()
             .find(|file| file.path == "package.json")
             .expect("package.json is embedded");
-        let manifest: serde_json::Value = serde_json::from_slice(manifest.contents).expect("valid package.json");
+        let manifest: serde_json::Value =
+            serde_json::from_slice(manifest.contents).expect("valid package.json");
         assert_eq!(manifest["name"], "arkor");
         assert_eq!(manifest["version"], sdk_version());
         assert_eq!(manifest["bin"]["arkor"], SDK_BIN);
