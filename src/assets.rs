@@ -170,20 +170,13 @@ fn is_simulated_sdk(package_dir: &Path) -> bool {
             .is_some_and(|version| version.ends_with(SIMULATED_VERSION_SUFFIX))
 }
 
-#[cfg(unix)]
 fn make_executable(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(path, fs::Permissions::from_mode(0o755))
 }
 
-#[cfg(not(unix))]
-fn make_executable(_path: &Path) -> io::Result<()> {
-    Ok(())
-}
-
 /// `node_modules/.bin/arkor` → `../arkor/bin.mjs`, as a package manager would link it. An
 /// existing entry is left alone (it may belong to another install).
-#[cfg(unix)]
 fn link_bin(node_modules: &Path) -> io::Result<()> {
     let bin_dir = node_modules.join(".bin");
     fs::create_dir_all(&bin_dir)?;
@@ -192,11 +185,6 @@ fn link_bin(node_modules: &Path) -> io::Result<()> {
         return Ok(());
     }
     std::os::unix::fs::symlink(Path::new("../arkor").join(SDK_BIN), link)
-}
-
-#[cfg(not(unix))]
-fn link_bin(_node_modules: &Path) -> io::Result<()> {
-    Ok(())
 }
 
 #[cfg(test)]

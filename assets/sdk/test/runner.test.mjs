@@ -13,7 +13,8 @@ const CONFIG_SKIP =
 
 // Independent processes: run them side by side to keep the suite short.
 describe("runner", { concurrency: true }, () => {
-  describe("job id marker and environment", () => {
+  // At most 4 x 3 runner processes at a time: the machine may be busy.
+  describe("job id marker and environment", { concurrency: 3 }, () => {
     test("with a nonce: prefixed marker on stdout, exit 0 on completion", async (t) => {
       const project = makeProject(t, trainerArtifact({ tag: "v1", input: { maxSteps: 3 } }));
       const runner = startRunner(t, project, { env: { ARKOR_JOB_ID_MARKER_NONCE: NONCE } });
@@ -108,7 +109,7 @@ describe("runner", { concurrency: true }, () => {
     });
   });
 
-  describe("shutdown signals", () => {
+  describe("shutdown signals", { concurrency: 3 }, () => {
     test("SIGTERM: early stop at the next checkpoint, then exit 0", async (t) => {
       const project = makeProject(
         t,
@@ -142,6 +143,19 @@ describe("runner", { concurrency: true }, () => {
           assert.match(runner.stdout, /^\[v1\] checkpoint step=\d+$/m);
         }),
       );
+    });
+
+    test("SIGTERM while the job is being created: the new job is still stopped at a checkpoint", async (t) => {
+      const prelude = 'console.log("imported");';
+      const project = makeProject(t, trainerArtifact({ tag: "v1", input: { saveSteps: 2 }, prelude }));
+      const runner = startRunner(t, project, { env: { ARKOR_SIM_START_MS: "1500" } });
+      await runner.waitFor(/^imported$/m);
+      runner.signal("SIGTERM");
+      assert.deepEqual(await runner.waitForExit(), { code: 0, signal: null }, runner.transcript());
+      const lines = runner.stdoutLines;
+      assert.ok(lines.indexOf("Received SIGTERM; early-stopping at next checkpoint…") < lines.findIndex((l) => /^Started job /.test(l)));
+      assert.match(runner.stdout, /^\[v1\] checkpoint step=2$/m);
+      assert.equal(runner.count(/step=3 /), 0, runner.transcript());
     });
 
     test("second SIGTERM: exit 143 at once, without the checkpoint", async (t) => {
@@ -238,7 +252,7 @@ describe("runner", { concurrency: true }, () => {
     });
   });
 
-  describe("SIGUSR2 callback reload", () => {
+  describe("SIGUSR2 callback reload", { concurrency: 3 }, () => {
     const config = { maxSteps: 100000, saveSteps: 100000, learningRate: 2e-4 };
 
     test("same config: callbacks swapped, the run continues", async (t) => {
@@ -305,7 +319,7 @@ describe("runner", { concurrency: true }, () => {
       const runner = startRunner(t, project);
       await runner.waitFor(/^\[v1\] step=1 /m);
       // v2 is slow to import (top-level await); v3, signalled while v2 is still loading, is fast.
-      const slow = 'console.log("v2 loading"); await new Promise((r) => setTimeout(r, 400)); console.log("v2 loaded");';
+      const slow = 'console.log("v2 loading"); await new Promise((r) => setTimeout(r, 1500)); console.log("v2 loaded");';
       project.writeArtifact(trainerArtifact({ tag: "v2", input: config, prelude: slow }));
       runner.signal("SIGUSR2");
       await runner.waitFor(/^v2 loading$/m);
@@ -332,7 +346,7 @@ describe("runner", { concurrency: true }, () => {
     });
   });
 
-  describe("the six export shapes", () => {
+  describe("the six export shapes", { concurrency: 3 }, () => {
     const shapes = ["arkor-manifest", "arkor-trainer", "trainer", "default-manifest", "default-trainer", "default-object"];
     for (const shape of shapes) {
       test(`runs a trainer exported as ${shape}`, async (t) => {
