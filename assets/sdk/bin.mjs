@@ -4,7 +4,8 @@
 import { main } from "./lib/cli.mjs";
 
 try {
-  process.exitCode = await main(process.argv.slice(2));
+  const code = await main(process.argv.slice(2));
+  if (code !== undefined) process.exitCode = code;
 } catch (err) {
   // exitCode (not exit()) so stderr drains before the process ends.
   console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));

@@ -46,7 +46,10 @@ export async function runStart(entry, cwd = process.cwd()) {
   await runTrainer(artifact);
 }
 
-/** Returns the process exit code for commands that end without running a job. */
+/**
+ * Runs one command. Returns the exit code for commands that only print something, undefined
+ * after a run (whatever exit code the run or the user code chose stands).
+ */
 export async function main(argv) {
   const [command, ...rest] = argv;
   if (command === undefined || command === "help" || command === "--help" || command === "-h") {
@@ -64,7 +67,7 @@ export async function main(argv) {
       return 1;
     }
     await runStart(positional[0]);
-    return 0;
+    return undefined;
   }
   if (REAL_ONLY_COMMANDS.has(command)) {
     process.stderr.write(
