@@ -222,9 +222,13 @@ export class SimulatedJob {
     };
   }
 
-  /** The simulated `POST /v1/inference/chat` against a checkpoint adapter. */
+  /**
+   * The simulated `POST /v1/inference/chat` against a checkpoint adapter. Honours the output
+   * constraints a project may ask for (a JSON schema, JSON mode, a choice list), so code that
+   * parses the reply keeps working.
+   */
   infer(adapter, args) {
-    const text = `(simulated reply from ${adapter.jobId} checkpoint ${adapter.step})`;
+    const text = simulatedReply(adapter, args);
     if (args.stream === false) {
       return Promise.resolve(
         Response.json({
@@ -233,10 +237,48 @@ export class SimulatedJob {
       );
     }
     const frames = text
-      .split(" ")
-      .map((word, i) => `data: ${JSON.stringify({ choices: [{ delta: { content: (i ? " " : "") + word } }] })}\n\n`)
+      .split(/(?<= )/)
+      .map((piece) => `data: ${JSON.stringify({ choices: [{ delta: { content: piece } }] })}\n\n`)
       .concat("data: [DONE]\n\n")
       .join("");
     return Promise.resolve(new Response(frames, { headers: { "content-type": "text/event-stream" } }));
+  }
+}
+
+function simulatedReply(adapter, args) {
+  const format = args.responseFormat;
+  if (format?.type === "json_schema") return JSON.stringify(instanceOf(format.json_schema?.schema));
+  const choices = args.structuredOutputs?.choice;
+  if (Array.isArray(choices) && choices.length > 0) return String(choices[0]);
+  if (format?.type === "json_object" || args.structuredOutputs?.json_object) {
+    return JSON.stringify({ reply: "simulated", step: adapter.step });
+  }
+  if (args.structuredOutputs?.json) return JSON.stringify(instanceOf(args.structuredOutputs.json));
+  return `(simulated reply from ${adapter.jobId} checkpoint ${adapter.step})`;
+}
+
+// A small value that satisfies a JSON schema's common keywords (type, properties, enum, const).
+function instanceOf(schema, depth = 0) {
+  if (!schema || typeof schema !== "object" || depth > 8) return null;
+  if ("const" in schema) return schema.const;
+  if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0];
+  const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
+  switch (type) {
+    case "object": {
+      const value = {};
+      for (const [key, child] of Object.entries(schema.properties ?? {})) value[key] = instanceOf(child, depth + 1);
+      return value;
+    }
+    case "array":
+      return schema.items ? [instanceOf(schema.items, depth + 1)] : [];
+    case "string":
+      return "simulated";
+    case "integer":
+    case "number":
+      return typeof schema.minimum === "number" ? schema.minimum : 0;
+    case "boolean":
+      return false;
+    default:
+      return null;
   }
 }

@@ -311,3 +311,43 @@ test("checkpoint infer() answers like the chat endpoint", async () => {
   await trainer.wait();
   assert.match(reply, /checkpoint 1/);
 });
+
+test("checkpoint infer() honours a JSON schema and streams when asked", async () => {
+  const replies = [];
+  const schema = {
+    type: "object",
+    properties: { category: { type: "string" }, urgency: { type: "string", enum: ["low", "high"] }, tags: { type: "array", items: { type: "string" } } },
+    required: ["category", "urgency", "tags"],
+  };
+  const trainer = createTrainer(
+    {
+      ...BASE,
+      maxSteps: 1,
+      saveSteps: 1,
+      callbacks: {
+        onCheckpoint: async ({ infer }) => {
+          const structured = await infer({
+            messages: [{ role: "user", content: "I can't log in." }],
+            stream: false,
+            responseFormat: { type: "json_schema", json_schema: { name: "triage", schema, strict: true } },
+          });
+          replies.push(JSON.parse((await structured.json()).choices[0].message.content));
+          const streamed = await infer({ messages: [{ role: "user", content: "hi" }] });
+          assert.equal(streamed.headers.get("content-type"), "text/event-stream");
+          const text = await streamed.text();
+          const content = text
+            .split("\n\n")
+            .filter((frame) => frame.startsWith("data: ") && frame !== "data: [DONE]")
+            .map((frame) => JSON.parse(frame.slice(6)).choices[0].delta.content)
+            .join("");
+          replies.push(content);
+          assert.ok(text.trimEnd().endsWith("data: [DONE]"));
+        },
+      },
+    },
+    { env: FAST },
+  );
+  await trainer.wait();
+  assert.deepEqual(replies[0], { category: "simulated", urgency: "low", tags: ["simulated"] });
+  assert.match(replies[1], /^\(simulated reply from sim-[0-9a-f]{12} checkpoint 1\)$/);
+});
