@@ -12,3 +12,6 @@ mod inspector;
 
 #[path = "build/project.rs"]
 mod project;
+
+#[path = "build/watcher.rs"]
+mod watcher;
