@@ -15,3 +15,6 @@ mod project;
 
 #[path = "build/watcher.rs"]
 mod watcher;
+
+#[path = "build/cli.rs"]
+mod cli;
