@@ -388,10 +388,8 @@ fn read_replies(stdout: impl std::io::Read, marker: &str, replies: std_mpsc::Sen
         let text = String::from_utf8_lossy(&line);
         match text.find(marker) {
             Some(at) => {
-                if replies
-                    .send(text[at + marker.len()..].trim_end().to_owned())
-                    .is_err()
-                {
+                let reply = text[at + marker.len()..].trim_end().to_owned();
+                if replies.send(reply).is_err() {
                     return;
                 }
             }
