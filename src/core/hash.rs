@@ -51,6 +51,12 @@ pub fn content_hash(bytes: &[u8]) -> String {
     truncated_sha256(bytes)
 }
 
+/// [`content_hash`] of a file's current bytes, or `None` when it cannot be read (e.g. the
+/// artifact a run is about to load; no artifact yet → `None`, the conservative value).
+pub fn file_content_hash(path: &Path) -> Option<String> {
+    std::fs::read(path).ok().map(|bytes| content_hash(&bytes))
+}
+
 /// `"<mtimeMs>-<ctimeMs>-<size>"` as Node's `fs.statSync` reports it, or `None` when the file
 /// cannot be stat'ed. Node computes `sec * 1e3 + nsec / 1e6` in doubles and prints the result
 /// with `Number#toString`; this does the same arithmetic.
