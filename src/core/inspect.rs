@@ -27,6 +27,8 @@ const INSPECT_SCRIPT: &str = include_str!("../../assets/inspect.mjs");
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_RECYCLE_AFTER: u32 = 200;
+/// How often a waiting request checks whether its caller gave up.
+const ABANDON_CHECK_PERIOD: Duration = Duration::from_millis(50);
 /// Lines of the helper's stderr kept for error messages.
 const STDERR_TAIL_LINES: usize = 20;
 
@@ -94,6 +96,10 @@ pub enum InspectError {
     Protocol(String),
     #[error("Failed to import built bundle: the inspector has shut down")]
     Closed,
+    /// The caller stopped waiting (a newer build superseded this one); the helper was
+    /// restarted.
+    #[error("Failed to import built bundle: superseded by a newer build")]
+    Cancelled,
 }
 
 fn tail_suffix(tail: &str) -> String {
@@ -187,10 +193,16 @@ fn inspect_with(
     let Some(helper) = slot.as_mut() else {
         return Err(InspectError::Closed);
     };
-    let outcome = helper.request(&request.artifact, &request.content_hash, options.timeout);
+    let outcome = helper.request(
+        &request.artifact,
+        &request.content_hash,
+        options.timeout,
+        || request.reply.is_closed(),
+    );
     if matches!(
         outcome,
         Err(InspectError::Timeout(_)
+            | InspectError::Cancelled
             | InspectError::HelperExited { .. }
             | InspectError::Protocol(_))
     ) {
@@ -284,11 +296,15 @@ impl Helper {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Send one request and wait for its reply. `abandoned` is checked while waiting: when
+    /// the caller gave up (a newer build superseded this one), the helper, stuck in this
+    /// import, is killed.
     fn request(
         &mut self,
         artifact: &Path,
         key: &str,
         timeout: Duration,
+        abandoned: impl Fn() -> bool,
     ) -> Result<Reply, InspectError> {
         let id = self.next_id;
         self.next_id += 1;
@@ -307,7 +323,7 @@ impl Helper {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.replies.recv_timeout(left) {
+            match self.replies.recv_timeout(left.min(ABANDON_CHECK_PERIOD)) {
                 Ok(text) => {
                     let reply: Reply = serde_json::from_str(&text)
                         .map_err(|e| InspectError::Protocol(format!("{e}: {text}")))?;
@@ -317,10 +333,15 @@ impl Helper {
                         return Ok(reply);
                     }
                 }
-                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                Err(std_mpsc::RecvTimeoutError::Timeout) if abandoned() => {
+                    kill_group(&mut self.child);
+                    return Err(InspectError::Cancelled);
+                }
+                Err(std_mpsc::RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
                     kill_group(&mut self.child);
                     return Err(InspectError::Timeout(timeout));
                 }
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => return Err(self.exited()),
             }
         }

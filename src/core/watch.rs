@@ -23,7 +23,7 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::core::build::{BuildAttempt, BuildError, Builder, SourceLocation};
+use crate::core::build::{BuildAttempt, BuildError, BuildOutput, Builder, SourceLocation};
 use crate::core::events::BuiltArtifact;
 use crate::core::inspect::{InspectError, Inspection, Inspector};
 use crate::core::project::Project;
@@ -33,6 +33,9 @@ const POLL_PERIOD: Duration = Duration::from_secs(1);
 /// After this many builds in a row were superseded, a successful one is reported anyway, so a
 /// file rewritten faster than it builds still produces events.
 const STARVATION_LIMIT: u32 = 8;
+/// A superseded build still running after this long is abandoned (its inspection killed) in
+/// favour of the newer change, so a module that hangs at import does not hold up the fix.
+const ABANDON_AFTER: Duration = Duration::from_secs(1);
 /// File extensions that may join the module graph (watched in a failing state, when a file
 /// the build is missing may appear).
 const SOURCE_EXTENSIONS: &[&str] = &["ts", "tsx", "mts", "cts", "js", "jsx", "mjs", "cjs", "json"];
@@ -121,6 +124,24 @@ impl Coalescer {
         self.in_flight.is_some()
     }
 
+    /// A change arrived during the running build.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// The running build's result will not be reported (a newer change arrived and the
+    /// starvation guard does not apply), so its inspection can be skipped.
+    pub fn supersedes_inspection(&self) -> bool {
+        self.dirty && self.superseded_streak + 1 < STARVATION_LIMIT
+    }
+
+    /// Give up on the running (dirty) build without reporting it and start the next one.
+    pub fn abandon(&mut self) -> Option<u64> {
+        self.in_flight.take()?;
+        self.dirty = false;
+        Some(self.start())
+    }
+
     fn start(&mut self) -> u64 {
         self.last_seq += 1;
         self.in_flight = Some(self.last_seq);
@@ -184,8 +205,18 @@ impl BuildLoopHandle {
     }
 }
 
-type BuildResult = (u64, BuildAttempt, Option<Result<Inspection, InspectError>>);
-type InFlight = Pin<Box<dyn Future<Output = BuildResult> + Send>>;
+/// The running unit of work: bundling first, then (unless superseded) the inspection.
+enum Running {
+    Build(Pin<Box<dyn Future<Output = BuildAttempt> + Send>>),
+    Inspect(Pin<Box<dyn Future<Output = Inspected> + Send>>),
+}
+
+type Inspected = (BuildOutput, Result<Inspection, InspectError>);
+
+enum Step {
+    Built(BuildAttempt),
+    Inspected(Inspected),
+}
 
 struct LoopState {
     project: Project,
@@ -206,6 +237,10 @@ struct LoopState {
     /// When the change that the next (or running) build answers first arrived.
     pending_since: Option<Instant>,
     build_started_at: Instant,
+    /// The build in progress and its sequence number.
+    running: Option<(u64, Running)>,
+    /// When the running build started (for abandoning a stuck, superseded one).
+    running_since: tokio::time::Instant,
     /// Fallback snapshot when the watcher could not start: (mtime, len) per graph file.
     poll_snapshot: HashMap<PathBuf, Option<(SystemTime, u64)>>,
 }
@@ -238,6 +273,8 @@ impl LoopState {
             missing_entry_reported: false,
             pending_since: None,
             build_started_at: Instant::now(),
+            running: None,
+            running_since: tokio::time::Instant::now(),
             poll_snapshot: HashMap::new(),
         }
     }
@@ -254,21 +291,15 @@ impl LoopState {
                 .await;
         }
         self.update_watches();
-        let mut in_flight: Option<InFlight> = None;
-        if let Some(seq) = self.change(Instant::now()) {
-            in_flight = self.start(seq).await;
-        }
+        self.change(Instant::now()).await;
         let mut poll = tokio::time::interval(POLL_PERIOD);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let busy = self.running.is_some();
             tokio::select! {
                 biased;
                 command = commands.recv() => match command {
-                    Some(LoopCommand::Rebuild) => {
-                        if let Some(seq) = self.change(Instant::now()) {
-                            in_flight = self.start(seq).await;
-                        }
-                    }
+                    Some(LoopCommand::Rebuild) => self.change(Instant::now()).await,
                     Some(LoopCommand::Shutdown(ack)) => {
                         let _ = ack.send(());
                         break;
@@ -282,95 +313,108 @@ impl LoopState {
                     while let Ok(more) = self.fs_events.try_recv() {
                         relevant |= self.is_relevant(more);
                     }
-                    if relevant && let Some(seq) = self.change(now) {
-                        in_flight = self.start(seq).await;
+                    if relevant {
+                        self.change(now).await;
                     }
                 }
-                done = async {
-                    match in_flight.as_mut() {
-                        Some(build) => build.await,
+                step = async {
+                    match self.running.as_mut() {
+                        Some((_, Running::Build(build))) => Step::Built(build.await),
+                        Some((_, Running::Inspect(inspect))) => Step::Inspected(inspect.await),
                         None => std::future::pending().await,
                     }
-                }, if in_flight.is_some() => {
-                    in_flight = None;
-                    match self.finish(done).await {
-                        Some(Some(seq)) => in_flight = self.start(seq).await,
-                        Some(None) => {}
-                        None => break, // the engine dropped its receiver
+                }, if busy => {
+                    let Some((seq, _)) = self.running.take() else { continue };
+                    let alive = match step {
+                        Step::Built(attempt) => self.built(seq, attempt).await,
+                        Step::Inspected(inspected) => self.inspected(seq, inspected).await,
+                    };
+                    if !alive {
+                        break; // the engine dropped its receiver
+                    }
+                }
+                _ = tokio::time::sleep_until(self.running_since + ABANDON_AFTER),
+                    if busy && self.coalescer.is_dirty() =>
+                {
+                    tracing::debug!("abandoning a superseded build that is still running");
+                    // Dropping the inspection wait makes the inspector kill its stuck helper.
+                    self.running = None;
+                    if let Some(seq) = self.coalescer.abandon() {
+                        self.start(seq).await;
                     }
                 }
                 _ = poll.tick(), if self.polling() => {
-                    if self.poll_detects_change() && let Some(seq) = self.change(Instant::now()) {
-                        in_flight = self.start(seq).await;
+                    if self.poll_detects_change() {
+                        self.change(Instant::now()).await;
                     }
                 }
             }
         }
-        // Dropping the watcher releases the inotify watches; an in-flight build is abandoned.
+        // Dropping the watcher releases the inotify watches; a running build is abandoned.
+        self.running = None;
         self.watcher = None;
     }
 
-    fn change(&mut self, at: Instant) -> Option<u64> {
+    /// A relevant change: build now, or mark the running build dirty.
+    async fn change(&mut self, at: Instant) {
         self.pending_since.get_or_insert(at);
-        self.coalescer.change()
+        if let Some(seq) = self.coalescer.change() {
+            self.start(seq).await;
+        }
     }
 
-    /// Report the start and return the build + inspection future for `seq`.
-    async fn start(&mut self, seq: u64) -> Option<InFlight> {
+    /// Report the start and begin bundling for `seq`.
+    async fn start(&mut self, seq: u64) {
         self.build_started_at = self.pending_since.take().unwrap_or_else(Instant::now);
-        let _ = self.events.send(BuildLoopEvent::Started).await;
+        self.running_since = tokio::time::Instant::now();
         let builder = self.builder.clone();
-        let inspector = self.inspector.clone();
-        Some(Box::pin(async move {
-            let attempt = builder.build().await;
-            let inspection = match &attempt.outcome {
-                Ok(out) => Some(inspector.inspect(&out.out_file, &out.content_hash).await),
-                Err(_) => None,
-            };
-            (seq, attempt, inspection)
-        }))
+        self.running = Some((
+            seq,
+            Running::Build(Box::pin(async move { builder.build().await })),
+        ));
+        let _ = self.events.send(BuildLoopEvent::Started).await;
     }
 
-    /// Handle a finished build. Returns `None` when the engine is gone, else the next build
-    /// to start (if any).
-    async fn finish(&mut self, (seq, attempt, inspection): BuildResult) -> Option<Option<u64>> {
-        // The graph of the newest build is what to watch, reported or not.
+    /// Bundling ended: watch the new graph; inspect, or skip straight to the next build when a
+    /// newer change already superseded this one. Returns false when the engine is gone.
+    async fn built(&mut self, seq: u64, attempt: BuildAttempt) -> bool {
+        // The newest build's graph is what to watch, reported or not. A build that never got
+        // to the graph (missing entry) keeps the previous one.
         if !attempt.watch_files.is_empty() {
             self.graph = attempt.watch_files.iter().cloned().collect();
         }
-        let entry_missing = matches!(attempt.outcome, Err(BuildError::EntryNotFound { .. }));
-        let succeeded = attempt.outcome.is_ok() && matches!(inspection, Some(Ok(_)));
-        self.failing = !succeeded;
-        self.entry_missing = entry_missing;
+        self.entry_missing = matches!(attempt.outcome, Err(BuildError::EntryNotFound { .. }));
+        self.failing = attempt.outcome.is_err();
         self.update_watches();
-        let end = self.coalescer.finished(seq, succeeded);
-        if end.publish {
-            let event = self.report(attempt, inspection);
-            let repeat_missing = entry_missing && self.missing_entry_reported;
-            self.missing_entry_reported = entry_missing;
-            if !repeat_missing && self.events.send(event).await.is_err() {
-                return None;
+        match attempt.outcome {
+            Ok(output) if !self.coalescer.supersedes_inspection() => {
+                let inspector = self.inspector.clone();
+                self.running = Some((
+                    seq,
+                    Running::Inspect(Box::pin(async move {
+                        let inspection = inspector
+                            .inspect(&output.out_file, &output.content_hash)
+                            .await;
+                        (output, inspection)
+                    })),
+                ));
+                true
             }
-        }
-        Some(end.next)
-    }
-
-    fn report(
-        &self,
-        attempt: BuildAttempt,
-        inspection: Option<Result<Inspection, InspectError>>,
-    ) -> BuildLoopEvent {
-        let output = match attempt.outcome {
-            Ok(output) => output,
+            // Superseded: not worth a Node import; the coalescer schedules the next build.
+            Ok(_) => self.ended(seq, None).await,
             Err(error) => {
-                return BuildLoopEvent::Failed {
+                let event = BuildLoopEvent::Failed {
                     location: error.location().cloned(),
                     message: error.to_string(),
                 };
+                self.ended(seq, Some(event)).await
             }
-        };
-        match inspection {
-            Some(Ok(inspection)) => BuildLoopEvent::Built(BuiltArtifact {
+        }
+    }
+
+    async fn inspected(&mut self, seq: u64, (output, inspection): Inspected) -> bool {
+        let event = match inspection {
+            Ok(inspection) => BuildLoopEvent::Built(BuiltArtifact {
                 out_file: output.out_file.to_string_lossy().into_owned(),
                 hash: output.fingerprint,
                 content_hash: Some(output.content_hash),
@@ -380,15 +424,36 @@ impl LoopState {
                 build_duration: self.build_started_at.elapsed(),
                 inspect_duration: inspection.duration,
             }),
-            Some(Err(error)) => BuildLoopEvent::Failed {
-                message: error.to_string(),
-                location: None,
-            },
-            None => BuildLoopEvent::Failed {
-                message: InspectError::Closed.to_string(),
-                location: None,
-            },
+            Err(error) => {
+                self.failing = true;
+                BuildLoopEvent::Failed {
+                    message: error.to_string(),
+                    location: None,
+                }
+            }
+        };
+        self.ended(seq, Some(event)).await
+    }
+
+    /// The unit `seq` is over with `event` as its result (`None`: nothing to report). Report
+    /// it unless superseded, then start the follow-up build if one is due.
+    async fn ended(&mut self, seq: u64, event: Option<BuildLoopEvent>) -> bool {
+        let succeeded = matches!(event, Some(BuildLoopEvent::Built(_)));
+        let end = self.coalescer.finished(seq, succeeded);
+        if end.publish
+            && let Some(event) = event
+        {
+            // The missing entry is reported once per wait, not on every poll or folder event.
+            let repeat_missing = self.entry_missing && self.missing_entry_reported;
+            self.missing_entry_reported = self.entry_missing;
+            if !repeat_missing && self.events.send(event).await.is_err() {
+                return false;
+            }
         }
+        if let Some(next) = end.next {
+            self.start(next).await;
+        }
+        true
     }
 
     /// Whether a watcher event touches the build.
@@ -425,8 +490,9 @@ impl LoopState {
                 || *path == self.project.entry
                 // A folder on the way to a missing entry appeared.
                 || (self.entry_missing && self.project.entry.starts_with(path))
-                // While failing, a new source file or folder may be what the build lacks.
-                || (self.failing && self.may_join_graph(path));
+                // While failing (or before the first graph), a new source file or folder
+                // may be what the build lacks.
+                || ((self.failing || self.graph.is_empty()) && self.may_join_graph(path));
         }
         relevant
     }
@@ -600,6 +666,48 @@ mod tests {
             assert!(!end.publish);
             seq = end.next.unwrap();
         }
+    }
+
+    #[test]
+    fn abandoning_a_dirty_build_starts_the_next_and_ignores_the_old_result() {
+        let mut c = Coalescer::new();
+        assert_eq!(c.abandon(), None, "nothing to abandon when idle");
+        assert_eq!(c.change(), Some(1));
+        assert_eq!(c.change(), None);
+        assert!(c.is_dirty());
+        assert_eq!(c.abandon(), Some(2));
+        assert!(!c.is_dirty());
+        assert_eq!(
+            c.finished(1, true),
+            BuildEnd {
+                publish: false,
+                next: None
+            },
+            "a late result of the abandoned build is ignored"
+        );
+        assert_eq!(
+            c.finished(2, true),
+            BuildEnd {
+                publish: true,
+                next: None
+            }
+        );
+    }
+
+    #[test]
+    fn inspection_is_skipped_only_for_results_that_will_not_be_reported() {
+        let mut c = Coalescer::new();
+        let mut seq = c.change().unwrap();
+        assert!(!c.supersedes_inspection(), "clean build: inspect it");
+        c.change();
+        assert!(c.supersedes_inspection(), "dirty build: skip its inspection");
+        // Under a constant stream the starvation guard wants one inspected result.
+        for _ in 0..(STARVATION_LIMIT - 1) {
+            seq = c.finished(seq, false).next.unwrap();
+            c.change();
+        }
+        assert!(!c.supersedes_inspection());
+        assert!(c.finished(seq, true).publish);
     }
 
     #[test]

@@ -457,3 +457,43 @@ async fn measure_save_to_built_latency() {
     );
     h.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_save_that_fixes_a_hanging_import_is_not_held_up_by_the_timeout() {
+    let project = TempProject::from_fixture("basic");
+    // An inspector timeout far beyond the test's wait: only abandoning can make this pass.
+    let inspector = inspector_for(&project.project, Duration::from_secs(120), 200);
+    project.write(
+        "src/arkor/callbacks.ts",
+        "import { writeFileSync } from 'node:fs';\nwriteFileSync('hung.pid', String(process.pid));\n\
+         await new Promise(() => {});\nexport function onLog(): void {}\n",
+    );
+    let (handle, events) = BuildLoop::spawn(project.project.clone(), inspector);
+    let mut h = Harness {
+        project,
+        handle,
+        events,
+    };
+    crate::common::wait_until("the import to hang", WAIT, || {
+        h.project.path("hung.pid").exists()
+    })
+    .await;
+    let hung_pid: i32 = h.project.read("hung.pid").trim().parse().unwrap();
+    let fixed_at = Instant::now();
+    h.project.write(
+        "src/arkor/callbacks.ts",
+        "export function onLog(): void {}\n",
+    );
+    let built = h.next_built().await;
+    assert_eq!(built.trainer_name.as_deref(), Some("basic"));
+    assert!(
+        fixed_at.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        fixed_at.elapsed()
+    );
+    assert!(
+        !crate::common::process_exists(hung_pid),
+        "the stuck helper was killed"
+    );
+    h.handle.shutdown().await;
+}
