@@ -150,6 +150,20 @@ impl Coalescer {
 }
 
 /// Spawns the build loop task.
+///
+/// ```text
+/// let inspector = Inspector::for_project(&project)?;          // Node >= 20 or a clear error
+/// let (build_loop, mut events) = BuildLoop::spawn(project, inspector);
+/// while let Some(event) = events.recv().await {
+///     match event {
+///         BuildLoopEvent::Started => { /* status: building */ }
+///         BuildLoopEvent::Built(artifact) => { /* first → ready, later → rebuild; dispatch */ }
+///         BuildLoopEvent::Failed { message, location } => { /* error event; touch no run */ }
+///     }
+/// }
+/// build_loop.rebuild();            // the `r` key
+/// build_loop.shutdown().await;     // releases the watches; the helper dies with the Inspector
+/// ```
 pub struct BuildLoop;
 
 impl BuildLoop {
@@ -700,7 +714,10 @@ mod tests {
         let mut seq = c.change().unwrap();
         assert!(!c.supersedes_inspection(), "clean build: inspect it");
         c.change();
-        assert!(c.supersedes_inspection(), "dirty build: skip its inspection");
+        assert!(
+            c.supersedes_inspection(),
+            "dirty build: skip its inspection"
+        );
         // Under a constant stream the starvation guard wants one inspected result.
         for _ in 0..(STARVATION_LIMIT - 1) {
             seq = c.finished(seq, false).next.unwrap();

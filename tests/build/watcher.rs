@@ -434,8 +434,13 @@ async fn shutdown_ends_the_loop_and_closes_the_event_stream() {
 /// Save → Built latency over 30 edits (debug build; the numbers go in the report).
 #[tokio::test]
 async fn measure_save_to_built_latency() {
+    let started = Instant::now();
     let mut h = Harness::start(TempProject::from_fixture("basic"));
     h.next_built().await;
+    eprintln!(
+        "inspector start + first build → Built (debug): {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
     let mut samples = Vec::new();
     for i in 0..30 {
         let saved = Instant::now();
@@ -494,6 +499,30 @@ async fn a_save_that_fixes_a_hanging_import_is_not_held_up_by_the_timeout() {
     assert!(
         !crate::common::process_exists(hung_pid),
         "the stuck helper was killed"
+    );
+    h.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_older_slower_inspection_never_reports_over_a_newer_build() {
+    let mut h = Harness::start(TempProject::from_fixture("basic"));
+    h.next_built().await;
+    // This version takes 700 ms to import; the next save lands while it is being inspected.
+    h.project.write(
+        "src/arkor/callbacks.ts",
+        "import { writeFileSync } from 'node:fs';\nwriteFileSync('slow.started', '');\n\
+         await new Promise((r) => setTimeout(r, 700));\nexport function onLog(): void {}\n",
+    );
+    crate::common::wait_until("the slow import to start", WAIT, || {
+        h.project.path("slow.started").exists()
+    })
+    .await;
+    h.project.write("src/arkor/index.ts", &entry("newer"));
+    let results = h.results_until(|e| is_built_named(e, "newer")).await;
+    assert_eq!(
+        results.len(),
+        1,
+        "only the newest build is reported: {results:?}"
     );
     h.handle.shutdown().await;
 }
