@@ -480,6 +480,9 @@ impl LoopState {
                 return true;
             }
         };
+        if event.need_rescan() {
+            return true; // the kernel queue overflowed: changes may have been lost
+        }
         if matches!(event.kind, EventKind::Access(_)) {
             return false;
         }
