@@ -263,3 +263,35 @@ async fn dropping_the_inspector_stops_its_helper() {
     drop(inspector);
     crate::common::wait_until("the helper to exit", LONG, || !process_exists(pid)).await;
 }
+
+#[tokio::test]
+async fn config_key_order_does_not_change_the_config_hash() {
+    let trainer = |config: &str| {
+        format!(
+            "const INSPECT = Symbol.for(\"arkor.trainer.inspect\");\n\
+             export const trainer = {{ name: \"order\", async start() {{}}, async wait() {{}}, async cancel() {{}},\n\
+               [INSPECT]: () => ({{ name: \"order\", config: {config}, callbacks: {{}} }}) }};\n"
+        )
+    };
+    let project = TempProject::with_entry(&trainer(
+        "{ model: \"m\", lora: { r: 16, alpha: 32 }, learningRate: 0.0002 }",
+    ));
+    let inspector = inspector_for(&project.project, LONG, 200);
+    let first = build_and_inspect(&project, &inspector).await.unwrap();
+    project.write(
+        "src/arkor/index.ts",
+        &trainer("{ learningRate: 0.0002, lora: { alpha: 32, r: 16 }, model: \"m\" }"),
+    );
+    let reordered = build_and_inspect(&project, &inspector).await.unwrap();
+    assert_ne!(
+        first.config_wire, reordered.config_wire,
+        "the wire text differs"
+    );
+    assert_eq!(first.config_hash, reordered.config_hash);
+    project.write(
+        "src/arkor/index.ts",
+        &trainer("{ learningRate: 0.0001, lora: { alpha: 32, r: 16 }, model: \"m\" }"),
+    );
+    let changed = build_and_inspect(&project, &inspector).await.unwrap();
+    assert_ne!(changed.config_hash, first.config_hash);
+}
