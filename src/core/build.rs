@@ -13,7 +13,9 @@ use rolldown::{
     Bundler, BundlerOptions, BundlerTransformOptions, CodeSplittingMode, Either, InputItem,
     IsExternal, LogLevel, OutputFormat, Platform,
 };
-use rolldown_error::{BuildDiagnostic, DiagnosticOptions, Severity};
+use rolldown_error::{
+    BuildDiagnostic, DiagnosableArcstr, DiagnosableResolveError, DiagnosticOptions, Severity,
+};
 
 use crate::core::hash;
 use crate::core::project::{ENTRY_REL, Project};
@@ -52,6 +54,9 @@ pub enum BuildError {
     Compile {
         message: String,
         location: Option<SourceLocation>,
+        /// Absolute, extension-less targets of relative imports that did not resolve
+        /// (`<importer dir>/later` for `./later`): the watcher waits for them to appear.
+        missing_imports: Vec<PathBuf>,
     },
     #[error("Failed to write the build artifact {}: {source}", path.display())]
     Write {
@@ -68,6 +73,16 @@ impl BuildError {
         match self {
             BuildError::Compile { location, .. } => location.as_ref(),
             _ => None,
+        }
+    }
+
+    /// Targets of relative imports that did not resolve (see [`BuildError::Compile`]).
+    pub fn missing_imports(&self) -> &[PathBuf] {
+        match self {
+            BuildError::Compile {
+                missing_imports, ..
+            } => missing_imports,
+            _ => &[],
         }
     }
 }
@@ -237,7 +252,11 @@ impl Builder {
         }
     }
 
-    fn compile_error(&self, diagnostics: Vec<BuildDiagnostic>) -> BuildError {
+    fn compile_error(&self, mut diagnostics: Vec<BuildDiagnostic>) -> BuildError {
+        let missing_imports = diagnostics
+            .iter_mut()
+            .filter_map(unresolved_relative_import)
+            .collect();
         let opts = self.diagnostic_options();
         let errors: Vec<&BuildDiagnostic> = diagnostics
             .iter()
@@ -278,6 +297,7 @@ impl Builder {
         BuildError::Compile {
             message: message.trim_end().to_owned(),
             location,
+            missing_imports,
         }
     }
 
@@ -314,6 +334,23 @@ fn is_external(
 ) -> Pin<Box<dyn Future<Output = anyhow::Result<bool>> + Send + 'static>> {
     let external = !is_resolved && !id.starts_with('.') && !Path::new(id).is_absolute();
     Box::pin(std::future::ready(Ok(external)))
+}
+
+/// For an unresolved relative import, the absolute path it points at (without extension).
+fn unresolved_relative_import(diagnostic: &mut BuildDiagnostic) -> Option<PathBuf> {
+    let error = diagnostic.downcast_mut::<DiagnosableResolveError>()?;
+    let specifier = match &error.importee {
+        DiagnosableArcstr::String(text) => text.as_str(),
+        // A span over the quoted specifier in the importer's source.
+        DiagnosableArcstr::Span(span) => error
+            .source
+            .get(span.start as usize + 1..(span.end as usize).saturating_sub(1))?,
+    };
+    if !specifier.starts_with('.') {
+        return None;
+    }
+    let importer_dir = Path::new(error.importer_id.as_str()).parent()?;
+    Some(normalize(&importer_dir.join(specifier)))
 }
 
 /// The ariadne report minus its first line (which repeats the title we already print).

@@ -246,6 +246,8 @@ struct LoopState {
     /// The last build failed (then new source files in watched folders count as changes).
     failing: bool,
     entry_missing: bool,
+    /// Targets of relative imports the last build could not resolve (extension-less).
+    missing_imports: Vec<PathBuf>,
     /// A missing-entry error was reported and nothing else since (report it once).
     missing_entry_reported: bool,
     /// When the change that the next (or running) build answers first arrived.
@@ -284,6 +286,7 @@ impl LoopState {
             graph: HashSet::new(),
             failing: false,
             entry_missing: false,
+            missing_imports: Vec::new(),
             missing_entry_reported: false,
             pending_since: None,
             build_started_at: Instant::now(),
@@ -399,7 +402,15 @@ impl LoopState {
         }
         self.entry_missing = matches!(attempt.outcome, Err(BuildError::EntryNotFound { .. }));
         self.failing = attempt.outcome.is_err();
-        self.update_watches();
+        self.missing_imports = match &attempt.outcome {
+            Err(error) => error.missing_imports().to_vec(),
+            Ok(_) => Vec::new(),
+        };
+        // A folder watched only now may already hold the missing file (created together
+        // with the folder, before the watch existed): build again rather than wait.
+        if self.update_watches() && self.missing_imports.iter().any(|t| looks_present(t)) {
+            self.change(Instant::now()).await;
+        }
         match attempt.outcome {
             Ok(output) if !self.coalescer.supersedes_inspection() => {
                 let inspector = self.inspector.clone();
@@ -507,6 +518,7 @@ impl LoopState {
                 || *path == self.project.entry
                 // A folder on the way to a missing entry appeared.
                 || (self.entry_missing && self.project.entry.starts_with(path))
+                || self.missing_imports.iter().any(|target| may_satisfy(target, path))
                 // While failing (or before the first graph), a new source file or folder
                 // may be what the build lacks.
                 || ((self.failing || self.graph.is_empty()) && self.may_join_graph(path));
@@ -539,23 +551,26 @@ impl LoopState {
             .filter_map(|file| file.parent().map(Path::to_path_buf))
             .filter(|dir| !self.is_ignored(dir))
             .collect();
-        let mut entry_dir = self.project.entry.parent();
-        while let Some(dir) = entry_dir {
-            if dir.is_dir() {
-                dirs.insert(dir.to_path_buf());
-                break;
+        let entry_dir = self.project.entry.parent();
+        dirs.extend(entry_dir.and_then(nearest_existing_dir));
+        for target in &self.missing_imports {
+            dirs.extend(target.parent().and_then(nearest_existing_dir));
+            // `./lib` may resolve to `lib/index.ts`.
+            if target.is_dir() {
+                dirs.insert(target.clone());
             }
-            entry_dir = dir.parent();
         }
         dirs
     }
 
-    fn update_watches(&mut self) {
+    /// Watch exactly the wanted folders. Returns whether a folder was added.
+    fn update_watches(&mut self) -> bool {
         let wanted = self.wanted_dirs();
         let Some(watcher) = self.watcher.as_mut() else {
             self.poll_snapshot = self.snapshot();
-            return;
+            return false;
         };
+        let mut added = false;
         for stale in self.watched_dirs.difference(&wanted) {
             let _ = watcher.unwatch(stale);
         }
@@ -567,10 +582,12 @@ impl LoopState {
             match watcher.watch(&dir, RecursiveMode::NonRecursive) {
                 Ok(()) => {
                     self.watched_dirs.insert(dir);
+                    added = true;
                 }
                 Err(e) => tracing::warn!("cannot watch {}: {e}", dir.display()),
             }
         }
+        added
     }
 
     fn polling(&self) -> bool {
@@ -599,6 +616,37 @@ impl LoopState {
             })
             .collect()
     }
+}
+
+fn nearest_existing_dir(path: &Path) -> Option<PathBuf> {
+    path.ancestors()
+        .find(|dir| dir.is_dir())
+        .map(Path::to_path_buf)
+}
+
+/// Whether a change at `path` could make the extension-less import `target` resolve: a
+/// folder on the way to it, the file itself with any extension, or a file inside it.
+fn may_satisfy(target: &Path, path: &Path) -> bool {
+    target.starts_with(path)
+        || path.starts_with(target)
+        || (path.parent() == target.parent()
+            && path.file_stem().is_some()
+            && path.file_stem() == target.file_name())
+}
+
+/// Whether something that may satisfy `target` exists now.
+fn looks_present(target: &Path) -> bool {
+    if target.is_dir() {
+        return true;
+    }
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return false;
+    };
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|entry| Path::new(&entry.file_name()).file_stem() == Some(name))
+    })
 }
 
 #[cfg(test)]
@@ -728,6 +776,17 @@ mod tests {
         }
         assert!(!c.supersedes_inspection());
         assert!(c.finished(seq, true).publish);
+    }
+
+    #[test]
+    fn paths_that_may_satisfy_a_missing_import() {
+        let target = Path::new("/p/src/lib/util");
+        assert!(may_satisfy(target, Path::new("/p/src")));
+        assert!(may_satisfy(target, Path::new("/p/src/lib")));
+        assert!(may_satisfy(target, Path::new("/p/src/lib/util.ts")));
+        assert!(may_satisfy(target, Path::new("/p/src/lib/util/index.ts")));
+        assert!(!may_satisfy(target, Path::new("/p/src/lib/other.ts")));
+        assert!(!may_satisfy(target, Path::new("/p/src/arkor/util.ts")));
     }
 
     #[test]

@@ -128,6 +128,7 @@ async fn unresolved_import_fails_then_builds_once_the_file_exists() {
         ("src/arkor/callbacks.ts", 1, 23)
     );
     assert!(err.to_string().contains("[UNRESOLVED_IMPORT]"), "{err}");
+    assert_eq!(err.missing_imports(), [p.path("src/arkor/later")]);
     assert!(!p.path(OUT).exists());
 
     // Same builder: a cached failed resolution must not stick.

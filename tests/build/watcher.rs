@@ -528,3 +528,53 @@ async fn an_older_slower_inspection_never_reports_over_a_newer_build() {
     );
     h.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_import_into_a_folder_created_later_builds_once_it_exists() {
+    let mut h = Harness::start(TempProject::from_fixture("basic"));
+    h.next_built().await;
+    h.project.write(
+        "src/arkor/callbacks.ts",
+        "import { deep } from '../gen/out/deep';\nexport function onLog(): void { console.log(deep); }\n",
+    );
+    let (message, _) = h.next_failed().await;
+    assert!(message.contains("UNRESOLVED_IMPORT"), "{message}");
+    // Folders and file appear in one go, faster than a build can re-watch.
+    h.project.write(
+        "src/gen/out/deep.ts",
+        "export const deep = 'deep-marker';\n",
+    );
+    h.results_until(|e| matches!(e, BuildLoopEvent::Built(_)))
+        .await;
+    assert!(
+        h.project
+            .read(".arkor/build/index.mjs")
+            .contains("deep-marker")
+    );
+    h.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_deleted_and_recreated_folder_is_followed_again() {
+    let mut h = Harness::start(TempProject::from_fixture("basic"));
+    h.next_built().await;
+    h.project
+        .write("src/lib/util.ts", "export const util = 'util-v1';\n");
+    h.project.write(
+        "src/arkor/callbacks.ts",
+        "import { util } from '../lib/util';\nexport function onLog(): void { console.log(util); }\n",
+    );
+    h.next_built().await;
+    std::fs::remove_dir_all(h.project.path("src/lib")).unwrap();
+    h.next_failed().await;
+    h.project
+        .write("src/lib/util.ts", "export const util = 'util-v2';\n");
+    h.results_until(|e| matches!(e, BuildLoopEvent::Built(_)))
+        .await;
+    assert!(h.project.read(".arkor/build/index.mjs").contains("util-v2"));
+    h.project
+        .write("src/lib/util.ts", "export const util = 'util-v3';\n");
+    h.next_built().await;
+    assert!(h.project.read(".arkor/build/index.mjs").contains("util-v3"));
+    h.handle.shutdown().await;
+}
