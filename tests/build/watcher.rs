@@ -481,11 +481,17 @@ async fn a_save_that_fixes_a_hanging_import_is_not_held_up_by_the_timeout() {
         handle,
         events,
     };
-    crate::common::wait_until("the import to hang", WAIT, || {
-        h.project.path("hung.pid").exists()
-    })
-    .await;
-    let hung_pid: i32 = h.project.read("hung.pid").trim().parse().unwrap();
+    // The pid file is complete once it parses (it is created before it is written).
+    let pid_file = h.project.path("hung.pid");
+    let read_pid = || {
+        std::fs::read_to_string(&pid_file)
+            .ok()?
+            .trim()
+            .parse::<i32>()
+            .ok()
+    };
+    crate::common::wait_until("the import to hang", WAIT, || read_pid().is_some()).await;
+    let hung_pid = read_pid().expect("pid written");
     let fixed_at = Instant::now();
     h.project.write(
         "src/arkor/callbacks.ts",
