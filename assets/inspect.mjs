@@ -1,7 +1,7 @@
 // arkor tui inspector: a persistent Node helper that imports each freshly built artifact and
 // reports the trainer the runner would execute (SPEC §1). One JSON request per stdin line:
 //   {"id": 1, "file": "/abs/.arkor/build/index.mjs", "key": "<contentHash>"}
-// One reply per request on stdout, on its own line, prefixed with the per-session marker from
+// One reply per request (and one {"ready":true} after start-up) on stdout, on its own line, prefixed with the per-session marker from
 // ARKOR_INSPECT_MARKER so whatever the user's module prints can never pass for a reply.
 // Rust hashes the config; this only sends JSON.stringify(config) (the "wire" text).
 
@@ -163,3 +163,5 @@ lines.on("line", (line) => {
 lines.on("close", () => {
   void queue.finally(() => process.exit(0));
 });
+// Boot is over: the parent starts each import's timeout from here.
+reply({ ready: true });

@@ -27,6 +27,10 @@ const INSPECT_SCRIPT: &str = include_str!("../../assets/inspect.mjs");
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_RECYCLE_AFTER: u32 = 200;
+/// How long Node may take to start the helper (separate from the per-import timeout).
+const BOOT_TIMEOUT: Duration = Duration::from_secs(30);
+/// What the helper sends (after the marker) once it listens for requests.
+const READY_MESSAGE: &str = r#"{"ready":true}"#;
 /// How often a waiting request checks whether its caller gave up.
 const ABANDON_CHECK_PERIOD: Duration = Duration::from_millis(50);
 /// Lines of the helper's stderr kept for error messages.
@@ -222,6 +226,8 @@ struct Helper {
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     stderr_done: std_mpsc::Receiver<()>,
     served: u32,
+    /// The helper announced it is ready for imports.
+    booted: bool,
     next_id: u64,
 }
 
@@ -288,6 +294,7 @@ impl Helper {
             stderr_tail,
             stderr_done,
             served: 0,
+            booted: false,
             next_id: 1,
         })
     }
@@ -320,10 +327,19 @@ impl Helper {
         if sent.is_err() {
             return Err(self.exited());
         }
-        let deadline = Instant::now() + timeout;
+        // The import's own clock starts once Node is up, so a slow boot on a busy machine is
+        // not mistaken for a hanging module.
+        let mut deadline = self.booted.then(|| Instant::now() + timeout);
+        let boot_deadline = Instant::now() + BOOT_TIMEOUT;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline
+                .unwrap_or(boot_deadline)
+                .saturating_duration_since(Instant::now());
             match self.replies.recv_timeout(left.min(ABANDON_CHECK_PERIOD)) {
+                Ok(text) if text == READY_MESSAGE => {
+                    self.booted = true;
+                    deadline = Some(Instant::now() + timeout);
+                }
                 Ok(text) => {
                     let reply: Reply = serde_json::from_str(&text)
                         .map_err(|e| InspectError::Protocol(format!("{e}: {text}")))?;
@@ -333,11 +349,22 @@ impl Helper {
                         return Ok(reply);
                     }
                 }
+                Err(std_mpsc::RecvTimeoutError::Timeout)
+                    if deadline.is_none() && Instant::now() >= boot_deadline =>
+                {
+                    kill_group(&mut self.child);
+                    return Err(InspectError::Spawn(format!(
+                        "Node did not start within {} s",
+                        BOOT_TIMEOUT.as_secs()
+                    )));
+                }
                 Err(std_mpsc::RecvTimeoutError::Timeout) if abandoned() => {
                     kill_group(&mut self.child);
                     return Err(InspectError::Cancelled);
                 }
-                Err(std_mpsc::RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
+                Err(std_mpsc::RecvTimeoutError::Timeout)
+                    if deadline.is_some_and(|d| Instant::now() >= d) =>
+                {
                     kill_group(&mut self.child);
                     return Err(InspectError::Timeout(timeout));
                 }
