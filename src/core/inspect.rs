@@ -177,6 +177,15 @@ fn serve(options: InspectorOptions, requests: std_mpsc::Receiver<Request>) {
         }
         let result = inspect_with(&mut helper, &options, &request);
         let _ = request.reply.send(result);
+        // Replace a killed or worn-out helper now, while nobody waits, so the next build
+        // does not pay Node's start-up.
+        if helper
+            .as_ref()
+            .is_none_or(|h| h.served >= options.recycle_after)
+        {
+            helper = None;
+            helper = Helper::spawn(&options).ok();
+        }
     }
     // Every handle is gone; `Helper`'s drop kills the process.
 }

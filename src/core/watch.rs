@@ -44,6 +44,7 @@ const SOURCE_EXTENSIONS: &[&str] = &["ts", "tsx", "mts", "cts", "js", "jsx", "mj
 #[derive(Clone, Debug, PartialEq)]
 pub enum BuildLoopEvent {
     /// A build started (file change, the initial build, or [`BuildLoopHandle::rebuild`]).
+    /// A `Built` or `Failed` always follows (unless the loop shuts down first).
     Started,
     /// A build and its inspection succeeded and no newer change superseded them.
     Built(BuiltArtifact),
@@ -374,6 +375,11 @@ impl LoopState {
 
     /// A relevant change: build now, or mark the running build dirty.
     async fn change(&mut self, at: Instant) {
+        if self.missing_entry_reported && !self.project.entry.is_file() {
+            // Nothing to build and the error is already out: stay quiet (no `Started`
+            // without a result) until the entry appears.
+            return;
+        }
         self.pending_since.get_or_insert(at);
         if let Some(seq) = self.coalescer.change() {
             self.start(seq).await;

@@ -225,6 +225,11 @@ async fn missing_entry_at_start_reports_once_then_builds_when_created() {
     // Folders appear one by one, then the files.
     std::fs::create_dir(h.project.path("src")).unwrap();
     std::fs::create_dir(h.project.path("src/arkor")).unwrap();
+    let quiet = h.quiet_events().await;
+    assert!(
+        quiet.is_empty(),
+        "no build (and no Started) without an entry: {quiet:?}"
+    );
     h.project
         .write("src/arkor/brand.ts", crate::common::BRAND_TS);
     h.project.write(
