@@ -183,7 +183,7 @@ fn serve(options: InspectorOptions, requests: std_mpsc::Receiver<Request>) {
             .as_ref()
             .is_none_or(|h| h.served >= options.recycle_after)
         {
-            helper = None;
+            drop(helper.take()); // kill the old one before its successor starts
             helper = Helper::spawn(&options).ok();
         }
     }
