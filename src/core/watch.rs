@@ -258,8 +258,10 @@ struct LoopState {
     running: Option<(u64, Running)>,
     /// When the running build started (for abandoning a stuck, superseded one).
     running_since: tokio::time::Instant,
-    /// Fallback snapshot when the watcher could not start: (mtime, len) per graph file.
+    /// Fallback snapshot when watching failed: (mtime, len) per graph file.
     poll_snapshot: HashMap<PathBuf, Option<(SystemTime, u64)>>,
+    /// A wanted folder could not be watched (then the graph is polled too).
+    unwatchable: bool,
 }
 
 impl LoopState {
@@ -294,6 +296,7 @@ impl LoopState {
             running: None,
             running_since: tokio::time::Instant::now(),
             poll_snapshot: HashMap::new(),
+            unwatchable: false,
         }
     }
 
@@ -577,6 +580,7 @@ impl LoopState {
             return false;
         };
         let mut added = false;
+        self.unwatchable = false;
         for stale in self.watched_dirs.difference(&wanted) {
             let _ = watcher.unwatch(stale);
         }
@@ -590,14 +594,21 @@ impl LoopState {
                     self.watched_dirs.insert(dir);
                     added = true;
                 }
-                Err(e) => tracing::warn!("cannot watch {}: {e}", dir.display()),
+                Err(e) => {
+                    // E.g. the inotify watch limit: fall back to polling this build's files.
+                    tracing::warn!("cannot watch {}: {e}; polling instead", dir.display());
+                    self.unwatchable = true;
+                }
             }
+        }
+        if self.unwatchable {
+            self.poll_snapshot = self.snapshot();
         }
         added
     }
 
     fn polling(&self) -> bool {
-        self.watcher.is_none() || self.entry_missing
+        self.watcher.is_none() || self.unwatchable || self.entry_missing
     }
 
     fn poll_detects_change(&mut self) -> bool {
