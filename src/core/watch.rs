@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use notify::event::{EventKind, ModifyKind, RenameMode};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::core::build::{BuildAttempt, BuildError, BuildOutput, Builder, SourceLocation};
@@ -193,7 +193,6 @@ impl BuildLoop {
 
 enum LoopCommand {
     Rebuild,
-    Shutdown(oneshot::Sender<()>),
 }
 
 pub struct BuildLoopHandle {
@@ -207,14 +206,13 @@ impl BuildLoopHandle {
         let _ = self.commands.send(LoopCommand::Rebuild);
     }
 
-    /// Stop watching, abandon a running build's report, and wait for the loop to end.
+    /// Stop watching, abandon a running build, and wait for the loop to end. Works even when
+    /// the loop is blocked handing an event to a receiver that stopped reading.
     pub async fn shutdown(&self) {
-        let (ack, acked) = oneshot::channel();
-        if self.commands.send(LoopCommand::Shutdown(ack)).is_ok() {
-            let _ = acked.await;
-        }
         let task = self.task.lock().map(|mut t| t.take()).unwrap_or(None);
         if let Some(task) = task {
+            // Cancelling at an await point is safe: publishing an artifact is synchronous.
+            task.abort();
             let _ = task.await;
         }
     }
@@ -321,11 +319,7 @@ impl LoopState {
                 biased;
                 command = commands.recv() => match command {
                     Some(LoopCommand::Rebuild) => self.change(Instant::now()).await,
-                    Some(LoopCommand::Shutdown(ack)) => {
-                        let _ = ack.send(());
-                        break;
-                    }
-                    None => break,
+                    None => break, // the handle was dropped
                 },
                 Some(first) = self.fs_events.recv() => {
                     let now = Instant::now();

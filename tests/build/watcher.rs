@@ -589,3 +589,38 @@ async fn a_deleted_and_recreated_folder_is_followed_again() {
     assert!(h.project.read(".arkor/build/index.mjs").contains("util-v3"));
     h.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_works_while_the_loop_waits_on_a_receiver_that_stopped_reading() {
+    let mut h = Harness::start(TempProject::from_fixture("basic"));
+    h.next_built().await;
+    // Save again and again without reading events: each build is published on disk, until
+    // the event channel is full and the loop blocks handing over the next event.
+    let artifact = h.project.path(".arkor/build/index.mjs");
+    let mut blocked = false;
+    for i in 0..400 {
+        let marker = format!("unread-{i}");
+        h.project.write("src/arkor/index.ts", &entry(&marker));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !std::fs::read_to_string(&artifact)
+            .unwrap_or_default()
+            .contains(&marker)
+        {
+            if Instant::now() > deadline {
+                blocked = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        if blocked {
+            break;
+        }
+    }
+    assert!(
+        blocked,
+        "the loop should block once nobody reads its events"
+    );
+    tokio::time::timeout(WAIT, h.handle.shutdown())
+        .await
+        .expect("shutdown returns although the loop was blocked");
+}
