@@ -20,7 +20,7 @@ use std::io::{self, Read};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, mpsc as std_mpsc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -201,6 +201,8 @@ struct Inner {
     live: watch::Sender<usize>,
     /// Serialises spawning against the start of shutdown.
     lifecycle: Mutex<bool>,
+    /// Early stops that ended in SIGKILL, ever.
+    escalations: AtomicUsize,
 }
 
 struct ChildEntry {
@@ -238,6 +240,7 @@ impl Supervisor {
             children: Mutex::new(HashMap::new()),
             live,
             lifecycle: Mutex::new(false),
+            escalations: AtomicUsize::new(0),
         };
         (
             Supervisor {
@@ -494,15 +497,18 @@ impl Supervisor {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = true;
             let pids = supervisor.live_pids();
+            let escalations_before = supervisor.inner.escalations.load(Ordering::SeqCst);
             for &pid in &pids {
                 supervisor.early_stop(pid, grace);
             }
             let mut live = supervisor.inner.live.subscribe();
-            // The escalation fires at `grace`; leftover-group cleanup needs a little more.
-            let graceful = tokio::time::timeout(grace, live.wait_for(|n| *n == 0))
+            let all_exited = tokio::time::timeout(grace, live.wait_for(|n| *n == 0))
                 .await
                 .is_ok();
-            if !graceful {
+            // A child may have been SIGKILLed at the deadline just before the wait ended.
+            let graceful = all_exited
+                && supervisor.inner.escalations.load(Ordering::SeqCst) == escalations_before;
+            if !all_exited {
                 for pid in supervisor.live_pids() {
                     supervisor.force_stop(pid);
                 }
@@ -573,6 +579,7 @@ fn escalate_at(inner: Arc<Inner>, entry: Arc<ChildEntry>, due: Instant, timeout:
     let outcome = deliver(entry.pid, Signal::SIGKILL);
     drop(state);
     if outcome == SignalOutcome::Delivered {
+        inner.escalations.fetch_add(1, Ordering::SeqCst);
         inner.logs.push(
             entry.pid,
             LogStream::System,
@@ -620,17 +627,17 @@ impl Reader {
             if let Some(tap) = self.tap.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
                 let _ = tap.send(RunOutput::Data(Bytes::copy_from_slice(chunk)));
             }
-            if let Some(marker) = self.marker.as_mut()
-                && let Some(job_id) = marker.feed(chunk)
-            {
+            let job_id = self.marker.as_mut().and_then(|marker| marker.feed(chunk));
+            splitter.feed(chunk, &mut lines);
+            self.store(&mut lines);
+            // After storing, so the marker line is in the log when the event arrives.
+            if let Some(job_id) = job_id {
                 self.marker = None;
                 let _ = self.inner.events.send(Envelope::Event(ChildEvent::JobId {
                     pid: self.entry.pid,
                     job_id,
                 }));
             }
-            splitter.feed(chunk, &mut lines);
-            self.store(&mut lines);
         }
         splitter.finish(&mut lines);
         self.store(&mut lines);
@@ -669,12 +676,9 @@ fn monitor(
     let target = Pid::from_raw(pid as libc::pid_t);
     // Wait without reaping, then reap under the state lock: a signal sent concurrently
     // either reaches the (zombie) child or sees `reaped`, never a reused pid.
-    loop {
-        match waitid(Id::Pid(target), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
-            Err(Errno::EINTR) => continue,
-            Ok(_) | Err(_) => break,
-        }
-    }
+    while let Err(Errno::EINTR) =
+        waitid(Id::Pid(target), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
+    {}
     let status = {
         let mut state = entry.lock();
         let status = reap(target);
