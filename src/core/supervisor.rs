@@ -17,6 +17,7 @@ mod marker;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, Read};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -54,6 +55,9 @@ pub const RESTART_ESCALATION_TIMEOUT: Duration = Duration::from_secs(5 * 60 + 30
 
 /// Bytes per `read(2)` on a child's pipe.
 const READ_CHUNK: usize = 64 * 1024;
+/// Requested pipe capacity (the unprivileged maximum by default): a burst of output fits
+/// without the child waiting for the reader to be scheduled.
+const PIPE_CAPACITY: libc::c_int = 1024 * 1024;
 /// Stack of the per-child reader / monitor threads (buffers live on the heap).
 const THREAD_STACK: usize = 256 * 1024;
 /// After the child exited: how long leftover group members get after SIGTERM.
@@ -318,6 +322,8 @@ impl Supervisor {
         };
         // `child` is dropped here: std neither kills nor waits on drop; the monitor reaps.
         drop(child);
+        grow_pipe(&stdout);
+        grow_pipe(&stderr);
 
         let entry = Arc::new(ChildEntry {
             pid,
@@ -750,6 +756,12 @@ fn kill_and_reap(pid: u32) {
     let _ = killpg(target, Signal::SIGKILL);
     let _ = kill(target, Signal::SIGKILL);
     let _ = reap(target);
+}
+
+/// Best effort: a failure (per-user pipe memory limit) keeps the default 64 KiB.
+fn grow_pipe(pipe: &impl AsRawFd) {
+    // SAFETY: F_SETPIPE_SZ on a pipe fd we own; no memory is passed.
+    let _ = unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_CAPACITY) };
 }
 
 fn new_nonce() -> String {
