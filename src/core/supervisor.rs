@@ -212,8 +212,8 @@ struct Inner {
 struct ChildEntry {
     pid: u32,
     state: Mutex<ChildState>,
-    /// Notified when the child is reaped (wakes a pending escalation).
-    reaped: Condvar,
+    /// Notified when the child is reaped or its kill deadline moves (wakes the escalation).
+    changed: Condvar,
     /// Set once `Exited` was sent: late output (from a process that escaped the group) is
     /// drained but no longer stored or forwarded.
     closed: AtomicBool,
@@ -223,8 +223,10 @@ struct ChildEntry {
 struct ChildState {
     /// The pid was reaped and may be reused: never signal it again.
     reaped: bool,
-    sigterm_sent: bool,
-    kill_deadline: Option<SystemTime>,
+    /// When the (one) SIGTERM went out, by dispatch or an early stop.
+    sigterm_at: Option<Instant>,
+    /// When an early stop escalates to SIGKILL (monotonic, and wall clock for the UI).
+    kill_due: Option<(Instant, SystemTime)>,
 }
 
 impl ChildEntry {
@@ -328,7 +330,7 @@ impl Supervisor {
         let entry = Arc::new(ChildEntry {
             pid,
             state: Mutex::new(ChildState::default()),
-            reaped: Condvar::new(),
+            changed: Condvar::new(),
             closed: AtomicBool::new(false),
         });
         self.lock_children().insert(pid, entry.clone());
@@ -407,14 +409,16 @@ impl Supervisor {
         }
         let outcome = deliver(pid, signal);
         if signal == Signal::SIGTERM && outcome == SignalOutcome::Delivered {
-            state.sigterm_sent = true;
+            state.sigterm_at.get_or_insert_with(Instant::now);
         }
         outcome
     }
 
     /// Graceful stop: SIGTERM to the group (unless one was already sent: a second SIGTERM
     /// makes the runner exit without its checkpoint), then SIGKILL if it is still alive
-    /// after `timeout`. Asking again keeps the first deadline.
+    /// after `timeout`. Asking again never sends another SIGTERM; it only brings the
+    /// deadline forward when the new one is earlier (a user stop after a restart's long
+    /// backstop).
     pub fn early_stop(&self, pid: u32, timeout: Duration) -> StopOutcome {
         let gone = StopOutcome {
             signal: SignalOutcome::Gone,
@@ -427,13 +431,7 @@ impl Supervisor {
         if state.reaped {
             return gone;
         }
-        if let Some(deadline) = state.kill_deadline {
-            return StopOutcome {
-                signal: SignalOutcome::Delivered,
-                kill_deadline: Some(deadline),
-            };
-        }
-        if !state.sigterm_sent {
+        if state.sigterm_at.is_none() {
             let outcome = deliver(pid, Signal::SIGTERM);
             if outcome != SignalOutcome::Delivered {
                 return StopOutcome {
@@ -441,27 +439,31 @@ impl Supervisor {
                     kill_deadline: None,
                 };
             }
-            state.sigterm_sent = true;
+            state.sigterm_at = Some(Instant::now());
         }
         let due = Instant::now() + timeout;
-        let deadline = SystemTime::now() + timeout;
-        let inner = self.inner.clone();
-        let escalation_entry = entry.clone();
-        let started = thread::Builder::new()
-            .name(format!("arkor-escalate-{pid}"))
-            .stack_size(THREAD_STACK)
-            .spawn(move || escalate_at(inner, escalation_entry, due, timeout));
-        if let Err(err) = started {
-            tracing::warn!(pid, %err, "could not arm the SIGKILL escalation");
-            return StopOutcome {
-                signal: SignalOutcome::Delivered,
-                kill_deadline: None,
-            };
+        match state.kill_due {
+            Some((current, _)) if current <= due => {}
+            Some(_) => {
+                state.kill_due = Some((due, SystemTime::now() + timeout));
+                entry.changed.notify_all();
+            }
+            None => {
+                let inner = self.inner.clone();
+                let escalation_entry = entry.clone();
+                let started = thread::Builder::new()
+                    .name(format!("arkor-escalate-{pid}"))
+                    .stack_size(THREAD_STACK)
+                    .spawn(move || escalate_when_due(inner, escalation_entry));
+                match started {
+                    Ok(_) => state.kill_due = Some((due, SystemTime::now() + timeout)),
+                    Err(err) => tracing::warn!(pid, %err, "could not arm the SIGKILL escalation"),
+                }
+            }
         }
-        state.kill_deadline = Some(deadline);
         StopOutcome {
             signal: SignalOutcome::Delivered,
-            kill_deadline: Some(deadline),
+            kill_deadline: state.kill_due.map(|(_, deadline)| deadline),
         }
     }
 
@@ -477,7 +479,7 @@ impl Supervisor {
         if state.reaped {
             None
         } else {
-            state.kill_deadline
+            state.kill_due.map(|(_, deadline)| deadline)
         }
     }
 
@@ -567,37 +569,43 @@ fn deliver(pid: u32, signal: Signal) -> SignalOutcome {
     }
 }
 
-fn escalate_at(inner: Arc<Inner>, entry: Arc<ChildEntry>, due: Instant, timeout: Duration) {
+/// Sleeps until the child's kill deadline (which may move earlier) and SIGKILLs its group
+/// unless it was reaped first.
+fn escalate_when_due(inner: Arc<Inner>, entry: Arc<ChildEntry>) {
     let mut state = entry.lock();
     loop {
         if state.reaped {
             return;
         }
+        let Some((due, _)) = state.kill_due else {
+            return;
+        };
         let now = Instant::now();
         if now >= due {
             break;
         }
-        state = match entry.reaped.wait_timeout(state, due - now) {
+        state = match entry.changed.wait_timeout(state, due - now) {
             Ok((guard, _)) => guard,
             Err(poisoned) => poisoned.into_inner().0,
         };
     }
-    let outcome = deliver(entry.pid, Signal::SIGKILL);
-    drop(state);
-    if outcome == SignalOutcome::Delivered {
-        inner.escalations.fetch_add(1, Ordering::SeqCst);
-        inner.logs.push(
-            entry.pid,
-            LogStream::System,
-            format!(
-                "still running {} s after SIGTERM: sent SIGKILL",
-                timeout.as_secs_f32()
-            ),
-        );
-        let _ = inner
-            .events
-            .send(Envelope::Event(ChildEvent::Escalated { pid: entry.pid }));
+    if deliver(entry.pid, Signal::SIGKILL) != SignalOutcome::Delivered {
+        return;
     }
+    let waited = state.sigterm_at.map(|at| at.elapsed()).unwrap_or_default();
+    inner.escalations.fetch_add(1, Ordering::SeqCst);
+    // Still under the state lock: the monitor cannot reap and report `Exited` before this.
+    inner.logs.push(
+        entry.pid,
+        LogStream::System,
+        format!(
+            "still running {:.1} s after SIGTERM: sent SIGKILL",
+            waited.as_secs_f32()
+        ),
+    );
+    let _ = inner
+        .events
+        .send(Envelope::Event(ChildEvent::Escalated { pid: entry.pid }));
 }
 
 /// Drains one pipe of one child.
@@ -689,8 +697,8 @@ fn monitor(
         let mut state = entry.lock();
         let status = reap(target);
         state.reaped = true;
-        state.kill_deadline = None;
-        entry.reaped.notify_all();
+        state.kill_due = None;
+        entry.changed.notify_all();
         status
     };
 

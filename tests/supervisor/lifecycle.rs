@@ -150,9 +150,14 @@ async fn early_stop_waits_for_the_checkpoint_and_never_sends_a_second_sigterm() 
         "{ahead:?}"
     );
     assert_eq!(h.sup.kill_deadline(child.pid), Some(deadline));
-    // Asking again (a second stop key) keeps the deadline and sends no second SIGTERM.
-    let again = h.sup.early_stop(child.pid, Duration::from_secs(5));
+    // Asking again with a later deadline changes nothing and sends no second SIGTERM…
+    let again = h.sup.early_stop(child.pid, Duration::from_secs(60));
     assert_eq!(again.kill_deadline, Some(deadline));
+    // …an earlier one brings the SIGKILL forward.
+    let sooner = h.sup.early_stop(child.pid, Duration::from_secs(5));
+    let sooner_deadline = sooner.kill_deadline.expect("deadline");
+    assert!(sooner_deadline < deadline);
+    assert_eq!(h.sup.kill_deadline(child.pid), Some(sooner_deadline));
     assert_eq!(h.exited(child.pid).await, ExitStatus::Code(0));
     let texts: Vec<String> = h.lines(child.pid).into_iter().map(|l| l.1).collect();
     assert!(texts.iter().any(|t| t == "checkpoint saved"), "{texts:?}");
@@ -162,6 +167,48 @@ async fn early_stop_waits_for_the_checkpoint_and_never_sends_a_second_sigterm() 
     );
     assert_eq!(h.count(|e| matches!(e, ChildEvent::Escalated { .. })), 0);
     assert_eq!(h.sup.kill_deadline(child.pid), None);
+}
+
+#[tokio::test]
+async fn a_user_stop_after_a_dispatch_sigterm_arms_the_deadline_without_a_second_sigterm() {
+    let mut h = Harness::new();
+    let child = h.spawn(node("runner.mjs", &[]).env("CHILD_CHECKPOINT_MS", "700"));
+    h.job_id(child.pid).await;
+    // What dispatch does on a config change.
+    assert_eq!(
+        h.sup.signal(child.pid, Signal::SIGTERM),
+        SignalOutcome::Delivered
+    );
+    h.line(child.pid, |l| l.starts_with("Received SIGTERM"))
+        .await;
+    let stop = h.sup.early_stop(child.pid, Duration::from_secs(20));
+    assert_eq!(stop.signal, SignalOutcome::Delivered);
+    assert!(stop.kill_deadline.is_some());
+    assert_eq!(h.exited(child.pid).await, ExitStatus::Code(0));
+    let texts: Vec<String> = h.lines(child.pid).into_iter().map(|l| l.1).collect();
+    assert!(
+        !texts.iter().any(|t| t.contains("second SIGTERM")),
+        "{texts:?}"
+    );
+}
+
+#[tokio::test]
+async fn force_stop_during_an_early_stop_kills_at_once() {
+    let mut h = Harness::new();
+    let child = h.spawn(node("ignore_sigterm.mjs", &[]));
+    h.line(child.pid, |l| l == "ready").await;
+    let started = Instant::now();
+    assert!(
+        h.sup
+            .early_stop(child.pid, Duration::from_secs(20))
+            .kill_deadline
+            .is_some()
+    );
+    h.line(child.pid, |l| l == "ignoring SIGTERM").await;
+    assert_eq!(h.sup.force_stop(child.pid), SignalOutcome::Delivered);
+    assert_eq!(h.exited(child.pid).await, ExitStatus::Signal(9));
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(h.count(|e| matches!(e, ChildEvent::Escalated { .. })), 0);
 }
 
 #[tokio::test]
