@@ -9,6 +9,19 @@
 //!
 //! Events come back on [`ChildEvents`]: `JobId`, coalesced `LogsAppended`, `Escalated`, and
 //! `Exited` last (after both pipes reached EOF and the process group is gone).
+//!
+//! How the engine uses it:
+//! ```text
+//! let (supervisor, mut child_events) = Supervisor::new(shared.logs.clone());
+//! let child = supervisor.spawn(SpawnSpec::new(node, root).arg(bin).arg("start"), tap)?;
+//! registry.register(RunRecord::new(child.pid, origin, config_hash, content_hash));
+//! // per rebuild:   registry.dispatch(config_hash, content_hash, &supervisor)
+//! // stop key:      supervisor.early_stop(pid, DEFAULT_EARLY_STOP_TIMEOUT) (+ registry latch)
+//! // restart target: supervisor.early_stop(pid, RESTART_ESCALATION_TIMEOUT) arms a backstop
+//! //                 without a second SIGTERM
+//! // JobId → registry.record_job_id; Exited → registry.unregister (+ restart if owned)
+//! // quit:          supervisor.shutdown_all(grace).await
+//! ```
 
 mod capture;
 mod group;
@@ -32,6 +45,7 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::Pid;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 pub use capture::{LineSplitter, MAX_LINE_BYTES};
 pub use marker::{MARKER_SCAN_WINDOW, MarkerScanner};
@@ -157,6 +171,19 @@ impl ChildEvents {
     /// The next event if one is queued.
     pub fn try_recv(&mut self) -> Option<ChildEvent> {
         self.rx.try_recv().ok().map(open)
+    }
+
+    /// Move every event into `tx` (e.g. the engine's own inbox) from a tokio task; ends
+    /// when either side closes. Must be called inside a tokio runtime. Coalescing then
+    /// holds until the forwarder takes an event, not until the final reader does.
+    pub fn forward_into(mut self, tx: mpsc::UnboundedSender<ChildEvent>) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            while let Some(event) = self.recv().await {
+                if tx.send(event).is_err() {
+                    break;
+                }
+            }
+        })
     }
 }
 
@@ -333,6 +360,8 @@ impl Supervisor {
             changed: Condvar::new(),
             closed: AtomicBool::new(false),
         });
+        // A reused pid starts with an empty log, never a previous run's lines.
+        self.inner.logs.remove(pid);
         self.lock_children().insert(pid, entry.clone());
         self.inner.live.send_modify(|n| *n += 1);
         drop(lifecycle);

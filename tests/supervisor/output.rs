@@ -226,3 +226,37 @@ async fn notifications_coalesce_until_received() {
         })
     ));
 }
+
+#[tokio::test]
+async fn events_can_be_forwarded_into_another_channel() {
+    let logs = arkor_tui::core::logs::LogStore::new();
+    let (sup, events) = arkor_tui::core::supervisor::Supervisor::new(logs.clone());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let forwarder = events.forward_into(tx);
+    let child = sup
+        .spawn(node("exit.mjs", &["code", "3"]), None)
+        .expect("spawn");
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let event = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("in time")
+            .expect("open");
+        let done = matches!(event, ChildEvent::Exited { .. });
+        got.push(event);
+        if done {
+            break;
+        }
+    }
+    assert!(got.contains(&ChildEvent::LogsAppended { pid: child.pid }));
+    assert_eq!(
+        got.last(),
+        Some(&ChildEvent::Exited {
+            pid: child.pid,
+            status: ExitStatus::Code(3)
+        })
+    );
+    drop(rx);
+    forwarder.abort();
+}
