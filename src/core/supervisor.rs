@@ -391,14 +391,16 @@ impl Supervisor {
         let tap = Arc::new(Mutex::new(tap));
         let pending = Arc::new(AtomicBool::new(false));
         let (done_tx, done_rx) = std_mpsc::channel();
-        let readers = [
-            (LogStream::Stdout, Some(MarkerScanner::new(nonce))),
-            (LogStream::Stderr, None),
+        let pipes: [(LogStream, Option<MarkerScanner>, Box<dyn Read + Send>); 2] = [
+            // The job marker is only ever looked for on stdout.
+            (
+                LogStream::Stdout,
+                Some(MarkerScanner::new(nonce)),
+                Box::new(stdout),
+            ),
+            (LogStream::Stderr, None, Box::new(stderr)),
         ];
-        let mut pipes: [Option<Box<dyn Read + Send>>; 2] =
-            [Some(Box::new(stdout)), Some(Box::new(stderr))];
-        for ((stream, marker), pipe) in readers.into_iter().zip(pipes.iter_mut()) {
-            let Some(pipe) = pipe.take() else { continue };
+        for (stream, marker, pipe) in pipes {
             let reader = Reader {
                 inner: self.inner.clone(),
                 entry: entry.clone(),
