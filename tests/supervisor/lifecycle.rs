@@ -401,3 +401,26 @@ async fn a_sigkilled_supervisor_takes_its_children_along() {
     );
     drop(helper);
 }
+
+#[tokio::test]
+async fn spawn_call_cost_and_reap_round_trip() {
+    let mut h = Harness::new();
+    let mut spawn_calls = Vec::new();
+    let mut round_trips = Vec::new();
+    for _ in 0..10 {
+        let started = Instant::now();
+        let child = h.spawn(SpawnSpec::new("node", fixtures()).arg("-e").arg(""));
+        spawn_calls.push(started.elapsed());
+        assert_eq!(h.exited(child.pid).await, ExitStatus::Code(0));
+        round_trips.push(started.elapsed());
+    }
+    spawn_calls.sort();
+    round_trips.sort();
+    let p50_spawn = percentile(&spawn_calls, 0.5);
+    assert!(p50_spawn < Duration::from_secs(5), "{p50_spawn:?}");
+    println!(
+        "spawn() call p50 {p50_spawn:?} (max {:?}); spawn → node exit → Exited p50 {:?}",
+        spawn_calls.last().copied().unwrap_or_default(),
+        percentile(&round_trips, 0.5)
+    );
+}
