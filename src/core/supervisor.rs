@@ -232,8 +232,8 @@ struct Inner {
     live: watch::Sender<usize>,
     /// Serialises spawning against the start of shutdown.
     lifecycle: Mutex<bool>,
-    /// Early stops that ended in SIGKILL, ever.
-    escalations: AtomicUsize,
+    /// SIGKILLs delivered (escalations and force stops), ever.
+    kills: AtomicUsize,
 }
 
 struct ChildEntry {
@@ -273,7 +273,7 @@ impl Supervisor {
             children: Mutex::new(HashMap::new()),
             live,
             lifecycle: Mutex::new(false),
-            escalations: AtomicUsize::new(0),
+            kills: AtomicUsize::new(0),
         };
         (
             Supervisor {
@@ -439,8 +439,16 @@ impl Supervisor {
             return SignalOutcome::Gone;
         }
         let outcome = deliver(pid, signal);
-        if signal == Signal::SIGTERM && outcome == SignalOutcome::Delivered {
-            state.sigterm_at.get_or_insert_with(Instant::now);
+        if outcome == SignalOutcome::Delivered {
+            match signal {
+                Signal::SIGTERM => {
+                    state.sigterm_at.get_or_insert_with(Instant::now);
+                }
+                Signal::SIGKILL => {
+                    self.inner.kills.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => {}
+            }
         }
         outcome
     }
@@ -503,6 +511,15 @@ impl Supervisor {
         self.signal(pid, Signal::SIGKILL)
     }
 
+    /// SIGKILL every live child's group (the second quit request). Returns how many were
+    /// signalled; a pending [`Supervisor::shutdown_all`] then resolves once they are reaped.
+    pub fn force_stop_all(&self) -> usize {
+        self.live_pids()
+            .into_iter()
+            .filter(|&pid| self.force_stop(pid) == SignalOutcome::Delivered)
+            .count()
+    }
+
     /// When the pending early stop escalates to SIGKILL, if one is pending.
     pub fn kill_deadline(&self, pid: u32) -> Option<SystemTime> {
         let entry = self.entry(pid)?;
@@ -536,7 +553,7 @@ impl Supervisor {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = true;
             let pids = supervisor.live_pids();
-            let escalations_before = supervisor.inner.escalations.load(Ordering::SeqCst);
+            let kills_before = supervisor.inner.kills.load(Ordering::SeqCst);
             for &pid in &pids {
                 supervisor.early_stop(pid, grace);
             }
@@ -544,13 +561,12 @@ impl Supervisor {
             let all_exited = tokio::time::timeout(grace, live.wait_for(|n| *n == 0))
                 .await
                 .is_ok();
-            // A child may have been SIGKILLed at the deadline just before the wait ended.
-            let graceful = all_exited
-                && supervisor.inner.escalations.load(Ordering::SeqCst) == escalations_before;
+            // A child may have been SIGKILLed (at its deadline, or by a second quit request)
+            // just before the wait ended.
+            let graceful =
+                all_exited && supervisor.inner.kills.load(Ordering::SeqCst) == kills_before;
             if !all_exited {
-                for pid in supervisor.live_pids() {
-                    supervisor.force_stop(pid);
-                }
+                supervisor.force_stop_all();
                 let settle = LEFTOVER_TERM_GRACE + LEFTOVER_KILL_WAIT + PIPE_DRAIN_WAIT;
                 let _ = tokio::time::timeout(settle * 2, live.wait_for(|n| *n == 0)).await;
             }
@@ -624,7 +640,7 @@ fn escalate_when_due(inner: Arc<Inner>, entry: Arc<ChildEntry>) {
         return;
     }
     let waited = state.sigterm_at.map(|at| at.elapsed()).unwrap_or_default();
-    inner.escalations.fetch_add(1, Ordering::SeqCst);
+    inner.kills.fetch_add(1, Ordering::SeqCst);
     // Still under the state lock: the monitor cannot reap and report `Exited` before this.
     inner.logs.push(
         entry.pid,

@@ -424,3 +424,47 @@ async fn spawn_call_cost_and_reap_round_trip() {
         percentile(&round_trips, 0.5)
     );
 }
+
+#[tokio::test]
+async fn hot_swap_signal_reaches_only_the_runner_but_termination_reaches_the_group() {
+    let mut h = Harness::new();
+    let child = h.spawn(node("family.mjs", &[]));
+    h.line(child.pid, |l| l.starts_with("grandchild ")).await;
+    // SIGUSR2 would kill a grandchild without a handler: it goes to the runner only.
+    assert_eq!(
+        h.sup.signal(child.pid, Signal::SIGUSR2),
+        SignalOutcome::Delivered
+    );
+    h.line(child.pid, |l| l == "parent got SIGUSR2").await;
+    // SIGTERM goes to the whole group; the parent reports how its grandchild ended.
+    assert_eq!(
+        h.sup.signal(child.pid, Signal::SIGTERM),
+        SignalOutcome::Delivered
+    );
+    let ended = h
+        .line(child.pid, |l| l.starts_with("grandchild exited"))
+        .await;
+    assert_eq!(ended, "grandchild exited SIGTERM");
+    assert_eq!(h.exited(child.pid).await, ExitStatus::Code(0));
+}
+
+#[tokio::test]
+async fn a_second_quit_request_forces_a_pending_shutdown() {
+    let mut h = Harness::new();
+    let stubborn = h.spawn(node("ignore_sigterm.mjs", &[]));
+    h.line(stubborn.pid, |l| l == "ready").await;
+    let started = Instant::now();
+    let shutdown = tokio::spawn(h.sup.shutdown_all(Duration::from_secs(60)));
+    h.line(stubborn.pid, |l| l == "ignoring SIGTERM").await;
+    assert_eq!(h.sup.force_stop_all(), 1);
+    let report = tokio::time::timeout(WAIT, shutdown)
+        .await
+        .expect("in time")
+        .expect("task");
+    assert_eq!(
+        (report.stopped, report.graceful, report.remaining),
+        (1, false, 0)
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(h.exited(stubborn.pid).await, ExitStatus::Signal(9));
+}
