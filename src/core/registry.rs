@@ -36,7 +36,7 @@ impl<T: Signaller + ?Sized> Signaller for &T {
 /// One registered run. `C` is the cloud-cancel context captured at spawn time (credentials
 /// and scope); the registry only stores it.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RunRecord<C = ()> {
+pub struct ChildRecord<C = ()> {
     pub pid: u32,
     pub origin: RunOrigin,
     /// The `file` of `/api/train` (always `None` while the watcher owns the artifact).
@@ -53,7 +53,7 @@ pub struct RunRecord<C = ()> {
     pub cancel_context: Option<C>,
 }
 
-impl<C> RunRecord<C> {
+impl<C> ChildRecord<C> {
     pub fn new(
         pid: u32,
         origin: RunOrigin,
@@ -88,7 +88,7 @@ pub enum Decision {
 
 /// SPEC §8 for one run, without side effects.
 pub fn decide<C>(
-    record: &RunRecord<C>,
+    record: &ChildRecord<C>,
     next_config_hash: Option<&str>,
     next_content_hash: Option<&str>,
 ) -> Decision {
@@ -118,7 +118,7 @@ pub fn decide<C>(
 /// Every registered run, in registration order, keyed by pid.
 #[derive(Debug)]
 pub struct Registry<C = ()> {
-    records: Vec<RunRecord<C>>,
+    records: Vec<ChildRecord<C>>,
 }
 
 impl<C> Default for Registry<C> {
@@ -136,22 +136,22 @@ impl<C> Registry<C> {
 
     /// Register a freshly spawned run. A reused pid replaces the old record entirely, so
     /// it never inherits a latch or job id (SPEC §10.28).
-    pub fn register(&mut self, record: RunRecord<C>) {
+    pub fn register(&mut self, record: ChildRecord<C>) {
         self.records.retain(|r| r.pid != record.pid);
         self.records.push(record);
     }
 
-    /// Forget a run (on exit). Returns its record.
-    pub fn unregister(&mut self, pid: u32) -> Option<RunRecord<C>> {
+    /// Forget a run (on exit, or when the Studio abandons it). Returns its record.
+    pub fn remove(&mut self, pid: u32) -> Option<ChildRecord<C>> {
         let index = self.records.iter().position(|r| r.pid == pid)?;
         Some(self.records.remove(index))
     }
 
     /// Record the job id from the marker. Returns false for an unknown pid.
-    pub fn record_job_id(&mut self, pid: u32, job_id: String) -> bool {
+    pub fn record_job_id(&mut self, pid: u32, job_id: impl Into<String>) -> bool {
         match self.get_mut(pid) {
             Some(record) => {
-                record.job_id = Some(job_id);
+                record.job_id = Some(job_id.into());
                 true
             }
             None => false,
@@ -159,7 +159,7 @@ impl<C> Registry<C> {
     }
 
     /// Latch a run as early-stopping (a user stop), so rebuilds skip it.
-    pub fn mark_early_stop_requested(&mut self, pid: u32) -> bool {
+    pub fn latch(&mut self, pid: u32) -> bool {
         match self.get_mut(pid) {
             Some(record) => {
                 record.early_stop_requested = true;
@@ -169,15 +169,15 @@ impl<C> Registry<C> {
         }
     }
 
-    pub fn get(&self, pid: u32) -> Option<&RunRecord<C>> {
+    pub fn get(&self, pid: u32) -> Option<&ChildRecord<C>> {
         self.records.iter().find(|r| r.pid == pid)
     }
 
-    pub fn get_mut(&mut self, pid: u32) -> Option<&mut RunRecord<C>> {
+    pub fn get_mut(&mut self, pid: u32) -> Option<&mut ChildRecord<C>> {
         self.records.iter_mut().find(|r| r.pid == pid)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &RunRecord<C>> {
+    pub fn iter(&self) -> impl Iterator<Item = &ChildRecord<C>> {
         self.records.iter()
     }
 
@@ -232,7 +232,7 @@ impl<C> Registry<C> {
 }
 
 fn restart<C>(
-    record: &mut RunRecord<C>,
+    record: &mut ChildRecord<C>,
     signaller: &impl Signaller,
     outcome: &mut DispatchOutcome,
 ) {
@@ -283,8 +283,8 @@ mod tests {
         }
     }
 
-    fn record(pid: u32, config: Option<&str>, content: Option<&str>) -> RunRecord {
-        RunRecord::new(
+    fn record(pid: u32, config: Option<&str>, content: Option<&str>) -> ChildRecord {
+        ChildRecord::new(
             pid,
             RunOrigin::Engine,
             config.map(Into::into),
@@ -292,7 +292,7 @@ mod tests {
         )
     }
 
-    fn ready(pid: u32, config: Option<&str>, content: Option<&str>) -> RunRecord {
+    fn ready(pid: u32, config: Option<&str>, content: Option<&str>) -> ChildRecord {
         let mut r = record(pid, config, content);
         r.job_id = Some(format!("job-{pid}"));
         r
@@ -599,10 +599,10 @@ mod tests {
         // §10.28
         let mut reg = Registry::new();
         reg.register(record(801, Some("h1"), Some("a")));
-        reg.record_job_id(801, "job-old".into());
+        reg.record_job_id(801, "job-old");
         let sig = FakeSignaller::default();
         reg.dispatch(Some("h2"), Some("b"), &sig);
-        assert!(reg.unregister(801).is_some());
+        assert!(reg.remove(801).is_some());
         assert!(reg.is_empty());
         assert_eq!(
             reg.dispatch(Some("h3"), Some("c"), &sig),
@@ -639,8 +639,8 @@ mod tests {
     fn job_id_arms_hot_swap_and_unknown_pids_are_ignored() {
         let mut reg = Registry::new();
         reg.register(record(471, Some("match"), Some("a")));
-        assert!(!reg.record_job_id(999, "nope".into()));
-        assert!(reg.record_job_id(471, "job-471".into()));
+        assert!(!reg.record_job_id(999, "nope"));
+        assert!(reg.record_job_id(471, "job-471"));
         let sig = FakeSignaller::default();
         assert_eq!(
             reg.dispatch(Some("match"), Some("b"), &sig)
@@ -653,7 +653,7 @@ mod tests {
     fn user_early_stop_latch_is_respected_by_dispatch() {
         let mut reg = Registry::new();
         reg.register(ready(3, Some("old"), Some("a")));
-        assert!(reg.mark_early_stop_requested(3));
+        assert!(reg.latch(3));
         let sig = FakeSignaller::default();
         assert_eq!(
             reg.dispatch(Some("new"), Some("b"), &sig),
@@ -665,12 +665,9 @@ mod tests {
     #[test]
     fn cancel_context_is_carried_untouched() {
         let mut reg: Registry<&'static str> = Registry::new();
-        let mut r = RunRecord::new(9, RunOrigin::Http, Some("c".into()), Some("a".into()));
+        let mut r = ChildRecord::new(9, RunOrigin::Http, Some("c".into()), Some("a".into()));
         r.cancel_context = Some("scope");
         reg.register(r);
-        assert_eq!(
-            reg.unregister(9).and_then(|r| r.cancel_context),
-            Some("scope")
-        );
+        assert_eq!(reg.remove(9).and_then(|r| r.cancel_context), Some("scope"));
     }
 }

@@ -12,14 +12,13 @@
 //!
 //! How the engine uses it:
 //! ```text
-//! let (supervisor, mut child_events) = Supervisor::new(shared.logs.clone());
+//! let supervisor = Supervisor::new(shared.logs.clone(), child_tx); // or with_events()
 //! let child = supervisor.spawn(SpawnSpec::new(node, root).arg(bin).arg("start"), tap)?;
-//! registry.register(RunRecord::new(child.pid, origin, config_hash, content_hash));
-//! // per rebuild:   registry.dispatch(config_hash, content_hash, &supervisor)
-//! // stop key:      supervisor.early_stop(pid, DEFAULT_EARLY_STOP_TIMEOUT) (+ registry latch)
-//! // restart target: supervisor.early_stop(pid, RESTART_ESCALATION_TIMEOUT) arms a backstop
-//! //                 without a second SIGTERM
-//! // JobId → registry.record_job_id; Exited → registry.unregister (+ restart if owned)
+//! registry.register(ChildRecord::new(child.pid, origin, config_hash, content_hash));
+//! // per rebuild:   registry.dispatch(config_hash, content_hash,
+//! //                     &supervisor.dispatch_signaller(RESTART_ESCALATION_TIMEOUT))
+//! // stop key:      registry.latch(pid); supervisor.early_stop(pid, DEFAULT_EARLY_STOP_TIMEOUT)
+//! // JobId → registry.record_job_id; Exited → registry.remove (+ restart if owned)
 //! // quit:          supervisor.shutdown_all(grace).await
 //! ```
 
@@ -90,7 +89,7 @@ pub struct SpawnSpec {
     pub args: Vec<OsString>,
     pub cwd: PathBuf,
     /// Added to (or overriding) the inherited environment.
-    pub env: Vec<(OsString, OsString)>,
+    pub env: Vec<(String, String)>,
 }
 
 impl SpawnSpec {
@@ -108,7 +107,7 @@ impl SpawnSpec {
         self
     }
 
-    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
         self
     }
@@ -140,7 +139,7 @@ pub enum SpawnError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChildEvent {
     /// The runner's `[arkor:<nonce>] Started job <id>` marker was seen on stdout.
-    JobId { pid: u32, job_id: String },
+    JobId { pid: u32, id: String },
     /// New lines are in the log store. Coalesced: at most one is queued per child until
     /// it is received, however many lines arrive meanwhile.
     LogsAppended { pid: u32 },
@@ -263,8 +262,30 @@ impl ChildEntry {
 }
 
 impl Supervisor {
-    /// A supervisor that stores lines in `logs` and reports on the returned receiver.
-    pub fn new(logs: LogStore) -> (Supervisor, ChildEvents) {
+    /// A supervisor that stores lines in `logs` and sends its events into `events`.
+    /// A forwarding thread clears each coalesced `LogsAppended` as it hands it over.
+    pub fn new(logs: LogStore, events: mpsc::UnboundedSender<ChildEvent>) -> Supervisor {
+        let (supervisor, mut inbox) = Supervisor::with_events(logs);
+        let forwarder = thread::Builder::new()
+            .name("arkor-child-events".into())
+            .stack_size(THREAD_STACK)
+            .spawn(move || {
+                while let Some(envelope) = inbox.rx.blocking_recv() {
+                    if events.send(open(envelope)).is_err() {
+                        break;
+                    }
+                }
+            });
+        if let Err(err) = forwarder {
+            // Without it the engine would never hear of its children: say so loudly.
+            tracing::error!(%err, "could not start the child-event forwarder");
+        }
+        supervisor
+    }
+
+    /// A supervisor whose events are read from the returned [`ChildEvents`]; a coalesced
+    /// `LogsAppended` is cleared exactly when it is received there.
+    pub fn with_events(logs: LogStore) -> (Supervisor, ChildEvents) {
         let (events, rx) = mpsc::unbounded_channel();
         let (live, _) = watch::channel(0);
         let inner = Inner {
@@ -455,10 +476,15 @@ impl Supervisor {
 
     /// Graceful stop: SIGTERM to the group (unless one was already sent: a second SIGTERM
     /// makes the runner exit without its checkpoint), then SIGKILL if it is still alive
-    /// after `timeout`. Asking again never sends another SIGTERM; it only brings the
-    /// deadline forward when the new one is earlier (a user stop after a restart's long
-    /// backstop).
-    pub fn early_stop(&self, pid: u32, timeout: Duration) -> StopOutcome {
+    /// after `timeout`. Returns when the SIGKILL is due (for a countdown), or `None` when
+    /// the child is gone or could not be signalled. Asking again never sends another
+    /// SIGTERM; it only brings the deadline forward when the new one is earlier.
+    pub fn early_stop(&self, pid: u32, timeout: Duration) -> Option<SystemTime> {
+        self.early_stop_with_outcome(pid, timeout).kill_deadline
+    }
+
+    /// [`Supervisor::early_stop`], also telling what the SIGTERM did.
+    pub fn early_stop_with_outcome(&self, pid: u32, timeout: Duration) -> StopOutcome {
         let gone = StopOutcome {
             signal: SignalOutcome::Gone,
             kill_deadline: None,
@@ -503,6 +529,16 @@ impl Supervisor {
         StopOutcome {
             signal: SignalOutcome::Delivered,
             kill_deadline: state.kill_due.map(|(_, deadline)| deadline),
+        }
+    }
+
+    /// A [`Signaller`] for [`Registry::dispatch`](crate::core::registry::Registry::dispatch):
+    /// its SIGTERM is an early stop that escalates to SIGKILL after `escalate_after`, so a
+    /// restart target that never reaches its checkpoint cannot hang forever.
+    pub fn dispatch_signaller(&self, escalate_after: Duration) -> DispatchSignaller<'_> {
+        DispatchSignaller {
+            supervisor: self,
+            escalate_after,
         }
     }
 
@@ -555,7 +591,7 @@ impl Supervisor {
             let pids = supervisor.live_pids();
             let kills_before = supervisor.inner.kills.load(Ordering::SeqCst);
             for &pid in &pids {
-                supervisor.early_stop(pid, grace);
+                supervisor.early_stop_with_outcome(pid, grace);
             }
             let mut live = supervisor.inner.live.subscribe();
             let all_exited = tokio::time::timeout(grace, live.wait_for(|n| *n == 0))
@@ -593,6 +629,24 @@ impl Supervisor {
 impl Signaller for Supervisor {
     fn signal(&self, pid: u32, signal: Signal) -> SignalOutcome {
         Supervisor::signal(self, pid, signal)
+    }
+}
+
+/// See [`Supervisor::dispatch_signaller`].
+pub struct DispatchSignaller<'a> {
+    supervisor: &'a Supervisor,
+    escalate_after: Duration,
+}
+
+impl Signaller for DispatchSignaller<'_> {
+    fn signal(&self, pid: u32, signal: Signal) -> SignalOutcome {
+        if signal == Signal::SIGTERM {
+            self.supervisor
+                .early_stop_with_outcome(pid, self.escalate_after)
+                .signal
+        } else {
+            self.supervisor.signal(pid, signal)
+        }
     }
 }
 
@@ -696,7 +750,7 @@ impl Reader {
                 self.marker = None;
                 let _ = self.inner.events.send(Envelope::Event(ChildEvent::JobId {
                     pid: self.entry.pid,
-                    job_id,
+                    id: job_id,
                 }));
             }
         }

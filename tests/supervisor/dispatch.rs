@@ -1,27 +1,29 @@
 //! Dispatch through the real supervisor: one signal per build, whoever asks how often.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arkor_tui::core::events::{
     DispatchOutcome, ExitStatus, HotSwapTarget, RestartTarget, RunOrigin,
 };
-use arkor_tui::core::registry::{Registry, RunRecord, SignalOutcome, Signaller};
-use arkor_tui::core::supervisor::Supervisor;
+use arkor_tui::core::registry::{ChildRecord, Registry, SignalOutcome, Signaller};
+use arkor_tui::core::supervisor::RESTART_ESCALATION_TIMEOUT;
 use nix::sys::signal::Signal;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::support::*;
 
-/// The real supervisor, with every signal it was asked to send written down.
-struct CountingSignaller {
-    supervisor: Supervisor,
-    sent: Mutex<Vec<(u32, Signal, SignalOutcome)>>,
+type SentSignals = Arc<Mutex<Vec<(u32, Signal, SignalOutcome)>>>;
+
+/// A real signaller, with every signal it was asked to send written down.
+struct CountingSignaller<S> {
+    inner: S,
+    sent: SentSignals,
 }
 
-impl Signaller for CountingSignaller {
+impl<S: Signaller> Signaller for CountingSignaller<S> {
     fn signal(&self, pid: u32, signal: Signal) -> SignalOutcome {
-        let outcome = self.supervisor.signal(pid, signal);
+        let outcome = self.inner.signal(pid, signal);
         self.sent
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -72,7 +74,7 @@ async fn two_hundred_concurrent_dispatches_of_one_build_send_one_signal() {
     let child = h.spawn(node("runner.mjs", &[]).env("CHILD_CHECKPOINT_MS", "100"));
     let pid = child.pid;
     let mut registry: Registry = Registry::new();
-    registry.register(RunRecord::new(
+    registry.register(ChildRecord::new(
         pid,
         RunOrigin::Engine,
         Some("cfg-A".into()),
@@ -81,18 +83,20 @@ async fn two_hundred_concurrent_dispatches_of_one_build_send_one_signal() {
     let job_id = h.job_id(pid).await;
     assert!(registry.record_job_id(pid, job_id));
 
-    let signaller = std::sync::Arc::new(CountingSignaller {
-        supervisor: h.sup.clone(),
-        sent: Mutex::new(Vec::new()),
-    });
+    let sent = SentSignals::default();
     let (requests, mut inbox) = mpsc::unbounded_channel::<DispatchRequest>();
-    let owner_signaller = signaller.clone();
+    let (owner_supervisor, owner_sent) = (h.sup.clone(), sent.clone());
     let owner = tokio::spawn(async move {
         while let Some(request) = inbox.recv().await {
+            // What the engine does: restart SIGTERMs arm a SIGKILL backstop.
+            let signaller = CountingSignaller {
+                inner: owner_supervisor.dispatch_signaller(RESTART_ESCALATION_TIMEOUT),
+                sent: owner_sent.clone(),
+            };
             let outcome = registry.dispatch(
                 Some(&request.config_hash),
                 Some(&request.content_hash),
-                &*owner_signaller,
+                &signaller,
             );
             let _ = request.reply.send(outcome);
         }
@@ -134,14 +138,12 @@ async fn two_hundred_concurrent_dispatches_of_one_build_send_one_signal() {
             }]
         }]
     );
+    // The restart target has its SIGKILL backstop armed.
+    assert!(h.sup.kill_deadline(pid).is_some());
     // A second SIGTERM would have made the runner exit 143 without its checkpoint.
     assert_eq!(h.exited(pid).await, ExitStatus::Code(0));
 
-    let sent = signaller
-        .sent
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let sent = sent.lock().unwrap_or_else(|e| e.into_inner()).clone();
     assert_eq!(
         sent,
         vec![
@@ -156,9 +158,9 @@ async fn two_hundred_concurrent_dispatches_of_one_build_send_one_signal() {
     // After the exit the record goes; a late rebuild finds nobody to signal.
     drop(requests);
     let mut registry = owner.await.expect("owner");
-    assert!(registry.unregister(pid).is_some());
+    assert!(registry.remove(pid).is_some());
     assert_eq!(
-        registry.dispatch(Some("cfg-C"), Some("art-4"), &*signaller),
+        registry.dispatch(Some("cfg-C"), Some("art-4"), &h.sup),
         DispatchOutcome::default()
     );
 }
@@ -168,7 +170,7 @@ async fn a_run_that_exited_before_dispatch_is_neither_target() {
     let mut h = Harness::new();
     let child = h.spawn(node("exit.mjs", &["code", "0"]));
     let mut registry: Registry = Registry::new();
-    registry.register(RunRecord::new(
+    registry.register(ChildRecord::new(
         child.pid,
         RunOrigin::Http,
         Some("a".into()),

@@ -230,7 +230,7 @@ async fn notifications_coalesce_until_received() {
 #[tokio::test]
 async fn events_can_be_forwarded_into_another_channel() {
     let logs = arkor_tui::core::logs::LogStore::new();
-    let (sup, events) = arkor_tui::core::supervisor::Supervisor::new(logs.clone());
+    let (sup, events) = arkor_tui::core::supervisor::Supervisor::with_events(logs.clone());
     let (tx, mut rx) = mpsc::unbounded_channel();
     let forwarder = events.forward_into(tx);
     let child = sup
@@ -259,4 +259,45 @@ async fn events_can_be_forwarded_into_another_channel() {
     );
     drop(rx);
     forwarder.abort();
+}
+
+#[tokio::test]
+async fn supervisor_new_sends_events_into_the_given_channel() {
+    let logs = arkor_tui::core::logs::LogStore::new();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let sup = arkor_tui::core::supervisor::Supervisor::new(logs.clone(), tx);
+    let child = sup.spawn(node("runner.mjs", &[]), None).expect("spawn");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut got = Vec::new();
+    loop {
+        let event = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("in time")
+            .expect("open");
+        if let ChildEvent::JobId { .. } = event {
+            sup.force_stop(child.pid);
+        }
+        let done = matches!(event, ChildEvent::Exited { .. });
+        got.push(event);
+        if done {
+            break;
+        }
+    }
+    assert!(got.contains(&ChildEvent::JobId {
+        pid: child.pid,
+        id: format!("job-{}", child.pid)
+    }));
+    assert!(got.contains(&ChildEvent::LogsAppended { pid: child.pid }));
+    assert_eq!(
+        got.last(),
+        Some(&ChildEvent::Exited {
+            pid: child.pid,
+            status: ExitStatus::Signal(9)
+        })
+    );
+    // The last stored line (the exit line) was announced after it was stored.
+    let last_logs = got
+        .iter()
+        .rposition(|e| matches!(e, ChildEvent::LogsAppended { .. }));
+    assert!(last_logs.is_some());
 }

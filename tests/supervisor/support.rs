@@ -34,7 +34,7 @@ pub struct Harness {
 impl Harness {
     pub fn new() -> Self {
         let logs = LogStore::new();
-        let (sup, events) = Supervisor::new(logs.clone());
+        let (sup, events) = Supervisor::with_events(logs.clone());
         Self {
             sup,
             events,
@@ -93,7 +93,7 @@ impl Harness {
             )
             .await
         {
-            ChildEvent::JobId { job_id, .. } => job_id,
+            ChildEvent::JobId { id, .. } => id,
             _ => unreachable!(),
         }
     }
