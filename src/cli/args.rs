@@ -59,6 +59,6 @@ pub struct TuiArgs {
     #[arg(long)]
     pub no_notify: bool,
     /// Seconds a run may take to reach its checkpoint after SIGTERM before it is killed.
-    #[arg(long, value_name = "SECS", default_value_t = 330)]
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub stop_timeout: u64,
 }
