@@ -6,3 +6,5 @@ mod common;
 mod guards;
 #[path = "server/sse.rs"]
 mod sse;
+#[path = "server/train.rs"]
+mod train;
