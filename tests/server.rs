@@ -6,5 +6,9 @@ mod common;
 mod guards;
 #[path = "server/sse.rs"]
 mod sse;
+#[path = "server/studio.rs"]
+mod studio;
+#[path = "server/token.rs"]
+mod token;
 #[path = "server/train.rs"]
 mod train;

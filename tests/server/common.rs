@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arkor_tui::core::engine::{DetachedEngine, EngineHandle};
 use arkor_tui::core::events::{BuiltArtifact, DevEvent, DispatchOutcome};
@@ -18,7 +18,6 @@ pub const WAIT: Duration = Duration::from_secs(20);
 pub struct Harness {
     pub server: Option<RunningServer>,
     pub engine: DetachedEngine,
-    pub handle: EngineHandle,
     pub project: tempfile::TempDir,
     pub home: tempfile::TempDir,
     pub port: u16,
@@ -42,7 +41,7 @@ impl Harness {
             assets_dir: None,
         };
         tweak(&mut cfg, project.path());
-        let running = server::start(handle.clone(), cfg)
+        let running = server::start(handle, cfg)
             .await
             .expect("server starts");
         Harness {
@@ -50,7 +49,6 @@ impl Harness {
             token: running.token().to_owned(),
             server: Some(running),
             engine,
-            handle,
             project,
             home,
         }
@@ -205,12 +203,6 @@ pub fn built(
     }
 }
 
-pub fn unix_now_ms() -> u128 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0)
-}
 
 /// An SSE subscriber over a raw socket: reads the response head, then de-chunked frames.
 pub struct SseClient {

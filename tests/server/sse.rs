@@ -183,7 +183,7 @@ async fn two_hundred_subscribers_all_receive_each_rebuild() {
     for round in 1..=ROUNDS {
         let published = Instant::now();
         h.publish(built(false, &format!("round-{round}"), Some("h"), None));
-        let mut got = vec![false; SUBSCRIBERS];
+        let mut got = [false; SUBSCRIBERS];
         let mut last = published;
         for _ in 0..SUBSCRIBERS {
             let (id, r, at) = tokio::time::timeout(WAIT, seen_rx.recv())

@@ -118,7 +118,7 @@ async fn streams_raw_output_then_the_exit_trailer_with_the_pid_header() {
         find(&body, b"\xff\xferaw").is_some(),
         "bytes pass through unchanged"
     );
-    assert!(body.ends_with(b"raw\n---\nexit=3\n"), "{text}");
+    assert!(body.ends_with(b"\n---\nexit=3\n"), "{text}");
 
     // A body read to its trailer is not an abandon: the next command is the next StartRun.
     let request = tokio::spawn(post_train(&h, "").send());
