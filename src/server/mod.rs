@@ -66,6 +66,7 @@ pub struct AppState {
     pub engine: EngineHandle,
     pub token: Arc<str>,
     pub assets: AssetsSource,
+    pub frames: Arc<sse::FrameCache>,
     /// True once no further dev events may be sent (engine or server shutdown began).
     pub events_closed: watch::Receiver<bool>,
     /// True once the server itself is shutting down (open bodies end).
@@ -236,6 +237,7 @@ pub async fn start(engine: EngineHandle, cfg: ServerConfig) -> anyhow::Result<Ru
         engine: engine.clone(),
         token: token.clone(),
         assets,
+        frames: Arc::default(),
         events_closed,
         server_closed: server_closed.clone(),
     };

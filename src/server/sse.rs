@@ -9,7 +9,7 @@
 //! subscriber that stops reading never slows the publisher or the others; once it falls a
 //! full ring behind it is disconnected (it can reconnect and gets the replay).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::State;
@@ -34,6 +34,7 @@ pub async fn dev_events(State(state): State<AppState>) -> Response {
         replay,
         live,
         closed: state.events_closed.clone(),
+        frames: state.frames.clone(),
     };
     (
         StatusCode::OK,
@@ -50,6 +51,7 @@ struct FrameStream {
     replay: Option<Arc<DevEvent>>,
     live: broadcast::Receiver<Arc<DevEvent>>,
     closed: watch::Receiver<bool>,
+    frames: Arc<FrameCache>,
 }
 
 impl FrameStream {
@@ -58,7 +60,8 @@ impl FrameStream {
             return None;
         }
         if let Some(event) = self.replay.take() {
-            return Some((Ok(frame(&event)), self));
+            let frame = self.frames.frame(&event);
+            return Some((Ok(frame), self));
         }
         let event = tokio::select! {
             // Shutdown wins over a pending event: nothing is sent once it began.
@@ -70,10 +73,28 @@ impl FrameStream {
                 Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return None,
             },
         };
-        Some((Ok(frame(&event)), self))
+        let frame = self.frames.frame(&event);
+        Some((Ok(frame), self))
     }
 }
 
-fn frame(event: &DevEvent) -> Bytes {
-    Bytes::from(event.to_sse_frame())
+/// The encoded frame of the newest event, shared by all subscribers: with N subscribers an
+/// event is serialised once, not N times.
+#[derive(Default)]
+pub struct FrameCache {
+    newest: Mutex<Option<(Arc<DevEvent>, Bytes)>>,
+}
+
+impl FrameCache {
+    fn frame(&self, event: &Arc<DevEvent>) -> Bytes {
+        let mut newest = self.newest.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached, frame)) = newest.as_ref()
+            && Arc::ptr_eq(cached, event)
+        {
+            return frame.clone();
+        }
+        let frame = Bytes::from(event.to_sse_frame());
+        *newest = Some((event.clone(), frame.clone()));
+        frame
+    }
 }

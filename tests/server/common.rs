@@ -41,9 +41,7 @@ impl Harness {
             assets_dir: None,
         };
         tweak(&mut cfg, project.path());
-        let running = server::start(handle, cfg)
-            .await
-            .expect("server starts");
+        let running = server::start(handle, cfg).await.expect("server starts");
         Harness {
             port: running.port(),
             token: running.token().to_owned(),
@@ -203,7 +201,6 @@ pub fn built(
     }
 }
 
-
 /// An SSE subscriber over a raw socket: reads the response head, then de-chunked frames.
 pub struct SseClient {
     pub stream: TcpStream,
@@ -242,17 +239,30 @@ impl SseClient {
         dechunk(&self.raw[self.body_start..]).0
     }
 
-    /// Read until the de-chunked body contains `needle` (or EOF). Returns false on EOF.
+    /// Read until the body contains `needle` (or EOF); returns false on EOF. Each frame is
+    /// one chunk, so a needle inside a frame is contiguous in the raw bytes; only bytes not
+    /// yet scanned are searched.
     pub async fn read_until(&mut self, needle: &str) -> bool {
+        let needle = needle.as_bytes();
+        let mut scanned = self.body_start;
         loop {
             if self.head.is_none()
                 && let Some(end) = find(&self.raw, b"\r\n\r\n")
             {
                 self.head = Some(RawResponse::parse(&self.raw[..end + 4]));
                 self.body_start = end + 4;
+                scanned = self.body_start;
             }
-            if self.head.is_some() && find(&self.body(), needle.as_bytes()).is_some() {
-                return true;
+            if self.head.is_some() {
+                let from = scanned.max(self.body_start);
+                if find(&self.raw[from..], needle).is_some() {
+                    return true;
+                }
+                scanned = self
+                    .raw
+                    .len()
+                    .saturating_sub(needle.len())
+                    .max(self.body_start);
             }
             let mut buf = [0u8; 16384];
             let n = self.stream.read(&mut buf).await.expect("read");

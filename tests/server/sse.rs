@@ -128,6 +128,18 @@ async fn a_late_subscriber_gets_only_the_last_event_then_live_ones() {
     );
     // Subscribing sent nothing to the engine (subscribers never trigger dispatch).
     assert!(h.engine.commands.is_empty());
+
+    // A client that goes away is unsubscribed, even while no event is flowing.
+    assert_eq!(h.engine.shared.dev_events.subscriber_count(), 1);
+    drop(late);
+    let deadline = std::time::Instant::now() + WAIT;
+    while h.engine.shared.dev_events.subscriber_count() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the subscriber is released"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 #[tokio::test]
