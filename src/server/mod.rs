@@ -50,7 +50,7 @@ pub enum TokenFile {
     Disabled,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ServerConfig {
     /// `Some(p)`: bind exactly `p` (0 = any free port) or fail. `None`: 4000, or the next
     /// free port when 4000 is taken.
@@ -58,6 +58,24 @@ pub struct ServerConfig {
     pub token_file: TokenFile,
     /// Serve the Studio from this folder instead of the project's installed SDK.
     pub assets_dir: Option<PathBuf>,
+    /// The cloud routes (`/api/credentials`, `/api/me`, `/api/jobs…`, `/api/inference…`,
+    /// `/api/deployments…`), e.g. `server::cloud::router(ctx)`. `None` mounts
+    /// [`cloud_fallback::cloud_fallback`]. The Host and token guards wrap them either way.
+    pub cloud_routes: Option<Router>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("port", &self.port)
+            .field("token_file", &self.token_file)
+            .field("assets_dir", &self.assets_dir)
+            .field(
+                "cloud_routes",
+                &self.cloud_routes.as_ref().map(|_| "custom"),
+            )
+            .finish()
+    }
 }
 
 /// What every handler sees.
@@ -78,15 +96,16 @@ pub fn json_error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-/// All routes and guards, ready to serve.
-pub fn router(state: AppState) -> Router {
+/// All routes and guards, ready to serve. `cloud` holds the cloud routes (see
+/// [`ServerConfig::cloud_routes`]).
+pub fn router(state: AppState, cloud: Router) -> Router {
     let own = Router::new()
         .route("/api/dev/events", get(sse::dev_events))
         .route("/api/manifest", get(manifest::manifest))
         .route("/api/train", post(train::train))
         .fallback(fallback)
         .with_state(state.clone());
-    own.merge(cloud_fallback::cloud_fallback())
+    own.merge(cloud)
         // Layers run outermost-last: the Host guard first, then the token guard.
         .layer(axum::middleware::from_fn_with_state(
             state,
@@ -241,7 +260,10 @@ pub async fn start(engine: EngineHandle, cfg: ServerConfig) -> anyhow::Result<Ru
         events_closed,
         server_closed: server_closed.clone(),
     };
-    let app = router(state);
+    let cloud = cfg
+        .cloud_routes
+        .unwrap_or_else(cloud_fallback::cloud_fallback);
+    let app = router(state, cloud);
 
     let engine_watch = tokio::spawn(close_events_on_engine_shutdown(
         engine,

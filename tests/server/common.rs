@@ -39,6 +39,7 @@ impl Harness {
             port: Some(0),
             token_file: TokenFile::At(home.path().join(".arkor").join("studio-token")),
             assets_dir: None,
+            cloud_routes: None,
         };
         tweak(&mut cfg, project.path());
         let running = server::start(handle, cfg).await.expect("server starts");

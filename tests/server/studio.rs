@@ -224,3 +224,27 @@ async fn unknown_routes_are_404_and_api_misses_never_serve_the_index() {
     let res = h.get("/api/train").await;
     assert_eq!(res.status(), 405);
 }
+
+#[tokio::test]
+async fn mounted_cloud_routes_replace_the_fallback_behind_the_same_guards() {
+    use axum::routing::get;
+    let cloud = axum::Router::new().route("/api/me", get(|| async { "from the cloud router" }));
+    let h = Harness::start_with(move |cfg, _| cfg.cloud_routes = Some(cloud)).await;
+    let res = h.get("/api/me").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.expect("body"), "from the cloud router");
+    let res = Harness::client()
+        .get(h.url("/api/me"))
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(res.status(), 403, "token guard applies");
+    let evil = h
+        .raw_get(
+            "/api/me",
+            "evil.com",
+            &format!("X-Arkor-Studio-Token: {}\r\n", h.token),
+        )
+        .await;
+    assert_eq!(evil.status, 403, "host guard applies");
+}

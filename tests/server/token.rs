@@ -86,6 +86,7 @@ async fn an_asked_port_in_use_fails_clearly_and_touches_no_token_file() {
             port: Some(port),
             token_file: TokenFile::At(token_file.clone()),
             assets_dir: None,
+            cloud_routes: None,
         },
     )
     .await
@@ -115,6 +116,7 @@ async fn without_an_asked_port_a_busy_default_moves_to_a_free_one() {
             port: None,
             token_file: TokenFile::Disabled,
             assets_dir: None,
+            cloud_routes: None,
         },
     )
     .await
