@@ -336,7 +336,7 @@ async fn close_events_on_engine_shutdown(engine: EngineHandle, events_closed: wa
     let mut events = engine.subscribe();
     loop {
         match events.recv().await {
-            Ok(EngineEvent::ShuttingDown) => break,
+            Ok(EngineEvent::ShuttingDown | EngineEvent::Stopped) => break,
             Ok(_) => {}
             Err(RecvError::Lagged(_)) => {
                 if engine.snapshot().shutting_down {
