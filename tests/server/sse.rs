@@ -364,3 +364,35 @@ async fn engine_shutdown_stops_events_and_replay() {
         "{body}"
     );
 }
+
+/// Publish → frame read by one subscriber; reports the median (the SSE leg of save → event).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_subscriber_receives_each_event_promptly() {
+    const ROUNDS: usize = 50;
+    let h = Harness::start().await;
+    h.publish(built(true, "lat-0", None, None));
+    let mut sub = SseClient::connect(h.port, &h.token).await;
+    assert!(
+        tokio::time::timeout(WAIT, sub.read_until("\"lat-0\""))
+            .await
+            .expect("in time")
+    );
+    let mut latencies = Vec::with_capacity(ROUNDS);
+    for round in 1..=ROUNDS {
+        let published = Instant::now();
+        h.publish(built(false, &format!("lat-{round}"), None, None));
+        let needle = format!("\"lat-{round}\"");
+        assert!(
+            tokio::time::timeout(WAIT, sub.read_until(&needle))
+                .await
+                .expect("in time")
+        );
+        latencies.push(published.elapsed());
+    }
+    latencies.sort();
+    println!(
+        "SSE publish → frame read, 1 subscriber (debug build): median {:.0} µs, p95 {:.0} µs",
+        latencies[ROUNDS / 2].as_secs_f64() * 1e6,
+        latencies[ROUNDS * 95 / 100].as_secs_f64() * 1e6
+    );
+}

@@ -321,3 +321,23 @@ async fn server_shutdown_ends_open_bodies_without_abandoning_runs() {
     assert!(h.engine.commands.try_recv().is_err());
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill");
 }
+
+#[tokio::test]
+async fn the_pid_header_arrives_before_any_output() {
+    let mut h = Harness::start().await;
+    let request = tokio::spawn(post_train(&h, "{}").send());
+    // A run that has printed nothing yet: the Studio still needs its pid at once.
+    let pid = answer_start(&mut h, "exec sleep 60").await;
+    let res = tokio::time::timeout(WAIT, request)
+        .await
+        .expect("response head without any output")
+        .expect("join")
+        .expect("response");
+    assert_eq!(res.headers()["x-arkor-train-pid"], pid.to_string().as_str());
+    drop(res);
+    match next_command(&mut h).await {
+        Command::AbandonHttpRun { pid: abandoned } => assert_eq!(abandoned, pid),
+        other => panic!("expected AbandonHttpRun, got {other:?}"),
+    }
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill");
+}
