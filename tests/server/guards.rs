@@ -273,3 +273,36 @@ async fn ipv6_loopback_is_served_when_available() {
     assert_eq!(res.status, 200);
     assert_eq!(res.text(), r#"{"trainer":null,"configHash":null}"#);
 }
+
+#[tokio::test]
+async fn path_tricks_never_reach_an_api_route_without_the_token() {
+    let h = Harness::start().await;
+    h.publish(built(true, "secret-build", Some("cafebabecafebabe"), None));
+    let host = format!("127.0.0.1:{}", h.port);
+    for path in [
+        "//api/manifest",
+        "/./api/manifest",
+        "/api/./manifest",
+        "/x/../api/manifest",
+        "/%61pi/manifest",
+        "/api%2fmanifest",
+        "/api/manifest/",
+        "/API/manifest",
+        "/api/manifest?studioToken=x",
+        "/api/dev/events/",
+    ] {
+        let res = h.raw_get(path, &host, "").await;
+        assert!(
+            !res.text().contains("cafebabecafebabe") && !res.text().contains("secret-build"),
+            "{path} leaked: {} {}",
+            res.status,
+            res.text()
+        );
+    }
+    let mut req = b"POST //api/train HTTP/1.1\r\nHost: ".to_vec();
+    req.extend_from_slice(host.as_bytes());
+    req.extend_from_slice(b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+    let res = RawResponse::parse(&h.raw(&req).await);
+    assert_ne!(res.status, 200);
+    assert!(h.engine.commands.is_empty(), "no run was started");
+}
