@@ -248,3 +248,78 @@ async fn mounted_cloud_routes_replace_the_fallback_behind_the_same_guards() {
         .await;
     assert_eq!(evil.status, 403, "host guard applies");
 }
+
+/// The real Studio build of the reference SDK, when one is available: set
+/// `ARKOR_REFERENCE_SDK` to its `packages/arkor` folder (see the shared reference-sdk notes).
+#[tokio::test]
+async fn the_real_studio_build_is_served_from_an_installed_sdk() {
+    let Some(sdk) = std::env::var_os("ARKOR_REFERENCE_SDK") else {
+        eprintln!(
+            "skipped: set ARKOR_REFERENCE_SDK to a built reference packages/arkor to run this"
+        );
+        return;
+    };
+    let sdk = std::path::PathBuf::from(sdk);
+    assert!(
+        sdk.join("dist/assets/index.html").is_file(),
+        "no Studio build under {}",
+        sdk.display()
+    );
+    let h = Harness::start_with(move |_, project| {
+        std::fs::create_dir_all(project.join("node_modules")).expect("mkdir");
+        std::os::unix::fs::symlink(&sdk, project.join("node_modules/arkor")).expect("link the SDK");
+    })
+    .await;
+    let host = format!("127.0.0.1:{}", h.port);
+    let index = h.raw_get("/", &host, "").await;
+    assert_eq!(index.status, 200);
+    let html = index.text();
+    let tags = format!(
+        "<meta name=\"arkor-studio-token\" content=\"{}\"><meta name=\"arkor-hmr-enabled\" content=\"true\"></head>",
+        h.token
+    );
+    assert!(html.contains(&tags), "{html}");
+
+    // Every script and stylesheet the index references is served with its type.
+    let mut referenced = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        for part in html.split(attr).skip(1) {
+            let url = part.split('"').next().unwrap_or_default();
+            if url.starts_with('/') {
+                referenced.push(url.to_owned());
+            }
+        }
+    }
+    assert!(
+        referenced.iter().any(|u| u.ends_with(".js")),
+        "{referenced:?}"
+    );
+    let mut bundle = String::new();
+    for url in &referenced {
+        let res = h.raw_get(url, &host, "").await;
+        assert_eq!(res.status, 200, "{url}");
+        let expected = if url.ends_with(".js") {
+            "text/javascript"
+        } else {
+            "text/css"
+        };
+        assert_eq!(res.header("content-type"), Some(expected), "{url}");
+        if url.ends_with(".js") {
+            bundle.push_str(&res.text());
+        }
+    }
+    // The names this server speaks are the ones the SPA reads.
+    for name in [
+        "arkor-studio-token",
+        "arkor-hmr-enabled",
+        "x-arkor-train-pid",
+        "/api/dev/events",
+        "studioToken",
+        "X-Arkor-Studio-Token",
+    ] {
+        assert!(
+            bundle.contains(name),
+            "the Studio bundle never mentions {name}"
+        );
+    }
+}
