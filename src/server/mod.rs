@@ -106,7 +106,7 @@ pub fn router(state: AppState, cloud: Router) -> Router {
         .fallback(fallback)
         .with_state(state.clone());
     own.merge(cloud)
-        // Layers run outermost-last: the Host guard first, then the token guard.
+        // The layer added last runs first: the Host guard, then the token guard.
         .layer(axum::middleware::from_fn_with_state(
             state,
             guards::token_guard,
