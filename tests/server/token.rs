@@ -169,3 +169,24 @@ async fn the_listener_is_loopback_only() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_unwritable_token_file_is_a_warning_not_a_failure() {
+    let blocker = tempfile::NamedTempFile::new().expect("file");
+    // A regular file where the `.arkor` folder should be: the write cannot succeed.
+    let path = blocker.path().join("studio-token");
+    let h = Harness::start_with(move |cfg, _| cfg.token_file = TokenFile::At(path)).await;
+    let server = h.server.as_ref().expect("running");
+    assert!(server.token_file().is_none());
+    assert_eq!(server.warnings().len(), 1);
+    assert!(
+        server.warnings()[0].contains("studio-token"),
+        "{:?}",
+        server.warnings()
+    );
+    assert_eq!(
+        h.get("/api/manifest").await.status(),
+        200,
+        "the server works regardless"
+    );
+}
