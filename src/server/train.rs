@@ -13,10 +13,10 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::AppState;
-use crate::core::engine::{Command, EngineHandle, RunOutput, StartRunError};
+use crate::core::engine::{Command, EngineHandle, RunHandle, RunOutput, StartRunError};
 use crate::core::events::RunOrigin;
 
 pub const TRAIN_PID_HEADER: &str = "x-arkor-train-pid";
@@ -39,7 +39,7 @@ pub async fn train(State(state): State<AppState>, body: Bytes) -> Response {
             &StartRunError::ShuttingDown.to_string(),
         );
     }
-    let handle = match state.engine.start_run(RunOrigin::Http).await {
+    let handle = match start_http_run(&state.engine).await {
         Ok(handle) => handle,
         Err(StartRunError::ShuttingDown) => {
             return super::json_error(
@@ -82,6 +82,20 @@ pub async fn train(State(state): State<AppState>, body: Bytes) -> Response {
     );
     headers.insert(TRAIN_PID_HEADER, HeaderValue::from(handle.pid));
     response
+}
+
+/// Start an HTTP run such that a client gone before the engine answered (the request future
+/// dropped) still gets its run abandoned instead of leaving it without a reader.
+async fn start_http_run(engine: &EngineHandle) -> Result<RunHandle, StartRunError> {
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let engine = engine.clone();
+    tokio::spawn(async move {
+        let started = engine.start_run(RunOrigin::Http).await;
+        if let Err(Ok(orphan)) = reply_tx.send(started) {
+            engine.send(Command::AbandonHttpRun { pid: orphan.pid });
+        }
+    });
+    reply_rx.await.unwrap_or(Err(StartRunError::ShuttingDown))
 }
 
 /// JavaScript truthiness of a JSON value (the reference checks `if (body.file)`).

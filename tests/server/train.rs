@@ -341,3 +341,26 @@ async fn the_pid_header_arrives_before_any_output() {
     }
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill");
 }
+
+#[tokio::test]
+async fn a_client_gone_before_the_run_started_still_gets_it_abandoned() {
+    let mut h = Harness::start().await;
+    let request = tokio::spawn(post_train(&h, "{}").send());
+    let reply = match next_command(&mut h).await {
+        Command::StartRun {
+            reply: Some(reply), ..
+        } => reply,
+        other => panic!("expected StartRun, got {other:?}"),
+    };
+    // The client gives up while the engine is still starting the run.
+    request.abort();
+    let _ = request.await;
+    let handle = spawn_run("exec sleep 60");
+    let pid = handle.pid;
+    let _ = reply.send(Ok(handle));
+    match next_command(&mut h).await {
+        Command::AbandonHttpRun { pid: abandoned } => assert_eq!(abandoned, pid),
+        other => panic!("expected AbandonHttpRun, got {other:?}"),
+    }
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill");
+}
