@@ -78,7 +78,7 @@ pub fn render_banner(app: &mut App, frame: &mut Frame, area: Rect) {
             if let Some(left) = soonest_kill {
                 text.push_str(&format!(" · killed in {}", format::clock_duration(left)));
             }
-            text.push_str(" · press q again to force-stop now (loses the checkpoint)");
+            text.push_str(" · q again: force-stop now (checkpoint lost)");
             (text, theme.warn())
         }
         QuitState::Forced { since } => (

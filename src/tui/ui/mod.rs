@@ -18,11 +18,12 @@ use crate::tui::ansi::char_width;
 use crate::tui::app::App;
 
 /// The timeline sits beside the logs only when there is room for both.
-const SIDE_TIMELINE_MIN_WIDTH: u16 = 100;
-const SIDE_TIMELINE_WIDTH: u16 = 44;
-/// Below the logs on medium screens, with this many entries.
+const SIDE_TIMELINE_FROM_WIDTH: u16 = 100;
+const SIDE_TIMELINE_NARROWEST: u16 = 44;
+const SIDE_TIMELINE_MAX_WIDTH: u16 = 72;
+/// Below the logs on narrower but tall screens, with this many entries.
 const BOTTOM_TIMELINE_ROWS: u16 = 4;
-const BOTTOM_TIMELINE_MIN_HEIGHT: u16 = 24;
+const BOTTOM_TIMELINE_FROM_BODY_HEIGHT: u16 = 14;
 
 pub fn render(app: &mut App, frame: &mut Frame) {
     let area = frame.area();
@@ -36,7 +37,8 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     let search_rows = u16::from(app.log_view.search.editing);
     let fixed = 1 + banner_rows + error_rows + search_rows + 1;
     let rest = area.height.saturating_sub(fixed);
-    let runs_rows = runs::wanted_rows(app).min(rest.saturating_sub(rest / 2).max(2.min(rest)));
+    // The runs table may take up to 3/5 of the space; the log pane keeps the rest.
+    let runs_rows = runs::wanted_rows(app).min((rest * 3 / 5).max(2.min(rest)));
     let [
         header_area,
         banner_area,
@@ -82,13 +84,13 @@ fn split_body(body: Rect, has_timeline: bool) -> (Rect, Option<Rect>) {
     if !has_timeline {
         return (body, None);
     }
-    if body.width >= SIDE_TIMELINE_MIN_WIDTH {
+    if body.width >= SIDE_TIMELINE_FROM_WIDTH {
+        let width = (body.width * 2 / 5).clamp(SIDE_TIMELINE_NARROWEST, SIDE_TIMELINE_MAX_WIDTH);
         let [logs, timeline] =
-            Layout::horizontal([Constraint::Fill(1), Constraint::Length(SIDE_TIMELINE_WIDTH)])
-                .areas(body);
+            Layout::horizontal([Constraint::Fill(1), Constraint::Length(width)]).areas(body);
         return (logs, Some(timeline));
     }
-    if body.height + 6 >= BOTTOM_TIMELINE_MIN_HEIGHT {
+    if body.height >= BOTTOM_TIMELINE_FROM_BODY_HEIGHT {
         let [logs, timeline] = Layout::vertical([
             Constraint::Fill(1),
             Constraint::Length(BOTTOM_TIMELINE_ROWS + 1),

@@ -167,7 +167,7 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     let states: Vec<String> = app.runs.iter().map(|r| state_text(app, r)).collect();
     let state_width = states
         .iter()
-        .map(|s| s.chars().count() + 1)
+        .map(|s| s.chars().count() + 2)
         .max()
         .unwrap_or(0)
         .max(STATE_MIN);
@@ -274,16 +274,24 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
         ))
     };
 
-    // Keep the selected run in view when the table is taller than its area.
+    // Keep the selected run (with its explanation line) in view when the table is taller
+    // than its area; scroll by whole runs so no explanation is shown without its run.
     let body_rows = usize::from(inner.height.saturating_sub(1));
-    let offset = if lines.len() <= body_rows {
-        0
-    } else {
-        let last_start = lines.len() - body_rows;
-        selected_first_line
-            .saturating_sub(body_rows.saturating_sub(2))
-            .min(last_start)
-    };
+    let selected_end = lines[selected_first_line..]
+        .iter()
+        .take_while(|(_, pid)| Some(*pid) == app.selected)
+        .count()
+        + selected_first_line;
+    let mut offset = 0;
+    if selected_end > body_rows {
+        offset = lines
+            .iter()
+            .enumerate()
+            .filter(|(i, (_, pid))| *i == 0 || lines[i - 1].1 != *pid)
+            .map(|(i, _)| i)
+            .find(|start| selected_end - start <= body_rows)
+            .unwrap_or(selected_first_line);
+    }
     let visible: Vec<(Line<'static>, u32)> =
         lines.into_iter().skip(offset).take(body_rows).collect();
     for (i, (_, pid)) in visible.iter().enumerate() {
