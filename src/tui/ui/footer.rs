@@ -24,16 +24,26 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         spans.push(Span::styled(format!(" {text} "), style));
         spans.push(Span::styled("│", theme.dim()));
     }
-    for binding in BINDINGS {
-        if let Some(label) = binding.footer {
-            let key = binding
-                .keys
-                .split_whitespace()
-                .next()
-                .unwrap_or(binding.keys);
-            spans.push(Span::styled(format!(" {key}"), theme.key()));
-            spans.push(Span::styled(format!(" {label}"), theme.dim()));
-        }
+    let hints: Vec<(&str, &str)> = BINDINGS
+        .iter()
+        .filter_map(|b| Some((b.keys.split_whitespace().next().unwrap_or(b.keys), b.footer?)))
+        .collect();
+    let wanted = spans.iter().map(Span::width).sum::<usize>()
+        + hints
+            .iter()
+            .map(|(key, label)| key.chars().count() + label.chars().count() + 2)
+            .sum::<usize>();
+    // On a narrow screen, the way out and the way to every other key come first.
+    let essential = |key: &str| key == "?" || key == "q";
+    let ordered: Vec<(&str, &str)> = if wanted > usize::from(area.width) {
+        let (first, rest): (Vec<_>, Vec<_>) = hints.into_iter().partition(|(k, _)| essential(k));
+        first.into_iter().chain(rest).collect()
+    } else {
+        hints
+    };
+    for (key, label) in ordered {
+        spans.push(Span::styled(format!(" {key}"), theme.key()));
+        spans.push(Span::styled(format!(" {label}"), theme.dim()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
