@@ -45,6 +45,24 @@ pub fn char_width(c: char) -> usize {
 /// like are kept.
 pub fn parse(raw: &str, colors: bool) -> StyledLine {
     let mut out = StyledLine::default();
+    parse_into(raw, Some(colors), &mut out);
+    out
+}
+
+/// The printable text of `raw` only (what search looks at), reusing `out`'s buffer. Lines
+/// without escapes or control characters are returned as they are, without copying.
+pub fn plain_text<'a>(raw: &'a str, out: &'a mut StyledLine) -> &'a str {
+    if !raw.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return raw;
+    }
+    out.text.clear();
+    out.runs.clear();
+    parse_into(raw, None, out);
+    &out.text
+}
+
+/// `styles`: `Some(colors)` to compute style runs, `None` for text only.
+fn parse_into(raw: &str, styles: Option<bool>, out: &mut StyledLine) {
     let mut style = Style::default();
     let mut column = 0usize;
     let mut chars = raw.chars().peekable();
@@ -61,11 +79,11 @@ pub fn parse(raw: &str, colors: bool) -> StyledLine {
                         }
                         params.push(p);
                     }
-                    if final_byte == Some('m') {
+                    if let (Some('m'), Some(colors)) = (final_byte, styles) {
                         let next = apply_sgr(style, &params, colors);
                         if next != style {
                             style = next;
-                            push_run(&mut out, style);
+                            push_run(out, style);
                         }
                     }
                 }
@@ -96,7 +114,6 @@ pub fn parse(raw: &str, colors: bool) -> StyledLine {
             }
         }
     }
-    out
 }
 
 fn push_run(line: &mut StyledLine, style: Style) {

@@ -468,9 +468,7 @@ impl App {
                 });
             }
             Action::StopRun { force } => {
-                let Some(pid) = self.selected_live_pid() else {
-                    return None;
-                };
+                let pid = self.selected_live_pid()?;
                 self.user_stopped.insert(pid);
                 if force {
                     self.say(NoticeLevel::Warn, format!("killing run {pid}"));

@@ -103,9 +103,11 @@ impl Search {
         let Some(log) = log else { return };
         let start = self.scanned_to.max(bounds.front);
         let skip = (start - bounds.front) as usize;
-        for line in log.lines().iter().skip(skip) {
-            let plain = ansi::parse(&line.text, false);
-            if !match_ranges(&plain.text, &self.query).is_empty() {
+        let query = Query::new(&self.query);
+        let mut scratch = StyledLine::default();
+        let mut folded = String::new();
+        for line in log.lines().range(skip.min(log.len())..) {
+            if query.is_in(ansi::plain_text(&line.text, &mut scratch), &mut folded) {
                 self.hits.push_back(line.seq);
             }
         }
@@ -128,6 +130,40 @@ impl Search {
             None => None,
         };
         found.or_else(|| self.hits.back().copied())
+    }
+}
+
+/// A search query prepared once per scan: smart case, ASCII folding, no allocation per line.
+struct Query<'a> {
+    needle: std::borrow::Cow<'a, str>,
+    sensitive: bool,
+}
+
+impl<'a> Query<'a> {
+    fn new(query: &'a str) -> Self {
+        let sensitive = query.chars().any(|c| c.is_uppercase());
+        Self {
+            needle: if sensitive {
+                query.into()
+            } else {
+                query.to_ascii_lowercase().into()
+            },
+            sensitive,
+        }
+    }
+
+    /// `folded` is scratch space for the lower-cased text (kept across lines).
+    fn is_in(&self, text: &str, folded: &mut String) -> bool {
+        if self.needle.is_empty() || self.needle.len() > text.len() {
+            return false;
+        }
+        if self.sensitive {
+            return text.contains(self.needle.as_ref());
+        }
+        folded.clear();
+        folded.push_str(text);
+        folded.make_ascii_lowercase();
+        folded.contains(self.needle.as_ref())
     }
 }
 
@@ -456,8 +492,10 @@ mod tests {
 
     #[test]
     fn next_and_prev_wrap_around() {
-        let mut search = Search::default();
-        search.hits = VecDeque::from(vec![3, 7, 9]);
+        let search = Search {
+            hits: VecDeque::from(vec![3, 7, 9]),
+            ..Search::default()
+        };
         assert_eq!(search.next_after(Some(7)), Some(9));
         assert_eq!(search.next_after(Some(9)), Some(3));
         assert_eq!(search.prev_before(Some(3)), Some(9));

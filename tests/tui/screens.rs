@@ -467,6 +467,6 @@ fn quit_banner_counts_down() {
     app.now = at(302);
     let screen = text(&draw(&mut app, 120, 12));
     insta::assert_snapshot!("quit_banner", screen);
-    assert!(screen.contains("early-stopping at the next checkpoint · 12s · killed in 4m48s"));
+    assert!(screen.contains("early-stopping at next checkpoint · 12s · killed in 4m48s"));
     assert!(app.next_change().is_some(), "the countdown ticks");
 }

@@ -26,7 +26,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
     let hints: Vec<(&str, &str)> = BINDINGS
         .iter()
-        .filter_map(|b| Some((b.keys.split_whitespace().next().unwrap_or(b.keys), b.footer?)))
+        .filter_map(|b| {
+            Some((
+                b.keys.split_whitespace().next().unwrap_or(b.keys),
+                b.footer?,
+            ))
+        })
         .collect();
     let wanted = spans.iter().map(Span::width).sum::<usize>()
         + hints
@@ -81,14 +86,14 @@ pub fn render_banner(app: &mut App, frame: &mut Frame, area: Rect) {
         QuitState::Graceful { since } => {
             let waited = app.elapsed_since(since);
             let mut text = format!(
-                " ◐ quitting: {live} run{} early-stopping at the next checkpoint · {}",
+                " ◐ quitting: {live} run{} early-stopping at next checkpoint · {}",
                 if live == 1 { "" } else { "s" },
                 format::clock_duration(waited)
             );
             if let Some(left) = soonest_kill {
                 text.push_str(&format!(" · killed in {}", format::clock_duration(left)));
             }
-            text.push_str(" · q again: force-stop now (checkpoint lost)");
+            text.push_str(" · q again: force-stop (loses checkpoint)");
             (text, theme.warn())
         }
         QuitState::Forced { since } => (
