@@ -85,6 +85,8 @@ pub struct App {
     pub shutting_down: bool,
     /// The engine's event stream closed.
     pub engine_gone: bool,
+    /// The engine published `Stopped`: shutdown is complete.
+    pub engine_stopped: bool,
     /// A one-line answer to the last key (shown in the footer until the next key).
     pub message: Option<(NoticeLevel, String)>,
     pub(crate) hit_map: HitMap,
@@ -121,6 +123,7 @@ impl App {
             quit: QuitState::Running,
             shutting_down: false,
             engine_gone: false,
+            engine_stopped: false,
             message: None,
             hit_map: HitMap::default(),
             next_change: None,
@@ -192,7 +195,8 @@ impl App {
     }
 
     pub fn should_exit(&self) -> bool {
-        if self.engine_gone {
+        // The engine finished (every run ended, cloud jobs cancelled) or went away.
+        if self.engine_gone || self.engine_stopped {
             return true;
         }
         match self.quit {
@@ -200,9 +204,8 @@ impl App {
             QuitState::Forced { since } => {
                 self.live_runs() == 0 || self.elapsed_since(since) >= FORCE_QUIT_GRACE
             }
-            QuitState::Graceful { .. } => self.shutting_down && self.live_runs() == 0,
-            // The engine shut down on its own (signal, HTTP): nothing left to show.
-            QuitState::Running => self.shutting_down && self.live_runs() == 0,
+            // Wait for the engine's `Stopped`: it may still be cancelling cloud jobs.
+            QuitState::Graceful { .. } | QuitState::Running => false,
         }
     }
 
@@ -236,6 +239,11 @@ impl App {
             }
             EngineEvent::ShuttingDown => {
                 self.shutting_down = true;
+                true
+            }
+            EngineEvent::Stopped => {
+                self.shutting_down = true;
+                self.engine_stopped = true;
                 true
             }
         }

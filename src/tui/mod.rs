@@ -71,7 +71,7 @@ pub enum ExitReason {
     Quit,
     /// `q` twice: runs were force-stopped.
     ForceQuit,
-    /// The engine shut down by itself and every run is gone.
+    /// The engine shut down without a quit from this dashboard (signal, another front end).
     EngineShutDown,
     /// The engine's channels closed.
     EngineGone,

@@ -206,7 +206,7 @@ fn quit_with_live_runs_is_graceful_then_forced() {
 }
 
 #[test]
-fn graceful_quit_ends_when_every_run_has_exited() {
+fn graceful_quit_ends_when_the_engine_has_stopped() {
     let mut app = two_live_runs();
     press(&mut app, KeyCode::Char('q'));
     app.apply_event(EngineEvent::ShuttingDown);
@@ -214,11 +214,17 @@ fn graceful_quit_ends_when_every_run_has_exited() {
         41001,
         ExitStatus::Code(0),
     ))));
-    assert!(!app.should_exit());
     app.apply_event(EngineEvent::Run(Arc::new(exited(
         41002,
         ExitStatus::Code(0),
     ))));
+    assert!(
+        !app.should_exit(),
+        "runs are gone, but the engine may still cancel cloud jobs"
+    );
+    let banner = text(&draw(&mut app, 120, 12));
+    assert!(banner.contains("every run stopped · finishing"), "{banner}");
+    app.apply_event(EngineEvent::Stopped);
     assert!(app.should_exit());
     assert!(
         app.take_notifications().is_empty(),
@@ -341,4 +347,17 @@ fn start_results_select_the_run_or_explain_the_failure() {
             .back()
             .is_some_and(|e| e.text.contains("npm install arkor"))
     );
+}
+
+#[test]
+fn an_engine_that_stops_by_itself_ends_the_dashboard() {
+    let mut app = two_live_runs();
+    app.apply_event(EngineEvent::ShuttingDown);
+    assert!(!app.should_exit());
+    assert!(
+        press(&mut app, KeyCode::Char('s')).is_none(),
+        "no new runs while shutting down"
+    );
+    app.apply_event(EngineEvent::Stopped);
+    assert!(app.should_exit());
 }

@@ -83,6 +83,11 @@ pub fn render_banner(app: &mut App, frame: &mut Frame, area: Rect) {
         .min()
         .map(|d| d.duration_since(app.now).unwrap_or_default());
     let (text, style) = match app.quit {
+        QuitState::Graceful { .. } if live == 0 => (
+            " ✓ every run stopped · finishing (closing the engine, cancelling cloud jobs)…"
+                .to_string(),
+            theme.ok(),
+        ),
         QuitState::Graceful { since } => {
             let waited = app.elapsed_since(since);
             let mut text = format!(
