@@ -114,6 +114,7 @@ impl TerminalHost<ratatui::backend::CrosstermBackend<io::Stdout>> for CrosstermH
 
 /// Run the dashboard until the user quits or the engine ends.
 pub async fn run(engine: EngineHandle, opts: TuiOptions) -> anyhow::Result<TuiExit> {
+    let started = Instant::now();
     if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
         anyhow::bail!("arkor tui needs a terminal; use `arkor tui --headless` for plain output");
     }
@@ -136,6 +137,10 @@ pub async fn run(engine: EngineHandle, opts: TuiOptions) -> anyhow::Result<TuiEx
     let signals = forward_signals()?;
     let (mut terminal, guard) = terminal::enter().context("could not set up the terminal")?;
     let input = crossterm::event::EventStream::new();
+    tracing::info!(
+        setup_us = started.elapsed().as_micros() as u64,
+        "terminal ready"
+    );
     let result = event_loop(
         &mut terminal,
         &mut CrosstermHost,
@@ -226,6 +231,7 @@ where
     let mut signals_open = true;
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
+    let loop_started = Instant::now();
     loop {
         if app.should_exit() {
             return Ok(exit_reason(app));
@@ -233,6 +239,12 @@ where
         if dirty && last_draw.is_none_or(|t| t.elapsed() >= MIN_FRAME_INTERVAL) {
             app.now = SystemTime::now();
             terminal.draw(|frame| app.render(frame))?;
+            if last_draw.is_none() {
+                tracing::info!(
+                    after_us = loop_started.elapsed().as_micros() as u64,
+                    "first frame drawn"
+                );
+            }
             last_draw = Some(Instant::now());
             dirty = false;
             for message in app.take_notifications() {

@@ -470,3 +470,14 @@ fn quit_banner_counts_down() {
     assert!(screen.contains("early-stopping at next checkpoint · 12s · killed in 4m48s"));
     assert!(app.next_change().is_some(), "the countdown ticks");
 }
+
+#[test]
+fn a_20x5_screen_still_shows_the_selected_run() {
+    let mut app = app(
+        LogStore::new(),
+        snapshot(BuildStatus::Ok, vec![run(41001, RunState::Running)]),
+    );
+    let screen = text(&draw(&mut app, 20, 5));
+    insta::assert_snapshot!("tiny_20x5", screen);
+    assert!(screen.contains("41001"));
+}

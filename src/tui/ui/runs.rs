@@ -276,7 +276,9 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
 
     // Keep the selected run (with its explanation line) in view when the table is taller
     // than its area; scroll by whole runs so no explanation is shown without its run.
-    let body_rows = usize::from(inner.height.saturating_sub(1));
+    // On a very short screen a run row matters more than the column names.
+    let header_rows = u16::from(inner.height >= 2);
+    let body_rows = usize::from(inner.height - header_rows);
     let selected_end = lines[selected_first_line..]
         .iter()
         .take_while(|(_, pid)| Some(*pid) == app.selected)
@@ -295,9 +297,15 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     let visible: Vec<(Line<'static>, u32)> =
         lines.into_iter().skip(offset).take(body_rows).collect();
     for (i, (_, pid)) in visible.iter().enumerate() {
-        app.hit_map.run_rows.push((inner.y + 1 + i as u16, *pid));
+        app.hit_map
+            .run_rows
+            .push((inner.y + header_rows + i as u16, *pid));
     }
-    let mut text = vec![header];
+    let mut text = if header_rows > 0 {
+        vec![header]
+    } else {
+        Vec::new()
+    };
     text.extend(visible.into_iter().map(|(l, _)| l));
     frame.render_widget(Paragraph::new(text), inner);
 }
