@@ -17,3 +17,6 @@ mod event_loop;
 
 #[path = "tui/perf.rs"]
 mod perf;
+
+#[path = "tui/pty.rs"]
+mod pty;
