@@ -102,16 +102,16 @@ fn pty_child_entry() {
     .expect("result file");
 }
 
-/// A tmux server of our own, killed on drop.
+/// A tmux server of our own (socket inside our temp dir), killed on drop.
 struct Tmux {
-    socket: String,
+    socket: PathBuf,
     dir: tempfile::TempDir,
 }
 
 impl Tmux {
     fn start(mode: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let socket = format!("arkor-tui-test-{}-{mode}", std::process::id());
+        let socket = dir.path().join("tmux.sock");
         let exe = std::env::current_exe().expect("test binary path");
         let shell = format!(
             "env {CHILD_ENV}={mode} {DIR_ENV}={dir} {exe} --exact pty::pty_child_entry --ignored --nocapture --test-threads=1 2> {dir}/child.out; stty -a > {dir}/stty; sleep 60",
@@ -131,7 +131,7 @@ impl Tmux {
 
     fn cmd(&self) -> Process {
         let mut cmd = Process::new("tmux");
-        cmd.args(["-L", &self.socket, "-f", "/dev/null"]);
+        cmd.arg("-S").arg(&self.socket).args(["-f", "/dev/null"]);
         cmd
     }
 
