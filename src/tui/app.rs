@@ -14,7 +14,7 @@ use crate::core::events::{
     BuiltArtifact, ConfigChange, DevEvent, EngineEvent, ExitStatus, NoticeLevel, RunInfo,
     RunOrigin, RunState,
 };
-use crate::core::logs::LogStore;
+use crate::core::logs::{LogStore, MAX_EXITED_RUNS_KEPT};
 use crate::tui::action::Action;
 use crate::tui::format;
 use crate::tui::keymap::{Focus, KeyContext};
@@ -301,6 +301,7 @@ impl App {
             Some(i) => self.runs[i] = run.clone(),
             None => self.runs.push(run.clone()),
         }
+        self.forget_old_exited_runs();
         // Follow a restart: the replacement takes over the selection of the run it replaced.
         if previous.is_none()
             && (self.selected.is_none()
@@ -311,6 +312,20 @@ impl App {
             self.select(Some(run.pid));
         }
         self.fix_selection();
+    }
+
+    /// Keep as many exited runs as the engine keeps logs for (a long session restarts often).
+    fn forget_old_exited_runs(&mut self) {
+        let mut exited = self.runs.iter().filter(|r| !is_live(r)).count();
+        let selected = self.selected;
+        self.runs.retain(|r| {
+            if exited > MAX_EXITED_RUNS_KEPT && !is_live(r) && Some(r.pid) != selected {
+                exited -= 1;
+                false
+            } else {
+                true
+            }
+        });
     }
 
     fn remember_reason(&mut self, run: &RunInfo) {

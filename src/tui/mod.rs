@@ -33,7 +33,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::core::engine::{Command, EngineHandle, RunHandle, StartRunError};
-use crate::core::events::{EngineEvent, RunInfo};
+use crate::core::events::{EngineEvent, ExitStatus, RunInfo, RunState};
 
 pub use action::Action;
 pub use app::{App, AppOptions, QuitState};
@@ -86,6 +86,40 @@ pub struct TuiExit {
     pub reason: ExitReason,
     /// The last known state of every run, so the caller can print what happened to each.
     pub runs: Vec<Arc<RunInfo>>,
+}
+
+impl TuiExit {
+    /// One line per run for the shell after the dashboard is gone, so nobody wonders what
+    /// happened to a job: `run 700 (alpaca-lora): stopped at its checkpoint (exit 0)`.
+    pub fn summary_lines(&self) -> Vec<String> {
+        self.runs
+            .iter()
+            .map(|run| {
+                let name = run.trainer_name.as_deref().unwrap_or("unnamed trainer");
+                let job = run
+                    .job_id
+                    .as_deref()
+                    .map(|j| format!(", job {j}"))
+                    .unwrap_or_default();
+                let what = match &run.state {
+                    RunState::Exited {
+                        status: ExitStatus::Code(0),
+                    } => "ended (exit 0)".to_string(),
+                    RunState::Exited {
+                        status: ExitStatus::Code(c),
+                    } => format!("failed (exit {c})"),
+                    RunState::Exited {
+                        status: ExitStatus::Signal(n),
+                    } => format!("killed by {}", format::signal_name(*n)),
+                    RunState::EarlyStopping => {
+                        "still early-stopping (the engine finishes it)".into()
+                    }
+                    _ => "still running when the dashboard closed".into(),
+                };
+                format!("run {} ({name}{job}): {what}", run.pid)
+            })
+            .collect()
+    }
 }
 
 /// What the event loop needs from the real terminal beyond drawing.

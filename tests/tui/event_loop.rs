@@ -313,7 +313,7 @@ async fn a_log_flood_becomes_few_frames_and_keys_stay_fast() {
     let frames = terminal.get_frame().count();
     eprintln!("flood: {lines} lines in {flood_for:?}, {frames} frames, key→command {latency:?}");
     assert!(
-        latency < Duration::from_millis(100),
+        latency < Duration::from_millis(250),
         "key took {latency:?} under a flood"
     );
     // At most one frame per MIN_FRAME_INTERVAL (+ slack for the first and last frames).

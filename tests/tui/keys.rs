@@ -361,3 +361,43 @@ fn an_engine_that_stops_by_itself_ends_the_dashboard() {
     app.apply_event(EngineEvent::Stopped);
     assert!(app.should_exit());
 }
+
+#[test]
+fn exited_runs_are_bounded_like_the_engine_keeps_them() {
+    let mut app = two_live_runs();
+    for pid in 50_000..50_100 {
+        app.apply_event(EngineEvent::Run(Arc::new(run(pid, RunState::Running))));
+        app.apply_event(EngineEvent::Run(Arc::new(exited(pid, ExitStatus::Code(0)))));
+    }
+    let exited_kept = app
+        .runs
+        .iter()
+        .filter(|r| !arkor_tui::tui::app::is_live(r))
+        .count();
+    assert_eq!(exited_kept, arkor_tui::core::logs::MAX_EXITED_RUNS_KEPT);
+    assert_eq!(app.live_runs(), 2, "live runs are never dropped");
+    assert!(
+        app.runs.iter().any(|r| r.pid == 50_099),
+        "the newest exited run is kept"
+    );
+}
+
+#[test]
+fn exit_summary_says_what_happened_to_each_run() {
+    let exit = arkor_tui::tui::TuiExit {
+        reason: arkor_tui::tui::ExitReason::ForceQuit,
+        runs: vec![
+            Arc::new(exited(700, ExitStatus::Code(0))),
+            Arc::new(exited(701, ExitStatus::Signal(9))),
+            Arc::new(run(702, RunState::EarlyStopping)),
+        ],
+    };
+    assert_eq!(
+        exit.summary_lines(),
+        vec![
+            "run 700 (alpaca-lora, job job-2bc): ended (exit 0)",
+            "run 701 (alpaca-lora, job job-2bd): killed by SIGKILL",
+            "run 702 (alpaca-lora, job job-2be): still early-stopping (the engine finishes it)",
+        ]
+    );
+}
