@@ -8,7 +8,7 @@ use std::ops::Range;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
-use crate::core::logs::{LogStore, RunLog};
+use crate::core::logs::{LogLine, LogStore, RunLog};
 use crate::tui::ansi::{self, StyledLine, char_width};
 use crate::tui::theme::Theme;
 
@@ -291,7 +291,7 @@ impl LogView {
     }
 
     /// Copy the raw lines that can be visible (at most `rows` of them) out of the store.
-    pub fn window(&self, log: Option<&RunLog>) -> (LogBounds, Vec<(u64, String)>) {
+    pub fn window(&self, log: Option<&RunLog>) -> (LogBounds, Vec<LogLine>) {
         let b = LogBounds::of(log);
         let Some(log) = log else {
             return (b, Vec::new());
@@ -302,7 +302,7 @@ impl LogView {
             .lines()
             .range(skip.min(log.len())..)
             .take(usize::from(self.rows))
-            .map(|l| (l.seq, l.text.clone()))
+            .cloned()
             .collect();
         (b, lines)
     }
@@ -426,7 +426,7 @@ mod tests {
             ..LogView::default()
         };
         let (_, lines) = view.window(Some(&log));
-        let seqs: Vec<u64> = lines.iter().map(|l| l.0).collect();
+        let seqs: Vec<u64> = lines.iter().map(|l| l.seq).collect();
         assert_eq!(seqs, vec![95, 96, 97, 98, 99]);
     }
 
@@ -462,7 +462,8 @@ mod tests {
         log.push(LogStream::Stdout, "after".into());
         let (b, lines) = view.window(Some(&log));
         assert_eq!(b.front, 10);
-        assert_eq!(lines, vec![(10, "after".to_string())]);
+        let got: Vec<(u64, &str)> = lines.iter().map(|l| (l.seq, l.text.as_str())).collect();
+        assert_eq!(got, vec![(10, "after")]);
         view.scroll_up(1, b);
         assert_eq!(view.top, 10);
     }

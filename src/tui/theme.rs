@@ -50,6 +50,11 @@ impl Theme {
         }
     }
 
+    /// Lines arkor writes into a run's log itself.
+    pub fn system_line(&self) -> Style {
+        self.fg(Color::Blue).add_modifier(Modifier::ITALIC)
+    }
+
     pub fn title(&self) -> Style {
         Style::default().add_modifier(Modifier::BOLD)
     }

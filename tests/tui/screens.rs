@@ -167,11 +167,21 @@ fn log_pane_keeps_ansi_colours_and_strips_control_sequences() {
         LogStream::Stdout,
         "clear\u{1b}[2J\u{1b}[H attempt \u{1b}]0;pwned\u{7}ok".into(),
     );
+    logs.push(
+        41001,
+        LogStream::System,
+        "[arkor] SIGUSR2 sent (callbacks hot-swap)".into(),
+    );
     let screen = draw(&mut app, 90, 14);
     insta::assert_snapshot!("log_ansi", text(&screen));
     assert_eq!(fg_at(&screen, "ERROR"), Color::Indexed(1));
     assert_eq!(fg_at(&screen, "✔"), Color::Indexed(2));
     assert!(text(&screen).contains("clear attempt ok"));
+    assert_eq!(
+        fg_at(&screen, "[arkor] SIGUSR2"),
+        Color::Blue,
+        "arkor's own lines stand apart"
+    );
 }
 
 #[test]

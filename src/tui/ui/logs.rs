@@ -5,6 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
+use crate::core::logs::LogStream;
 use crate::tui::ansi;
 use crate::tui::app::App;
 use crate::tui::keymap::Focus;
@@ -98,7 +99,14 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     }
     let parsed: Vec<_> = raw
         .iter()
-        .map(|(seq, text)| (*seq, ansi::parse(text, theme.colors)))
+        .map(|line| {
+            let mut parsed = ansi::parse(&line.text, theme.colors);
+            if line.stream == LogStream::System {
+                // arkor's own lines (spawned, signalled, exited) read apart from the child's.
+                parsed.runs = vec![(0, theme.system_line())];
+            }
+            (line.seq, parsed)
+        })
         .collect();
     let rows = layout_rows(&parsed, inner.width, inner.height, &app.log_view, theme);
     frame.render_widget(Paragraph::new(rows), inner);
