@@ -301,6 +301,8 @@ where
             biased;
             next = input.next() => match next {
                 Some(Ok(event)) => {
+                    // Timeline entries and quit countdowns are stamped with the App's clock.
+                    app.now = SystemTime::now();
                     dirty |= handle_input(terminal, host, engine, app, event, &started_tx)?;
                 }
                 Some(Err(e)) => {
@@ -319,6 +321,7 @@ where
                 None => signals_open = false,
             },
             received = events.recv() => {
+                app.now = SystemTime::now();
                 dirty |= fold_event(app, engine, received);
                 // Drain what is already queued so a burst becomes one frame.
                 for _ in 0..MAX_EVENTS_PER_BATCH {
@@ -337,6 +340,7 @@ where
                 }
             },
             Some(result) = started_rx.recv() => {
+                app.now = SystemTime::now();
                 app.run_start_result(result);
                 dirty = true;
             },

@@ -324,3 +324,24 @@ async fn a_log_flood_becomes_few_frames_and_keys_stay_fast() {
     );
     assert!(frames >= 2, "the flood was shown");
 }
+
+#[tokio::test]
+async fn events_are_stamped_when_they_arrive_not_at_the_last_frame() {
+    let h = Harness::start(snapshot(BuildStatus::Ok, vec![]));
+    // Let the first frame be drawn, then stay idle: no frame stamps the clock in between.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = std::time::SystemTime::now();
+    h.publish(EngineEvent::Notice {
+        level: arkor_tui::core::events::NoticeLevel::Info,
+        message: "inspector restarted".into(),
+    });
+    h.publish(EngineEvent::Stopped);
+    let (_, _, app) = h.finish().await;
+    let entry = app.timeline.entries().back().expect("timeline entry");
+    assert_eq!(entry.text, "inspector restarted");
+    assert!(
+        entry.at >= before,
+        "stamped {:?} before it arrived",
+        entry.at
+    );
+}
