@@ -1,4 +1,4 @@
-//! One line: project, build status with duration and hashes, trainer, server URL.
+//! One line: project, build status with duration and hash, server URL, trainer and config hash.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -12,9 +12,18 @@ use crate::tui::format;
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let theme = app.theme;
     let sep = || Span::styled(" │ ", theme.dim());
+    // The build status matters more than the full project path on a narrow screen.
+    let label = if app.project_label.chars().count() + 40 > usize::from(area.width) {
+        app.project_label
+            .rsplit('/')
+            .find(|part| !part.is_empty())
+            .unwrap_or(&app.project_label)
+    } else {
+        &app.project_label
+    };
     let mut spans = vec![
         Span::styled(" arkor ", theme.title()),
-        Span::raw(app.project_label.clone()),
+        Span::raw(label.to_string()),
         sep(),
     ];
     match (&app.status, app.last_error.is_some()) {
@@ -26,6 +35,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         (_, false) => spans.push(Span::styled("✓ build ok", theme.ok())),
     }
     if let Some(good) = &app.last_good {
+        if app.last_error.is_some() {
+            spans.push(Span::styled(" · last good", theme.dim()));
+        }
         spans.push(Span::styled(
             format!(" {}", format::duration(good.build_duration)),
             theme.dim(),
@@ -33,6 +45,13 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         if let Some(hash) = &good.content_hash {
             spans.push(Span::raw(format!(" #{}", format::short(hash, 8))));
         }
+    }
+    // The Studio URL before the trainer details: it is what a user needs to copy.
+    if let Some(url) = &app.options.server_url {
+        spans.push(sep());
+        spans.push(Span::styled(url.clone(), theme.info()));
+    }
+    if let Some(good) = &app.last_good {
         if let Some(name) = &good.trainer_name {
             spans.push(sep());
             spans.push(Span::styled(name.clone(), theme.title()));
@@ -43,10 +62,6 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 theme.dim(),
             ));
         }
-    }
-    if let Some(url) = &app.options.server_url {
-        spans.push(sep());
-        spans.push(Span::styled(url.clone(), theme.info()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
