@@ -108,6 +108,11 @@ pub const BINDINGS: &[Binding] = &[
         footer: None,
     },
     Binding {
+        keys: "Shift+drag",
+        help: "select text (plain clicks go to the dashboard)",
+        footer: None,
+    },
+    Binding {
         keys: "Ctrl-Z",
         help: "suspend (resume with fg)",
         footer: None,

@@ -5,6 +5,14 @@
 //! changed, at most once per [`MIN_FRAME_INTERVAL`], so a flood of log lines becomes one frame
 //! and idle costs nothing. The dashboard only sends engine [`Command`]s; it never signals a
 //! child itself.
+//!
+//! Wiring (main.rs): build the engine, then
+//! `let exit = tui::run(handle, TuiOptions { server_url, notifications, no_color }).await?;`
+//! (`TuiOptions::from_env()` reads NO_COLOR), then wait for the engine task to end and print
+//! `exit.summary_lines()`. `run` sends its tracing output to `<project>/.arkor/tui.log`
+//! unless a global subscriber is already installed: do not install one that writes to the
+//! terminal in TUI mode. It handles SIGTERM / SIGINT / SIGHUP itself (graceful Shutdown,
+//! then returns `ExitReason::Signal`); those tokio handlers stay installed afterwards.
 
 pub mod action;
 pub mod ansi;
