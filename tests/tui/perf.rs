@@ -92,3 +92,28 @@ fn search_over_a_full_log_is_incremental() {
     assert_eq!(app.log_view.search.hit_count(), 11);
     assert!(next_frame < first_scan, "later frames rescan nothing");
 }
+
+#[test]
+fn a_ten_megabyte_line_costs_no_more_than_a_screenful() {
+    let logs = LogStore::new();
+    logs.push(
+        41001,
+        LogStream::Stdout,
+        format!("\u{1b}[31m{}\u{1b}[0m", "é".repeat(5_000_000)),
+    );
+    let mut app = app(
+        logs,
+        snapshot(BuildStatus::Ok, vec![run(41001, RunState::Running)]),
+    );
+    for wrap in [false, true] {
+        if wrap {
+            app.handle_action(Action::ToggleWrap);
+        }
+        let started = Instant::now();
+        let screen = draw(&mut app, 120, 40);
+        let took = started.elapsed();
+        eprintln!("10 MB line, wrap={wrap}: {took:?}");
+        assert!(took < Duration::from_millis(100), "{took:?}");
+        assert!(text(&screen).contains("ééé"));
+    }
+}

@@ -97,10 +97,12 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
         frame.render_widget(Paragraph::new(Span::styled(hint, theme.dim())), inner);
         return;
     }
+    // A 10 MB line without a newline is kept by the store; only what can show is parsed.
+    let parse_limit = usize::from(inner.width) * usize::from(inner.height) * 8 + 256;
     let parsed: Vec<_> = raw
         .iter()
         .map(|line| {
-            let mut parsed = ansi::parse(&line.text, theme.colors);
+            let mut parsed = ansi::parse(visible_prefix(&line.text, parse_limit), theme.colors);
             if line.stream == LogStream::System {
                 // arkor's own lines (spawned, signalled, exited) read apart from the child's.
                 parsed.runs = vec![(0, theme.system_line())];
@@ -110,4 +112,12 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
         .collect();
     let rows = layout_rows(&parsed, inner.width, inner.height, &app.log_view, theme);
     frame.render_widget(Paragraph::new(rows), inner);
+}
+
+/// The head of `text` that can possibly be on screen (cut at a char boundary).
+fn visible_prefix(text: &str, limit: usize) -> &str {
+    if text.len() <= limit {
+        return text;
+    }
+    &text[..text.floor_char_boundary(limit)]
 }
