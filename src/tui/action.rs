@@ -25,6 +25,9 @@ pub enum Action {
     PageUp,
     PageDown,
     ScrollTop,
+    /// Horizontal scroll of truncated lines.
+    ScrollLeft,
+    ScrollRight,
     ScrollBottom,
     ToggleFollow,
     ToggleWrap,

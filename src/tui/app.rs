@@ -24,6 +24,8 @@ use crate::tui::timeline::{Timeline, TimelineKind};
 
 /// After a force quit, leave even if the engine has not reported every run gone.
 pub const FORCE_QUIT_GRACE: Duration = Duration::from_secs(3);
+/// Columns one ←/→ press scrolls truncated log lines.
+const HSCROLL_STEP: u16 = 8;
 /// Restart reasons remembered for replacement runs (bounded; only recent ones matter).
 const REMEMBERED_REASONS: usize = 64;
 
@@ -565,7 +567,20 @@ impl App {
                 let b = self.bounds();
                 self.log_view.toggle_follow(b);
             }
-            Action::ToggleWrap => self.log_view.wrap = !self.log_view.wrap,
+            Action::ToggleWrap => {
+                self.log_view.wrap = !self.log_view.wrap;
+                self.log_view.hscroll = 0;
+            }
+            Action::ScrollLeft => {
+                self.log_view.hscroll = self.log_view.hscroll.saturating_sub(HSCROLL_STEP);
+            }
+            Action::ScrollRight if !self.log_view.wrap => {
+                self.log_view.hscroll = self.log_view.hscroll.saturating_add(HSCROLL_STEP);
+            }
+            Action::ScrollRight => self.say(
+                NoticeLevel::Info,
+                "lines wrap: press w to truncate and scroll sideways",
+            ),
             Action::SearchOpen => {
                 let search = &mut self.log_view.search;
                 search.editing = true;

@@ -68,6 +68,11 @@ pub const BINDINGS: &[Binding] = &[
         footer: Some("logs"),
     },
     Binding {
+        keys: "← → h l",
+        help: "scroll truncated log lines sideways",
+        footer: None,
+    },
+    Binding {
         keys: "PgUp PgDn",
         help: "scroll the log pane a page",
         footer: None,
@@ -186,6 +191,8 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
         KeyCode::Down | KeyCode::Char('j') if in_logs => Action::ScrollDown(1),
         KeyCode::Up | KeyCode::Char('k') => Action::SelectPrev,
         KeyCode::Down | KeyCode::Char('j') => Action::SelectNext,
+        KeyCode::Left | KeyCode::Char('h') => Action::ScrollLeft,
+        KeyCode::Right | KeyCode::Char('l') => Action::ScrollRight,
         KeyCode::PageUp => Action::PageUp,
         KeyCode::PageDown => Action::PageDown,
         KeyCode::Home | KeyCode::Char('g') => Action::ScrollTop,

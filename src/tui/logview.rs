@@ -193,6 +193,8 @@ pub fn match_ranges(text: &str, query: &str) -> Vec<Range<usize>> {
 pub struct LogView {
     pub follow: bool,
     pub wrap: bool,
+    /// Columns scrolled to the right (truncate mode only).
+    pub hscroll: u16,
     /// First visible line while not following.
     pub top: u64,
     pub search: Search,
@@ -205,6 +207,7 @@ impl Default for LogView {
         Self {
             follow: true,
             wrap: false,
+            hscroll: 0,
             top: 0,
             search: Search::default(),
             rows: 10,
@@ -336,7 +339,18 @@ pub fn layout_rows(
             theme.search_hit()
         };
         let hits = match_ranges(&line.text, query);
-        line_rows(line, &hits, hit_style, width, view.wrap, theme, &mut rows);
+        let layout = RowLayout {
+            width,
+            wrap: view.wrap,
+            skip_columns: if view.wrap {
+                0
+            } else {
+                usize::from(view.hscroll)
+            },
+            hit_style,
+            theme,
+        };
+        line_rows(line, &hits, &layout, &mut rows);
         if !view.follow && rows.len() >= height {
             break;
         }
@@ -348,27 +362,49 @@ pub fn layout_rows(
     rows
 }
 
+struct RowLayout {
+    width: usize,
+    wrap: bool,
+    /// Columns hidden on the left (horizontal scroll of truncated lines).
+    skip_columns: usize,
+    hit_style: Style,
+    theme: Theme,
+}
+
 fn line_rows(
     line: &StyledLine,
     hits: &[Range<usize>],
-    hit_style: Style,
-    width: usize,
-    wrap: bool,
-    theme: Theme,
+    layout: &RowLayout,
     out: &mut Vec<Line<'static>>,
 ) {
+    let RowLayout {
+        width,
+        wrap,
+        skip_columns,
+        hit_style,
+        theme,
+    } = *layout;
+    let mut skipped = 0usize;
     let mut spans: Vec<Span<'static>> = Vec::new();
     let mut current = String::new();
     let mut current_style = Style::default();
     let mut column = 0usize;
     let mut run_index = 0usize;
-    let total_width = if wrap { 0 } else { line.width() };
+    let total_width = if wrap {
+        0
+    } else {
+        line.width().saturating_sub(skip_columns)
+    };
     let flush = |spans: &mut Vec<Span<'static>>, text: &mut String, style: Style| {
         if !text.is_empty() {
             spans.push(Span::styled(std::mem::take(text), style));
         }
     };
     for (at, c) in line.text.char_indices() {
+        if skipped < skip_columns {
+            skipped += char_width(c);
+            continue;
+        }
         while run_index + 1 < line.runs.len() && line.runs[run_index + 1].0 <= at {
             run_index += 1;
         }
@@ -523,6 +559,23 @@ mod tests {
         assert_eq!(text, vec!["abcd", "efgh", "ij"]);
         let rows = layout_rows(&[(0, line)], 4, 10, &LogView::default(), theme);
         assert_eq!(rows[0].to_string(), "abc…");
+    }
+
+    #[test]
+    fn horizontal_scroll_hides_leading_columns_of_truncated_lines() {
+        let line = ansi::parse("abcdefghij", true);
+        let view = LogView {
+            hscroll: 3,
+            ..LogView::default()
+        };
+        let rows = layout_rows(&[(0, line.clone())], 4, 10, &view, Theme::new(true));
+        assert_eq!(rows[0].to_string(), "def…");
+        let view = LogView {
+            hscroll: 6,
+            ..LogView::default()
+        };
+        let rows = layout_rows(&[(0, line)], 4, 10, &view, Theme::new(true));
+        assert_eq!(rows[0].to_string(), "ghij");
     }
 
     #[test]

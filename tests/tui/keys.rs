@@ -401,3 +401,19 @@ fn exit_summary_says_what_happened_to_each_run() {
         ]
     );
 }
+
+#[test]
+fn left_and_right_scroll_truncated_lines_sideways() {
+    let mut app = two_live_runs();
+    press(&mut app, KeyCode::Right);
+    press(&mut app, KeyCode::Char('l'));
+    assert_eq!(app.log_view.hscroll, 16);
+    press(&mut app, KeyCode::Char('h'));
+    assert_eq!(app.log_view.hscroll, 8);
+    let screen = text(&draw(&mut app, 100, 20));
+    assert!(screen.contains("· trunc →8"), "{screen}");
+    press(&mut app, KeyCode::Char('w'));
+    assert_eq!(app.log_view.hscroll, 0, "wrapping shows whole lines");
+    press(&mut app, KeyCode::Right);
+    assert_eq!(app.log_view.hscroll, 0);
+}

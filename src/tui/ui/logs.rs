@@ -52,6 +52,9 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
         if view.wrap { "· wrap " } else { "· trunc " },
         theme.dim(),
     ));
+    if !view.wrap && view.hscroll > 0 {
+        title.push(Span::styled(format!("→{} ", view.hscroll), theme.warn()));
+    }
     if !bounds.is_empty() {
         title.push(Span::styled(
             format!("· {} lines ", bounds.len()),
