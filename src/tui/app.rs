@@ -83,6 +83,8 @@ pub struct App {
     pub log_view: LogView,
     pub timeline: Timeline,
     pub help_open: bool,
+    /// First help line shown (short screens scroll the overlay).
+    pub help_scroll: u16,
     pub quit: QuitState,
     pub shutting_down: bool,
     /// The engine's event stream closed.
@@ -122,6 +124,7 @@ impl App {
             log_view: LogView::default(),
             timeline: Timeline::default(),
             help_open: false,
+            help_scroll: 0,
             quit: QuitState::Running,
             shutting_down: false,
             engine_gone: false,
@@ -480,6 +483,13 @@ impl App {
             self.message = None;
         }
         match action {
+            // The help overlay takes the scroll keys while it is open.
+            Action::ScrollUp(n) if self.help_open => {
+                self.help_scroll = self.help_scroll.saturating_sub(n);
+            }
+            Action::ScrollDown(n) if self.help_open => {
+                self.help_scroll = self.help_scroll.saturating_add(n);
+            }
             Action::Rebuild => return Some(Command::Rebuild),
             Action::StartRun => {
                 if self.shutting_down || self.quit != QuitState::Running {
@@ -600,7 +610,10 @@ impl App {
             Action::SearchNext | Action::SearchPrev => {
                 self.step_search(action == Action::SearchNext);
             }
-            Action::ToggleHelp => self.help_open = !self.help_open,
+            Action::ToggleHelp => {
+                self.help_open = !self.help_open;
+                self.help_scroll = 0;
+            }
             Action::Click { column, row } => self.click(column, row),
             Action::Quit => return self.quit_step(),
             Action::Suspend | Action::Redraw => {}

@@ -165,6 +165,8 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
         return match key.code {
             KeyCode::Char('q') => Some(Action::Quit),
             KeyCode::Esc | KeyCode::Char('?') | KeyCode::Enter => Some(Action::ToggleHelp),
+            KeyCode::Up | KeyCode::Char('k') => Some(Action::ScrollUp(1)),
+            KeyCode::Down | KeyCode::Char('j') => Some(Action::ScrollDown(1)),
             _ => None,
         };
     }

@@ -417,3 +417,23 @@ fn left_and_right_scroll_truncated_lines_sideways() {
     press(&mut app, KeyCode::Right);
     assert_eq!(app.log_view.hscroll, 0);
 }
+
+#[test]
+fn help_scrolls_on_a_short_screen() {
+    let mut app = two_live_runs();
+    press(&mut app, KeyCode::Char('?'));
+    let first = text(&draw(&mut app, 60, 10));
+    assert!(first.contains("↓ more"), "{first}");
+    assert!(!first.contains("q Ctrl-C"));
+    for _ in 0..40 {
+        press(&mut app, KeyCode::Char('j'));
+    }
+    let last = text(&draw(&mut app, 60, 10));
+    assert!(last.contains("q Ctrl-C"), "{last}");
+    assert!(!last.contains("↓ more"));
+    assert_eq!(
+        app.selected,
+        Some(41002),
+        "j scrolled the help, not the runs"
+    );
+}
