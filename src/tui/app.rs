@@ -285,12 +285,10 @@ impl App {
             DevEvent::Error { message } => {
                 self.status = BuildStatus::Error(message.clone());
                 self.last_error = Some(message.clone());
-                let first_line = message.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-                let first_line = crate::tui::ansi::parse(first_line, false).text;
                 self.timeline.push(
                     self.now,
                     TimelineKind::BuildError,
-                    format!("build failed: {first_line}"),
+                    format!("build failed: {}", crate::tui::timeline::one_line(message)),
                 );
             }
         }

@@ -51,14 +51,16 @@ pub struct Timeline {
 }
 
 impl Timeline {
-    pub fn push(&mut self, at: SystemTime, kind: TimelineKind, text: impl Into<String>) {
+    /// Add an entry. Text is reduced to one printable line (a notice may span several
+    /// lines or carry escapes; an entry is one row).
+    pub fn push(&mut self, at: SystemTime, kind: TimelineKind, text: impl AsRef<str>) {
         if self.entries.len() == TIMELINE_CAPACITY {
             self.entries.pop_front();
         }
         self.entries.push_back(TimelineEntry {
             at,
             kind,
-            text: text.into(),
+            text: one_line(text.as_ref()),
         });
     }
 
@@ -73,5 +75,40 @@ impl Timeline {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+/// The first non-blank line of `text` without escapes or control characters, with `…`
+/// when more lines followed.
+pub fn one_line(text: &str) -> String {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next().unwrap_or("");
+    let mut out = crate::tui::ansi::parse(first, false).text;
+    if lines.next().is_some() {
+        out.push_str(" …");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_one_printable_line() {
+        assert_eq!(
+            one_line("\n  \n\u{1b}[31mfirst\u{1b}[0m\nsecond"),
+            "first …"
+        );
+        assert_eq!(one_line("plain"), "plain");
+        let mut timeline = Timeline::default();
+        for i in 0..(TIMELINE_CAPACITY + 5) {
+            timeline.push(SystemTime::UNIX_EPOCH, TimelineKind::Info, format!("{i}"));
+        }
+        assert_eq!(timeline.len(), TIMELINE_CAPACITY);
+        assert_eq!(
+            timeline.entries().front().map(|e| e.text.as_str()),
+            Some("5")
+        );
     }
 }

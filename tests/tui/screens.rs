@@ -491,3 +491,43 @@ fn a_20x5_screen_still_shows_the_selected_run() {
     insta::assert_snapshot!("tiny_20x5", screen);
     assert!(screen.contains("41001"));
 }
+
+#[test]
+fn nothing_from_user_code_reaches_the_terminal_raw() {
+    let hostile = "evil\u{1b}[2J\u{7}\u{1b}]52;c;Zm9v\u{7}name\nsecond line";
+    let logs = LogStore::new();
+    logs.push(41001, LogStream::Stdout, hostile.into());
+    let mut app = app(
+        logs,
+        snapshot(
+            BuildStatus::Ok,
+            vec![RunInfo {
+                trainer_name: Some(hostile.into()),
+                job_id: Some(hostile.into()),
+                ..run(41001, RunState::Running)
+            }],
+        ),
+    );
+    app.apply_event(EngineEvent::Notice {
+        level: NoticeLevel::Warn,
+        message: hostile.into(),
+    });
+    app.apply_event(EngineEvent::Dev(Arc::new(DevEvent::Error {
+        message: hostile.into(),
+    })));
+    let screen = draw(&mut app, 160, 30);
+    let control = screen
+        .content()
+        .iter()
+        .find(|cell| cell.symbol().chars().any(char::is_control));
+    assert!(
+        control.is_none(),
+        "a control char reached a cell: {control:?}"
+    );
+    let shown = text(&screen);
+    assert!(shown.contains("evilname"));
+    assert!(
+        !shown.contains("[2J") && !shown.contains("52;c"),
+        "escape sequences are removed whole, not shown as garbage:\n{shown}"
+    );
+}

@@ -10,7 +10,7 @@ use crate::core::events::{NoticeLevel, RunState};
 use crate::tui::app::{App, QuitState};
 use crate::tui::format;
 use crate::tui::keymap::BINDINGS;
-use crate::tui::ui::animate_within;
+use crate::tui::ui::{animate_within, printable};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let theme = app.theme;
@@ -21,7 +21,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             NoticeLevel::Warn => theme.warn(),
             NoticeLevel::Error => theme.error(),
         };
-        spans.push(Span::styled(format!(" {text} "), style));
+        spans.push(Span::styled(format!(" {} ", printable(text)), style));
         spans.push(Span::styled("│", theme.dim()));
     }
     let hints: Vec<(&str, &str)> = BINDINGS

@@ -8,6 +8,7 @@ use ratatui::widgets::Paragraph;
 use crate::core::engine::BuildStatus;
 use crate::tui::app::App;
 use crate::tui::format;
+use crate::tui::ui::printable;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let theme = app.theme;
@@ -23,7 +24,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     };
     let mut spans = vec![
         Span::styled(" arkor ", theme.title()),
-        Span::raw(label.to_string()),
+        Span::raw(printable(label)),
         sep(),
     ];
     match (&app.status, app.last_error.is_some()) {
@@ -54,7 +55,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     if let Some(good) = &app.last_good {
         if let Some(name) = &good.trainer_name {
             spans.push(sep());
-            spans.push(Span::styled(name.clone(), theme.title()));
+            spans.push(Span::styled(printable(name), theme.title()));
         }
         if let Some(hash) = &good.config_hash {
             spans.push(Span::styled(

@@ -10,6 +10,7 @@ use crate::tui::ansi;
 use crate::tui::app::App;
 use crate::tui::keymap::Focus;
 use crate::tui::logview::{LogBounds, layout_rows};
+use crate::tui::ui::printable;
 
 pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     app.hit_map.logs_area = area;
@@ -35,7 +36,7 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     let mut title = vec![Span::styled(" logs ", theme.title())];
     if let Some(run) = app.selected_run() {
         let name = run.trainer_name.as_deref().unwrap_or("(unnamed)");
-        title.push(Span::raw(format!("· {} {name} ", run.pid)));
+        title.push(Span::raw(format!("· {} {} ", run.pid, printable(name))));
     }
     let view = &app.log_view;
     if view.follow {

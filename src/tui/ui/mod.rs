@@ -14,7 +14,7 @@ use std::time::Duration;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 
-use crate::tui::ansi::char_width;
+use crate::tui::ansi::{self, char_width};
 use crate::tui::app::App;
 
 /// The timeline sits beside the logs only when there is room for both.
@@ -106,8 +106,16 @@ pub(crate) fn animate_within(app: &mut App, after: Duration) {
     app.next_change = Some(app.next_change.map_or(after, |d| d.min(after)));
 }
 
-/// `s` cut or padded to exactly `width` columns (a cut ends in `…`).
+/// `s` without escapes or control characters, cut or padded to exactly `width` columns (a
+/// cut ends in `…`). Names and ids come from user code and must not reach the terminal raw.
 pub(crate) fn fit(s: &str, width: usize) -> String {
+    let clean;
+    let s = if s.chars().any(char::is_control) {
+        clean = ansi::parse(s, false).text;
+        clean.as_str()
+    } else {
+        s
+    };
     let mut out = String::new();
     let total: usize = s.chars().map(char_width).sum();
     let mut used = 0;
@@ -130,6 +138,11 @@ pub(crate) fn fit(s: &str, width: usize) -> String {
     out
 }
 
+/// `s` with escapes and control characters removed.
+pub(crate) fn printable(s: &str) -> String {
+    ansi::parse(s, false).text
+}
+
 #[cfg(test)]
 mod tests {
     use super::fit;
@@ -140,5 +153,6 @@ mod tests {
         assert_eq!(fit("abcdef", 4), "abc…");
         assert_eq!(fit("abc", 0), "");
         assert_eq!(fit("日本語", 4), "日… ");
+        assert_eq!(fit("a\u{1b}[2Jb\nc", 5), "abc  ");
     }
 }
