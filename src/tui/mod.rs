@@ -138,7 +138,10 @@ pub trait TerminalHost<B: Backend> {
     fn notify(&mut self, terminal: &mut Terminal<B>, escape: &str) -> io::Result<()>;
 }
 
-struct CrosstermHost;
+struct CrosstermHost {
+    /// Running inside tmux: notification escapes need its passthrough wrapper.
+    in_tmux: bool,
+}
 
 impl TerminalHost<ratatui::backend::CrosstermBackend<io::Stdout>> for CrosstermHost {
     fn suspend(&mut self, terminal: &mut terminal::CrosstermTerminal) -> io::Result<()> {
@@ -185,7 +188,9 @@ pub async fn run(engine: EngineHandle, opts: TuiOptions) -> anyhow::Result<TuiEx
     );
     let result = event_loop(
         &mut terminal,
-        &mut CrosstermHost,
+        &mut CrosstermHost {
+            in_tmux: std::env::var_os("TMUX").is_some(),
+        },
         &engine,
         &mut app,
         input,

@@ -13,9 +13,31 @@ pub fn notification_escape(title: &str, message: &str) -> String {
     format!("\u{7}\u{1b}]9;{title}: {message}\u{7}\u{1b}]777;notify;{title};{message}\u{7}")
 }
 
+/// Inside tmux, OSC sequences reach the outer terminal only through tmux's passthrough
+/// (`ESC P tmux; … ESC \`, with every ESC doubled; tmux ≥ 3.3 also needs
+/// `allow-passthrough on`). The bell is left outside: tmux handles it itself.
+pub fn for_tmux(escape: &str) -> String {
+    let (bell, osc) = match escape.strip_prefix('\u{7}') {
+        Some(rest) => ("\u{7}", rest),
+        None => ("", escape),
+    };
+    format!(
+        "{bell}\u{1b}Ptmux;{}\u{1b}\\",
+        osc.replace('\u{1b}', "\u{1b}\u{1b}")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tmux_passthrough_doubles_escapes_and_keeps_the_bell_outside() {
+        assert_eq!(
+            for_tmux("\u{7}\u{1b}]9;a: b\u{7}"),
+            "\u{7}\u{1b}Ptmux;\u{1b}\u{1b}]9;a: b\u{7}\u{1b}\\"
+        );
+    }
 
     #[test]
     fn escapes_are_terminated_and_sanitised() {

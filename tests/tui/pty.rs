@@ -56,30 +56,48 @@ fn pty_child_entry() {
             });
         }
         let events = engine.shared.events.clone();
+        let exit_marker = dir.join("exit-now");
         tokio::spawn(async move {
+            if mode == "notify" {
+                // The run ends on its own once the test asks for it.
+                let deadline = Instant::now() + TIMEOUT;
+                while !exit_marker.exists() && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                live = RunInfo {
+                    state: RunState::Exited {
+                        status: ExitStatus::Code(0),
+                    },
+                    ..live.clone()
+                };
+                engine.set_snapshot(snapshot(BuildStatus::Ok, vec![live.clone()]));
+                let _ = events.send(EngineEvent::Run(Arc::new(live.clone())));
+            }
             while let Some(command) = engine.commands.recv().await {
                 let Command::Shutdown { force } = command else {
                     continue;
                 };
                 let _ = events.send(EngineEvent::ShuttingDown);
-                live = if force {
-                    RunInfo {
-                        state: RunState::Exited {
-                            status: ExitStatus::Signal(9),
-                        },
-                        ..live.clone()
-                    }
-                } else {
-                    RunInfo {
-                        state: RunState::EarlyStopping,
-                        state_since: SystemTime::now(),
-                        kill_deadline: Some(SystemTime::now() + Duration::from_secs(300)),
-                        ..live.clone()
-                    }
-                };
-                engine.set_snapshot(snapshot(BuildStatus::Ok, vec![live.clone()]));
-                let _ = events.send(EngineEvent::Run(Arc::new(live.clone())));
-                if force {
+                if !matches!(live.state, RunState::Exited { .. }) {
+                    live = if force {
+                        RunInfo {
+                            state: RunState::Exited {
+                                status: ExitStatus::Signal(9),
+                            },
+                            ..live.clone()
+                        }
+                    } else {
+                        RunInfo {
+                            state: RunState::EarlyStopping,
+                            state_since: SystemTime::now(),
+                            kill_deadline: Some(SystemTime::now() + Duration::from_secs(300)),
+                            ..live.clone()
+                        }
+                    };
+                    engine.set_snapshot(snapshot(BuildStatus::Ok, vec![live.clone()]));
+                    let _ = events.send(EngineEvent::Run(Arc::new(live.clone())));
+                }
+                if force || matches!(live.state, RunState::Exited { .. }) {
                     let _ = events.send(EngineEvent::Stopped);
                 }
             }
@@ -260,5 +278,23 @@ fn a_panic_restores_the_terminal() {
     tmux.wait_for("the panic message", |t| {
         read(&t.path("child.out")).contains("deliberate panic")
     });
+    tmux.assert_terminal_restored();
+}
+
+#[test]
+fn a_run_ending_on_its_own_rings_the_bell_without_garbage_on_screen() {
+    let tmux = Tmux::start("notify");
+    tmux.wait_for_dashboard();
+    assert_eq!(tmux.flag("window_bell_flag"), "0");
+    std::fs::write(tmux.path("exit-now"), "").expect("exit marker");
+    tmux.wait_for("the bell", |t| t.flag("window_bell_flag") == "1");
+    tmux.wait_for("the exit on screen", |t| t.screen().contains("✓ exited"));
+    let screen = tmux.screen();
+    assert!(
+        !screen.contains("]9;") && !screen.contains("777;") && !screen.contains("tmux;"),
+        "notification escapes leaked onto the screen:\n{screen}"
+    );
+    tmux.keys("q");
+    tmux.wait_for("the result", |t| read(&t.path("result")) == "Quit");
     tmux.assert_terminal_restored();
 }
