@@ -349,13 +349,15 @@ impl App {
     fn record_transition(&mut self, run: &RunInfo, old: Option<&RunState>, old_job: Option<&str>) {
         let now = self.now;
         let pid = run.pid;
+        // The job id usually arrives with Starting → Running; note it whatever the state did.
+        if old.is_some()
+            && old_job.is_none()
+            && let Some(job) = &run.job_id
+        {
+            self.timeline
+                .push(now, TimelineKind::Info, format!("{pid} cloud job {job}"));
+        }
         if old == Some(&run.state) {
-            if old_job.is_none()
-                && let Some(job) = &run.job_id
-            {
-                self.timeline
-                    .push(now, TimelineKind::Info, format!("{pid} cloud job {job}"));
-            }
             return;
         }
         let why = format::config_changes(&run.restart_reason);

@@ -287,7 +287,10 @@ fn timeline_tells_what_happened() {
     step(
         &mut app,
         2,
-        EngineEvent::Run(Arc::new(run(41001, RunState::Starting))),
+        EngineEvent::Run(Arc::new(RunInfo {
+            job_id: None,
+            ..run(41001, RunState::Starting)
+        })),
     );
     step(
         &mut app,
@@ -380,6 +383,7 @@ fn timeline_tells_what_happened() {
     insta::assert_snapshot!("timeline", screen);
     assert!(screen.contains("41001 early-stopping: learningRate 0.0002 → 0.0001"));
     assert!(screen.contains("41002 started (restart of 41001)"));
+    assert!(screen.contains("41001 cloud job job-a029"));
     assert_eq!(app.selected, Some(41002), "selection follows the restart");
 }
 
