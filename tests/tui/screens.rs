@@ -31,6 +31,7 @@ fn runs_in_every_state() -> Vec<RunInfo> {
         RunInfo {
             state_since: at(258),
             kill_deadline: Some(at(558)),
+            config_hash: Some("0123456789abcdef".into()),
             restart_reason: vec![change("learningRate", Some("0.0002"), Some("0.0001"))],
             ..run(41003, RunState::EarlyStopping)
         },
@@ -94,6 +95,11 @@ fn ok_with_runs_in_every_state() {
     );
     assert!(shown.contains("restarted from 41004: learningRate 0.0002 → 0.0001"));
     assert_eq!(fg_at(&screen, "● running"), Color::Green);
+    assert_eq!(
+        fg_at(&screen, "01234567≠"),
+        Color::Yellow,
+        "config older than the build"
+    );
     assert_eq!(fg_at(&screen, "◐ early-stop"), Color::Yellow);
     assert_eq!(fg_at(&screen, "✗ killed"), Color::Red);
     // Live runs show uptime: the screen changes at the next whole second.

@@ -219,7 +219,17 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
                 .as_deref()
                 .map(|h| format::short(h, 8))
                 .unwrap_or("–");
-            spans.push(Span::styled(fit(hash, CONFIG), theme.dim()));
+            // A live run on another config than the current build is due for a restart.
+            let current = app
+                .last_good
+                .as_ref()
+                .and_then(|b| b.config_hash.as_deref());
+            let stale = is_live(run) && current.is_some() && run.config_hash.as_deref() != current;
+            if stale {
+                spans.push(Span::styled(fit(&format!("{hash}≠"), CONFIG), theme.warn()));
+            } else {
+                spans.push(Span::styled(fit(hash, CONFIG), theme.dim()));
+            }
         }
         if cols.uptime {
             spans.push(Span::raw(fit(&format::clock_duration(uptime), UPTIME)));
