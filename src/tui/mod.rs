@@ -153,7 +153,11 @@ impl TerminalHost<ratatui::backend::CrosstermBackend<io::Stdout>> for CrosstermH
         terminal: &mut terminal::CrosstermTerminal,
         escape: &str,
     ) -> io::Result<()> {
-        terminal::write_raw(terminal, escape)
+        if self.in_tmux {
+            terminal::write_raw(terminal, &notify::for_tmux(escape))
+        } else {
+            terminal::write_raw(terminal, escape)
+        }
     }
 }
 
