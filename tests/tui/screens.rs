@@ -22,7 +22,10 @@ const BUILD_ERROR: &str = "\u{1b}[31m[PARSE_ERROR] Error:\u{1b}[0m Unexpected to
 /// Every state a run can be in, as the engine would report them at `at(300)`.
 fn runs_in_every_state() -> Vec<RunInfo> {
     vec![
-        run(41001, RunState::Running),
+        RunInfo {
+            origin: arkor_tui::core::events::RunOrigin::Http,
+            ..run(41001, RunState::Running)
+        },
         RunInfo {
             state_since: at(280),
             content_hash: Some("feedbeef00000000".into()),
@@ -95,6 +98,10 @@ fn ok_with_runs_in_every_state() {
     );
     assert!(shown.contains("restarted from 41004: learningRate 0.0002 → 0.0001"));
     assert_eq!(fg_at(&screen, "● running"), Color::Green);
+    assert!(
+        shown.contains("alpaca-lora (studio)"),
+        "runs started over HTTP are marked"
+    );
     assert_eq!(
         fg_at(&screen, "01234567≠"),
         Color::Yellow,

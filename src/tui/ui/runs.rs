@@ -10,7 +10,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use crate::core::events::{ExitStatus, RunInfo, RunState};
+use crate::core::events::{ExitStatus, RunInfo, RunOrigin, RunState};
 use crate::tui::app::{App, is_live};
 use crate::tui::format;
 use crate::tui::keymap::Focus;
@@ -205,7 +205,12 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
         ];
         if cols.trainer > 0 {
             let name = run.trainer_name.as_deref().unwrap_or("(unnamed)");
-            spans.push(Span::raw(fit(name, cols.trainer)));
+            // Runs started from the browser Studio are listed too; say so.
+            let name = match run.origin {
+                RunOrigin::Http => format!("{name} (studio)"),
+                RunOrigin::Engine => name.to_string(),
+            };
+            spans.push(Span::raw(fit(&name, cols.trainer)));
             spans.push(Span::raw(" "));
         }
         spans.push(Span::styled(fit(state, cols.state), state_style));
