@@ -1,1 +1,2 @@
 //! The Studio-compatible dev server (axum). (to be written)
+pub mod cloud;

@@ -143,8 +143,8 @@ pub struct UpstreamRequest {
 
 #[derive(Debug, Clone)]
 pub enum UpstreamBody {
-    /// Sent with `Content-Type: application/json`.
-    Json(String),
+    /// Sent with `Content-Type: application/json`, bytes unchanged.
+    Json(bytes::Bytes),
 }
 
 impl UpstreamRequest {
@@ -165,7 +165,7 @@ impl UpstreamRequest {
         self
     }
 
-    pub fn json(mut self, body: impl Into<String>) -> Self {
+    pub fn json(mut self, body: impl Into<bytes::Bytes>) -> Self {
         self.body = Some(UpstreamBody::Json(body.into()));
         self
     }
