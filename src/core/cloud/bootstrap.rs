@@ -46,9 +46,7 @@ pub enum SessionError {
 }
 
 /// `POST {base}/v1/auth/anonymous` with `{"kind":"cli"}`.
-pub async fn request_anonymous_token(
-    client: &CloudClient,
-) -> Result<AnonymousIdentity, MintError> {
+pub async fn request_anonymous_token(client: &CloudClient) -> Result<AnonymousIdentity, MintError> {
     let request =
         UpstreamRequest::new(Method::POST, "/v1/auth/anonymous").json(r#"{"kind":"cli"}"#);
     let response = client.send(request).await?;

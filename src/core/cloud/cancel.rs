@@ -87,7 +87,10 @@ pub async fn cancel_job(
         None => {
             let creds =
                 resolve_credentials(&snapshot.env, true, &http, &snapshot.client_version).await?;
-            (snapshot.env.base_url_for(Some(&creds)), creds.token().to_owned())
+            (
+                snapshot.env.base_url_for(Some(&creds)),
+                creds.token().to_owned(),
+            )
         }
     };
     let client = CloudClient::new(http, base.clone(), Some(token), snapshot.client_version);

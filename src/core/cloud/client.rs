@@ -274,7 +274,8 @@ impl CloudClient {
             .send()
             .await
             .map_err(|e| self.transport_error(&url, &e))?;
-        if let Some(notice) = DeprecationNotice::from_headers(response.headers(), &self.client_version)
+        if let Some(notice) =
+            DeprecationNotice::from_headers(response.headers(), &self.client_version)
         {
             *self.deprecation.lock().unwrap_or_else(|e| e.into_inner()) = Some(notice);
         }

@@ -46,7 +46,10 @@ fn type_name(v: Option<&Value>) -> &'static str {
 }
 
 fn expected(kind: &str, got: Option<&Value>) -> String {
-    format!("Invalid input: expected {kind}, received {}", type_name(got))
+    format!(
+        "Invalid input: expected {kind}, received {}",
+        type_name(got)
+    )
 }
 
 fn utf16_len(s: &str) -> usize {
@@ -145,7 +148,13 @@ pub fn check_deployment_create(body: &Value) -> Result<(), Vec<Issue>> {
     if !target_ok(obj.get("target")) {
         issues.push(Issue::new("target", "Invalid input"));
     }
-    enum_check(&mut issues, obj, "authMode", &["none", "fixed_api_key"], false);
+    enum_check(
+        &mut issues,
+        obj,
+        "authMode",
+        &["none", "fixed_api_key"],
+        false,
+    );
     enum_check(
         &mut issues,
         obj,
@@ -235,8 +244,7 @@ fn deployment_ok(v: &Value) -> bool {
         && matches!(str_field(o, "authMode"), Some("none" | "fixed_api_key"))
         && str_field(o, "urlFormat") == Some("openai_compat")
         && o.get("enabled").is_some_and(Value::is_boolean)
-        && o
-            .get("customDomain")
+        && o.get("customDomain")
             .is_some_and(|d| d.is_string() || d.is_null())
         && o.get("runRetentionMode").is_none_or(Value::is_string)
         && o.get("runRetentionDays").is_none_or(Value::is_number)
@@ -374,8 +382,10 @@ mod tests {
             "createdAt": "t", "plaintext": "secret", "extra": 1}], "cursor": "c"});
         assert_eq!(
             decode_envelope(Envelope::KeyList, &body),
-            Some(json!({"keys": [{"id": "k", "label": "l", "prefix": "p", "enabled": true,
-                "createdAt": "t", "extra": 1, "lastUsedAt": null}]}))
+            Some(
+                json!({"keys": [{"id": "k", "label": "l", "prefix": "p", "enabled": true,
+                "createdAt": "t", "extra": 1, "lastUsedAt": null}]})
+            )
         );
     }
 }

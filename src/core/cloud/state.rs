@@ -164,7 +164,10 @@ mod tests {
 
     #[test]
     fn slug_rules_follow_the_reference() {
-        assert_eq!(slug_of("/tmp/My Project!"), ("My Project!".into(), "my-project".into()));
+        assert_eq!(
+            slug_of("/tmp/My Project!"),
+            ("My Project!".into(), "my-project".into())
+        );
         assert_eq!(slug_of("/tmp/!!!"), ("!!!".into(), "project".into()));
         assert_eq!(slug_of("/tmp/x/"), ("x".into(), "x".into()));
         let long = format!("/tmp/{}", "a".repeat(60));

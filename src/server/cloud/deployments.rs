@@ -94,7 +94,9 @@ async fn run(client: &CloudClient, scope: &ProjectScope, op: Op) -> Result<Value
             decoded(client, r, Envelope::Deployment).await
         }
         Op::Delete(id) => {
-            client.call_empty(req(Method::DELETE, endpoint_path(&id))).await?;
+            client
+                .call_empty(req(Method::DELETE, endpoint_path(&id)))
+                .await?;
             Ok(json!({}))
         }
         Op::ListKeys(id) => {
@@ -135,7 +137,11 @@ fn with_deprecation(
         if let Ok(v) = HeaderValue::from_str(&n.warning_header()) {
             headers.insert("warning", v);
         }
-        if let Some(sunset) = n.sunset.as_deref().and_then(|s| HeaderValue::from_str(s).ok()) {
+        if let Some(sunset) = n
+            .sunset
+            .as_deref()
+            .and_then(|s| HeaderValue::from_str(s).ok())
+        {
             headers.insert("sunset", sunset);
         }
     }
@@ -165,7 +171,10 @@ async fn with_deployment_client(ctx: &CloudContext, op: Op) -> Response {
         }
         Err(e) => {
             tracing::error!("deployments: credential setup failed: {e}");
-            return json_error(StatusCode::INTERNAL_SERVER_ERROR, "Studio backend unavailable");
+            return json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Studio backend unavailable",
+            );
         }
     };
     if let Some(s) = &scope
@@ -194,7 +203,10 @@ async fn with_deployment_client(ctx: &CloudContext, op: Op) -> Response {
             }
             _ => {
                 tracing::error!("deployments: {e}");
-                reply(StatusCode::INTERNAL_SERVER_ERROR, &json!({ "error": opaque }))
+                reply(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &json!({ "error": opaque }),
+                )
             }
         }
     };
@@ -234,7 +246,10 @@ async fn with_deployment_client(ctx: &CloudContext, op: Op) -> Response {
             reply(StatusCode::OK, &body)
         }
         Err(e) => {
-            if !matches!(e, CloudError::Unreachable { .. } | CloudError::InvalidUrl { .. }) {
+            if !matches!(
+                e,
+                CloudError::Unreachable { .. } | CloudError::InvalidUrl { .. }
+            ) {
                 ctx.note_reachable();
             }
             error_reply(&e, "Studio backend error")
@@ -294,10 +309,7 @@ pub(super) async fn remove(State(ctx): State<CloudContext>, Path(id): Path<Strin
     with_deployment_client(&ctx, Op::Delete(id)).await
 }
 
-pub(super) async fn list_keys(
-    State(ctx): State<CloudContext>,
-    Path(id): Path<String>,
-) -> Response {
+pub(super) async fn list_keys(State(ctx): State<CloudContext>, Path(id): Path<String>) -> Response {
     with_deployment_client(&ctx, Op::ListKeys(id)).await
 }
 
