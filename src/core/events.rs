@@ -212,6 +212,8 @@ pub enum EngineEvent {
     Notice { level: NoticeLevel, message: String },
     /// Shutdown began; no further dev events or runs follow.
     ShuttingDown,
+    /// The engine has finished: every run ended, the watcher and the inspector are closed.
+    Stopped,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
