@@ -163,11 +163,7 @@ pub struct DetachedEngine {
 impl DetachedEngine {
     /// Replace the snapshot front ends read.
     pub fn set_snapshot(&self, snapshot: EngineSnapshot) {
-        *self
-            .shared
-            .snapshot
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = snapshot;
+        *self.shared.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = snapshot;
     }
 }
 
