@@ -11,5 +11,6 @@ mod cloud {
     mod deployments;
     mod identity;
     mod passthrough;
+    mod reference;
     mod startup;
 }
