@@ -27,6 +27,7 @@ pub struct Builder {
     credentials: Option<Value>,
     state: Option<Value>,
     project_subdir: Option<String>,
+    request_timeout: Option<std::time::Duration>,
 }
 
 pub fn anon_credentials(base: &str) -> Value {
@@ -56,7 +57,13 @@ impl Builder {
             credentials: Some(anon_credentials(FAKE)),
             state: None,
             project_subdir: None,
+            request_timeout: None,
         }
+    }
+
+    pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
     }
 
     pub fn auto_anonymous(mut self, on: bool) -> Self {
@@ -118,6 +125,9 @@ impl Builder {
         let sink = notices.clone();
         let mut options = CloudOptions::new(&project_root, env);
         options.auto_anonymous = self.auto_anonymous;
+        if let Some(timeout) = self.request_timeout {
+            options.request_timeout = timeout;
+        }
         options.notices = Arc::new(move |level, message| {
             sink.lock().unwrap().push((level, message));
         });

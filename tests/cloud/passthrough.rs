@@ -314,3 +314,62 @@ async fn unreachable_cloud_is_a_502_json_reported_once() {
     assert_eq!(notices.len(), 1, "reported once, not per poll: {notices:?}");
     assert!(notices[0].1.contains(&dead_base));
 }
+
+#[tokio::test]
+async fn a_cloud_that_does_not_answer_in_time_is_a_502() {
+    let studio = Builder::new()
+        .state(state("anon-org", "p"))
+        .request_timeout(Duration::from_millis(200))
+        .start()
+        .await;
+    let slow = Duration::from_secs(3);
+    studio.fake.on(
+        "GET",
+        "/v1/jobs",
+        Canned::json(200, json!({"jobs": []})).delayed(slow),
+    );
+    studio.fake.on(
+        "GET",
+        "/v1/jobs/job-1/events/stream",
+        Canned::sse("data: {}\n\n").delayed(slow),
+    );
+    for path in ["/api/jobs", "/api/jobs/job-1/events"] {
+        let started = std::time::Instant::now();
+        let reply = studio.get(path).await;
+        assert_eq!(reply.status, 502, "{path}: {}", reply.text);
+        assert!(reply.error().ends_with(": timed out"), "{}", reply.text);
+        assert!(started.elapsed() < slow, "{path} waited for the slow cloud");
+    }
+    // An open event stream is not cut by the timeout once its headers arrived.
+    let response = studio
+        .request(reqwest::Method::GET, "/api/jobs/job-2/events")
+        .send()
+        .await
+        .unwrap();
+    let mut body = response.bytes_stream();
+    body.next().await.unwrap().unwrap();
+    let second = tokio::time::timeout(Duration::from_millis(600), body.next()).await;
+    assert!(
+        second.is_err(),
+        "the stream stayed open past the request timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_chat_completion_is_not_cut_short() {
+    let studio = Builder::new()
+        .state(state("anon-org", "p"))
+        .request_timeout(Duration::from_millis(200))
+        .start()
+        .await;
+    studio.fake.on(
+        "POST",
+        "/v1/inference/chat",
+        Canned::json(200, json!({"content": "done"})).delayed(Duration::from_millis(700)),
+    );
+    let reply = studio
+        .post("/api/inference/chat", r#"{"stream":false}"#)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json(), json!({"content": "done"}));
+}

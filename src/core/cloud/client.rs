@@ -14,7 +14,8 @@ use super::state::ProjectScope;
 
 /// How long to wait for a TCP/TLS connection to the cloud.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Total budget of a non-streaming call (JSON in, JSON out). Streams have none.
+/// Default budget of a non-streaming call (JSON in, JSON out), and of the wait for the
+/// response headers of an event stream. A stream's body has no time limit.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -137,8 +138,17 @@ pub struct UpstreamRequest {
     pub query: Vec<(&'static str, String)>,
     pub body: Option<UpstreamBody>,
     pub extra_headers: Vec<(&'static str, String)>,
-    /// `None` for streams (the browser decides how long it listens).
-    pub timeout: Option<Duration>,
+    pub limit: TimeLimit,
+}
+
+/// How long a call may take, measured against the client's request timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeLimit {
+    /// The whole exchange, body included.
+    Total,
+    /// Only until the response headers arrive.
+    Headers,
+    None,
 }
 
 #[derive(Debug, Clone)]
@@ -155,7 +165,7 @@ impl UpstreamRequest {
             query: Vec::new(),
             body: None,
             extra_headers: Vec::new(),
-            timeout: Some(REQUEST_TIMEOUT),
+            limit: TimeLimit::Total,
         }
     }
 
@@ -175,8 +185,16 @@ impl UpstreamRequest {
         self
     }
 
+    /// Limit only the wait for the response headers; the body streams as long as the
+    /// browser listens.
     pub fn streaming(mut self) -> Self {
-        self.timeout = None;
+        self.limit = TimeLimit::Headers;
+        self
+    }
+
+    /// No time limit at all (a non-streamed completion holds its headers until done).
+    pub fn unlimited(mut self) -> Self {
+        self.limit = TimeLimit::None;
         self
     }
 }
@@ -202,6 +220,7 @@ pub struct CloudClient {
     base: String,
     token: Option<String>,
     client_version: String,
+    request_timeout: Duration,
     deprecation: Arc<Mutex<Option<DeprecationNotice>>>,
 }
 
@@ -217,8 +236,15 @@ impl CloudClient {
             base: base.into(),
             token,
             client_version: client_version.into(),
+            request_timeout: REQUEST_TIMEOUT,
             deprecation: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Replace the default [`REQUEST_TIMEOUT`].
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
     }
 
     pub fn base(&self) -> &str {
@@ -267,13 +293,24 @@ impl CloudClient {
                 .header("Content-Type", HeaderValue::from_static("application/json"))
                 .body(body);
         }
-        if let Some(timeout) = request.timeout {
-            builder = builder.timeout(timeout);
+        if request.limit == TimeLimit::Total {
+            builder = builder.timeout(self.request_timeout);
         }
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&url, &e))?;
+        let sent = builder.send();
+        let result = if request.limit == TimeLimit::Headers {
+            match tokio::time::timeout(self.request_timeout, sent).await {
+                Ok(result) => result,
+                Err(_) => {
+                    return Err(CloudError::Unreachable {
+                        base: self.base.clone(),
+                        reason: "timed out".to_owned(),
+                    });
+                }
+            }
+        } else {
+            sent.await
+        };
+        let response = result.map_err(|e| self.transport_error(&url, &e))?;
         if let Some(notice) =
             DeprecationNotice::from_headers(response.headers(), &self.client_version)
         {

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -22,7 +23,9 @@ use axum::routing::{get, post};
 use serde_json::Value;
 
 use crate::core::cloud::bootstrap::{MintError, SessionError, resolve_credentials};
-use crate::core::cloud::client::{CloudClient, CloudError, DeprecationNotice, http_client};
+use crate::core::cloud::client::{
+    CloudClient, CloudError, DeprecationNotice, REQUEST_TIMEOUT, http_client,
+};
 use crate::core::cloud::credentials::Credentials;
 use crate::core::cloud::{CloudEnv, NoticeSink, discard_notices, installed_sdk_version};
 use crate::core::events::NoticeLevel;
@@ -36,6 +39,8 @@ pub struct CloudOptions {
     pub auto_anonymous: bool,
     /// Where deprecation and "cloud unreachable" notices go (each shown once).
     pub notices: NoticeSink,
+    /// Budget of a JSON call, and of the wait for an event stream's headers.
+    pub request_timeout: Duration,
 }
 
 impl CloudOptions {
@@ -45,6 +50,7 @@ impl CloudOptions {
             env,
             auto_anonymous: true,
             notices: discard_notices(),
+            request_timeout: REQUEST_TIMEOUT,
         }
     }
 }
@@ -61,6 +67,7 @@ struct Inner {
     auto_anonymous: bool,
     http: reqwest::Client,
     notices: NoticeSink,
+    request_timeout: Duration,
     shown_deprecations: Mutex<HashSet<String>>,
     /// Set while the cloud is known to be unreachable, so a polling page reports the
     /// outage once, not every five seconds.
@@ -76,6 +83,7 @@ impl CloudContext {
                 auto_anonymous: options.auto_anonymous,
                 http: http_client(),
                 notices: options.notices,
+                request_timeout: options.request_timeout,
                 shown_deprecations: Mutex::new(HashSet::new()),
                 unreachable: AtomicBool::new(false),
             }),
@@ -113,6 +121,7 @@ impl CloudContext {
             Some(credentials.token().to_owned()),
             self.client_version(),
         )
+        .with_request_timeout(self.inner.request_timeout)
     }
 
     /// Show a deprecation notice to the user, once per distinct text.

@@ -211,7 +211,7 @@ pub(super) async fn chat(State(ctx): State<CloudContext>, body: Body) -> Respons
     };
     let mut request = UpstreamRequest::new(Method::POST, "/v1/inference/chat")
         .scoped(&state.scope())
-        .streaming();
+        .unlimited();
     request.body = Some(crate::core::cloud::client::UpstreamBody::Json(raw));
     forward(&ctx, &client, request, Reply::Chat).await
 }
