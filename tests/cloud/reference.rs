@@ -328,6 +328,32 @@ async fn answers_match_the_reference_dev_server() {
             ));
         }
     }
+    // Round-trip time of a passthrough route, Studio → proxy → fake cloud → back.
+    let jobs = case("jobs", reqwest::Method::GET, "/api/jobs");
+    write_json(
+        &project.path().join(".arkor").join("state.json"),
+        &state("anon-org", "p"),
+    );
+    for (name, url, token) in [
+        (
+            "reference arkor dev",
+            reference.url.as_str(),
+            reference.token.as_str(),
+        ),
+        ("arkor tui", ours.as_str(), "unused"),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..200 {
+            let started = std::time::Instant::now();
+            observe(&http, &fake, url, token, &jobs).await;
+            times.push(started.elapsed());
+        }
+        times.sort();
+        eprintln!(
+            "GET /api/jobs via {name}: p50 {:?}, p95 {:?} (200 requests)",
+            times[100], times[190]
+        );
+    }
     server.abort();
     drop(reference);
     assert!(

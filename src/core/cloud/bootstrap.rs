@@ -1,16 +1,16 @@
 //! Signing in without credentials: the start-up sign-in of SPEC §12.10 and the lazy,
 //! single-flight anonymous mint of SPEC §12.0.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use reqwest::Method;
 use serde_json::Value;
 
-use super::CloudEnv;
-use super::client::{CloudClient, CloudError, UpstreamRequest};
+use super::client::{CloudClient, CloudError, UpstreamRequest, http_client};
 use super::credentials::{
     AnonymousCredentials, Credentials, CredentialsError, read_credentials, write_credentials,
 };
+use super::{CloudEnv, installed_sdk_version};
 
 /// Serialises anonymous mints in this process: concurrent first requests mint once (the
 /// reference can mint twice and keep whichever file write lands last).
@@ -269,4 +269,12 @@ pub async fn sign_in_at_start(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// [`sign_in_at_start`] for a project: identifies as the project's installed SDK.
+pub async fn sign_in_for_project(
+    project_root: &Path,
+    env: &CloudEnv,
+) -> Result<StartupSignIn, StartupError> {
+    sign_in_at_start(env, &http_client(), &installed_sdk_version(project_root)).await
 }
