@@ -5,6 +5,19 @@
 //! routes assume those already ran. Every upstream call resolves the credentials once
 //! (minting an anonymous identity on first use, once), derives the base URL from them, and
 //! identifies as the installed SDK.
+//!
+//! Wiring (for the server and the engine):
+//!
+//! ```text
+//! let env = CloudEnv::from_process().context("no home directory")?;
+//! // At start, before serving (SPEC §12.10): print `outcome.message()` when Some.
+//! let outcome = core::cloud::bootstrap::sign_in_for_project(&project.root, &env).await?;
+//! let mut options = CloudOptions::new(&project.root, env);
+//! options.notices = Arc::new(move |level, message| { /* publish EngineEvent::Notice */ });
+//! let app = app.merge(server::cloud::router(CloudContext::new(options)));   // under the guards
+//! // At each spawn: CancelSnapshot::capture(&project.root, &env.home), kept with the run;
+//! // once the child is gone and its job id is known: cancel_job(snapshot, &job_id).await.
+//! ```
 
 mod deployments;
 mod passthrough;
