@@ -99,6 +99,22 @@ async fn cancel_without_credentials_at_spawn_resolves_them_at_cancel_time() {
     let sent = studio.fake.requests();
     assert_eq!(sent.len(), 1, "no mint: the file was there by cancel time");
     assert_eq!(sent[0].header("authorization"), Some("Bearer tok"));
+
+    // Still none at cancel time → skipped; a freshly minted identity could not own the job.
+    let studio = Builder::new()
+        .credentials(None)
+        .env_url(EnvUrl::Fake)
+        .state(state("anon-org", "p"))
+        .start()
+        .await;
+    let mut env = studio.env();
+    env.cloud_api_url_override = Some(studio.fake.base.clone());
+    let snapshot = CancelSnapshot::capture_in(&studio.project_root, env);
+    assert_eq!(
+        cancel_job(snapshot, "job-10").await.unwrap(),
+        CancelOutcome::NoCredentials
+    );
+    assert!(studio.fake.requests().is_empty(), "no mint, no cancel");
 }
 
 #[tokio::test]

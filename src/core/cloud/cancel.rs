@@ -7,9 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use super::CloudEnv;
-use super::bootstrap::{SessionError, resolve_credentials};
 use super::client::{CloudClient, CloudError, http_client};
-use super::credentials::read_credentials;
+use super::credentials::{CredentialsError, read_credentials};
 use super::installed_sdk_version;
 use super::state::{ProjectScope, read_state};
 
@@ -58,18 +57,22 @@ pub enum CancelOutcome {
     Cancelled { base: String, scope: ProjectScope },
     /// No project state at spawn nor now: there is nothing to address the cancel to.
     NoScope,
+    /// No credentials at spawn nor now. The reference would mint a fresh anonymous
+    /// identity here, but a new identity cannot own the job, so arkor tui does not.
+    NoCredentials,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum CancelError {
-    #[error("could not resolve credentials for the cloud cancel: {0}")]
-    Session(#[from] SessionError),
+    #[error("could not read credentials for the cloud cancel: {0}")]
+    Credentials(#[from] CredentialsError),
     #[error("cloud cancel of job {job_id} failed: {source}")]
     Cloud { job_id: String, source: CloudError },
 }
 
 /// `POST {base}/v1/jobs/{id}/cancel?orgSlug&projectSlug` with the spawn-time identity and
-/// scope (each re-resolved now only when it was absent at spawn). No stale-scope check.
+/// scope (each read again now only when it was absent at spawn; never minted). No
+/// stale-scope check.
 pub async fn cancel_job(
     snapshot: CancelSnapshot,
     job_id: &str,
@@ -81,19 +84,24 @@ pub async fn cancel_job(
     else {
         return Ok(CancelOutcome::NoScope);
     };
-    let http = http_client();
-    let (base, token) = match snapshot.identity {
-        Some(identity) => identity,
-        None => {
-            let creds =
-                resolve_credentials(&snapshot.env, true, &http, &snapshot.client_version).await?;
+    let identity = match snapshot.identity {
+        Some(identity) => Some(identity),
+        None => read_credentials(&snapshot.env.credentials_path())?.map(|creds| {
             (
                 snapshot.env.base_url_for(Some(&creds)),
                 creds.token().to_owned(),
             )
-        }
+        }),
     };
-    let client = CloudClient::new(http, base.clone(), Some(token), snapshot.client_version);
+    let Some((base, token)) = identity else {
+        return Ok(CancelOutcome::NoCredentials);
+    };
+    let client = CloudClient::new(
+        http_client(),
+        base.clone(),
+        Some(token),
+        snapshot.client_version,
+    );
     client
         .cancel_job(job_id, &scope)
         .await
