@@ -364,3 +364,125 @@ async fn answers_match_the_reference_dev_server() {
         mismatches.join("\n")
     );
 }
+
+/// Credentials file text with the identity-specific values blanked.
+fn normalised_credentials(home: &Path) -> String {
+    let text = std::fs::read_to_string(home.join(".arkor").join("credentials.json"))
+        .expect("credentials written");
+    let mut value: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        serde_json::to_string_pretty(&value).unwrap(),
+        text,
+        "pretty JSON, 2-space indent, no trailing newline"
+    );
+    value["token"] = json!("<token>");
+    value["anonymousId"] = json!("<id>");
+    serde_json::to_string_pretty(&value).unwrap()
+}
+
+#[tokio::test]
+async fn a_fresh_workspace_matches_the_reference_dev_server() {
+    let Some(sdk) = sdk_dir() else {
+        eprintln!(
+            "SKIPPED: set ARKOR_REFERENCE_SDK to the reference SDK's built packages/arkor folder to compare with the reference arkor dev"
+        );
+        return;
+    };
+    let fake = FakeCloud::start().await;
+    fake.on(
+        "POST",
+        "/v1/auth/anonymous",
+        Canned::json(
+            200,
+            json!({"token": "fresh-token", "anonymousId": "fresh-id", "kind": "cli",
+                "personalOrg": {"slug": "anon-org", "id": "o", "name": "Anon"}}),
+        ),
+    );
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    // Each side gets its own empty home and a project folder with the same name.
+    let make = || {
+        let home = TempDir::new().unwrap();
+        let parent = TempDir::new().unwrap();
+        let project = parent.path().join("Fresh WS");
+        std::fs::create_dir_all(project.join("node_modules")).unwrap();
+        (home, parent, project)
+    };
+    let (ref_home, _ref_parent, ref_project) = make();
+    let (our_home, _our_parent, our_project) = make();
+    for project in [&ref_project, &our_project] {
+        std::os::unix::fs::symlink(&sdk, project.join("node_modules").join("arkor")).unwrap();
+    }
+
+    // Start-up sign-in: the reference's `arkor dev` start vs ours.
+    let before = fake.requests().len();
+    let reference = start_reference(&sdk, ref_home.path(), &ref_project, &fake.base).await;
+    let ref_signin: Vec<_> = fake.requests()[before..]
+        .iter()
+        .map(|r| {
+            (
+                r.method.clone(),
+                r.uri(),
+                String::from_utf8_lossy(&r.body).into_owned(),
+            )
+        })
+        .collect();
+    let env = CloudEnv {
+        home: our_home.path().to_path_buf(),
+        cloud_api_url_override: Some(fake.base.clone()),
+    };
+    let before = fake.requests().len();
+    let outcome = arkor_tui::core::cloud::bootstrap::sign_in_for_project(&our_project, &env)
+        .await
+        .expect("signed in");
+    assert!(outcome.message().is_some());
+    let our_signin: Vec<_> = fake.requests()[before..]
+        .iter()
+        .map(|r| {
+            (
+                r.method.clone(),
+                r.uri(),
+                String::from_utf8_lossy(&r.body).into_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(our_signin, ref_signin, "start-up sign-in requests");
+    assert_eq!(
+        normalised_credentials(our_home.path()),
+        normalised_credentials(ref_home.path())
+    );
+
+    // Then the Studio on a fresh workspace: empty lists, credentials, chat bootstrap.
+    let app = router(CloudContext::new(CloudOptions::new(&our_project, env)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ours = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    use reqwest::Method as M;
+    let sequence = [
+        case("jobs", M::GET, "/api/jobs"),
+        case("deployments", M::GET, "/api/deployments"),
+        case("deployment get", M::GET, "/api/deployments/dep-1"),
+        case("credentials", M::GET, "/api/credentials"),
+        case("chat", M::POST, "/api/inference/chat").body(r#"{"baseModel":"m","messages":[]}"#),
+        case("credentials after", M::GET, "/api/credentials"),
+        case("jobs after", M::GET, "/api/jobs"),
+    ];
+    let mut mismatches = Vec::new();
+    for case in &sequence {
+        let theirs = observe(&http, &fake, &reference.url, &reference.token, case).await;
+        let mine = observe(&http, &fake, &ours, "unused", case).await;
+        if theirs != mine {
+            mismatches.push(format!(
+                "{}\n  reference: {theirs:?}\n  arkor tui: {mine:?}",
+                case.name
+            ));
+        }
+    }
+    let state = |p: &Path| std::fs::read_to_string(p.join(".arkor").join("state.json")).ok();
+    assert!(state(&our_project).is_some());
+    assert_eq!(state(&our_project), state(&ref_project), "state file text");
+    server.abort();
+    drop(reference);
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
