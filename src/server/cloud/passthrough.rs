@@ -11,7 +11,6 @@ use serde_json::json;
 use super::{
     CloudContext, cloud_error_response, json_error, json_response, session_error_response,
 };
-use crate::core::cloud::bootstrap::SessionError;
 use crate::core::cloud::client::{CloudClient, CloudError, UpstreamRequest, encode_component};
 use crate::core::cloud::state::{ProjectStateError, ensure_project_state, read_state};
 
@@ -183,10 +182,7 @@ pub(super) async fn job_events(
 pub(super) async fn chat(State(ctx): State<CloudContext>, body: Body) -> Response {
     let creds = match ctx.credentials().await {
         Ok(c) => c,
-        Err(SessionError::Mint(crate::core::cloud::MintError::Cloud(e))) => {
-            return cloud_error_response(&ctx, &e);
-        }
-        Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => return session_error_response(&ctx, &e),
     };
     let client = ctx.client_for(&creds);
     let state = match ensure_project_state(ctx.project_root(), &client, &creds).await {
@@ -209,9 +205,9 @@ pub(super) async fn chat(State(ctx): State<CloudContext>, body: Body) -> Respons
         Ok(b) => b,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let mut request = UpstreamRequest::new(Method::POST, "/v1/inference/chat")
+    let request = UpstreamRequest::new(Method::POST, "/v1/inference/chat")
         .scoped(&state.scope())
+        .json(raw)
         .unlimited();
-    request.body = Some(crate::core::cloud::client::UpstreamBody::Json(raw));
     forward(&ctx, &client, request, Reply::Chat).await
 }
