@@ -12,8 +12,10 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use super::args::TuiArgs;
 use super::headless::{self, LineFormat};
+use crate::core::cloud::CloudEnv;
 use crate::core::engine::{self, Command, EngineConfig, EngineHandle};
 use crate::core::project::{self, Project};
+use crate::server::cloud::{CloudContext, CloudOptions};
 
 pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     let demo = if args.demo {
@@ -37,18 +39,32 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     let log_file = super::logging::init(&project.root);
     let node = project::find_node()?;
 
+    let cloud_env = CloudEnv::from_process();
+    let sign_in_line = match &cloud_env {
+        Some(env) => sign_in(&project, env).await?,
+        None => Some("no home directory (HOME is unset): the Studio's cloud routes and the cloud cancel are off".into()),
+    };
+
     let (engine, engine_done) = engine::start(EngineConfig {
         project: project.clone(),
         node: node.path.clone(),
         stop_timeout: Duration::from_secs(args.stop_timeout),
         run_on_ready: args.run || args.demo,
         run_env: Vec::new(),
-    })?;
+        cloud: cloud_env.clone(),
+    });
 
+    let cloud_routes = cloud_env.map(|env| {
+        let mut options = CloudOptions::new(&project.root, env);
+        let notices = engine.clone();
+        options.notices = Arc::new(move |level, message| notices.notice(level, message));
+        crate::server::cloud::router(CloudContext::new(options))
+    });
     let server = match crate::server::start(
         engine.clone(),
         crate::server::ServerConfig {
             port: args.port,
+            cloud_routes,
             ..Default::default()
         },
     )
@@ -75,6 +91,9 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         if format == LineFormat::Human {
             // The reference's ready line: scripts written for `arkor dev` wait for it.
             println!("Arkor Studio running on {}", server.url());
+            for line in sign_in_line.iter().chain(server.warnings()) {
+                println!("{line}");
+            }
             if let Some(d) = &demo {
                 println!("{}", d.instructions());
             }
@@ -89,12 +108,9 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         }
         headless::print_events(engine.clone(), format).await;
     } else {
-        let opts = crate::tui::TuiOptions {
-            server_url: Some(server.url().to_string()),
-            notify: !args.no_notify,
-            demo_hint: demo.as_ref().map(DemoProject::instructions),
-            log_file: log_file.clone(),
-        };
+        let mut opts = crate::tui::TuiOptions::from_env();
+        opts.server_url = Some(server.url().to_string());
+        opts.notifications = !args.no_notify;
         crate::tui::run(engine.clone(), opts).await?;
     }
 
@@ -112,6 +128,21 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// SPEC §12.10 start-up sign-in; returns the line to show, if any. The simulated SDK has
+/// no cloud, so projects that use it (the demo, the tests) never touch the network.
+async fn sign_in(project: &Project, env: &CloudEnv) -> anyhow::Result<Option<String>> {
+    if project
+        .sdk()
+        .is_ok_and(|sdk| sdk.version == crate::assets::sdk_version())
+    {
+        return Ok(None);
+    }
+    let outcome = crate::core::cloud::bootstrap::sign_in_for_project(&project.root, env)
+        .await
+        .context("signing in to the Arkor Cloud at start-up")?;
+    Ok(outcome.message())
 }
 
 /// SIGINT / SIGTERM / SIGHUP: the first asks for a graceful shutdown (runs early-stop at

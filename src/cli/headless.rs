@@ -91,12 +91,7 @@ fn format_dev(dev: &DevEvent, format: LineFormat) -> String {
                 artifact.build_duration.as_secs_f64() * 1000.0,
             );
             if let Some(d) = dispatch {
-                let pids = |v: Vec<u32>| {
-                    v.iter()
-                        .map(u32::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                };
+                let pids = |v: Vec<u32>| v.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
                 if !d.hot_swap_targets.is_empty() {
                     line.push_str(&format!(
                         " hot-swap=[{}]",

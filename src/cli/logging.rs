@@ -24,9 +24,8 @@ pub fn init(project_root: &Path) -> Option<PathBuf> {
         else {
             continue;
         };
-        let filter = EnvFilter::try_from_env("ARKOR_LOG").unwrap_or_else(|_| {
-            EnvFilter::new("info,rolldown=warn,oxc=warn,oxc_resolver=warn")
-        });
+        let filter = EnvFilter::try_from_env("ARKOR_LOG")
+            .unwrap_or_else(|_| EnvFilter::new("info,rolldown=warn,oxc=warn,oxc_resolver=warn"));
         let ok = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(false)

@@ -145,6 +145,14 @@ impl EngineHandle {
         self.shared.events.subscribe()
     }
 
+    /// Show a message to the user in every front end (not part of the engine's state).
+    pub fn notice(&self, level: crate::core::events::NoticeLevel, message: impl Into<String>) {
+        let _ = self.shared.events.send(EngineEvent::Notice {
+            level,
+            message: message.into(),
+        });
+    }
+
     pub fn snapshot(&self) -> EngineSnapshot {
         self.shared
             .snapshot
@@ -205,25 +213,21 @@ mod task;
 
 pub use task::EngineConfig;
 
-/// Why the engine could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineStartError {
-    #[error(transparent)]
-    Inspector(#[from] crate::core::inspect::InspectorError),
-}
-
 /// Start the engine on the current tokio runtime: the build loop begins at once.
 /// The returned join handle completes after shutdown, when every run has ended and the
 /// watcher and inspector are closed.
-pub fn start(
-    config: EngineConfig,
-) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), EngineStartError> {
+pub fn start(config: EngineConfig) -> (EngineHandle, tokio::task::JoinHandle<()>) {
     let (handle, detached) = EngineHandle::detached(config.project.clone());
-    let inspector = crate::core::inspect::Inspector::new(config.node.clone())?;
+    let inspector =
+        crate::core::inspect::Inspector::start(crate::core::inspect::InspectorOptions::new(
+            config.node.clone(),
+            config.project.root.clone(),
+        ));
     let (build_loop, builds) =
         crate::core::watch::BuildLoop::spawn(config.project.clone(), inspector);
     let (child_tx, children) = mpsc::unbounded_channel();
-    let supervisor = crate::core::supervisor::Supervisor::new(detached.shared.logs.clone(), child_tx);
+    let supervisor =
+        crate::core::supervisor::Supervisor::new(detached.shared.logs.clone(), child_tx);
     let (internal_tx, internal) = mpsc::unbounded_channel();
     let task = task::EngineTask::new(
         config,
@@ -238,5 +242,5 @@ pub fn start(
         children,
         internal,
     }));
-    Ok((handle, join))
+    (handle, join)
 }

@@ -12,15 +12,17 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
 use super::{BuildStatus, Command, EngineSnapshot, RunHandle, Shared, StartRunError};
+use crate::core::cloud::CloudEnv;
+use crate::core::cloud::cancel::{CancelOutcome, CancelSnapshot, cancel_job};
 use crate::core::events::{
     BuiltArtifact, ConfigChange, DevEvent, EngineEvent, ExitStatus, NoticeLevel, RunInfo,
     RunOrigin, RunState,
 };
 use crate::core::hash;
 use crate::core::logs::{LogStream, MAX_EXITED_RUNS_KEPT};
-use crate::core::project::{self, Project};
+use crate::core::project::Project;
 use crate::core::registry::{ChildRecord, Registry};
-use crate::core::supervisor::{ChildEvent, SpawnSpec, Supervisor};
+use crate::core::supervisor::{ChildEvent, RESTART_ESCALATION_TIMEOUT, SpawnSpec, Supervisor};
 use crate::core::watch::{BuildLoopEvent, BuildLoopHandle};
 
 /// How long an abandoned HTTP run may wait for its job id before it is killed (SPEC §6).
@@ -38,6 +40,9 @@ pub struct EngineConfig {
     pub run_on_ready: bool,
     /// Extra environment for runs (tests shorten the simulated SDK's timings with it).
     pub run_env: Vec<(String, String)>,
+    /// Where credentials live, for the cloud cancel of runs that were killed before their
+    /// runner could cancel the job itself. `None`: no cloud cancel (no home directory).
+    pub cloud: Option<CloudEnv>,
 }
 
 /// Messages the engine's own timer tasks send back to it.
@@ -59,6 +64,8 @@ struct RunMeta {
     /// How the process ended, kept while its replacement starts (state `Restarting`).
     exit_status: Option<ExitStatus>,
     alive: bool,
+    /// Credentials and scope at spawn time, for the cloud cancel (SPEC §12.11).
+    cancel: Option<CancelSnapshot>,
 }
 
 pub(super) struct EngineTask {
@@ -185,7 +192,10 @@ impl EngineTask {
         if self.shutting_down {
             return Err(StartRunError::ShuttingDown);
         }
-        let sdk = project::installed_sdk(&self.config.project)
+        let sdk = self
+            .config
+            .project
+            .sdk()
             .map_err(|e| StartRunError::NoSdk(e.to_string()))?;
         let (tap, output) = match origin {
             RunOrigin::Http => {
@@ -207,13 +217,8 @@ impl EngineTask {
         let pid = child.pid;
         // New runs spawn with the last good build's config hash, even after an error
         // (SPEC §10.29), and with the content hash of the artifact on disk right now.
-        let config_hash = self
-            .last_good
-            .as_ref()
-            .and_then(|a| a.config_hash.clone());
-        let content_hash = std::fs::read(&self.config.project.out_file)
-            .ok()
-            .map(|bytes| hash::content_hash(&bytes));
+        let config_hash = self.last_good.as_ref().and_then(|a| a.config_hash.clone());
+        let content_hash = hash::file_content_hash(&self.config.project.out_file);
         self.registry.register(ChildRecord::new(
             pid,
             origin,
@@ -251,6 +256,11 @@ impl EngineTask {
                 escalated: false,
                 exit_status: None,
                 alive: true,
+                cancel: self
+                    .config
+                    .cloud
+                    .clone()
+                    .map(|env| CancelSnapshot::capture_in(&self.config.project.root, env)),
             },
         );
         self.publish_run(pid);
@@ -271,7 +281,10 @@ impl EngineTask {
         if force {
             self.registry.latch(pid);
             self.supervisor.force_stop(pid);
-            self.system_log(pid, "arkor: force stop (SIGKILL to the process group)".into());
+            self.system_log(
+                pid,
+                "arkor: force stop (SIGKILL to the process group)".into(),
+            );
             return;
         }
         if matches!(meta.info.state, RunState::EarlyStopping) {
@@ -376,12 +389,25 @@ impl EngineTask {
         let dispatch = if self.registry.is_empty() {
             None
         } else {
-            Some(self.registry.dispatch(
-                artifact.config_hash.as_deref(),
-                artifact.content_hash.as_deref(),
-                &mut self.supervisor.dispatch_signaller(self.config.stop_timeout),
-            ))
+            Some(
+                self.registry.dispatch(
+                    artifact.config_hash.as_deref(),
+                    artifact.content_hash.as_deref(),
+                    &self
+                        .supervisor
+                        .dispatch_signaller(RESTART_ESCALATION_TIMEOUT),
+                ),
+            )
         };
+        self.status = BuildStatus::Ok;
+        // Publish the frame first, then the per-run consequences, so every front end
+        // reads "rebuild → hot-swapped / early-stopping" in cause-and-effect order.
+        self.last_good = Some(artifact.clone());
+        self.publish_dev(DevEvent::Built {
+            first,
+            artifact: artifact.clone(),
+            dispatch: dispatch.clone(),
+        });
         if let Some(outcome) = &dispatch {
             for target in &outcome.hot_swap_targets {
                 let pid = target.pid;
@@ -409,13 +435,6 @@ impl EngineTask {
                 self.publish_run(pid);
             }
         }
-        self.status = BuildStatus::Ok;
-        self.last_good = Some(artifact.clone());
-        self.publish_dev(DevEvent::Built {
-            first,
-            artifact,
-            dispatch,
-        });
         if self.run_on_ready_pending {
             self.run_on_ready_pending = false;
             if let Err(e) = self.start_run(RunOrigin::Engine, None) {
@@ -471,7 +490,7 @@ impl EngineTask {
                     "run {pid} did not stop within {}s of SIGTERM: sent SIGKILL (its last checkpoint may be lost)",
                     self.config.stop_timeout.as_secs()
                 );
-                self.system_log(pid, format!("arkor: {msg}"));
+                // The supervisor already logged the SIGKILL in the run's own log.
                 self.notice(NoticeLevel::Warn, msg);
             }
             ChildEvent::Exited { pid, status } => self.on_exit(pid, status),
@@ -485,17 +504,33 @@ impl EngineTask {
         };
         meta.alive = false;
         meta.exit_status = Some(status);
+        // A runner that exits 0 finished its job or early-stopped it (and cancelled it)
+        // itself; any other ending may leave the cloud job running, so cancel it.
+        let cancel = match (&meta.info.job_id, &meta.cancel) {
+            (Some(job), Some(snapshot)) if status != ExitStatus::Code(0) => {
+                Some((job.clone(), snapshot.clone()))
+            }
+            _ => None,
+        };
+        if let Some((job_id, snapshot)) = cancel {
+            self.cancel_cloud_job(pid, job_id, snapshot);
+        }
+        let Some(meta) = self.runs.get_mut(&pid) else {
+            return;
+        };
         let clean = status == ExitStatus::Code(0) || meta.escalated;
         let restart = meta.restart_pending && clean && !self.shutting_down;
         let was_restart_pending = meta.restart_pending;
         meta.restart_pending = false;
-        self.system_log(pid, format!("arkor: run {pid} {}", describe_exit(status)));
         if restart {
             self.set_state(pid, RunState::Restarting);
             self.publish_run(pid);
             match self.start_run(RunOrigin::Engine, Some(pid)) {
                 Ok(_) => return,
-                Err(e) => self.notice(NoticeLevel::Error, format!("restart of run {pid} failed: {e}")),
+                Err(e) => self.notice(
+                    NoticeLevel::Error,
+                    format!("restart of run {pid} failed: {e}"),
+                ),
             }
         } else if was_restart_pending {
             self.notice(
@@ -543,6 +578,28 @@ impl EngineTask {
         }
     }
 
+    /// Best effort, off the engine loop: the result is only reported.
+    fn cancel_cloud_job(&self, pid: u32, job_id: String, snapshot: CancelSnapshot) {
+        let logs = self.shared.logs.clone();
+        let events = self.shared.events.clone();
+        tokio::spawn(async move {
+            let line = match cancel_job(snapshot, &job_id).await {
+                Ok(CancelOutcome::Cancelled { base, .. }) => {
+                    format!("arkor: cancelled cloud job {job_id} at {base}")
+                }
+                Ok(CancelOutcome::NoScope) => format!(
+                    "arkor: cloud job {job_id} not cancelled: no .arkor/state.json to address it to"
+                ),
+                Ok(CancelOutcome::NoCredentials) => {
+                    format!("arkor: cloud job {job_id} not cancelled: no credentials on file")
+                }
+                Err(e) => format!("arkor: {e}"),
+            };
+            logs.push(pid, LogStream::System, line);
+            let _ = events.send(EngineEvent::Logs { pid });
+        });
+    }
+
     fn on_internal(&mut self, ev: Internal) {
         match ev {
             Internal::AbandonDeadline { pid } => self.kill_abandoned(pid),
@@ -579,7 +636,10 @@ impl EngineTask {
 
     fn notice(&self, level: NoticeLevel, message: String) {
         tracing::info!(?level, "{message}");
-        let _ = self.shared.events.send(EngineEvent::Notice { level, message });
+        let _ = self
+            .shared
+            .events
+            .send(EngineEvent::Notice { level, message });
     }
 
     fn system_log(&self, pid: u32, text: String) {
