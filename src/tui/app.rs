@@ -683,7 +683,7 @@ impl App {
         let Some(pid) = self.selected else { return };
         let view = &mut self.log_view;
         let bounds = self.logs.with(pid, |log| {
-            view.search.refresh(log);
+            view.search.refresh(log, None);
             LogBounds::of(log)
         });
         let search = &view.search;

@@ -88,8 +88,10 @@ impl Search {
         self.current = None;
     }
 
-    /// Bring the hit list up to date with `log` (drop evicted hits, scan new lines).
-    pub fn refresh(&mut self, log: Option<&RunLog>) {
+    /// Bring the hit list up to date with `log`: drop evicted hits and scan lines appended
+    /// since the last call, at most `budget` of them (a frame during a flood scans a bounded
+    /// slice and the rest on later frames; `None` scans everything, for n/N and Enter).
+    pub fn refresh(&mut self, log: Option<&RunLog>, budget: Option<usize>) {
         if self.query.is_empty() {
             return;
         }
@@ -106,12 +108,22 @@ impl Search {
         let query = Query::new(&self.query);
         let mut scratch = StyledLine::default();
         let mut folded = String::new();
-        for line in log.lines().range(skip.min(log.len())..) {
+        self.scanned_to = start;
+        for line in log
+            .lines()
+            .range(skip.min(log.len())..)
+            .take(budget.unwrap_or(usize::MAX))
+        {
             if query.is_in(ansi::plain_text(&line.text, &mut scratch), &mut folded) {
                 self.hits.push_back(line.seq);
             }
+            self.scanned_to = line.seq + 1;
         }
-        self.scanned_to = bounds.next;
+    }
+
+    /// Lines appended since the last scan are not searched yet (the count may grow).
+    pub fn is_behind(&self, bounds: LogBounds) -> bool {
+        self.is_active() && self.scanned_to.max(bounds.front) < bounds.next
     }
 
     /// The first hit after `seq`, wrapping around to the oldest.
@@ -513,18 +525,35 @@ mod tests {
         };
         log.push(LogStream::Stdout, "step 1 loss=2.0".into());
         log.push(LogStream::Stdout, "step 1 acc".into());
-        search.refresh(Some(&log));
+        search.refresh(Some(&log), None);
         assert_eq!(search.hit_count(), 1);
         log.push(LogStream::Stdout, "\u{1b}[32mLOSS\u{1b}[0m=1.0".into());
-        search.refresh(Some(&log));
+        search.refresh(Some(&log), None);
         assert_eq!(
             search.hit_count(),
             2,
             "smart case: lowercase query matches LOSS"
         );
         log.clear();
-        search.refresh(Some(&log));
+        search.refresh(Some(&log), None);
         assert_eq!(search.hit_count(), 0);
+    }
+
+    #[test]
+    fn a_budget_spreads_the_scan_over_several_calls() {
+        let mut log = RunLog::default();
+        for i in 0..10 {
+            log.push(LogStream::Stdout, format!("hit {i}"));
+        }
+        let mut search = Search::default();
+        search.set_query("hit".into());
+        search.refresh(Some(&log), Some(4));
+        assert_eq!(search.hit_count(), 4);
+        assert!(search.is_behind(LogBounds::of(Some(&log))));
+        search.refresh(Some(&log), Some(4));
+        search.refresh(Some(&log), Some(4));
+        assert_eq!(search.hit_count(), 10);
+        assert!(!search.is_behind(LogBounds::of(Some(&log))));
     }
 
     #[test]

@@ -92,6 +92,12 @@ impl Harness {
         }
     }
 
+    fn code(&self, code: KeyCode) {
+        let _ = self
+            .keys
+            .send(Ok(Event::Key(KeyEvent::new(code, KeyModifiers::NONE))));
+    }
+
     fn key(&self, c: char) {
         let _ = self.keys.send(Ok(Event::Key(KeyEvent::new(
             KeyCode::Char(c),
@@ -273,6 +279,12 @@ async fn idle_dashboard_draws_once_and_sleeps() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_flood_becomes_few_frames_and_keys_stay_fast() {
     let mut h = Harness::start(one_live_run());
+    // An active search must not make the flood slow either (it is scanned in slices).
+    h.key('/');
+    for c in "step 99".chars() {
+        h.key(c);
+    }
+    h.code(KeyCode::Enter);
     let logs = h.engine.shared.logs.clone();
     let events = h.engine.shared.events.clone();
     let flood_for = Duration::from_millis(600);

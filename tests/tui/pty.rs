@@ -25,7 +25,9 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 #[ignore = "entry point of the pty tests; runs only inside their tmux session"]
 fn pty_child_entry() {
     let (Ok(mode), Ok(dir)) = (std::env::var(CHILD_ENV), std::env::var(DIR_ENV)) else {
-        panic!("run by the pty tests only");
+        // `cargo test -- --ignored` lands here outside tmux: nothing to do.
+        eprintln!("pty_child_entry only runs inside the pty tests' tmux session");
+        return;
     };
     let dir = PathBuf::from(dir);
     std::fs::write(dir.join("pid"), std::process::id().to_string()).expect("pid file");

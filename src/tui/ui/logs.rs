@@ -6,11 +6,15 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use crate::core::logs::LogStream;
+use crate::tui::MIN_FRAME_INTERVAL;
 use crate::tui::ansi;
 use crate::tui::app::App;
 use crate::tui::keymap::Focus;
 use crate::tui::logview::{LogBounds, layout_rows};
-use crate::tui::ui::printable;
+use crate::tui::ui::{animate_within, printable};
+
+/// Lines a frame searches at most; a flood is searched over several frames so keys stay fast.
+const SEARCH_SCAN_PER_FRAME: usize = 5_000;
 
 pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     app.hit_map.logs_area = area;
@@ -26,7 +30,7 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
             let logs = app.logs().clone();
             let view = &mut app.log_view;
             logs.with(pid, |log| {
-                view.search.refresh(log);
+                view.search.refresh(log, Some(SEARCH_SCAN_PER_FRAME));
                 view.window(log)
             })
         }
@@ -38,6 +42,7 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
         let name = run.trainer_name.as_deref().unwrap_or("(unnamed)");
         title.push(Span::raw(format!("· {} {} ", run.pid, printable(name))));
     }
+    let search_behind = app.log_view.search.is_behind(bounds);
     let view = &app.log_view;
     if view.follow {
         title.push(Span::styled("· follow ", theme.ok()));
@@ -74,14 +79,19 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
             .current_index()
             .map(|i| format!("{i}/"))
             .unwrap_or_default();
+        let more = if search_behind { "+" } else { "" };
         title.push(Span::styled(
             format!(
-                "· /{} {position}{} hits ",
-                view.search.query,
+                "· /{} {position}{}{more} hits ",
+                printable(&view.search.query),
                 view.search.hit_count()
             ),
             theme.info(),
         ));
+    }
+    if search_behind {
+        // Keep scanning on the next frames even when no new line arrives.
+        animate_within(app, MIN_FRAME_INTERVAL);
     }
     let block = Block::default()
         .borders(Borders::TOP)
