@@ -919,3 +919,45 @@ fn spawn_on_spawner_thread(command: Command) -> Result<std::process::Child, Spaw
         Err(_) => Err(SpawnerFailure::Unavailable),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonce_is_32_lowercase_hex_and_fresh() {
+        let a = new_nonce();
+        let b = new_nonce();
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        );
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn exit_descriptions_name_codes_and_signals() {
+        assert_eq!(describe_exit(ExitStatus::Code(0)), "exited with code 0");
+        assert_eq!(describe_exit(ExitStatus::Code(143)), "exited with code 143");
+        assert_eq!(describe_exit(ExitStatus::Signal(9)), "killed by SIGKILL");
+        assert_eq!(describe_exit(ExitStatus::Signal(15)), "killed by SIGTERM");
+        assert_eq!(
+            describe_exit(ExitStatus::Signal(250)),
+            "killed by signal 250"
+        );
+    }
+
+    #[test]
+    fn unknown_pids_are_gone_without_any_syscall_target() {
+        let (sup, _events) = Supervisor::with_events(LogStore::new());
+        // Never our child: never signalled, whatever the pid (0 would mean our own group).
+        for pid in [0, 1, std::process::id()] {
+            assert_eq!(sup.signal(pid, Signal::SIGTERM), SignalOutcome::Gone);
+            assert_eq!(sup.early_stop(pid, Duration::from_secs(1)), None);
+            assert_eq!(sup.force_stop(pid), SignalOutcome::Gone);
+        }
+        assert_eq!(sup.force_stop_all(), 0);
+        assert!(sup.live_pids().is_empty());
+    }
+}

@@ -95,6 +95,16 @@ async fn a_million_lines_are_absorbed_fast_with_bounded_memory_and_few_notificat
     );
     assert!(took < Duration::from_secs(30), "{took:?}");
     let rate = LINES as f64 / took.as_secs_f64();
+    // Process-wide (other tests run in parallel), so only printed.
+    let peak_rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    println!("flood: test process {peak_rss}");
     println!(
         "flood: {LINES} lines absorbed in {took:?} ({rate:.0} lines/s, spawn to Exited); \
          node alone to /dev/null: {baseline:?}; {notifications} LogsAppended notifications"
