@@ -14,6 +14,7 @@ use super::args::TuiArgs;
 use super::headless::{self, LineFormat};
 use crate::core::cloud::CloudEnv;
 use crate::core::engine::{self, Command, EngineConfig, EngineHandle};
+use crate::core::events::RunState;
 use crate::core::project::{self, Project};
 use crate::server::cloud::{CloudContext, CloudOptions};
 
@@ -36,7 +37,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
             project.root.display()
         );
     }
-    let log_file = super::logging::init(&project.root);
+    let log = super::logging::init_file_logging(&project.root.join(".arkor"));
     let node = project::find_node()?;
 
     let cloud_env = CloudEnv::from_process();
@@ -97,7 +98,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
             if let Some(d) = &demo {
                 println!("{}", d.instructions());
             }
-            if let Some(path) = &log_file {
+            if let Some((_, path)) = &log {
                 println!("arkor tui log: {}", path.display());
             }
         } else {
@@ -111,7 +112,21 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         let mut opts = crate::tui::TuiOptions::from_env();
         opts.server_url = Some(server.url().to_string());
         opts.notifications = !args.no_notify;
-        crate::tui::run(engine.clone(), opts).await?;
+        opts.hints.extend(sign_in_line.clone());
+        opts.hints.extend(server.warnings().iter().cloned());
+        if let Some(d) = &demo {
+            opts.hints.extend(d.instructions().lines().map(|l| l.trim().to_string()));
+        }
+        let exit = crate::tui::run(engine.clone(), opts).await?;
+        for line in exit.summary_lines() {
+            println!("{line}");
+        }
+        if let crate::tui::ExitReason::Signal(sig) = exit.reason {
+            let _ = received.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+        }
+        if engine.snapshot().runs.iter().any(|r| !matches!(r.state, RunState::Exited { .. })) {
+            println!("waiting for runs to stop at their next checkpoint (Ctrl-C again to force)…");
+        }
     }
 
     // The front end returns once the engine has stopped (or the user forced it); make sure.

@@ -19,7 +19,6 @@ pub mod ansi;
 pub mod app;
 pub mod format;
 pub mod keymap;
-pub mod logging;
 pub mod logview;
 pub mod notify;
 pub mod terminal;
@@ -41,7 +40,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::core::engine::{Command, EngineHandle, RunHandle, StartRunError};
-use crate::core::events::{EngineEvent, ExitStatus, RunInfo, RunState};
+use crate::core::events::{EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunState};
 
 pub use action::Action;
 pub use app::{App, AppOptions, QuitState};
@@ -59,6 +58,8 @@ pub struct TuiOptions {
     pub notifications: bool,
     /// Draw without colours (NO_COLOR set, or `--no-color`).
     pub no_color: bool,
+    /// Lines shown in the timeline at start (demo instructions, sign-in, server warnings).
+    pub hints: Vec<String>,
 }
 
 impl TuiOptions {
@@ -68,6 +69,7 @@ impl TuiOptions {
             server_url: None,
             notifications: true,
             no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            hints: Vec::new(),
         }
     }
 }
@@ -167,7 +169,6 @@ pub async fn run(engine: EngineHandle, opts: TuiOptions) -> anyhow::Result<TuiEx
     if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
         anyhow::bail!("arkor tui needs a terminal; use `arkor tui --headless` for plain output");
     }
-    let _log_guard = logging::init_file_logging(&engine.project().root.join(".arkor"));
     // Subscribe before reading the snapshot so nothing falls between them.
     let events = engine.subscribe();
     let options = AppOptions {
@@ -183,6 +184,12 @@ pub async fn run(engine: EngineHandle, opts: TuiOptions) -> anyhow::Result<TuiEx
         options,
         SystemTime::now(),
     );
+    for hint in &opts.hints {
+        app.apply_event(EngineEvent::Notice {
+            level: NoticeLevel::Info,
+            message: hint.clone(),
+        });
+    }
     let signals = forward_signals()?;
     let (mut terminal, guard) = terminal::enter().context("could not set up the terminal")?;
     let input = crossterm::event::EventStream::new();
