@@ -21,6 +21,8 @@ pub struct RebuildFigures {
     pub latency: Samples,
     /// Frames beyond the one rebuild each save should cause.
     pub extra_frames: usize,
+    /// `error` frames seen before a save's `rebuild` (a half-written file reported).
+    pub transient_errors: Vec<String>,
 }
 
 /// Connect to the SSE route and wait for the replayed (or first) successful build.
@@ -61,11 +63,12 @@ pub async fn save_to_rebuild(
     drain(&mut sse, SETTLE).await;
     let mut latency = Samples::new();
     let mut extra_frames = 0;
+    let mut transient_errors = Vec::new();
     for i in 0..warmup + runs {
         let (path, source) = project.next_callbacks();
         let started = Instant::now();
         std::fs::write(&path, source)?;
-        let frame = wait_for_kind(&mut sse, "rebuild").await?;
+        let frame = wait_for_rebuild(&mut sse, &mut transient_errors).await?;
         if i >= warmup {
             latency.push(ms(frame.duration_since(started)));
         }
@@ -74,7 +77,26 @@ pub async fn save_to_rebuild(
     Ok(RebuildFigures {
         latency,
         extra_frames,
+        transient_errors,
     })
+}
+
+/// Like [`wait_for_kind`] for `rebuild`, but an `error` frame before it is recorded instead
+/// of failing the figure (the build loop should never report a superseded failure).
+async fn wait_for_rebuild(sse: &mut SseClient, errors: &mut Vec<String>) -> anyhow::Result<Instant> {
+    let deadline = Instant::now() + HANG;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = sse
+            .next(left)
+            .await
+            .with_context(|| format!("no rebuild frame within {HANG:?}"))?;
+        match event.kind.as_str() {
+            "rebuild" => return Ok(event.received),
+            "error" => errors.push(event.data),
+            _ => {}
+        }
+    }
 }
 
 async fn wait_for_kind(sse: &mut SseClient, kind: &str) -> anyhow::Result<Instant> {

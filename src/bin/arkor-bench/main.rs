@@ -360,6 +360,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 (v, _) => v,
             };
             s.latency("save → SSE `rebuild` frame, 3 modules, no runs (end to end)", &f.latency, floor_ms(bare_small), peer_small, "reference", "≤ 5 / ≤ 10 ms", v);
+            note_errors(&mut s, "3 modules", &f.transient_errors);
             if f.extra_frames > 0 {
                 s.notes.push(format!("{} extra frames arrived after the measured rebuilds (duplicate builds)", f.extra_frames));
             }
@@ -433,6 +434,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
             None => None,
         };
+        if let Ok(f) = &ours {
+            note_errors(&mut s, &format!("{} modules", modules + 4), &f.transient_errors);
+        }
         match ours {
             Ok(f) => s.latency(&format!("growth: save → `rebuild`, {} modules", modules + 4), &f.latency, floor_ms(bare), theirs.as_ref().map(|t| &t.latency), "reference", "—", Verdict::Info),
             Err(e) => s.failed(&format!("growth: save → `rebuild`, {} modules", modules + 4), "—", e),
@@ -560,6 +564,16 @@ fn single(figure: &str, value: f64, unit: &str, target: &str, verdict: Verdict) 
         peer: "—".into(),
         target: target.into(),
         verdict,
+    }
+}
+
+fn note_errors(s: &mut Session, what: &str, errors: &[String]) {
+    if let Some(first) = errors.first() {
+        let short: String = first.chars().take(300).collect();
+        s.notes.push(format!(
+            "{what}: {} `error` frame(s) arrived before a save's `rebuild` (a build that read a half-written file was reported); first: {short}",
+            errors.len()
+        ));
     }
 }
 
