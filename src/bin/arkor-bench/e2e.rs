@@ -83,7 +83,10 @@ pub async fn save_to_rebuild(
 
 /// Like [`wait_for_kind`] for `rebuild`, but an `error` frame before it is recorded instead
 /// of failing the figure (the build loop should never report a superseded failure).
-async fn wait_for_rebuild(sse: &mut SseClient, errors: &mut Vec<String>) -> anyhow::Result<Instant> {
+async fn wait_for_rebuild(
+    sse: &mut SseClient,
+    errors: &mut Vec<String>,
+) -> anyhow::Result<Instant> {
     let deadline = Instant::now() + HANG;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());

@@ -108,8 +108,7 @@ impl BenchProject {
     /// contentHash), written the way an editor without rename-saves writes.
     pub fn save(&mut self) -> anyhow::Result<()> {
         self.revision += 1;
-        fs::write(self.callbacks_file(), self.callbacks_source())
-            .context("writing callbacks.ts")
+        fs::write(self.callbacks_file(), self.callbacks_source()).context("writing callbacks.ts")
     }
 
     /// The callbacks source of the next save (written by the caller when it stamps the write).

@@ -30,7 +30,10 @@ use report::{Row, Verdict, at_least, at_most, f2, ms_pair};
 use stats::Samples;
 
 #[derive(Parser, Debug)]
-#[command(name = "arkor-bench", about = "Measure arkor tui against its targets; write BENCHMARKS.md")]
+#[command(
+    name = "arkor-bench",
+    about = "Measure arkor tui against its targets; write BENCHMARKS.md"
+)]
 struct Args {
     #[command(subcommand)]
     command: Option<Sub>,
@@ -54,6 +57,10 @@ struct Args {
     /// ~/.cargo/bin). Also read from ARKOR_BENCH_MPROCS.
     #[arg(long)]
     mprocs: Option<PathBuf>,
+    /// Measure only these groups (comma-separated): floors, stages, rebuild, signal, fanout,
+    /// idle, growth, ingest, flood, render, start, memory.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -141,7 +148,10 @@ fn main() -> ExitCode {
             }
         };
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("arkor-bench: cannot start the runtime: {e}");
@@ -168,19 +178,25 @@ impl Drop for Scratch {
 
 /// Collects rows and notes as figures come in.
 struct Session {
+    only: Vec<String>,
     rows: Vec<Row>,
     notes: Vec<String>,
     started: Instant,
 }
 
 impl Session {
+    fn wants(&self, group: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|g| g == group)
+    }
+
     fn progress(&self, what: &str) {
         eprintln!("[{:>6.1}s] {what}", self.started.elapsed().as_secs_f64());
     }
 
     fn failed(&mut self, figure: &str, target: &str, error: anyhow::Error) {
         eprintln!("arkor-bench: {figure}: {error:#}");
-        self.notes.push(format!("{figure}: not measured: {error:#}"));
+        self.notes
+            .push(format!("{figure}: not measured: {error:#}"));
         self.rows.push(Row {
             figure: figure.into(),
             n: 0,
@@ -245,7 +261,11 @@ fn find_mprocs(explicit: Option<&Path>) -> Option<PathBuf> {
         return p.is_file().then(|| p.to_path_buf());
     }
     let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("mprocs")).collect())
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("mprocs"))
+                .collect()
+        })
         .unwrap_or_default();
     if let Some(home) = std::env::var_os("HOME") {
         candidates.push(Path::new(&home).join(".cargo/bin/mprocs"));
@@ -276,18 +296,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let root = scratch.0.clone();
     let load_before = load_average();
     let mut s = Session {
+        only: args.only.clone(),
         rows: Vec::new(),
         notes: Vec::new(),
         started: Instant::now(),
     };
     if args.reference.is_some() && reference.is_none() && !plan.quick {
-        s.notes.push("the reference SDK directory has no dist/bin.mjs: reference column skipped".into());
+        s.notes.push(
+            "the reference SDK directory has no dist/bin.mjs: reference column skipped".into(),
+        );
     }
     if reference.is_none() && !plan.quick && args.reference.is_none() {
         s.notes.push("no reference SDK given (--reference / ARKOR_BENCH_REFERENCE): reference column skipped".into());
     }
     if mprocs.is_none() && !plan.quick {
-        s.notes.push("mprocs not found: its log-throughput column is skipped".into());
+        s.notes
+            .push("mprocs not found: its log-throughput column is skipped".into());
     }
 
     // --- the small project (3 modules, like the demo) ----------------------------------------
@@ -300,33 +324,73 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let bare_small = floors.as_ref().ok().and_then(|f| f.bare_rolldown.median());
     match &floors {
         Ok(f) => {
-            s.latency("floor: bare Rolldown build (generate only), 3 modules", &f.bare_rolldown, "—".into(), None, "", "—", Verdict::Info);
-            s.latency("floor: raw notify event (write → event)", &f.notify, "—".into(), None, "", "—", Verdict::Info);
-            s.latency("floor: fork/exec + wait of `node -e 0`", &f.node_spawn, "—".into(), None, "", "—", Verdict::Info);
-            s.latency("floor: fork/exec + wait of `/bin/true`", &f.spawn_true, "—".into(), None, "", "—", Verdict::Info);
-            s.latency("stage alone: Builder::build (bundle + staging write + rename + hashes)", &f.builder, floor_ms(bare_small), None, "", "—", Verdict::Info);
-            s.latency("stage alone: contentHash + fingerprint of the artifact", &f.hash, "—".into(), None, "", "—", Verdict::Info);
-            s.latency("stage alone: inspection via the persistent Node helper", &f.inspect, "—".into(), None, "", "—", Verdict::Info);
+            s.latency(
+                "floor: bare Rolldown build (generate only), 3 modules",
+                &f.bare_rolldown,
+                "—".into(),
+                None,
+                "",
+                "—",
+                Verdict::Info,
+            );
+            s.latency(
+                "floor: raw notify event (write → event)",
+                &f.notify,
+                "—".into(),
+                None,
+                "",
+                "—",
+                Verdict::Info,
+            );
+            s.latency(
+                "floor: fork/exec + wait of `node -e 0`",
+                &f.node_spawn,
+                "—".into(),
+                None,
+                "",
+                "—",
+                Verdict::Info,
+            );
+            s.latency(
+                "floor: fork/exec + wait of `/bin/true`",
+                &f.spawn_true,
+                "—".into(),
+                None,
+                "",
+                "—",
+                Verdict::Info,
+            );
+            s.latency(
+                "stage alone: Builder::build (bundle + staging write + rename + hashes)",
+                &f.builder,
+                floor_ms(bare_small),
+                None,
+                "",
+                "—",
+                Verdict::Info,
+            );
+            s.latency(
+                "stage alone: contentHash + fingerprint of the artifact",
+                &f.hash,
+                "—".into(),
+                None,
+                "",
+                "—",
+                Verdict::Info,
+            );
+            s.latency(
+                "stage alone: inspection via the persistent Node helper",
+                &f.inspect,
+                "—".into(),
+                None,
+                "",
+                "—",
+                Verdict::Info,
+            );
         }
         Err(e) => s.notes.push(format!("floors: not measured: {e:#}")),
     }
 
-    s.progress("save → rebuild, per stage (library engine + server in-process)");
-    match micro::stages(&mut small, &node, plan.warmup, r).await {
-        Ok(st) => {
-            let notify_floor = floors.as_ref().ok().and_then(|f| f.notify.median());
-            s.latency("stage: watcher event (write → inotify, separate watcher)", &st.watcher, floor_ms(notify_floor), None, "", "—", Verdict::Info);
-            s.latency("stage: Rolldown build + atomic write + hashes (engine's build loop)", &st.build_write_hash, floor_ms(bare_small), None, "", "—", Verdict::Info);
-            s.latency("stage: inspect (Node helper round trip)", &st.inspect, "—".into(), None, "", "—", Verdict::Info);
-            s.latency("stage: engine dispatch + publish on the dev bus", &st.dispatch, "—".into(), None, "", "—", Verdict::Info);
-            s.latency("stage: dev bus → SSE frame at a loopback client", &st.sse, "—".into(), None, "", "—", Verdict::Info);
-            s.latency("in-process total: save → SSE `rebuild` (same runs)", &st.total, "—".into(), None, "", "—", Verdict::Info);
-        }
-        Err(e) => s.failed("save → rebuild per stage", "—", e),
-    }
-
-    // --- end to end against the real binary ----------------------------------------------------
-    s.progress("save → rebuild end to end (arkor tui --headless)");
     let spec = |peer: Peer, project: &Path, home: &str, env: Vec<(String, String)>| ServerSpec {
         peer,
         program: match peer {
@@ -337,126 +401,331 @@ async fn run(args: Args) -> anyhow::Result<()> {
         home: root.join(home),
         env,
     };
-    let ours_small = e2e_rebuild(&spec(Peer::Arkor, &small.root, "home-e2e", Vec::new()), &mut small, plan.warmup, r).await;
-    let theirs_small = match &reference {
-        Some(dir) => {
-            s.progress("save → rebuild end to end (reference arkor dev)");
-            let mut project = BenchProject::create(&root.join("small-ref"), 0)?;
-            project.link_reference_sdk(dir)?;
-            Some(e2e_rebuild(&spec(Peer::Reference, &project.root, "home-ref", Vec::new()), &mut project, plan.warmup, r).await)
-        }
-        None => None,
-    };
-    let peer_small = theirs_small.as_ref().and_then(|t| t.as_ref().ok()).map(|f| &f.latency);
-    if let Some(Err(e)) = &theirs_small {
-        s.notes.push(format!("reference save → rebuild: not measured: {e:#}"));
-    }
-    match &ours_small {
-        Ok(f) => {
-            let v = match (at_most(f.latency.median(), 5.0), at_most(f.latency.p95(), 10.0)) {
-                (Verdict::Pass, Verdict::Pass) => Verdict::Pass,
-                (Verdict::Miss(a), Verdict::Miss(b)) => Verdict::Miss(a.max(b)),
-                (Verdict::Miss(a), _) | (_, Verdict::Miss(a)) => Verdict::Miss(a),
-                (v, _) => v,
-            };
-            s.latency("save → SSE `rebuild` frame, 3 modules, no runs (end to end)", &f.latency, floor_ms(bare_small), peer_small, "reference", "≤ 5 / ≤ 10 ms", v);
-            note_errors(&mut s, "3 modules", &f.transient_errors);
-            if f.extra_frames > 0 {
-                s.notes.push(format!("{} extra frames arrived after the measured rebuilds (duplicate builds)", f.extra_frames));
-            }
-        }
-        Err(e) => s.failed("save → SSE `rebuild` frame, 3 modules (end to end)", "≤ 5 / ≤ 10 ms", anyhow::anyhow!("{e:#}")),
-    }
 
-    s.progress("save → SIGUSR2 at the child");
-    let hold = spec(Peer::Arkor, &small.root, "home-signal", Vec::new());
-    match with_server(&hold, |srv| {
-        let small = &mut small;
-        async move { e2e::save_to_signal(srv.0, &srv.1, small, plan.warmup, r).await }
-    })
-    .await
-    {
-        Ok(f) => {
-            s.latency("save → SIGUSR2 received by the child (wall clock, 1 run)", &f.save_to_signal, floor_ms(bare_small), None, "", "p50 ≤ 8 ms", at_most(f.save_to_signal.median(), 8.0));
-            s.latency("save → SSE `rebuild` frame with 1 live run (dispatch included)", &f.save_to_rebuild_with_run, floor_ms(bare_small), None, "", "—", Verdict::Info);
-        }
-        Err(e) => s.failed("save → SIGUSR2 received by the child", "p50 ≤ 8 ms", e),
-    }
-
-    s.progress("SSE fan-out");
-    let subs = plan.subscribers;
-    let rounds = plan.fanout_rounds;
-    let fan_spec = spec(Peer::Arkor, &small.root, "home-fanout", Vec::new());
-    match with_server(&fan_spec, |srv| {
-        let small = &mut small;
-        async move { e2e::fanout(srv.0, &srv.1, small, subs, 2, rounds).await }
-    })
-    .await
-    {
-        Ok(f) => {
-            let each_once = f.signals_per_child.iter().all(|n| *n == f.rounds);
-            let all = f.delivered == f.subscribers * f.rounds;
-            let figure = format!(
-                "SSE fan-out: {} subscribers × {} rebuilds, 2 runs: frames delivered exactly once {}/{}; SIGUSR2 per child {:?}",
-                f.subscribers, f.rounds, f.delivered, f.subscribers * f.rounds, f.signals_per_child
-            );
-            s.latency(&figure, &f.latency, "—".into(), None, "", "all get it; each child signalled once", if each_once && all { Verdict::Pass } else { Verdict::Failed });
-            if let Some(max) = f.latency.max() {
-                s.notes.push(format!("fan-out: the slowest of {} subscribers got the frame {:.2} ms after the save", f.subscribers, max));
-            }
-        }
-        Err(e) => s.failed("SSE fan-out", "all get it; each child signalled once", e),
-    }
-
-    s.progress("idle CPU, headless, 3 silent runs");
     let window = plan.idle_window;
-    let idle_spec = spec(Peer::Arkor, &small.root, "home-idle", Vec::new());
-    match with_server(&idle_spec, |srv| async move { e2e::idle_cpu(srv.0, &srv.1, srv.2, 3, window).await }).await {
-        Ok(p) => s.rows.push(single(&format!("idle CPU, `--headless`, 3 silent runs ({:.0} s window)", window.as_secs_f64()), p, "% of a core", "< 0.5 %", at_most(Some(p), 0.5))),
-        Err(e) => s.failed("idle CPU, headless", "< 0.5 %", e),
+    if s.wants("stages") {
+        s.progress("save → rebuild, per stage (library engine + server in-process)");
+        match micro::stages(&mut small, &node, plan.warmup, r).await {
+            Ok(st) => {
+                let notify_floor = floors.as_ref().ok().and_then(|f| f.notify.median());
+                s.latency(
+                    "stage: watcher event (write → inotify, separate watcher)",
+                    &st.watcher,
+                    floor_ms(notify_floor),
+                    None,
+                    "",
+                    "—",
+                    Verdict::Info,
+                );
+                s.latency(
+                    "stage: Rolldown build + atomic write + hashes (engine's build loop)",
+                    &st.build_write_hash,
+                    floor_ms(bare_small),
+                    None,
+                    "",
+                    "—",
+                    Verdict::Info,
+                );
+                s.latency(
+                    "stage: inspect (Node helper round trip)",
+                    &st.inspect,
+                    "—".into(),
+                    None,
+                    "",
+                    "—",
+                    Verdict::Info,
+                );
+                s.latency(
+                    "stage: engine dispatch + publish on the dev bus",
+                    &st.dispatch,
+                    "—".into(),
+                    None,
+                    "",
+                    "—",
+                    Verdict::Info,
+                );
+                s.latency(
+                    "stage: dev bus → SSE frame at a loopback client",
+                    &st.sse,
+                    "—".into(),
+                    None,
+                    "",
+                    "—",
+                    Verdict::Info,
+                );
+                s.latency(
+                    "in-process total: save → SSE `rebuild` (same runs)",
+                    &st.total,
+                    "—".into(),
+                    None,
+                    "",
+                    "—",
+                    Verdict::Info,
+                );
+            }
+            Err(e) => s.failed("save → rebuild per stage", "—", e),
+        }
     }
 
-    // --- how cost grows with the module graph ---------------------------------------------------
-    for &modules in &plan.scale_modules {
-        s.progress(&format!("save → rebuild with {modules} generated modules"));
-        let mut project = BenchProject::create(&root.join(format!("scale-{modules}")), modules)?;
-        project.install_bench_sdk()?;
-        let bare = micro::floors(&project.root, &node, r.min(10)).await.ok().and_then(|f| f.bare_rolldown.median());
-        let ours = e2e_rebuild(&spec(Peer::Arkor, &project.root, &format!("home-scale-{modules}"), Vec::new()), &mut project, plan.warmup, r).await;
-        let theirs = match &reference {
+    // --- end to end against the real binary ----------------------------------------------------
+    if s.wants("rebuild") {
+        s.progress("save → rebuild end to end (arkor tui --headless)");
+        let ours_small = e2e_rebuild(
+            &spec(Peer::Arkor, &small.root, "home-e2e", Vec::new()),
+            &mut small,
+            plan.warmup,
+            r,
+        )
+        .await;
+        let theirs_small = match &reference {
             Some(dir) => {
-                let mut p = BenchProject::create(&root.join(format!("scale-{modules}-ref")), modules)?;
-                p.link_reference_sdk(dir)?;
-                e2e_rebuild(&spec(Peer::Reference, &p.root, &format!("home-scale-{modules}-ref"), Vec::new()), &mut p, plan.warmup, r)
-                    .await
-                    .map_err(|e| s.notes.push(format!("reference, {modules} modules: {e:#}")))
-                    .ok()
+                s.progress("save → rebuild end to end (reference arkor dev)");
+                let mut project = BenchProject::create(&root.join("small-ref"), 0)?;
+                project.link_reference_sdk(dir)?;
+                Some(
+                    e2e_rebuild(
+                        &spec(Peer::Reference, &project.root, "home-ref", Vec::new()),
+                        &mut project,
+                        plan.warmup,
+                        r,
+                    )
+                    .await,
+                )
             }
             None => None,
         };
-        if let Ok(f) = &ours {
-            note_errors(&mut s, &format!("{} modules", modules + 4), &f.transient_errors);
+        let peer_small = theirs_small
+            .as_ref()
+            .and_then(|t| t.as_ref().ok())
+            .map(|f| &f.latency);
+        if let Some(Err(e)) = &theirs_small {
+            s.notes
+                .push(format!("reference save → rebuild: not measured: {e:#}"));
         }
-        match ours {
-            Ok(f) => s.latency(&format!("growth: save → `rebuild`, {} modules", modules + 4), &f.latency, floor_ms(bare), theirs.as_ref().map(|t| &t.latency), "reference", "—", Verdict::Info),
-            Err(e) => s.failed(&format!("growth: save → `rebuild`, {} modules", modules + 4), "—", e),
+        match &ours_small {
+            Ok(f) => {
+                let v = match (
+                    at_most(f.latency.median(), 5.0),
+                    at_most(f.latency.p95(), 10.0),
+                ) {
+                    (Verdict::Pass, Verdict::Pass) => Verdict::Pass,
+                    (Verdict::Miss(a), Verdict::Miss(b)) => Verdict::Miss(a.max(b)),
+                    (Verdict::Miss(a), _) | (_, Verdict::Miss(a)) => Verdict::Miss(a),
+                    (v, _) => v,
+                };
+                s.latency(
+                    "save → SSE `rebuild` frame, 3 modules, no runs (end to end)",
+                    &f.latency,
+                    floor_ms(bare_small),
+                    peer_small,
+                    "reference",
+                    "≤ 5 / ≤ 10 ms",
+                    v,
+                );
+                note_errors(&mut s, "3 modules", &f.transient_errors);
+                if f.extra_frames > 0 {
+                    s.notes.push(format!(
+                        "{} extra frames arrived after the measured rebuilds (duplicate builds)",
+                        f.extra_frames
+                    ));
+                }
+            }
+            Err(e) => s.failed(
+                "save → SSE `rebuild` frame, 3 modules (end to end)",
+                "≤ 5 / ≤ 10 ms",
+                anyhow::anyhow!("{e:#}"),
+            ),
+        }
+    }
+
+    if s.wants("signal") {
+        s.progress("save → SIGUSR2 at the child");
+        let hold = spec(Peer::Arkor, &small.root, "home-signal", Vec::new());
+        match with_server(&hold, |srv| {
+            let small = &mut small;
+            async move { e2e::save_to_signal(srv.0, &srv.1, small, plan.warmup, r).await }
+        })
+        .await
+        {
+            Ok(f) => {
+                s.latency(
+                    "save → SIGUSR2 received by the child (wall clock, 1 run)",
+                    &f.save_to_signal,
+                    floor_ms(bare_small),
+                    None,
+                    "",
+                    "p50 ≤ 8 ms",
+                    at_most(f.save_to_signal.median(), 8.0),
+                );
+                s.latency(
+                    "save → SSE `rebuild` frame with 1 live run (dispatch included)",
+                    &f.save_to_rebuild_with_run,
+                    floor_ms(bare_small),
+                    None,
+                    "",
+                    "—",
+                    Verdict::Info,
+                );
+            }
+            Err(e) => s.failed("save → SIGUSR2 received by the child", "p50 ≤ 8 ms", e),
+        }
+    }
+
+    if s.wants("fanout") {
+        s.progress("SSE fan-out");
+        let subs = plan.subscribers;
+        let rounds = plan.fanout_rounds;
+        let fan_spec = spec(Peer::Arkor, &small.root, "home-fanout", Vec::new());
+        match with_server(&fan_spec, |srv| {
+            let small = &mut small;
+            async move { e2e::fanout(srv.0, &srv.1, small, subs, 2, rounds).await }
+        })
+        .await
+        {
+            Ok(f) => {
+                let each_once = f.signals_per_child.iter().all(|n| *n == f.rounds);
+                let all = f.delivered == f.subscribers * f.rounds;
+                let figure = format!(
+                    "SSE fan-out: {} subscribers × {} rebuilds, 2 runs: frames delivered exactly once {}/{}; SIGUSR2 per child {:?}",
+                    f.subscribers,
+                    f.rounds,
+                    f.delivered,
+                    f.subscribers * f.rounds,
+                    f.signals_per_child
+                );
+                s.latency(
+                    &figure,
+                    &f.latency,
+                    "—".into(),
+                    None,
+                    "",
+                    "all get it; each child signalled once",
+                    if each_once && all {
+                        Verdict::Pass
+                    } else {
+                        Verdict::Failed
+                    },
+                );
+                if let Some(max) = f.latency.max() {
+                    s.notes.push(format!("fan-out: the slowest of {} subscribers got the frame {:.2} ms after the save", f.subscribers, max));
+                }
+            }
+            Err(e) => s.failed("SSE fan-out", "all get it; each child signalled once", e),
+        }
+    }
+
+    if s.wants("idle") {
+        s.progress("idle CPU, headless, 3 silent runs");
+        let idle_spec = spec(Peer::Arkor, &small.root, "home-idle", Vec::new());
+        match with_server(&idle_spec, |srv| async move {
+            e2e::idle_cpu(srv.0, &srv.1, srv.2, 3, window).await
+        })
+        .await
+        {
+            Ok(p) => s.rows.push(single(
+                &format!(
+                    "idle CPU, `--headless`, 3 silent runs ({:.0} s window)",
+                    window.as_secs_f64()
+                ),
+                p,
+                "% of a core",
+                "< 0.5 %",
+                at_most(Some(p), 0.5),
+            )),
+            Err(e) => s.failed("idle CPU, headless", "< 0.5 %", e),
+        }
+    }
+
+    // --- how cost grows with the module graph ---------------------------------------------------
+    if s.wants("growth") {
+        for &modules in &plan.scale_modules {
+            s.progress(&format!("save → rebuild with {modules} generated modules"));
+            let mut project =
+                BenchProject::create(&root.join(format!("scale-{modules}")), modules)?;
+            project.install_bench_sdk()?;
+            let bare = micro::floors(&project.root, &node, r.min(10))
+                .await
+                .ok()
+                .and_then(|f| f.bare_rolldown.median());
+            let ours = e2e_rebuild(
+                &spec(
+                    Peer::Arkor,
+                    &project.root,
+                    &format!("home-scale-{modules}"),
+                    Vec::new(),
+                ),
+                &mut project,
+                plan.warmup,
+                r,
+            )
+            .await;
+            let theirs = match &reference {
+                Some(dir) => {
+                    let mut p =
+                        BenchProject::create(&root.join(format!("scale-{modules}-ref")), modules)?;
+                    p.link_reference_sdk(dir)?;
+                    e2e_rebuild(
+                        &spec(
+                            Peer::Reference,
+                            &p.root,
+                            &format!("home-scale-{modules}-ref"),
+                            Vec::new(),
+                        ),
+                        &mut p,
+                        plan.warmup,
+                        r,
+                    )
+                    .await
+                    .map_err(|e| s.notes.push(format!("reference, {modules} modules: {e:#}")))
+                    .ok()
+                }
+                None => None,
+            };
+            if let Ok(f) = &ours {
+                note_errors(
+                    &mut s,
+                    &format!("{} modules", modules + 4),
+                    &f.transient_errors,
+                );
+            }
+            match ours {
+                Ok(f) => s.latency(
+                    &format!("growth: save → `rebuild`, {} modules", modules + 4),
+                    &f.latency,
+                    floor_ms(bare),
+                    theirs.as_ref().map(|t| &t.latency),
+                    "reference",
+                    "—",
+                    Verdict::Info,
+                ),
+                Err(e) => s.failed(
+                    &format!("growth: save → `rebuild`, {} modules", modules + 4),
+                    "—",
+                    e,
+                ),
+            }
         }
     }
 
     // --- logs ----------------------------------------------------------------------------------
-    s.progress("log ingest through the supervisor (library)");
-    match micro::ingest(&emitter, &root, plan.ingest_lines).await {
-        Ok(f) => s.rows.push(Row {
-            figure: format!("log ingest, one child, {} lines → log store (supervisor, in-process)", f.lines),
-            n: 1,
-            median: format!("{:.2} M lines/s", f.store_rate / 1e6),
-            p95: "—".into(),
-            floor: format!("raw pipe {:.2} M lines/s", f.pipe_rate / 1e6),
-            peer: "—".into(),
-            target: "≥ 1 M lines/s".into(),
-            verdict: at_least(Some(f.store_rate), 1e6),
-        }),
-        Err(e) => s.failed("log ingest (library)", "≥ 1 M lines/s", e),
+    if s.wants("ingest") {
+        s.progress("log ingest through the supervisor (library)");
+        match micro::ingest(&emitter, &root, plan.ingest_lines).await {
+            Ok(f) => s.rows.push(Row {
+                figure: format!(
+                    "log ingest, one child, {} lines → log store (supervisor, in-process)",
+                    f.lines
+                ),
+                n: 1,
+                median: format!("{:.2} M lines/s", f.store_rate / 1e6),
+                p95: "—".into(),
+                floor: format!("raw pipe {:.2} M lines/s", f.pipe_rate / 1e6),
+                peer: "—".into(),
+                target: "≥ 1 M lines/s".into(),
+                verdict: at_least(Some(f.store_rate), 1e6),
+            }),
+            Err(e) => s.failed("log ingest (library)", "≥ 1 M lines/s", e),
+        }
     }
 
     let tui_setup = tui::TuiSetup {
@@ -465,91 +734,211 @@ async fn run(args: Args) -> anyhow::Result<()> {
         project: small.root.clone(),
         scratch: root.clone(),
     };
-    s.progress("dashboard: flood + keys");
-    let flood_lines = plan.flood_lines;
-    let flood = blocking(move |setup: &tui::TuiSetup| tui::flood_keys(setup, flood_lines), &tui_setup).await;
-    let mprocs_rate = match &mprocs {
-        Some(m) => {
-            s.progress("mprocs: the same flood");
-            let (m, e, dir) = (m.clone(), emitter.clone(), root.clone());
-            tokio::task::spawn_blocking(move || tui::mprocs_flood(&m, &e, &dir, flood_lines))
-                .await?
-                .map_err(|e| s.notes.push(format!("mprocs flood: {e:#}")))
-                .ok()
+    if s.wants("flood") {
+        s.progress("dashboard: flood + keys");
+        let flood_lines = plan.flood_lines;
+        let flood = blocking(
+            move |setup: &tui::TuiSetup| tui::flood_keys(setup, flood_lines),
+            &tui_setup,
+        )
+        .await;
+        let mprocs_rate = match &mprocs {
+            Some(m) => {
+                s.progress("mprocs: the same flood");
+                let (m, e, dir) = (m.clone(), emitter.clone(), root.clone());
+                tokio::task::spawn_blocking(move || tui::mprocs_flood(&m, &e, &dir, flood_lines))
+                    .await?
+                    .map_err(|e| s.notes.push(format!("mprocs flood: {e:#}")))
+                    .ok()
+            }
+            None => None,
+        };
+        match flood {
+            Ok(f) => {
+                let peer = mprocs_rate
+                    .map(|m| format!("mprocs {:.2} M lines/s ({:.2}×)", m / 1e6, f.rate / m))
+                    .unwrap_or("—".into());
+                s.rows.push(Row {
+                    figure: format!(
+                        "log ingest end to end: 1 run prints {} lines into the dashboard (pty)",
+                        f.lines
+                    ),
+                    n: 1,
+                    median: format!("{:.2} M lines/s", f.rate / 1e6),
+                    p95: "—".into(),
+                    floor: "see raw pipe above".into(),
+                    peer,
+                    target: "≥ 1 M lines/s".into(),
+                    verdict: at_least(Some(f.rate), 1e6),
+                });
+                let key_verdict = if f.unanswered > 0 {
+                    Verdict::Miss(f64::INFINITY)
+                } else {
+                    at_most(f.key_latency.p95(), 50.0)
+                };
+                s.latency(
+                    &format!(
+                        "key `?` → help overlay drawn, during that flood ({} unanswered)",
+                        f.unanswered
+                    ),
+                    &f.key_latency,
+                    "—".into(),
+                    None,
+                    "",
+                    "≤ 50 ms",
+                    key_verdict,
+                );
+            }
+            Err(e) => s.failed(
+                "log ingest end to end + keys under flood",
+                "≥ 1 M lines/s; keys ≤ 50 ms",
+                e,
+            ),
         }
-        None => None,
-    };
-    match flood {
-        Ok(f) => {
-            let peer = mprocs_rate
-                .map(|m| format!("mprocs {:.2} M lines/s ({:.2}×)", m / 1e6, f.rate / m))
-                .unwrap_or("—".into());
-            s.rows.push(Row {
-                figure: format!("log ingest end to end: 1 run prints {} lines into the dashboard (pty)", f.lines),
-                n: 1,
-                median: format!("{:.2} M lines/s", f.rate / 1e6),
-                p95: "—".into(),
-                floor: "see raw pipe above".into(),
-                peer,
-                target: "≥ 1 M lines/s".into(),
-                verdict: at_least(Some(f.rate), 1e6),
-            });
-            let key_verdict = if f.unanswered > 0 { Verdict::Miss(f64::INFINITY) } else { at_most(f.key_latency.p95(), 50.0) };
-            s.latency(&format!("key `?` → help overlay drawn, during that flood ({} unanswered)", f.unanswered), &f.key_latency, "—".into(), None, "", "≤ 50 ms", key_verdict);
-        }
-        Err(e) => s.failed("log ingest end to end + keys under flood", "≥ 1 M lines/s; keys ≤ 50 ms", e),
     }
 
-    s.progress("render with a 10k-line pane");
-    match micro::render(10_000, plan.render_frames) {
-        Ok((full, step)) => {
-            s.latency("render: full 200×50 frame, 10k-line pane (fresh buffer, TestBackend)", &full, "—".into(), None, "", "≤ 1 ms", at_most(full.median(), 1.0));
-            s.latency("render: following frame after one new line (diffed)", &step, "—".into(), None, "", "—", Verdict::Info);
+    if s.wants("render") {
+        s.progress("render with a 10k-line pane");
+        match micro::render(10_000, plan.render_frames) {
+            Ok((full, step)) => {
+                s.latency(
+                    "render: full 200×50 frame, 10k-line pane (fresh buffer, TestBackend)",
+                    &full,
+                    "—".into(),
+                    None,
+                    "",
+                    "≤ 1 ms",
+                    at_most(full.median(), 1.0),
+                );
+                s.latency(
+                    "render: following frame after one new line (diffed)",
+                    &step,
+                    "—".into(),
+                    None,
+                    "",
+                    "—",
+                    Verdict::Info,
+                );
+            }
+            Err(e) => s.failed("render with a 10k-line pane", "≤ 1 ms", e),
         }
-        Err(e) => s.failed("render with a 10k-line pane", "≤ 1 ms", e),
     }
 
-    s.progress("dashboard: start → first frame");
-    let start_runs = plan.start_runs;
-    match blocking(move |setup: &tui::TuiSetup| tui::start_to_first_frame(setup, start_runs), &tui_setup).await {
-        Ok(f) => {
-            s.latency("`arkor tui` start → first frame on the terminal (pty)", &f.first_frame, floor_ms(floors.as_ref().ok().and_then(|f| f.spawn_true.median())), None, "", "≤ 100 ms", at_most(f.first_frame.median(), 100.0));
-            s.latency("`arkor tui` start → header shows the first build ok", &f.first_build, "—".into(), None, "", "(reported separately)", Verdict::Info);
+    if s.wants("start") {
+        s.progress("dashboard: start → first frame");
+        let start_runs = plan.start_runs;
+        match blocking(
+            move |setup: &tui::TuiSetup| tui::start_to_first_frame(setup, start_runs),
+            &tui_setup,
+        )
+        .await
+        {
+            Ok(f) => {
+                s.latency(
+                    "`arkor tui` start → first frame on the terminal (pty)",
+                    &f.first_frame,
+                    floor_ms(floors.as_ref().ok().and_then(|f| f.spawn_true.median())),
+                    None,
+                    "",
+                    "≤ 100 ms",
+                    at_most(f.first_frame.median(), 100.0),
+                );
+                s.latency(
+                    "`arkor tui` start → header shows the first build ok",
+                    &f.first_build,
+                    "—".into(),
+                    None,
+                    "",
+                    "(reported separately)",
+                    Verdict::Info,
+                );
+            }
+            Err(e) => s.failed("`arkor tui` start → first frame", "≤ 100 ms", e),
         }
-        Err(e) => s.failed("`arkor tui` start → first frame", "≤ 100 ms", e),
     }
 
-    s.progress("dashboard: idle CPU with 3 silent runs");
-    match blocking(move |setup: &tui::TuiSetup| tui::idle_cpu(setup, 3, window), &tui_setup).await {
-        Ok(p) => s.rows.push(single(&format!("idle CPU, dashboard, 3 silent runs ({:.0} s window)", window.as_secs_f64()), p, "% of a core", "< 0.5 %", at_most(Some(p), 0.5))),
-        Err(e) => s.failed("idle CPU, dashboard", "< 0.5 %", e),
+    if s.wants("idle") {
+        s.progress("dashboard: idle CPU with 3 silent runs");
+        match blocking(
+            move |setup: &tui::TuiSetup| tui::idle_cpu(setup, 3, window),
+            &tui_setup,
+        )
+        .await
+        {
+            Ok(p) => s.rows.push(single(
+                &format!(
+                    "idle CPU, dashboard, 3 silent runs ({:.0} s window)",
+                    window.as_secs_f64()
+                ),
+                p,
+                "% of a core",
+                "< 0.5 %",
+                at_most(Some(p), 0.5),
+            )),
+            Err(e) => s.failed("idle CPU, dashboard", "< 0.5 %", e),
+        }
     }
 
-    let memory_runs = plan.memory_runs;
-    for &lines in &plan.memory_lines {
-        s.progress(&format!("dashboard: RSS with {memory_runs} runs × {lines} lines"));
-        let target_row = lines == 200_000 || plan.quick;
-        match blocking(move |setup: &tui::TuiSetup| tui::memory(setup, memory_runs, lines), &tui_setup).await {
-            Ok(m) => s.rows.push(Row {
-                figure: format!("RSS of the dashboard, {} runs × {} lines (peak in parentheses)", m.runs, m.lines_per_run),
-                n: 1,
-                median: format!("{:.1} MiB ({:.1})", m.rss_mib, m.hwm_mib),
-                p95: "—".into(),
-                floor: "—".into(),
-                peer: "—".into(),
-                target: if target_row { "≤ 60 MB".into() } else { "(growth)".into() },
-                verdict: if target_row { at_most(Some(m.hwm_mib * 1.048_576), 60.0) } else { Verdict::Info },
-            }),
-            Err(e) => s.failed(&format!("RSS, {memory_runs} runs × {lines} lines"), "≤ 60 MB", e),
+    if s.wants("memory") {
+        let memory_runs = plan.memory_runs;
+        for &lines in &plan.memory_lines {
+            s.progress(&format!(
+                "dashboard: RSS with {memory_runs} runs × {lines} lines"
+            ));
+            let target_row = lines == 200_000 || plan.quick;
+            match blocking(
+                move |setup: &tui::TuiSetup| tui::memory(setup, memory_runs, lines),
+                &tui_setup,
+            )
+            .await
+            {
+                Ok(m) => s.rows.push(Row {
+                    figure: format!(
+                        "RSS of the dashboard, {} runs × {} lines (peak in parentheses)",
+                        m.runs, m.lines_per_run
+                    ),
+                    n: 1,
+                    median: format!("{:.1} MiB ({:.1})", m.rss_mib, m.hwm_mib),
+                    p95: "—".into(),
+                    floor: "—".into(),
+                    peer: "—".into(),
+                    target: if target_row {
+                        "≤ 60 MB".into()
+                    } else {
+                        "(growth)".into()
+                    },
+                    verdict: if target_row {
+                        at_most(Some(m.hwm_mib * 1.048_576), 60.0)
+                    } else {
+                        Verdict::Info
+                    },
+                }),
+                Err(e) => s.failed(
+                    &format!("RSS, {memory_runs} runs × {lines} lines"),
+                    "≤ 60 MB",
+                    e,
+                ),
+            }
         }
     }
 
     let load_after = load_average();
-    let markdown = render_report(&plan, &s, &load_before, &load_after, reference.is_some(), mprocs.as_deref());
-    std::fs::write(&args.out, markdown).with_context(|| format!("writing {}", args.out.display()))?;
+    let markdown = render_report(
+        &plan,
+        &s,
+        &load_before,
+        &load_after,
+        reference.is_some(),
+        mprocs.as_deref(),
+    );
+    std::fs::write(&args.out, markdown)
+        .with_context(|| format!("writing {}", args.out.display()))?;
     s.progress(&format!("wrote {}", args.out.display()));
     if s.rows.iter().any(|r| r.verdict == Verdict::Failed) {
-        anyhow::bail!("some figures could not be measured (see the notes in {})", args.out.display());
+        anyhow::bail!(
+            "some figures could not be measured (see the notes in {})",
+            args.out.display()
+        );
     }
     Ok(())
 }
@@ -578,7 +967,8 @@ fn note_errors(s: &mut Session, what: &str, errors: &[String]) {
 }
 
 fn floor_ms(v: Option<f64>) -> String {
-    v.map(|v| format!("{} ms", f2(Some(v)))).unwrap_or("—".into())
+    v.map(|v| format!("{} ms", f2(Some(v))))
+        .unwrap_or("—".into())
 }
 
 /// Run a blocking dashboard measurement off the async workers.
@@ -658,19 +1048,55 @@ fn render_report(
     let mut md = String::new();
     let _ = writeln!(md, "# arkor tui benchmarks\n");
     if plan.quick {
-        let _ = writeln!(md, "**Quick smoke run (`--quick`): tiny N, no peers. These numbers are not results.**\n");
+        let _ = writeln!(
+            md,
+            "**Quick smoke run (`--quick`): tiny N, no peers. These numbers are not results.**\n"
+        );
     }
-    let _ = writeln!(md, "Written by `arkor-bench` (`src/bin/arkor-bench/`). Reproduce: `cargo build --release --bins && target/release/arkor-bench [--reference DIR]`.\n");
+    let _ = writeln!(
+        md,
+        "Written by `arkor-bench` (`src/bin/arkor-bench/`). Reproduce: `cargo build --release --bins && target/release/arkor-bench [--reference DIR]`.\n"
+    );
     let _ = writeln!(md, "## Machine\n");
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let _ = writeln!(md, "- CPU: {} ({} cores available)", cpu_model(), cores);
     let _ = writeln!(md, "- kernel: {}", command_line("uname", &["-sr"]));
     let _ = writeln!(md, "- rustc: {}", command_line("rustc", &["-V"]));
     let _ = writeln!(md, "- node: {}", command_line("node", &["-v"]));
-    let _ = writeln!(md, "- load average (1/5/15 min) before: {load_before}; after: {load_after}");
-    let _ = writeln!(md, "- build profile of the harness: {}", if cfg!(debug_assertions) { "debug" } else { "release" });
-    let _ = writeln!(md, "- peers: reference `arkor dev` {}; mprocs {}", if reference { "measured" } else { "absent (column skipped)" }, mprocs.map(|p| format!("{}", p.display())).unwrap_or("absent (column skipped)".into()));
-    let _ = writeln!(md, "- N = {} measured saves per latency figure after {} warm-up saves; session took {:.0} s\n", plan.runs, plan.warmup, s.started.elapsed().as_secs_f64());
+    let _ = writeln!(
+        md,
+        "- load average (1/5/15 min) before: {load_before}; after: {load_after}"
+    );
+    let _ = writeln!(
+        md,
+        "- build profile of the harness: {}",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    let _ = writeln!(
+        md,
+        "- peers: reference `arkor dev` {}; mprocs {}",
+        if reference {
+            "measured"
+        } else {
+            "absent (column skipped)"
+        },
+        mprocs
+            .map(|p| format!("{}", p.display()))
+            .unwrap_or("absent (column skipped)".into())
+    );
+    let _ = writeln!(
+        md,
+        "- N = {} measured saves per latency figure after {} warm-up saves; session took {:.0} s\n",
+        plan.runs,
+        plan.warmup,
+        s.started.elapsed().as_secs_f64()
+    );
     let _ = writeln!(md, "## Results\n");
     md.push_str(&report::table(&s.rows));
     let _ = writeln!(md);

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use arkor_tui::core::build::Builder;
-use arkor_tui::core::engine::{self, BuildStatus, Command as EngineCommand, EngineConfig, EngineSnapshot};
+use arkor_tui::core::engine::{
+    self, BuildStatus, Command as EngineCommand, EngineConfig, EngineSnapshot,
+};
 use arkor_tui::core::events::{DevEvent, RunInfo, RunOrigin, RunState};
 use arkor_tui::core::hash;
 use arkor_tui::core::inspect::{Inspector, InspectorOptions};
@@ -74,7 +76,15 @@ pub async fn stages(
         },
     )
     .await?;
-    let result = stage_loop(project, &engine, server.port(), server.token(), warmup, runs).await;
+    let result = stage_loop(
+        project,
+        &engine,
+        server.port(),
+        server.token(),
+        warmup,
+        runs,
+    )
+    .await;
     engine.send(EngineCommand::Shutdown { force: true });
     let _ = engine_done.await;
     server.shutdown().await;
@@ -150,13 +160,19 @@ async fn stage_loop(
         }
         let watcher_ms = ms(watched.saturating_duration_since(started));
         figures.watcher.push(watcher_ms);
-        figures.build_write_hash.push(ms(build.saturating_sub(inspect)));
+        figures
+            .build_write_hash
+            .push(ms(build.saturating_sub(inspect)));
         figures.inspect.push(ms(inspect));
         figures
             .dispatch
             .push(ms(bus_at.saturating_duration_since(started)) - watcher_ms - ms(build));
-        figures.sse.push(ms(frame.saturating_duration_since(bus_at)));
-        figures.total.push(ms(frame.saturating_duration_since(started)));
+        figures
+            .sse
+            .push(ms(frame.saturating_duration_since(bus_at)));
+        figures
+            .total
+            .push(ms(frame.saturating_duration_since(started)));
     }
     bus_task.abort();
     Ok(figures)
@@ -194,7 +210,10 @@ fn bare_options(root: &Path) -> BundlerOptions {
     BundlerOptions {
         input: Some(vec![InputItem {
             name: Some("index".into()),
-            import: root.join("src/arkor/index.ts").to_string_lossy().into_owned(),
+            import: root
+                .join("src/arkor/index.ts")
+                .to_string_lossy()
+                .into_owned(),
         }]),
         cwd: Some(root.to_path_buf()),
         platform: Some(Platform::Node),
@@ -215,7 +234,10 @@ pub async fn floors(root: &Path, node: &Path, runs: usize) -> anyhow::Result<Flo
     let mut f = Floors::default();
     let project = Project::at(root)?;
     let builder = Builder::new(project.clone());
-    let inspector = Inspector::start(InspectorOptions::new(node.to_path_buf(), root.to_path_buf()));
+    let inspector = Inspector::start(InspectorOptions::new(
+        node.to_path_buf(),
+        root.to_path_buf(),
+    ));
     for i in 0..runs + 2 {
         let warm = i >= 2;
         let started = Instant::now();
@@ -403,7 +425,11 @@ pub fn render(lines: usize, frames: usize) -> anyhow::Result<(Samples, Samples)>
         terminal.draw(|f| app.render(f))?;
         let took = started.elapsed();
         // One new line, then the frame a following log pane actually draws.
-        logs.push(pid, LogStream::Stdout, crate::emit::sample_line((lines + i) as u64));
+        logs.push(
+            pid,
+            LogStream::Stdout,
+            crate::emit::sample_line((lines + i) as u64),
+        );
         app.handle_action(Action::ScrollBottom);
         let started = Instant::now();
         steady.draw(|f| app.render(f))?;

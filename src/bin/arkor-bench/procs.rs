@@ -5,7 +5,6 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -38,8 +37,6 @@ pub struct ServerProc {
     pub port: u16,
     pub token: String,
     pub pid: u32,
-    /// Lines of stdout after the ready line (for diagnostics).
-    pub stdout: mpsc::Receiver<String>,
 }
 
 impl ServerProc {
@@ -83,14 +80,10 @@ impl ServerProc {
             .spawn()
             .with_context(|| format!("starting {}", spec.program.display()))?;
         let pid = child.id();
-        let (tx, stdout) = mpsc::channel();
         if let Some(out) = child.stdout.take() {
+            // Drained so the server never blocks on a full stdout pipe; the lines are not needed.
             std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
+                for _line in BufReader::new(out).lines().map_while(Result::ok) {}
             });
         }
         let mut server = Self {
@@ -98,7 +91,6 @@ impl ServerProc {
             port,
             token: String::new(),
             pid,
-            stdout,
         };
         server.token = server
             .wait_ready(&spec.home.join(".arkor/studio-token"))
@@ -113,8 +105,7 @@ impl ServerProc {
             if let Ok(Some(status)) = self.child.try_wait() {
                 bail!("exited during start-up with {status}");
             }
-            let listening =
-                std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok();
+            let listening = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok();
             if listening && let Ok(token) = std::fs::read_to_string(token_file) {
                 let token = token.trim().to_owned();
                 if !token.is_empty() {

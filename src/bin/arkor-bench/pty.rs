@@ -194,10 +194,6 @@ impl PtyApp {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-
-    pub fn terminate(&mut self) {
-        let _ = killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
-    }
 }
 
 impl Drop for PtyApp {

@@ -49,8 +49,12 @@ pub fn f2(v: Option<f64>) -> String {
 /// `ms` median / p95 text of a sample set.
 pub fn ms_pair(s: &Samples) -> (String, String) {
     (
-        s.median().map(|v| format!("{} ms", f2(Some(v)))).unwrap_or("—".into()),
-        s.p95().map(|v| format!("{} ms", f2(Some(v)))).unwrap_or("—".into()),
+        s.median()
+            .map(|v| format!("{} ms", f2(Some(v))))
+            .unwrap_or("—".into()),
+        s.p95()
+            .map(|v| format!("{} ms", f2(Some(v))))
+            .unwrap_or("—".into()),
     )
 }
 

@@ -40,7 +40,10 @@ impl TuiSetup {
         env.push(("HOME".into(), home.to_string_lossy().into_owned()));
         env.push(("ARKOR_CLOUD_API_URL".into(), cloud));
         env.push(("ARKOR_TELEMETRY_DISABLED".into(), "1".into()));
-        env.push(("ARKOR_BENCH_EMITTER".into(), self.emitter.to_string_lossy().into_owned()));
+        env.push((
+            "ARKOR_BENCH_EMITTER".into(),
+            self.emitter.to_string_lossy().into_owned(),
+        ));
         let app = PtyApp::spawn(
             &self.arkor,
             &["tui", "--cwd", &project, "--port", &port, "--no-notify"],
@@ -135,7 +138,10 @@ fn flood_env(reports: &Path, lines: u64) -> Vec<(String, String)> {
     vec![
         ("ARKOR_BENCH_MODE".into(), "flood".into()),
         ("ARKOR_BENCH_LINES".into(), lines.to_string()),
-        ("ARKOR_BENCH_REPORTS".into(), reports.to_string_lossy().into_owned()),
+        (
+            "ARKOR_BENCH_REPORTS".into(),
+            reports.to_string_lossy().into_owned(),
+        ),
     ]
 }
 
@@ -217,7 +223,12 @@ pub fn memory(setup: &TuiSetup, runs: usize, lines: u64) -> anyhow::Result<Memor
 }
 
 /// mprocs absorbing the same flood (its pane is a terminal emulator): lines/s.
-pub fn mprocs_flood(mprocs: &Path, emitter: &Path, scratch: &Path, lines: u64) -> anyhow::Result<f64> {
+pub fn mprocs_flood(
+    mprocs: &Path,
+    emitter: &Path,
+    scratch: &Path,
+    lines: u64,
+) -> anyhow::Result<f64> {
     let dir = scratch.join("mprocs");
     std::fs::create_dir_all(&dir)?;
     let report = dir.join("report.txt");
