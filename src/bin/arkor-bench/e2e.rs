@@ -68,7 +68,11 @@ pub async fn save_to_rebuild(
         let (path, source) = project.next_callbacks();
         let started = Instant::now();
         std::fs::write(&path, source)?;
+        let errors_before = transient_errors.len();
         let frame = wait_for_rebuild(&mut sse, &mut transient_errors).await?;
+        for error in &mut transient_errors[errors_before..] {
+            *error = format!("save #{i} (warm-up {warmup}): {error}");
+        }
         if i >= warmup {
             latency.push(ms(frame.duration_since(started)));
         }

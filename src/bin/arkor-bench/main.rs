@@ -427,6 +427,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     Verdict::Info,
                 );
                 s.latency(
+                    "stage: build-loop wake-up (raw inotify → engine announces the build)",
+                    &st.wake,
+                    "—".into(),
+                    None,
+                    "",
+                    "—",
+                    Verdict::Info,
+                );
+                s.latency(
                     "stage: inspect (Node helper round trip)",
                     &st.inspect,
                     "—".into(),

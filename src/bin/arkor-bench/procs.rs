@@ -82,9 +82,11 @@ impl ServerProc {
         let pid = child.id();
         if let Some(out) = child.stdout.take() {
             // Drained so the server never blocks on a full stdout pipe; the lines are not needed.
-            std::thread::spawn(move || {
-                for _line in BufReader::new(out).lines().map_while(Result::ok) {}
-            });
+            std::thread::spawn(
+                move || {
+                    for _line in BufReader::new(out).lines().map_while(Result::ok) {}
+                },
+            );
         }
         let mut server = Self {
             child,
