@@ -267,17 +267,21 @@ pub async fn fanout(
     let mut latency = Samples::new();
     let mut delivered = 0;
     for _ in 0..rounds {
+        // Every subscriber is reading before the save, as a connected browser tab would be.
+        let waits: Vec<_> = clients
+            .drain(..)
+            .map(|mut sse| {
+                tokio::spawn(async move {
+                    let got = wait_for_kind(&mut sse, "rebuild").await.ok();
+                    let extra = drain(&mut sse, Duration::from_millis(300)).await;
+                    (sse, got, extra)
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
         let (path, source) = project.next_callbacks();
         let started = Instant::now();
         std::fs::write(&path, source)?;
-        let waits = clients.drain(..).map(|mut sse| {
-            tokio::spawn(async move {
-                let got = wait_for_kind(&mut sse, "rebuild").await.ok();
-                let extra = drain(&mut sse, Duration::from_millis(300)).await;
-                (sse, got, extra)
-            })
-        });
-        let waits: Vec<_> = waits.collect();
         for wait in waits {
             let (sse, got, extra) = wait.await?;
             if let Some(at) = got {

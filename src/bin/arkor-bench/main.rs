@@ -932,7 +932,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let load_after = load_average();
-    let markdown = render_report(
+    // A hand-written analysis (everything from "## Analysis" on) survives re-runs.
+    let kept_analysis = std::fs::read_to_string(&args.out)
+        .ok()
+        .and_then(|old| old.find(ANALYSIS_HEADING).map(|at| old[at..].to_owned()));
+    let mut markdown = render_report(
         &plan,
         &s,
         &load_before,
@@ -940,6 +944,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         reference.is_some(),
         mprocs.as_deref(),
     );
+    if let Some(analysis) = kept_analysis {
+        markdown.push('\n');
+        markdown.push_str(&analysis);
+    }
     std::fs::write(&args.out, markdown)
         .with_context(|| format!("writing {}", args.out.display()))?;
     s.progress(&format!("wrote {}", args.out.display()));
@@ -1119,6 +1127,9 @@ fn render_report(
     md.push_str(METHOD);
     md
 }
+
+/// Where the hand-written part of BENCHMARKS.md begins.
+const ANALYSIS_HEADING: &str = "## Analysis";
 
 const METHOD: &str = r#"## Method
 
