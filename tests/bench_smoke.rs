@@ -43,7 +43,10 @@ fn quick_mode_measures_every_figure_and_writes_the_report() {
     let report = std::fs::read_to_string(&out).expect("the report was written");
     assert!(status.success(), "arkor-bench --quick failed:\n{report}");
     assert!(report.contains("Quick smoke run"), "{report}");
-    assert!(report.contains("| figure | N | median | p95 | floor |"), "{report}");
+    assert!(
+        report.contains("| figure | N | median | p95 | floor |"),
+        "{report}"
+    );
     for figure in FIGURES {
         let row = report
             .lines()
@@ -72,7 +75,12 @@ fn emit_prints_exactly_the_requested_lines_and_reports() {
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
     assert_eq!(text.lines().count(), 1234);
-    assert!(text.lines().last().unwrap_or_default().contains("step 1233"));
+    assert!(
+        text.lines()
+            .last()
+            .unwrap_or_default()
+            .contains("step 1233")
+    );
     let written = std::fs::read_to_string(&report).expect("report");
     assert!(written.starts_with("1234 "), "{written}");
 }
