@@ -56,6 +56,8 @@ pub struct DispatchOutcome {
 }
 
 /// The SSE frame payload. Cheap to clone (wrapped in `Arc` on the bus).
+// Always travels behind an `Arc`, so the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum DevEvent {
     /// A successful build: `ready` when `first`, `rebuild` otherwise. `dispatch` is `Some`
