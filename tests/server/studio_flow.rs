@@ -3,15 +3,10 @@
 //! the pid header, the restart frame naming that pid, the runner's own output streamed
 //! unchanged, and the `exit=0` trailer after the early stop at the next checkpoint.
 
-use std::process::Stdio;
-
-use arkor_tui::core::engine::{Command, RunHandle, RunOutput};
-use arkor_tui::core::events::{DispatchOutcome, ExitStatus, RestartTarget, RunOrigin};
-use bytes::Bytes;
+use arkor_tui::core::engine::{Command, RunHandle};
+use arkor_tui::core::events::{DispatchOutcome, RestartTarget, RunOrigin};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use tokio::io::AsyncReadExt;
-use tokio::sync::mpsc;
 
 use super::common::*;
 
@@ -28,53 +23,16 @@ export const arkor = createArkor({ trainer });
 "#;
 
 fn spawn_runner(project: &std::path::Path, nonce: &str) -> RunHandle {
-    let bin = arkor_tui::assets::installed_sdk_bin(project);
-    let mut child = tokio::process::Command::new("node")
-        .arg(bin)
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(arkor_tui::assets::installed_sdk_bin(project))
         .arg("start")
         .current_dir(project)
         .env("ARKOR_JOB_ID_MARKER_NONCE", nonce)
         .env("ARKOR_SIM_START_MS", "20")
         .env("ARKOR_SIM_STEP_MS", "30")
-        .env("HOME", project)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn node");
-    let pid = child.id().expect("pid");
-    let (tx, rx) = mpsc::unbounded_channel();
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    tokio::spawn(async move {
-        let (mut out_buf, mut err_buf) = ([0u8; 8192], [0u8; 8192]);
-        let (mut out_open, mut err_open) = (true, true);
-        while out_open || err_open {
-            tokio::select! {
-                n = stdout.read(&mut out_buf), if out_open => match n {
-                    Ok(n) if n > 0 => { let _ = tx.send(RunOutput::Data(Bytes::copy_from_slice(&out_buf[..n]))); }
-                    _ => out_open = false,
-                },
-                n = stderr.read(&mut err_buf), if err_open => match n {
-                    Ok(n) if n > 0 => { let _ = tx.send(RunOutput::Data(Bytes::copy_from_slice(&err_buf[..n]))); }
-                    _ => err_open = false,
-                },
-            }
-        }
-        let status = child.wait().await.expect("wait");
-        use std::os::unix::process::ExitStatusExt;
-        let status = match (status.code(), status.signal()) {
-            (Some(code), _) => ExitStatus::Code(code),
-            (None, Some(sig)) => ExitStatus::Signal(sig),
-            (None, None) => ExitStatus::Code(-1),
-        };
-        let _ = tx.send(RunOutput::Exited(status));
-    });
-    RunHandle {
-        pid,
-        output: Some(rx),
-    }
+        .env("HOME", project);
+    spawn_piped(command)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
