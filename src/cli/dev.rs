@@ -55,8 +55,11 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         cloud: cloud_env.clone(),
     });
 
+    let simulated_sdk = uses_simulated_sdk(&project);
     let cloud_routes = cloud_env.map(|env| {
         let mut options = CloudOptions::new(&project.root, env);
+        // The simulated SDK has no cloud: never mint an identity for it.
+        options.auto_anonymous = !simulated_sdk;
         let notices = engine.clone();
         options.notices = Arc::new(move |level, message| notices.notice(level, message));
         crate::server::cloud::router(CloudContext::new(options))
@@ -148,16 +151,19 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
 /// SPEC §12.10 start-up sign-in; returns the line to show, if any. The simulated SDK has
 /// no cloud, so projects that use it (the demo, the tests) never touch the network.
 async fn sign_in(project: &Project, env: &CloudEnv) -> anyhow::Result<Option<String>> {
-    if project
-        .sdk()
-        .is_ok_and(|sdk| sdk.version == crate::assets::sdk_version())
-    {
+    if uses_simulated_sdk(project) {
         return Ok(None);
     }
     let outcome = crate::core::cloud::bootstrap::sign_in_for_project(&project.root, env)
         .await
         .context("signing in to the Arkor Cloud at start-up")?;
     Ok(outcome.message())
+}
+
+fn uses_simulated_sdk(project: &Project) -> bool {
+    project
+        .sdk()
+        .is_ok_and(|sdk| sdk.version == crate::assets::sdk_version())
 }
 
 /// SIGINT / SIGTERM / SIGHUP: the first asks for a graceful shutdown (runs early-stop at
