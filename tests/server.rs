@@ -1,0 +1,14 @@
+//! The Studio-compatible dev server over real HTTP on 127.0.0.1.
+
+#[path = "server/common.rs"]
+mod common;
+#[path = "server/guards.rs"]
+mod guards;
+#[path = "server/sse.rs"]
+mod sse;
+#[path = "server/studio.rs"]
+mod studio;
+#[path = "server/token.rs"]
+mod token;
+#[path = "server/train.rs"]
+mod train;
