@@ -118,7 +118,8 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         opts.hints.extend(sign_in_line.clone());
         opts.hints.extend(server.warnings().iter().cloned());
         if let Some(d) = &demo {
-            opts.hints.extend(d.instructions().lines().map(|l| l.trim().to_string()));
+            opts.hints
+                .extend(d.instructions().lines().map(|l| l.trim().to_string()));
         }
         let exit = crate::tui::run(engine.clone(), opts).await?;
         for line in exit.summary_lines() {
@@ -127,7 +128,12 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         if let crate::tui::ExitReason::Signal(sig) = exit.reason {
             let _ = received.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
         }
-        if engine.snapshot().runs.iter().any(|r| !matches!(r.state, RunState::Exited { .. })) {
+        if engine
+            .snapshot()
+            .runs
+            .iter()
+            .any(|r| !matches!(r.state, RunState::Exited { .. }))
+        {
             println!("waiting for runs to stop at their next checkpoint (Ctrl-C again to force)…");
         }
     }
