@@ -145,6 +145,14 @@ impl EngineHandle {
         self.shared.events.subscribe()
     }
 
+    /// Show a message to the user in every front end (not part of the engine's state).
+    pub fn notice(&self, level: crate::core::events::NoticeLevel, message: impl Into<String>) {
+        let _ = self.shared.events.send(EngineEvent::Notice {
+            level,
+            message: message.into(),
+        });
+    }
+
     pub fn snapshot(&self) -> EngineSnapshot {
         self.shared
             .snapshot
@@ -163,7 +171,11 @@ pub struct DetachedEngine {
 impl DetachedEngine {
     /// Replace the snapshot front ends read.
     pub fn set_snapshot(&self, snapshot: EngineSnapshot) {
-        *self.shared.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = snapshot;
+        *self
+            .shared
+            .snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = snapshot;
     }
 }
 
@@ -195,4 +207,40 @@ impl EngineHandle {
             },
         )
     }
+}
+
+mod task;
+
+pub use task::EngineConfig;
+
+/// Start the engine on the current tokio runtime: the build loop begins at once.
+/// The returned join handle completes after shutdown, when every run has ended and the
+/// watcher and inspector are closed.
+pub fn start(config: EngineConfig) -> (EngineHandle, tokio::task::JoinHandle<()>) {
+    let (handle, detached) = EngineHandle::detached(config.project.clone());
+    let inspector =
+        crate::core::inspect::Inspector::start(crate::core::inspect::InspectorOptions::new(
+            config.node.clone(),
+            config.project.root.clone(),
+        ));
+    let (build_loop, builds) =
+        crate::core::watch::BuildLoop::spawn(config.project.clone(), inspector);
+    let (child_tx, children) = mpsc::unbounded_channel();
+    let supervisor =
+        crate::core::supervisor::Supervisor::new(detached.shared.logs.clone(), child_tx);
+    let (internal_tx, internal) = mpsc::unbounded_channel();
+    let task = task::EngineTask::new(
+        config,
+        detached.shared.clone(),
+        supervisor,
+        build_loop,
+        internal_tx,
+    );
+    let join = tokio::spawn(task.run(task::Inputs {
+        commands: detached.commands,
+        builds,
+        children,
+        internal,
+    }));
+    (handle, join)
 }

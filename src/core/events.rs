@@ -160,7 +160,9 @@ pub enum RunState {
     EarlyStopping,
     /// Exited cleanly after an early stop; the engine is starting its replacement.
     Restarting,
-    Exited { status: ExitStatus },
+    Exited {
+        status: ExitStatus,
+    },
 }
 
 /// One key of the JobConfig whose value differs between two builds.
@@ -268,7 +270,10 @@ impl<T: Clone> ReplayBus<T> {
 mod unix_ms {
     use std::time::{SystemTime, UNIX_EPOCH};
     pub fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-        let ms = t.duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        let ms = t
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
         s.serialize_u64(ms as u64)
     }
 }

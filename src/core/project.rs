@@ -1,5 +1,6 @@
 //! Where things are in an arkor project: root, entry, artifact, Node, the installed SDK.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 /// The default entry, relative to the project root (SPEC §1).
@@ -40,6 +41,8 @@ impl Project {
         self.root.join(OUT_DIR_REL)
     }
 
+    /// `index.mjs.hmr-staging`: the builder writes `<this>.<pid>.<n>` and renames it over
+    /// the artifact, so readers never see a partial file.
     pub fn staging_file(&self) -> PathBuf {
         let mut s = self.out_file.clone().into_os_string();
         s.push(STAGING_SUFFIX);
@@ -54,5 +57,175 @@ impl Project {
     /// `<root>/node_modules/arkor`, where the installed SDK lives.
     pub fn sdk_dir(&self) -> PathBuf {
         self.root.join("node_modules").join("arkor")
+    }
+}
+
+/// The oldest Node.js major version arkor tui runs user code with.
+pub const MIN_NODE_MAJOR: u32 = 20;
+
+/// A usable `node` binary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// Absolute path of the executable found on PATH.
+    pub path: PathBuf,
+    /// `node --version` without the leading `v`, e.g. `20.20.2`.
+    pub version: String,
+    pub major: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    #[error(
+        "arkor tui needs Node.js ≥ {MIN_NODE_MAJOR} on PATH; found {found}. Install it from nodejs.org or your package manager."
+    )]
+    Unusable {
+        /// What was found: "not found", "v18.19.0 at /usr/bin/node", "/usr/bin/node (failed to run: …)".
+        found: String,
+    },
+}
+
+/// Find `node` on the process PATH and check that it is Node ≥ 20.
+pub fn find_node() -> Result<NodeInfo, NodeError> {
+    find_node_in(std::env::var_os("PATH").as_deref())
+}
+
+/// Like [`find_node`], searching the given PATH value instead of the process's.
+pub fn find_node_in(path_var: Option<&OsStr>) -> Result<NodeInfo, NodeError> {
+    let Some(path) = path_var.and_then(|p| find_executable("node", p)) else {
+        return Err(NodeError::Unusable {
+            found: "not found".to_owned(),
+        });
+    };
+    let output = std::process::Command::new(&path)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .map_err(|e| NodeError::Unusable {
+            found: format!("{} (failed to run: {e})", path.display()),
+        })?;
+    let printed = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let version = printed.strip_prefix('v').unwrap_or(&printed).to_owned();
+    let major = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    match major {
+        Some(major) if output.status.success() && major >= MIN_NODE_MAJOR => Ok(NodeInfo {
+            path,
+            version,
+            major,
+        }),
+        _ => Err(NodeError::Unusable {
+            found: if printed.is_empty() {
+                format!("{} (no version printed)", path.display())
+            } else {
+                format!("{printed} at {}", path.display())
+            },
+        }),
+    }
+}
+
+fn find_executable(name: &str, path_var: &OsStr) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(path_var)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+        .map(|found| {
+            // A relative PATH entry ("./bin") would break once a child runs in another cwd.
+            match std::env::current_dir() {
+                Ok(cwd) if found.is_relative() => cwd.join(found),
+                _ => found,
+            }
+        })
+}
+
+/// The arkor SDK installed in the project (`node_modules/arkor`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SdkInfo {
+    /// The package folder (symlinks resolved, as pnpm links it).
+    pub dir: PathBuf,
+    pub version: String,
+    /// Absolute path of the CLI (`bin.arkor`): `node <bin> start` is the runner.
+    pub bin: PathBuf,
+    /// The bundled Studio SPA (`dist/assets`, holding `index.html`) when the package ships it.
+    pub studio_assets: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SdkError {
+    #[error("no arkor SDK is installed in {root}: run `npm install arkor` in the project")]
+    NotInstalled { root: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a usable arkor package.json: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+}
+
+impl Project {
+    /// Read the installed SDK's package.json.
+    pub fn sdk(&self) -> Result<SdkInfo, SdkError> {
+        let link = self.sdk_dir();
+        let manifest_path = link.join("package.json");
+        let text = match std::fs::read_to_string(&manifest_path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SdkError::NotInstalled {
+                    root: self.root.clone(),
+                });
+            }
+            Err(source) => {
+                return Err(SdkError::Unreadable {
+                    path: manifest_path,
+                    source,
+                });
+            }
+        };
+        let invalid = |reason: &str| SdkError::Invalid {
+            path: manifest_path.clone(),
+            reason: reason.to_owned(),
+        };
+        let manifest: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| invalid(&e.to_string()))?;
+        let version = manifest
+            .get("version")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| invalid("no \"version\" string"))?
+            .to_owned();
+        // npm allows `"bin": "./cli.js"` (named after the package) or a map of names.
+        let bin_rel = match manifest.get("bin") {
+            Some(serde_json::Value::String(s)) => Some(s.as_str()),
+            Some(serde_json::Value::Object(map)) => map.get("arkor").and_then(|v| v.as_str()),
+            _ => None,
+        }
+        .ok_or_else(|| invalid("no \"bin.arkor\" entry"))?;
+        let dir = link.canonicalize().unwrap_or(link);
+        let bin = dir.join(bin_rel);
+        let bin = bin.canonicalize().unwrap_or(bin);
+        let assets = dir.join("dist").join("assets");
+        let studio_assets = assets.join("index.html").is_file().then_some(assets);
+        Ok(SdkInfo {
+            dir,
+            version,
+            bin,
+            studio_assets,
+        })
+    }
+
+    /// `path` relative to the project root for messages (`src/arkor/index.ts`), or as given
+    /// when it lies outside the project.
+    pub fn relative<'a>(&self, path: &'a Path) -> std::borrow::Cow<'a, str> {
+        match path.strip_prefix(&self.root) {
+            Ok(rel) if !rel.as_os_str().is_empty() => rel.to_string_lossy(),
+            _ => path.to_string_lossy(),
+        }
     }
 }

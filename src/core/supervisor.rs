@@ -1,1 +1,963 @@
-//! (to be written)
+//! Spawns, signals and reaps training runner processes, and captures their output.
+//!
+//! Linux only. Every child runs in its own process group (termination signals go to the
+//! group, so a grandchild dies with it), dies with arkor (`PR_SET_PDEATHSIG`, set from a
+//! spawner thread that lives as long as the process), and is always reaped. Its stdout and
+//! stderr are drained by dedicated threads with large reads, so a child is never blocked by
+//! a slow reader; lines go to the [`LogStore`], raw bytes to an optional per-run tap (for
+//! `/api/train`), and the job-id marker is looked for on stdout only.
+//!
+//! Events come back on [`ChildEvents`]: `JobId`, coalesced `LogsAppended`, `Escalated`, and
+//! `Exited` last (after both pipes reached EOF and the process group is gone).
+//!
+//! How the engine uses it:
+//! ```text
+//! let supervisor = Supervisor::new(shared.logs.clone(), child_tx); // or with_events()
+//! let child = supervisor.spawn(SpawnSpec::new(node, root).arg(bin).arg("start"), tap)?;
+//! registry.register(ChildRecord::new(child.pid, origin, config_hash, content_hash));
+//! // per rebuild:   registry.dispatch(config_hash, content_hash,
+//! //                     &supervisor.dispatch_signaller(RESTART_ESCALATION_TIMEOUT))
+//! // stop key:      registry.latch(pid); supervisor.early_stop(pid, DEFAULT_EARLY_STOP_TIMEOUT)
+//! // JobId → registry.record_job_id; Exited → registry.remove (+ restart if owned)
+//! // quit:          supervisor.shutdown_all(grace).await
+//! ```
+
+mod capture;
+mod group;
+mod marker;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, mpsc as std_mpsc};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
+use nix::unistd::Pid;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+pub use capture::{LineSplitter, MAX_LINE_BYTES};
+pub use marker::{MARKER_SCAN_WINDOW, MarkerScanner};
+
+use crate::core::engine::RunOutput;
+use crate::core::events::ExitStatus;
+use crate::core::logs::{LogStore, LogStream};
+use crate::core::registry::{SignalOutcome, Signaller};
+
+/// Environment variable carrying the per-spawn marker nonce (the runner deletes it).
+pub const MARKER_NONCE_ENV: &str = "ARKOR_JOB_ID_MARKER_NONCE";
+
+/// SIGTERM → SIGKILL escalation for a stop the user asked for (stop key, quit). Long
+/// enough for a checkpoint upload to finish in the common case, short enough that a
+/// visible countdown is bearable; a second request force-stops at once.
+pub const DEFAULT_EARLY_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Backstop for a config-change restart (SIGTERM from dispatch): the runner itself gives
+/// up waiting for the checkpoint after 5 minutes and cancels, so escalate only after that.
+pub const RESTART_ESCALATION_TIMEOUT: Duration = Duration::from_secs(5 * 60 + 30);
+
+/// Bytes per `read(2)` on a child's pipe.
+const READ_CHUNK: usize = 64 * 1024;
+/// Requested pipe capacity (the unprivileged maximum by default): a burst of output fits
+/// without the child waiting for the reader to be scheduled.
+const PIPE_CAPACITY: libc::c_int = 1024 * 1024;
+/// Stack of the per-child reader / monitor threads (buffers live on the heap).
+const THREAD_STACK: usize = 256 * 1024;
+/// After the child exited: how long leftover group members get after SIGTERM.
+const LEFTOVER_TERM_GRACE: Duration = Duration::from_secs(1);
+/// After SIGKILL to leftovers: how long to wait for the group to disappear.
+const LEFTOVER_KILL_WAIT: Duration = Duration::from_secs(2);
+/// After the group is gone: how long to wait for pipe EOF (a process that left the group
+/// may still hold the pipe; its output is then dropped).
+const PIPE_DRAIN_WAIT: Duration = Duration::from_secs(2);
+
+/// What to run. The caller decides program, arguments, directory and extra environment;
+/// the supervisor adds the marker nonce.
+#[derive(Clone, Debug)]
+pub struct SpawnSpec {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub cwd: PathBuf,
+    /// Added to (or overriding) the inherited environment.
+    pub env: Vec<(String, String)>,
+}
+
+impl SpawnSpec {
+    pub fn new(program: impl Into<PathBuf>, cwd: impl Into<PathBuf>) -> Self {
+        Self {
+            program: program.into(),
+            args: Vec::new(),
+            cwd: cwd.into(),
+            env: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// A started child.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpawnedChild {
+    pub pid: u32,
+    /// The 32-hex nonce given in `ARKOR_JOB_ID_MARKER_NONCE`.
+    pub nonce: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("failed to start {program}: {source}")]
+    Io {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the supervisor is shutting down; no new runs are started")]
+    ShuttingDown,
+    #[error("the process spawner thread is unavailable")]
+    SpawnerUnavailable,
+}
+
+/// What the supervisor reports about its children.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChildEvent {
+    /// The runner's `[arkor:<nonce>] Started job <id>` marker was seen on stdout.
+    JobId { pid: u32, id: String },
+    /// New lines are in the log store. Coalesced: at most one is queued per child until
+    /// it is received, however many lines arrive meanwhile.
+    LogsAppended { pid: u32 },
+    /// The early-stop timeout passed and the group got SIGKILL.
+    Escalated { pid: u32 },
+    /// The child was reaped, its pipes are drained and its process group is gone. Last
+    /// event for this pid.
+    Exited { pid: u32, status: ExitStatus },
+}
+
+enum Envelope {
+    Event(ChildEvent),
+    Logs { pid: u32, pending: Arc<AtomicBool> },
+}
+
+/// The receiving side of the supervisor's events.
+pub struct ChildEvents {
+    rx: mpsc::UnboundedReceiver<Envelope>,
+}
+
+impl ChildEvents {
+    /// The next event; `None` once every supervisor handle and child is gone.
+    pub async fn recv(&mut self) -> Option<ChildEvent> {
+        let envelope = self.rx.recv().await?;
+        Some(open(envelope))
+    }
+
+    /// The next event if one is queued.
+    pub fn try_recv(&mut self) -> Option<ChildEvent> {
+        self.rx.try_recv().ok().map(open)
+    }
+
+    /// Move every event into `tx` (e.g. the engine's own inbox) from a tokio task; ends
+    /// when either side closes. Must be called inside a tokio runtime. Coalescing then
+    /// holds until the forwarder takes an event, not until the final reader does.
+    pub fn forward_into(mut self, tx: mpsc::UnboundedSender<ChildEvent>) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            while let Some(event) = self.recv().await {
+                if tx.send(event).is_err() {
+                    break;
+                }
+            }
+        })
+    }
+}
+
+fn open(envelope: Envelope) -> ChildEvent {
+    match envelope {
+        Envelope::Event(event) => event,
+        Envelope::Logs { pid, pending } => {
+            // Cleared before the consumer reads the store: lines pushed after this point
+            // queue a fresh notification, lines pushed before it are already readable.
+            pending.store(false, Ordering::SeqCst);
+            ChildEvent::LogsAppended { pid }
+        }
+    }
+}
+
+/// Result of an early stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StopOutcome {
+    pub signal: SignalOutcome,
+    /// When the group gets SIGKILL unless the child exits first (for a countdown).
+    pub kill_deadline: Option<SystemTime>,
+}
+
+/// What [`Supervisor::shutdown_all`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Children alive when shutdown began.
+    pub stopped: usize,
+    /// True when every child exited within the grace period (no SIGKILL needed).
+    pub graceful: bool,
+    /// Children still not reaped when shutdown gave up (0 unless the OS misbehaves).
+    pub remaining: usize,
+}
+
+/// Spawns and supervises runner processes. Cheap to clone; all clones share the children.
+#[derive(Clone)]
+pub struct Supervisor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    logs: LogStore,
+    events: mpsc::UnboundedSender<Envelope>,
+    children: Mutex<HashMap<u32, Arc<ChildEntry>>>,
+    /// Number of children not yet fully finished (reaped, drained, group gone).
+    live: watch::Sender<usize>,
+    /// Serialises spawning against the start of shutdown.
+    lifecycle: Mutex<bool>,
+    /// SIGKILLs delivered (escalations and force stops), ever.
+    kills: AtomicUsize,
+}
+
+struct ChildEntry {
+    pid: u32,
+    state: Mutex<ChildState>,
+    /// Notified when the child is reaped or its kill deadline moves (wakes the escalation).
+    changed: Condvar,
+    /// Set once `Exited` was sent: late output (from a process that escaped the group) is
+    /// drained but no longer stored or forwarded.
+    closed: AtomicBool,
+}
+
+#[derive(Default)]
+struct ChildState {
+    /// The pid was reaped and may be reused: never signal it again.
+    reaped: bool,
+    /// When the (one) SIGTERM went out, by dispatch or an early stop.
+    sigterm_at: Option<Instant>,
+    /// When an early stop escalates to SIGKILL (monotonic, and wall clock for the UI).
+    kill_due: Option<(Instant, SystemTime)>,
+}
+
+impl ChildEntry {
+    fn lock(&self) -> MutexGuard<'_, ChildState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Supervisor {
+    /// A supervisor that stores lines in `logs` and sends its events into `events`.
+    /// A forwarding thread clears each coalesced `LogsAppended` as it hands it over.
+    pub fn new(logs: LogStore, events: mpsc::UnboundedSender<ChildEvent>) -> Supervisor {
+        let (supervisor, mut inbox) = Supervisor::with_events(logs);
+        let forwarder = thread::Builder::new()
+            .name("arkor-child-events".into())
+            .stack_size(THREAD_STACK)
+            .spawn(move || {
+                while let Some(envelope) = inbox.rx.blocking_recv() {
+                    if events.send(open(envelope)).is_err() {
+                        break;
+                    }
+                }
+            });
+        if let Err(err) = forwarder {
+            // Without it the engine would never hear of its children: say so loudly.
+            tracing::error!(%err, "could not start the child-event forwarder");
+        }
+        supervisor
+    }
+
+    /// A supervisor whose events are read from the returned [`ChildEvents`]; a coalesced
+    /// `LogsAppended` is cleared exactly when it is received there.
+    pub fn with_events(logs: LogStore) -> (Supervisor, ChildEvents) {
+        let (events, rx) = mpsc::unbounded_channel();
+        let (live, _) = watch::channel(0);
+        let inner = Inner {
+            logs,
+            events,
+            children: Mutex::new(HashMap::new()),
+            live,
+            lifecycle: Mutex::new(false),
+            kills: AtomicUsize::new(0),
+        };
+        (
+            Supervisor {
+                inner: Arc::new(inner),
+            },
+            ChildEvents { rx },
+        )
+    }
+
+    /// Start a child: own process group, parent-death SIGKILL, stdin null, stdout/stderr
+    /// captured. `tap` receives the raw bytes and then [`RunOutput::Exited`].
+    pub fn spawn(
+        &self,
+        spec: SpawnSpec,
+        tap: Option<mpsc::UnboundedSender<RunOutput>>,
+    ) -> Result<SpawnedChild, SpawnError> {
+        let lifecycle = self
+            .inner
+            .lifecycle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if *lifecycle {
+            return Err(SpawnError::ShuttingDown);
+        }
+        let nonce = new_nonce();
+        let mut command = Command::new(&spec.program);
+        command
+            .args(&spec.args)
+            .current_dir(&spec.cwd)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .env(MARKER_NONCE_ENV, &nonce)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
+        // system calls (setpgid, prctl, getppid, raise); it allocates nothing.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::setpgid(0, 0) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                // The parent may have died before prctl took effect.
+                if libc::getppid() != parent {
+                    libc::raise(libc::SIGKILL);
+                }
+                Ok(())
+            });
+        }
+        let mut child = spawn_on_spawner_thread(command).map_err(|e| match e {
+            SpawnerFailure::Unavailable => SpawnError::SpawnerUnavailable,
+            SpawnerFailure::Io(source) => SpawnError::Io {
+                program: spec.program.display().to_string(),
+                source,
+            },
+        })?;
+        let pid = child.id();
+        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            // Piped stdio is always present; stay safe anyway.
+            kill_and_reap(pid);
+            return Err(SpawnError::Io {
+                program: spec.program.display().to_string(),
+                source: io::Error::other("child pipes missing"),
+            });
+        };
+        // `child` is dropped here: std neither kills nor waits on drop; the monitor reaps.
+        drop(child);
+        grow_pipe(&stdout);
+        grow_pipe(&stderr);
+
+        let entry = Arc::new(ChildEntry {
+            pid,
+            state: Mutex::new(ChildState::default()),
+            changed: Condvar::new(),
+            closed: AtomicBool::new(false),
+        });
+        // A reused pid starts with an empty log, never a previous run's lines.
+        self.inner.logs.remove(pid);
+        self.lock_children().insert(pid, entry.clone());
+        self.inner.live.send_modify(|n| *n += 1);
+        drop(lifecycle);
+
+        if let Err(source) = self.start_threads(entry, &nonce, stdout, stderr, tap) {
+            // Nobody would drain or reap it: take it down now.
+            kill_and_reap(pid);
+            self.lock_children().remove(&pid);
+            self.inner.live.send_modify(|n| *n = n.saturating_sub(1));
+            return Err(SpawnError::Io {
+                program: spec.program.display().to_string(),
+                source,
+            });
+        }
+        Ok(SpawnedChild { pid, nonce })
+    }
+
+    fn start_threads(
+        &self,
+        entry: Arc<ChildEntry>,
+        nonce: &str,
+        stdout: std::process::ChildStdout,
+        stderr: std::process::ChildStderr,
+        tap: Option<mpsc::UnboundedSender<RunOutput>>,
+    ) -> io::Result<()> {
+        let pid = entry.pid;
+        let tap = Arc::new(Mutex::new(tap));
+        let pending = Arc::new(AtomicBool::new(false));
+        let (done_tx, done_rx) = std_mpsc::channel();
+        let pipes: [(LogStream, Option<MarkerScanner>, Box<dyn Read + Send>); 2] = [
+            // The job marker is only ever looked for on stdout.
+            (
+                LogStream::Stdout,
+                Some(MarkerScanner::new(nonce)),
+                Box::new(stdout),
+            ),
+            (LogStream::Stderr, None, Box::new(stderr)),
+        ];
+        for (stream, marker, pipe) in pipes {
+            let reader = Reader {
+                inner: self.inner.clone(),
+                entry: entry.clone(),
+                stream,
+                marker,
+                tap: tap.clone(),
+                pending: pending.clone(),
+            };
+            let done = done_tx.clone();
+            thread::Builder::new()
+                .name(format!("arkor-read-{pid}"))
+                .stack_size(THREAD_STACK)
+                .spawn(move || {
+                    reader.run(pipe);
+                    let _ = done.send(());
+                })?;
+        }
+        drop(done_tx);
+        let inner = self.inner.clone();
+        thread::Builder::new()
+            .name(format!("arkor-reap-{pid}"))
+            .stack_size(THREAD_STACK)
+            .spawn(move || monitor(inner, entry, done_rx, tap, pending))?;
+        Ok(())
+    }
+
+    /// Send `signal` to a child. Termination signals go to its process group; SIGUSR2
+    /// (the hot-swap request, fatal to a process without a handler) only to the runner.
+    /// A child that already exited is `Gone`.
+    pub fn signal(&self, pid: u32, signal: Signal) -> SignalOutcome {
+        let Some(entry) = self.entry(pid) else {
+            return SignalOutcome::Gone;
+        };
+        let mut state = entry.lock();
+        if state.reaped {
+            return SignalOutcome::Gone;
+        }
+        let outcome = deliver(pid, signal);
+        if outcome == SignalOutcome::Delivered {
+            match signal {
+                Signal::SIGTERM => {
+                    state.sigterm_at.get_or_insert_with(Instant::now);
+                }
+                Signal::SIGKILL => {
+                    self.inner.kills.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => {}
+            }
+        }
+        outcome
+    }
+
+    /// Graceful stop: SIGTERM to the group (unless one was already sent: a second SIGTERM
+    /// makes the runner exit without its checkpoint), then SIGKILL if it is still alive
+    /// after `timeout`. Returns when the SIGKILL is due (for a countdown), or `None` when
+    /// the child is gone or could not be signalled. Asking again never sends another
+    /// SIGTERM; it only brings the deadline forward when the new one is earlier.
+    pub fn early_stop(&self, pid: u32, timeout: Duration) -> Option<SystemTime> {
+        self.early_stop_with_outcome(pid, timeout).kill_deadline
+    }
+
+    /// [`Supervisor::early_stop`], also telling what the SIGTERM did.
+    pub fn early_stop_with_outcome(&self, pid: u32, timeout: Duration) -> StopOutcome {
+        let gone = StopOutcome {
+            signal: SignalOutcome::Gone,
+            kill_deadline: None,
+        };
+        let Some(entry) = self.entry(pid) else {
+            return gone;
+        };
+        let mut state = entry.lock();
+        if state.reaped {
+            return gone;
+        }
+        if state.sigterm_at.is_none() {
+            let outcome = deliver(pid, Signal::SIGTERM);
+            if outcome != SignalOutcome::Delivered {
+                return StopOutcome {
+                    signal: outcome,
+                    kill_deadline: None,
+                };
+            }
+            state.sigterm_at = Some(Instant::now());
+        }
+        let due = Instant::now() + timeout;
+        match state.kill_due {
+            Some((current, _)) if current <= due => {}
+            Some(_) => {
+                state.kill_due = Some((due, SystemTime::now() + timeout));
+                entry.changed.notify_all();
+            }
+            None => {
+                let inner = self.inner.clone();
+                let escalation_entry = entry.clone();
+                let started = thread::Builder::new()
+                    .name(format!("arkor-escalate-{pid}"))
+                    .stack_size(THREAD_STACK)
+                    .spawn(move || escalate_when_due(inner, escalation_entry));
+                match started {
+                    Ok(_) => state.kill_due = Some((due, SystemTime::now() + timeout)),
+                    Err(err) => tracing::warn!(pid, %err, "could not arm the SIGKILL escalation"),
+                }
+            }
+        }
+        StopOutcome {
+            signal: SignalOutcome::Delivered,
+            kill_deadline: state.kill_due.map(|(_, deadline)| deadline),
+        }
+    }
+
+    /// A [`Signaller`] for [`Registry::dispatch`](crate::core::registry::Registry::dispatch):
+    /// its SIGTERM is an early stop that escalates to SIGKILL after `escalate_after`, so a
+    /// restart target that never reaches its checkpoint cannot hang forever.
+    pub fn dispatch_signaller(&self, escalate_after: Duration) -> DispatchSignaller<'_> {
+        DispatchSignaller {
+            supervisor: self,
+            escalate_after,
+        }
+    }
+
+    /// SIGKILL to the child's group, now.
+    pub fn force_stop(&self, pid: u32) -> SignalOutcome {
+        self.signal(pid, Signal::SIGKILL)
+    }
+
+    /// SIGKILL every live child's group (the second quit request). Returns how many were
+    /// signalled; a pending [`Supervisor::shutdown_all`] then resolves once they are reaped.
+    pub fn force_stop_all(&self) -> usize {
+        self.live_pids()
+            .into_iter()
+            .filter(|&pid| self.force_stop(pid) == SignalOutcome::Delivered)
+            .count()
+    }
+
+    /// When the pending early stop escalates to SIGKILL, if one is pending.
+    pub fn kill_deadline(&self, pid: u32) -> Option<SystemTime> {
+        let entry = self.entry(pid)?;
+        let state = entry.lock();
+        if state.reaped {
+            None
+        } else {
+            state.kill_due.map(|(_, deadline)| deadline)
+        }
+    }
+
+    /// Pids of children not yet finished (not yet `Exited`).
+    pub fn live_pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self.lock_children().keys().copied().collect();
+        pids.sort_unstable();
+        pids
+    }
+
+    pub fn live_count(&self) -> usize {
+        *self.inner.live.borrow()
+    }
+
+    /// Refuse new spawns, early-stop every child, wait up to `grace`, SIGKILL the rest,
+    /// and resolve once every child is reaped and its process group is gone.
+    pub fn shutdown_all(&self, grace: Duration) -> impl Future<Output = ShutdownReport> + use<> {
+        let supervisor = self.clone();
+        async move {
+            *supervisor
+                .inner
+                .lifecycle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = true;
+            let pids = supervisor.live_pids();
+            let kills_before = supervisor.inner.kills.load(Ordering::SeqCst);
+            for &pid in &pids {
+                supervisor.early_stop_with_outcome(pid, grace);
+            }
+            let mut live = supervisor.inner.live.subscribe();
+            let all_exited = tokio::time::timeout(grace, live.wait_for(|n| *n == 0))
+                .await
+                .is_ok();
+            // A child may have been SIGKILLed (at its deadline, or by a second quit request)
+            // just before the wait ended.
+            let graceful =
+                all_exited && supervisor.inner.kills.load(Ordering::SeqCst) == kills_before;
+            if !all_exited {
+                supervisor.force_stop_all();
+                let settle = LEFTOVER_TERM_GRACE + LEFTOVER_KILL_WAIT + PIPE_DRAIN_WAIT;
+                let _ = tokio::time::timeout(settle * 2, live.wait_for(|n| *n == 0)).await;
+            }
+            ShutdownReport {
+                stopped: pids.len(),
+                graceful,
+                remaining: supervisor.live_count(),
+            }
+        }
+    }
+
+    fn entry(&self, pid: u32) -> Option<Arc<ChildEntry>> {
+        self.lock_children().get(&pid).cloned()
+    }
+
+    fn lock_children(&self) -> MutexGuard<'_, HashMap<u32, Arc<ChildEntry>>> {
+        self.inner
+            .children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Signaller for Supervisor {
+    fn signal(&self, pid: u32, signal: Signal) -> SignalOutcome {
+        Supervisor::signal(self, pid, signal)
+    }
+}
+
+/// See [`Supervisor::dispatch_signaller`].
+pub struct DispatchSignaller<'a> {
+    supervisor: &'a Supervisor,
+    escalate_after: Duration,
+}
+
+impl Signaller for DispatchSignaller<'_> {
+    fn signal(&self, pid: u32, signal: Signal) -> SignalOutcome {
+        if signal == Signal::SIGTERM {
+            self.supervisor
+                .early_stop_with_outcome(pid, self.escalate_after)
+                .signal
+        } else {
+            self.supervisor.signal(pid, signal)
+        }
+    }
+}
+
+/// `kill` / `killpg` for a child that is known not to be reaped yet (the caller holds its
+/// state lock, so the pid cannot have been reused).
+fn deliver(pid: u32, signal: Signal) -> SignalOutcome {
+    let target = Pid::from_raw(pid as libc::pid_t);
+    let result = if signal == Signal::SIGUSR2 {
+        kill(target, signal)
+    } else {
+        match killpg(target, signal) {
+            // The child left its group (setsid): still reach the child itself.
+            Err(Errno::ESRCH) => kill(target, signal),
+            other => other,
+        }
+    };
+    match result {
+        Ok(()) => SignalOutcome::Delivered,
+        Err(Errno::ESRCH) => SignalOutcome::Gone,
+        Err(errno) => SignalOutcome::Unsupported(errno),
+    }
+}
+
+/// Sleeps until the child's kill deadline (which may move earlier) and SIGKILLs its group
+/// unless it was reaped first.
+fn escalate_when_due(inner: Arc<Inner>, entry: Arc<ChildEntry>) {
+    let mut state = entry.lock();
+    loop {
+        if state.reaped {
+            return;
+        }
+        let Some((due, _)) = state.kill_due else {
+            return;
+        };
+        let now = Instant::now();
+        if now >= due {
+            break;
+        }
+        state = match entry.changed.wait_timeout(state, due - now) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        };
+    }
+    if deliver(entry.pid, Signal::SIGKILL) != SignalOutcome::Delivered {
+        return;
+    }
+    let waited = state.sigterm_at.map(|at| at.elapsed()).unwrap_or_default();
+    inner.kills.fetch_add(1, Ordering::SeqCst);
+    // Still under the state lock: the monitor cannot reap and report `Exited` before this.
+    inner.logs.push(
+        entry.pid,
+        LogStream::System,
+        format!(
+            "still running {:.1} s after SIGTERM: sent SIGKILL",
+            waited.as_secs_f32()
+        ),
+    );
+    let _ = inner
+        .events
+        .send(Envelope::Event(ChildEvent::Escalated { pid: entry.pid }));
+}
+
+/// Drains one pipe of one child.
+struct Reader {
+    inner: Arc<Inner>,
+    entry: Arc<ChildEntry>,
+    stream: LogStream,
+    marker: Option<MarkerScanner>,
+    tap: Arc<Mutex<Option<mpsc::UnboundedSender<RunOutput>>>>,
+    pending: Arc<AtomicBool>,
+}
+
+impl Reader {
+    fn run(mut self, mut pipe: Box<dyn Read + Send>) {
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut splitter = LineSplitter::new();
+        let mut lines = Vec::new();
+        loop {
+            let n = match pipe.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::warn!(pid = self.entry.pid, error = %e, "reading child output failed");
+                    break;
+                }
+            };
+            if self.entry.closed.load(Ordering::SeqCst) {
+                // Keep draining so the writer never blocks, but the run is over.
+                continue;
+            }
+            let chunk = &buf[..n];
+            if let Some(tap) = self.tap.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                let _ = tap.send(RunOutput::Data(Bytes::copy_from_slice(chunk)));
+            }
+            let job_id = self.marker.as_mut().and_then(|marker| marker.feed(chunk));
+            splitter.feed(chunk, &mut lines);
+            self.store(&mut lines);
+            // After storing, so the marker line is in the log when the event arrives.
+            if let Some(job_id) = job_id {
+                self.marker = None;
+                let _ = self.inner.events.send(Envelope::Event(ChildEvent::JobId {
+                    pid: self.entry.pid,
+                    id: job_id,
+                }));
+            }
+        }
+        splitter.finish(&mut lines);
+        self.store(&mut lines);
+    }
+
+    fn store(&self, lines: &mut Vec<String>) {
+        if lines.is_empty() {
+            return;
+        }
+        let stream = self.stream;
+        self.inner
+            .logs
+            .push_many(self.entry.pid, lines.drain(..).map(|text| (stream, text)));
+        notify_logs(&self.inner, self.entry.pid, &self.pending);
+    }
+}
+
+fn notify_logs(inner: &Inner, pid: u32, pending: &Arc<AtomicBool>) {
+    if !pending.swap(true, Ordering::SeqCst) {
+        let _ = inner.events.send(Envelope::Logs {
+            pid,
+            pending: pending.clone(),
+        });
+    }
+}
+
+/// Waits for the child, reaps it, cleans up its group, waits for its pipes, reports.
+fn monitor(
+    inner: Arc<Inner>,
+    entry: Arc<ChildEntry>,
+    readers_done: std_mpsc::Receiver<()>,
+    tap: Arc<Mutex<Option<mpsc::UnboundedSender<RunOutput>>>>,
+    pending: Arc<AtomicBool>,
+) {
+    let pid = entry.pid;
+    let target = Pid::from_raw(pid as libc::pid_t);
+    // Wait without reaping, then reap under the state lock: a signal sent concurrently
+    // either reaches the (zombie) child or sees `reaped`, never a reused pid.
+    while let Err(Errno::EINTR) =
+        waitid(Id::Pid(target), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
+    {}
+    let status = {
+        let mut state = entry.lock();
+        let status = reap(target);
+        state.reaped = true;
+        state.kill_due = None;
+        entry.changed.notify_all();
+        status
+    };
+
+    group::ensure_gone(target, LEFTOVER_TERM_GRACE, LEFTOVER_KILL_WAIT);
+
+    let drain_until = Instant::now() + PIPE_DRAIN_WAIT;
+    for _ in 0..2 {
+        let left = drain_until.saturating_duration_since(Instant::now());
+        if readers_done.recv_timeout(left).is_err() {
+            tracing::warn!(pid, "child output still open after exit; dropping the rest");
+            break;
+        }
+    }
+    entry.closed.store(true, Ordering::SeqCst);
+
+    if let Some(tap) = tap.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let _ = tap.send(RunOutput::Exited(status));
+    }
+    inner
+        .logs
+        .push(pid, LogStream::System, describe_exit(status));
+    notify_logs(&inner, pid, &pending);
+    {
+        let mut children = inner.children.lock().unwrap_or_else(|e| e.into_inner());
+        if children.get(&pid).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
+            children.remove(&pid);
+        }
+    }
+    let _ = inner
+        .events
+        .send(Envelope::Event(ChildEvent::Exited { pid, status }));
+    inner.live.send_modify(|n| *n = n.saturating_sub(1));
+}
+
+fn reap(target: Pid) -> ExitStatus {
+    loop {
+        match waitpid(target, None) {
+            Ok(WaitStatus::Exited(_, code)) => return ExitStatus::Code(code),
+            Ok(WaitStatus::Signaled(_, signal, _)) => return ExitStatus::Signal(signal as i32),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(errno) => {
+                // Someone else reaped it (SIGCHLD ignored process-wide): status unknown.
+                tracing::warn!(pid = target.as_raw(), %errno, "child was reaped elsewhere");
+                return ExitStatus::Code(-1);
+            }
+        }
+    }
+}
+
+fn describe_exit(status: ExitStatus) -> String {
+    match status {
+        ExitStatus::Code(code) => format!("exited with code {code}"),
+        ExitStatus::Signal(signo) => match Signal::try_from(signo) {
+            Ok(signal) => format!("killed by {}", signal.as_str()),
+            Err(_) => format!("killed by signal {signo}"),
+        },
+    }
+}
+
+/// Last resort when a child cannot be supervised: SIGKILL its group and reap it.
+fn kill_and_reap(pid: u32) {
+    let target = Pid::from_raw(pid as libc::pid_t);
+    let _ = killpg(target, Signal::SIGKILL);
+    let _ = kill(target, Signal::SIGKILL);
+    let _ = reap(target);
+}
+
+/// Best effort: a failure (per-user pipe memory limit) keeps the default 64 KiB.
+fn grow_pipe(pipe: &impl AsRawFd) {
+    // SAFETY: F_SETPIPE_SZ on a pipe fd we own; no memory is passed.
+    let _ = unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_CAPACITY) };
+}
+
+fn new_nonce() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+enum SpawnerFailure {
+    Unavailable,
+    Io(io::Error),
+}
+
+struct SpawnRequest {
+    command: Command,
+    reply: std_mpsc::SyncSender<io::Result<std::process::Child>>,
+}
+
+/// Forks from one thread that lives as long as the process: `PR_SET_PDEATHSIG` fires when
+/// the forking *thread* exits, so a short-lived pool thread would kill its children.
+fn spawn_on_spawner_thread(command: Command) -> Result<std::process::Child, SpawnerFailure> {
+    static SPAWNER: OnceLock<Option<std_mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = std_mpsc::channel::<SpawnRequest>();
+        let started = thread::Builder::new()
+            .name("arkor-spawner".into())
+            .spawn(move || {
+                for mut request in rx {
+                    let _ = request.reply.send(request.command.spawn());
+                }
+            });
+        match started {
+            Ok(_) => Some(tx),
+            Err(err) => {
+                tracing::error!(%err, "could not start the spawner thread");
+                None
+            }
+        }
+    });
+    let spawner = spawner.as_ref().ok_or(SpawnerFailure::Unavailable)?;
+    let (reply, answer) = std_mpsc::sync_channel(1);
+    spawner
+        .send(SpawnRequest { command, reply })
+        .map_err(|_| SpawnerFailure::Unavailable)?;
+    match answer.recv() {
+        Ok(result) => result.map_err(SpawnerFailure::Io),
+        Err(_) => Err(SpawnerFailure::Unavailable),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonce_is_32_lowercase_hex_and_fresh() {
+        let a = new_nonce();
+        let b = new_nonce();
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        );
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn exit_descriptions_name_codes_and_signals() {
+        assert_eq!(describe_exit(ExitStatus::Code(0)), "exited with code 0");
+        assert_eq!(describe_exit(ExitStatus::Code(143)), "exited with code 143");
+        assert_eq!(describe_exit(ExitStatus::Signal(9)), "killed by SIGKILL");
+        assert_eq!(describe_exit(ExitStatus::Signal(15)), "killed by SIGTERM");
+        assert_eq!(
+            describe_exit(ExitStatus::Signal(250)),
+            "killed by signal 250"
+        );
+    }
+
+    #[test]
+    fn unknown_pids_are_gone_without_any_syscall_target() {
+        let (sup, _events) = Supervisor::with_events(LogStore::new());
+        // Never our child: never signalled, whatever the pid (0 would mean our own group).
+        for pid in [0, 1, std::process::id()] {
+            assert_eq!(sup.signal(pid, Signal::SIGTERM), SignalOutcome::Gone);
+            assert_eq!(sup.early_stop(pid, Duration::from_secs(1)), None);
+            assert_eq!(sup.force_stop(pid), SignalOutcome::Gone);
+        }
+        assert_eq!(sup.force_stop_all(), 0);
+        assert!(sup.live_pids().is_empty());
+    }
+}

@@ -1,1 +1,816 @@
-//! (to be written)
+//! The build loop: watch the module graph, build at once on a change, coalesce bursts, inspect,
+//! and report each build that no newer change superseded.
+//!
+//! Watching: notify on the DIRECTORIES holding the last build's module graph plus the entry's
+//! folder (or its nearest existing ancestor), filtered by path, so rename-style saves (vim,
+//! JetBrains) and delete + create keep working. A 1 s poll backs up the missing-entry wait
+//! and a failed watcher.
+//!
+//! Coalescing ([`Coalescer`]): no debounce window. The first change starts a build; changes
+//! during a build mark it dirty; a dirty build is not reported and is followed by exactly one
+//! more. Build + inspection are one unit, so an older inspection can never be reported after
+//! a newer change.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use notify::event::{EventKind, ModifyKind, RenameMode};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::core::build::{BuildAttempt, BuildError, BuildOutput, Builder, SourceLocation};
+use crate::core::events::BuiltArtifact;
+use crate::core::inspect::{InspectError, Inspection, Inspector};
+use crate::core::project::Project;
+
+/// Poll period while the entry is missing or the watcher could not start (as the reference).
+const POLL_PERIOD: Duration = Duration::from_secs(1);
+/// After this many builds in a row were superseded, a successful one is reported anyway, so a
+/// file rewritten faster than it builds still produces events.
+const STARVATION_LIMIT: u32 = 8;
+/// A superseded build still running after this long is abandoned (its inspection killed) in
+/// favour of the newer change, so a module that hangs at import does not hold up the fix.
+const ABANDON_AFTER: Duration = Duration::from_secs(1);
+/// File extensions that may join the module graph (watched in a failing state, when a file
+/// the build is missing may appear).
+const SOURCE_EXTENSIONS: &[&str] = &["ts", "tsx", "mts", "cts", "js", "jsx", "mjs", "cjs", "json"];
+
+/// What the build loop reports to the engine.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BuildLoopEvent {
+    /// A build started (file change, the initial build, or [`BuildLoopHandle::rebuild`]).
+    /// A `Built` or `Failed` always follows (unless the loop shuts down first).
+    Started,
+    /// A build and its inspection succeeded and no newer change superseded them.
+    Built(BuiltArtifact),
+    /// The newest build failed: compile error, missing entry, write failure, or import /
+    /// inspection failure (`Failed to import built bundle: …`). The previous artifact stays.
+    Failed {
+        message: String,
+        location: Option<SourceLocation>,
+    },
+}
+
+/// The coalescing policy, free of I/O.
+#[derive(Debug, Default)]
+pub struct Coalescer {
+    in_flight: Option<u64>,
+    dirty: bool,
+    last_seq: u64,
+    superseded_streak: u32,
+}
+
+/// What to do when a build ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildEnd {
+    /// Report this build's result.
+    pub publish: bool,
+    /// Start this build next (a change arrived while the finished one ran).
+    pub next: Option<u64>,
+}
+
+impl Coalescer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A relevant change (or a rebuild request). Returns the sequence number of a build to
+    /// start now, or `None` when a build is running (it is marked dirty instead).
+    pub fn change(&mut self) -> Option<u64> {
+        if self.in_flight.is_some() {
+            self.dirty = true;
+            None
+        } else {
+            Some(self.start())
+        }
+    }
+
+    /// The build `seq` ended. A dirty build is superseded: it is not reported (unless the
+    /// streak of superseded builds hits the starvation limit and it succeeded) and one more
+    /// build starts.
+    pub fn finished(&mut self, seq: u64, succeeded: bool) -> BuildEnd {
+        if self.in_flight != Some(seq) {
+            // Not the running build (cannot happen through the loop): ignore it.
+            return BuildEnd {
+                publish: false,
+                next: None,
+            };
+        }
+        self.in_flight = None;
+        if !self.dirty {
+            self.superseded_streak = 0;
+            return BuildEnd {
+                publish: true,
+                next: None,
+            };
+        }
+        self.dirty = false;
+        self.superseded_streak += 1;
+        let publish = succeeded && self.superseded_streak >= STARVATION_LIMIT;
+        if publish {
+            self.superseded_streak = 0;
+        }
+        BuildEnd {
+            publish,
+            next: Some(self.start()),
+        }
+    }
+
+    pub fn is_building(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// A change arrived during the running build.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// The running build's result will not be reported (a newer change arrived and the
+    /// starvation guard does not apply), so its inspection can be skipped.
+    pub fn supersedes_inspection(&self) -> bool {
+        self.dirty && self.superseded_streak + 1 < STARVATION_LIMIT
+    }
+
+    /// Give up on the running (dirty) build without reporting it and start the next one.
+    pub fn abandon(&mut self) -> Option<u64> {
+        self.in_flight.take()?;
+        self.dirty = false;
+        Some(self.start())
+    }
+
+    fn start(&mut self) -> u64 {
+        self.last_seq += 1;
+        self.in_flight = Some(self.last_seq);
+        self.last_seq
+    }
+}
+
+/// Spawns the build loop task.
+///
+/// ```text
+/// let inspector = Inspector::for_project(&project)?;          // Node >= 20 or a clear error
+/// let (build_loop, mut events) = BuildLoop::spawn(project, inspector);
+/// while let Some(event) = events.recv().await {
+///     match event {
+///         BuildLoopEvent::Started => { /* status: building */ }
+///         BuildLoopEvent::Built(artifact) => { /* first → ready, later → rebuild; dispatch */ }
+///         BuildLoopEvent::Failed { message, location } => { /* error event; touch no run */ }
+///     }
+/// }
+/// build_loop.rebuild();            // the `r` key
+/// build_loop.shutdown().await;     // releases the watches; the helper dies with the Inspector
+/// ```
+pub struct BuildLoop;
+
+impl BuildLoop {
+    /// Start watching and run the first build at once. Must be called within a tokio runtime.
+    /// The loop ends on [`BuildLoopHandle::shutdown`], when the handle is dropped, or when the
+    /// event receiver is dropped.
+    pub fn spawn(
+        project: Project,
+        inspector: Inspector,
+    ) -> (BuildLoopHandle, mpsc::Receiver<BuildLoopEvent>) {
+        let (events, receiver) = mpsc::channel(256);
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            let mut state = LoopState::new(project, inspector, events);
+            state.run(command_rx).await;
+        });
+        (
+            BuildLoopHandle {
+                commands,
+                task: Mutex::new(Some(task)),
+            },
+            receiver,
+        )
+    }
+}
+
+enum LoopCommand {
+    Rebuild,
+}
+
+pub struct BuildLoopHandle {
+    commands: mpsc::UnboundedSender<LoopCommand>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl BuildLoopHandle {
+    /// Build now even if nothing changed (coalesced like a file change).
+    pub fn rebuild(&self) {
+        let _ = self.commands.send(LoopCommand::Rebuild);
+    }
+
+    /// Stop watching, abandon a running build, and wait for the loop to end. Works even when
+    /// the loop is blocked handing an event to a receiver that stopped reading.
+    pub async fn shutdown(&self) {
+        let task = self.task.lock().map(|mut t| t.take()).unwrap_or(None);
+        if let Some(task) = task {
+            // Cancelling at an await point is safe: publishing an artifact is synchronous.
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+/// The running unit of work: bundling first, then (unless superseded) the inspection.
+enum Running {
+    Build(Pin<Box<dyn Future<Output = BuildAttempt> + Send>>),
+    Inspect(Pin<Box<dyn Future<Output = Inspected> + Send>>),
+}
+
+type Inspected = (BuildOutput, Result<Inspection, InspectError>);
+
+enum Step {
+    Built(BuildAttempt),
+    Inspected(Inspected),
+}
+
+struct LoopState {
+    project: Project,
+    builder: Builder,
+    inspector: Inspector,
+    events: mpsc::Sender<BuildLoopEvent>,
+    coalescer: Coalescer,
+    watcher: Option<RecommendedWatcher>,
+    fs_events: mpsc::UnboundedReceiver<notify::Result<notify::Event>>,
+    watched_dirs: HashSet<PathBuf>,
+    /// Files of the last build's module graph.
+    graph: HashSet<PathBuf>,
+    /// The last build failed (then new source files in watched folders count as changes).
+    failing: bool,
+    entry_missing: bool,
+    /// Targets of relative imports the last build could not resolve (extension-less).
+    missing_imports: Vec<PathBuf>,
+    /// A missing-entry error was reported and nothing else since (report it once).
+    missing_entry_reported: bool,
+    /// When the change that the next (or running) build answers first arrived.
+    pending_since: Option<Instant>,
+    build_started_at: Instant,
+    /// The build in progress and its sequence number.
+    running: Option<(u64, Running)>,
+    /// When the running build started (for abandoning a stuck, superseded one).
+    running_since: tokio::time::Instant,
+    /// Fallback snapshot when watching failed: (mtime, len) per graph file.
+    poll_snapshot: HashMap<PathBuf, Option<(SystemTime, u64)>>,
+    /// A wanted folder could not be watched (then the graph is polled too).
+    unwatchable: bool,
+}
+
+impl LoopState {
+    fn new(project: Project, inspector: Inspector, events: mpsc::Sender<BuildLoopEvent>) -> Self {
+        let (fs_tx, fs_events) = mpsc::unbounded_channel();
+        let watcher = notify::recommended_watcher(move |event| {
+            let _ = fs_tx.send(event);
+        });
+        let watcher = match watcher {
+            Ok(watcher) => Some(watcher),
+            Err(e) => {
+                tracing::warn!("file watcher unavailable, polling every second: {e}");
+                None
+            }
+        };
+        Self {
+            builder: Builder::new(project.clone()),
+            project,
+            inspector,
+            events,
+            coalescer: Coalescer::new(),
+            watcher,
+            fs_events,
+            watched_dirs: HashSet::new(),
+            graph: HashSet::new(),
+            failing: false,
+            entry_missing: false,
+            missing_imports: Vec::new(),
+            missing_entry_reported: false,
+            pending_since: None,
+            build_started_at: Instant::now(),
+            running: None,
+            running_since: tokio::time::Instant::now(),
+            poll_snapshot: HashMap::new(),
+            unwatchable: false,
+        }
+    }
+
+    async fn run(&mut self, mut commands: mpsc::UnboundedReceiver<LoopCommand>) {
+        if self.watcher.is_none() {
+            let _ = self
+                .events
+                .send(BuildLoopEvent::Failed {
+                    message: "Failed to start the build watcher; polling for changes every second"
+                        .to_owned(),
+                    location: None,
+                })
+                .await;
+        }
+        self.update_watches();
+        self.change(Instant::now()).await;
+        let mut poll = tokio::time::interval(POLL_PERIOD);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let busy = self.running.is_some();
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    Some(LoopCommand::Rebuild) => self.change(Instant::now()).await,
+                    None => break, // the handle was dropped
+                },
+                Some(first) = self.fs_events.recv() => {
+                    let now = Instant::now();
+                    let mut relevant = self.is_relevant(first);
+                    // Take everything already queued so one burst is one decision.
+                    while let Ok(more) = self.fs_events.try_recv() {
+                        relevant |= self.is_relevant(more);
+                    }
+                    if relevant {
+                        self.change(now).await;
+                    }
+                }
+                step = async {
+                    match self.running.as_mut() {
+                        Some((_, Running::Build(build))) => Step::Built(build.await),
+                        Some((_, Running::Inspect(inspect))) => Step::Inspected(inspect.await),
+                        None => std::future::pending().await,
+                    }
+                }, if busy => {
+                    let Some((seq, _)) = self.running.take() else { continue };
+                    let alive = match step {
+                        Step::Built(attempt) => self.built(seq, attempt).await,
+                        Step::Inspected(inspected) => self.inspected(seq, inspected).await,
+                    };
+                    if !alive {
+                        break; // the engine dropped its receiver
+                    }
+                }
+                _ = tokio::time::sleep_until(self.running_since + ABANDON_AFTER),
+                    if busy && self.coalescer.is_dirty() =>
+                {
+                    tracing::debug!("abandoning a superseded build that is still running");
+                    // Dropping the inspection wait makes the inspector kill its stuck helper.
+                    self.running = None;
+                    if let Some(seq) = self.coalescer.abandon() {
+                        self.start(seq).await;
+                    }
+                }
+                _ = poll.tick(), if self.polling() => {
+                    if self.poll_detects_change() {
+                        self.change(Instant::now()).await;
+                    }
+                }
+            }
+        }
+        // Dropping the watcher releases the inotify watches; a running build is abandoned.
+        self.running = None;
+        self.watcher = None;
+    }
+
+    /// A relevant change: build now, or mark the running build dirty.
+    async fn change(&mut self, at: Instant) {
+        if self.missing_entry_reported && !self.project.entry.is_file() {
+            // Nothing to build and the error is already out: stay quiet (no `Started`
+            // without a result) until the entry appears.
+            return;
+        }
+        self.pending_since.get_or_insert(at);
+        if let Some(seq) = self.coalescer.change() {
+            self.start(seq).await;
+        }
+    }
+
+    /// Report the start and begin bundling for `seq`.
+    async fn start(&mut self, seq: u64) {
+        self.build_started_at = self.pending_since.take().unwrap_or_else(Instant::now);
+        self.running_since = tokio::time::Instant::now();
+        let builder = self.builder.clone();
+        self.running = Some((
+            seq,
+            Running::Build(Box::pin(async move { builder.build().await })),
+        ));
+        let _ = self.events.send(BuildLoopEvent::Started).await;
+    }
+
+    /// Bundling ended: watch the new graph; inspect, or skip straight to the next build when a
+    /// newer change already superseded this one. Returns false when the engine is gone.
+    async fn built(&mut self, seq: u64, attempt: BuildAttempt) -> bool {
+        // The newest build's graph is what to watch, reported or not. A build that never got
+        // to the graph (missing entry) keeps the previous one.
+        if !attempt.watch_files.is_empty() {
+            self.graph = attempt.watch_files.iter().cloned().collect();
+        }
+        self.entry_missing = matches!(attempt.outcome, Err(BuildError::EntryNotFound { .. }));
+        self.failing = attempt.outcome.is_err();
+        self.missing_imports = match &attempt.outcome {
+            Err(error) => error.missing_imports().to_vec(),
+            Ok(_) => Vec::new(),
+        };
+        // A folder watched only now may already hold the missing file (created together
+        // with the folder, before the watch existed): build again rather than wait.
+        if self.update_watches() && self.missing_imports.iter().any(|t| looks_present(t)) {
+            self.change(Instant::now()).await;
+        }
+        match attempt.outcome {
+            Ok(output) if !self.coalescer.supersedes_inspection() => {
+                let inspector = self.inspector.clone();
+                self.running = Some((
+                    seq,
+                    Running::Inspect(Box::pin(async move {
+                        let inspection = inspector
+                            .inspect(&output.out_file, &output.content_hash)
+                            .await;
+                        (output, inspection)
+                    })),
+                ));
+                true
+            }
+            // Superseded: not worth a Node import; the coalescer schedules the next build.
+            Ok(_) => self.ended(seq, None).await,
+            Err(error) => {
+                let event = BuildLoopEvent::Failed {
+                    location: error.location().cloned(),
+                    message: error.to_string(),
+                };
+                self.ended(seq, Some(event)).await
+            }
+        }
+    }
+
+    async fn inspected(&mut self, seq: u64, (output, inspection): Inspected) -> bool {
+        let event = match inspection {
+            Ok(inspection) => BuildLoopEvent::Built(BuiltArtifact {
+                out_file: output.out_file.to_string_lossy().into_owned(),
+                hash: output.fingerprint,
+                content_hash: Some(output.content_hash),
+                config_hash: inspection.config_hash,
+                trainer_name: inspection.trainer_name,
+                config: inspection.config,
+                build_duration: self.build_started_at.elapsed(),
+                inspect_duration: inspection.duration,
+            }),
+            Err(error) => {
+                self.failing = true;
+                BuildLoopEvent::Failed {
+                    message: error.to_string(),
+                    location: None,
+                }
+            }
+        };
+        self.ended(seq, Some(event)).await
+    }
+
+    /// The unit `seq` is over with `event` as its result (`None`: nothing to report). Report
+    /// it unless superseded, then start the follow-up build if one is due.
+    async fn ended(&mut self, seq: u64, event: Option<BuildLoopEvent>) -> bool {
+        let succeeded = matches!(event, Some(BuildLoopEvent::Built(_)));
+        let end = self.coalescer.finished(seq, succeeded);
+        if end.publish
+            && let Some(event) = event
+        {
+            // The missing entry is reported once per wait, not on every poll or folder event.
+            let repeat_missing = self.entry_missing && self.missing_entry_reported;
+            self.missing_entry_reported = self.entry_missing;
+            if !repeat_missing && self.events.send(event).await.is_err() {
+                return false;
+            }
+        }
+        if let Some(next) = end.next {
+            self.start(next).await;
+        }
+        true
+    }
+
+    /// Whether a watcher event touches the build.
+    fn is_relevant(&mut self, event: notify::Result<notify::Event>) -> bool {
+        let event = match event {
+            Ok(event) => event,
+            // Overflowed queue or similar: we may have missed something; rebuild.
+            Err(e) => {
+                tracing::debug!("watcher error: {e}");
+                return true;
+            }
+        };
+        if event.need_rescan() {
+            return true; // the kernel queue overflowed: changes may have been lost
+        }
+        if matches!(event.kind, EventKind::Access(_)) {
+            return false;
+        }
+        let mut relevant = false;
+        for path in &event.paths {
+            if self.is_ignored(path) {
+                continue;
+            }
+            // A watched folder itself went away: its watch is gone; rewatch after the build.
+            let self_gone = matches!(
+                event.kind,
+                EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From))
+            );
+            if self_gone && self.watched_dirs.remove(path) {
+                if let Some(watcher) = self.watcher.as_mut() {
+                    let _ = watcher.unwatch(path);
+                }
+                relevant = true;
+                continue;
+            }
+            relevant |= self.graph.contains(path)
+                || *path == self.project.entry
+                // A folder on the way to a missing entry appeared.
+                || (self.entry_missing && self.project.entry.starts_with(path))
+                || self.missing_imports.iter().any(|target| may_satisfy(target, path))
+                // While failing (or before the first graph), a new source file or folder
+                // may be what the build lacks.
+                || ((self.failing || self.graph.is_empty()) && self.may_join_graph(path));
+        }
+        relevant
+    }
+
+    fn may_join_graph(&self, path: &Path) -> bool {
+        let in_watched_dir = path
+            .parent()
+            .is_some_and(|dir| self.watched_dirs.contains(dir));
+        let source_like = match path.extension().and_then(|e| e.to_str()) {
+            Some(ext) => SOURCE_EXTENSIONS.contains(&ext),
+            None => path.is_dir(),
+        };
+        in_watched_dir && source_like
+    }
+
+    fn is_ignored(&self, path: &Path) -> bool {
+        path.starts_with(self.project.root.join(".arkor"))
+            || path.starts_with(self.project.root.join("node_modules"))
+    }
+
+    /// The folders that must be watched: those of the graph, and the entry's folder or its
+    /// nearest existing ancestor.
+    fn wanted_dirs(&self) -> HashSet<PathBuf> {
+        let mut dirs: HashSet<PathBuf> = self
+            .graph
+            .iter()
+            .filter_map(|file| file.parent().map(Path::to_path_buf))
+            .filter(|dir| !self.is_ignored(dir))
+            .collect();
+        let entry_dir = self.project.entry.parent();
+        dirs.extend(entry_dir.and_then(nearest_existing_dir));
+        for target in &self.missing_imports {
+            dirs.extend(target.parent().and_then(nearest_existing_dir));
+            // `./lib` may resolve to `lib/index.ts`.
+            if target.is_dir() {
+                dirs.insert(target.clone());
+            }
+        }
+        dirs
+    }
+
+    /// Watch exactly the wanted folders. Returns whether a folder was added.
+    fn update_watches(&mut self) -> bool {
+        let wanted = self.wanted_dirs();
+        let Some(watcher) = self.watcher.as_mut() else {
+            self.poll_snapshot = self.snapshot();
+            return false;
+        };
+        let mut added = false;
+        self.unwatchable = false;
+        for stale in self.watched_dirs.difference(&wanted) {
+            let _ = watcher.unwatch(stale);
+        }
+        self.watched_dirs.retain(|dir| wanted.contains(dir));
+        for dir in wanted {
+            if self.watched_dirs.contains(&dir) {
+                continue;
+            }
+            match watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.watched_dirs.insert(dir);
+                    added = true;
+                }
+                Err(e) => {
+                    // E.g. the inotify watch limit: fall back to polling this build's files.
+                    tracing::warn!("cannot watch {}: {e}; polling instead", dir.display());
+                    self.unwatchable = true;
+                }
+            }
+        }
+        if self.unwatchable {
+            self.poll_snapshot = self.snapshot();
+        }
+        added
+    }
+
+    fn polling(&self) -> bool {
+        self.watcher.is_none() || self.unwatchable || self.entry_missing
+    }
+
+    fn poll_detects_change(&mut self) -> bool {
+        if self.entry_missing {
+            return self.project.entry.is_file();
+        }
+        let now = self.snapshot();
+        let changed = now != self.poll_snapshot;
+        self.poll_snapshot = now;
+        changed
+    }
+
+    fn snapshot(&self) -> HashMap<PathBuf, Option<(SystemTime, u64)>> {
+        self.graph
+            .iter()
+            .chain(std::iter::once(&self.project.entry))
+            .map(|file| {
+                let stat = std::fs::metadata(file)
+                    .ok()
+                    .and_then(|m| Some((m.modified().ok()?, m.len())));
+                (file.clone(), stat)
+            })
+            .collect()
+    }
+}
+
+fn nearest_existing_dir(path: &Path) -> Option<PathBuf> {
+    path.ancestors()
+        .find(|dir| dir.is_dir())
+        .map(Path::to_path_buf)
+}
+
+/// Whether a change at `path` could make the extension-less import `target` resolve: a
+/// folder on the way to it, the file itself with any extension, or a file inside it.
+fn may_satisfy(target: &Path, path: &Path) -> bool {
+    target.starts_with(path)
+        || path.starts_with(target)
+        || (path.parent() == target.parent()
+            && path.file_stem().is_some()
+            && path.file_stem() == target.file_name())
+}
+
+/// Whether something that may satisfy `target` exists now.
+fn looks_present(target: &Path) -> bool {
+    if target.is_dir() {
+        return true;
+    }
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return false;
+    };
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|entry| Path::new(&entry.file_name()).file_stem() == Some(name))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_change_builds_at_once() {
+        let mut c = Coalescer::new();
+        assert_eq!(c.change(), Some(1));
+        assert!(c.is_building());
+        assert_eq!(
+            c.finished(1, true),
+            BuildEnd {
+                publish: true,
+                next: None
+            }
+        );
+        assert!(!c.is_building());
+        assert_eq!(c.change(), Some(2));
+    }
+
+    #[test]
+    fn changes_during_a_build_coalesce_into_one_follow_up_and_suppress_the_stale_result() {
+        let mut c = Coalescer::new();
+        assert_eq!(c.change(), Some(1));
+        for _ in 0..100 {
+            assert_eq!(c.change(), None);
+        }
+        assert_eq!(
+            c.finished(1, true),
+            BuildEnd {
+                publish: false,
+                next: Some(2)
+            }
+        );
+        assert_eq!(
+            c.finished(2, true),
+            BuildEnd {
+                publish: true,
+                next: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_superseded_failure_is_never_reported() {
+        let mut c = Coalescer::new();
+        c.change();
+        c.change();
+        assert_eq!(
+            c.finished(1, false),
+            BuildEnd {
+                publish: false,
+                next: Some(2)
+            }
+        );
+        assert!(
+            c.finished(2, false).publish,
+            "the newest failure is reported"
+        );
+    }
+
+    #[test]
+    fn constant_changes_still_report_a_success_now_and_then() {
+        let mut c = Coalescer::new();
+        let mut seq = c.change().unwrap();
+        let mut published = 0;
+        for round in 0..(STARVATION_LIMIT * 3) {
+            assert_eq!(c.change(), None, "round {round}");
+            let end = c.finished(seq, true);
+            published += usize::from(end.publish);
+            seq = end.next.expect("a follow-up build");
+        }
+        assert_eq!(published, 3);
+        // Failures under the same stream stay silent.
+        let mut c = Coalescer::new();
+        let mut seq = c.change().unwrap();
+        for _ in 0..(STARVATION_LIMIT * 3) {
+            c.change();
+            let end = c.finished(seq, false);
+            assert!(!end.publish);
+            seq = end.next.unwrap();
+        }
+    }
+
+    #[test]
+    fn abandoning_a_dirty_build_starts_the_next_and_ignores_the_old_result() {
+        let mut c = Coalescer::new();
+        assert_eq!(c.abandon(), None, "nothing to abandon when idle");
+        assert_eq!(c.change(), Some(1));
+        assert_eq!(c.change(), None);
+        assert!(c.is_dirty());
+        assert_eq!(c.abandon(), Some(2));
+        assert!(!c.is_dirty());
+        assert_eq!(
+            c.finished(1, true),
+            BuildEnd {
+                publish: false,
+                next: None
+            },
+            "a late result of the abandoned build is ignored"
+        );
+        assert_eq!(
+            c.finished(2, true),
+            BuildEnd {
+                publish: true,
+                next: None
+            }
+        );
+    }
+
+    #[test]
+    fn inspection_is_skipped_only_for_results_that_will_not_be_reported() {
+        let mut c = Coalescer::new();
+        let mut seq = c.change().unwrap();
+        assert!(!c.supersedes_inspection(), "clean build: inspect it");
+        c.change();
+        assert!(
+            c.supersedes_inspection(),
+            "dirty build: skip its inspection"
+        );
+        // Under a constant stream the starvation guard wants one inspected result.
+        for _ in 0..(STARVATION_LIMIT - 1) {
+            seq = c.finished(seq, false).next.unwrap();
+            c.change();
+        }
+        assert!(!c.supersedes_inspection());
+        assert!(c.finished(seq, true).publish);
+    }
+
+    #[test]
+    fn paths_that_may_satisfy_a_missing_import() {
+        let target = Path::new("/p/src/lib/util");
+        assert!(may_satisfy(target, Path::new("/p/src")));
+        assert!(may_satisfy(target, Path::new("/p/src/lib")));
+        assert!(may_satisfy(target, Path::new("/p/src/lib/util.ts")));
+        assert!(may_satisfy(target, Path::new("/p/src/lib/util/index.ts")));
+        assert!(!may_satisfy(target, Path::new("/p/src/lib/other.ts")));
+        assert!(!may_satisfy(target, Path::new("/p/src/arkor/util.ts")));
+    }
+
+    #[test]
+    fn a_finish_for_another_build_is_ignored() {
+        let mut c = Coalescer::new();
+        c.change();
+        assert_eq!(
+            c.finished(7, true),
+            BuildEnd {
+                publish: false,
+                next: None
+            }
+        );
+        assert!(c.is_building());
+    }
+}

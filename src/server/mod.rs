@@ -5,6 +5,7 @@
 //! behind the studio token, and never signals a child itself: runs are started and stopped
 //! through [`EngineHandle`] commands, and dev events arrive already dispatched.
 
+pub mod cloud;
 pub mod cloud_fallback;
 pub mod guards;
 pub mod manifest;

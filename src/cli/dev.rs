@@ -1,0 +1,232 @@
+//! `arkor tui`: start the engine and the Studio server, then run the dashboard or the
+//! headless printer until shutdown, and clean up in the order of SPEC §9.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::args::TuiArgs;
+use super::headless::{self, LineFormat};
+use crate::core::cloud::CloudEnv;
+use crate::core::engine::{self, Command, EngineConfig, EngineHandle};
+use crate::core::events::RunState;
+use crate::core::project::{self, Project};
+use crate::server::cloud::{CloudContext, CloudOptions};
+
+pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
+    let demo = if args.demo {
+        Some(DemoProject::create()?)
+    } else {
+        None
+    };
+    let root = match (&demo, &args.cwd) {
+        (Some(d), _) => d.root.clone(),
+        (None, Some(cwd)) => cwd.clone(),
+        (None, None) => PathBuf::from("."),
+    };
+    let project = Project::at(&root)
+        .with_context(|| format!("cannot use {} as the project directory", root.display()))?;
+    if !project.root.is_dir() {
+        anyhow::bail!(
+            "project directory {} does not exist (pass --cwd DIR, or run from the project)",
+            project.root.display()
+        );
+    }
+    let log = super::logging::init_file_logging(&project.root.join(".arkor"));
+    let node = project::find_node()?;
+
+    let cloud_env = CloudEnv::from_process();
+    let sign_in_line = match &cloud_env {
+        Some(env) => sign_in(&project, env).await?,
+        None => Some("no home directory (HOME is unset): the Studio's cloud routes and the cloud cancel are off".into()),
+    };
+
+    let (engine, engine_done) = engine::start(EngineConfig {
+        project: project.clone(),
+        node: node.path.clone(),
+        stop_timeout: Duration::from_secs(args.stop_timeout),
+        run_on_ready: args.run || args.demo,
+        run_env: Vec::new(),
+        cloud: cloud_env.clone(),
+    });
+
+    let simulated_sdk = uses_simulated_sdk(&project);
+    let cloud_routes = cloud_env.map(|env| {
+        let mut options = CloudOptions::new(&project.root, env);
+        // The simulated SDK has no cloud: never mint an identity for it.
+        options.auto_anonymous = !simulated_sdk;
+        let notices = engine.clone();
+        options.notices = Arc::new(move |level, message| notices.notice(level, message));
+        crate::server::cloud::router(CloudContext::new(options))
+    });
+    let server = match crate::server::start(
+        engine.clone(),
+        crate::server::ServerConfig {
+            port: args.port,
+            cloud_routes,
+            ..Default::default()
+        },
+    )
+    .await
+    {
+        Ok(server) => server,
+        Err(e) => {
+            // Nothing has run yet, but the watcher and inspector must still close.
+            engine.send(Command::Shutdown { force: true });
+            let _ = engine_done.await;
+            return Err(e);
+        }
+    };
+
+    let received = Arc::new(AtomicI32::new(0));
+    let signals = tokio::spawn(forward_signals(engine.clone(), received.clone()));
+
+    if args.headless {
+        let format = if args.json {
+            LineFormat::Json
+        } else {
+            LineFormat::Human
+        };
+        if format == LineFormat::Human {
+            // The reference's ready line: scripts written for `arkor dev` wait for it.
+            println!("Arkor Studio running on {}", server.url());
+            for line in sign_in_line.iter().chain(server.warnings()) {
+                println!("{line}");
+            }
+            if let Some(d) = &demo {
+                println!("{}", d.instructions());
+            }
+            if let Some((_, path)) = &log {
+                println!("arkor tui log: {}", path.display());
+            }
+        } else {
+            println!(
+                "{}",
+                serde_json::json!({"type": "server", "url": server.url()})
+            );
+        }
+        headless::print_events(engine.clone(), format).await;
+    } else {
+        let mut opts = crate::tui::TuiOptions::from_env();
+        opts.server_url = Some(server.url().to_string());
+        opts.notifications = !args.no_notify;
+        opts.hints.extend(sign_in_line.clone());
+        opts.hints.extend(server.warnings().iter().cloned());
+        if let Some(d) = &demo {
+            opts.hints
+                .extend(d.instructions().lines().map(|l| l.trim().to_string()));
+        }
+        let exit = crate::tui::run(engine.clone(), opts).await?;
+        for line in exit.summary_lines() {
+            println!("{line}");
+        }
+        if let crate::tui::ExitReason::Signal(sig) = exit.reason {
+            let _ = received.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+        }
+        if engine
+            .snapshot()
+            .runs
+            .iter()
+            .any(|r| !matches!(r.state, RunState::Exited { .. }))
+        {
+            println!("waiting for runs to stop at their next checkpoint (Ctrl-C again to force)…");
+        }
+    }
+
+    // The front end returns once the engine has stopped (or the user forced it); make sure.
+    engine.send(Command::Shutdown { force: false });
+    let _ = engine_done.await;
+    signals.abort();
+    server.shutdown().await;
+    if let Some(d) = demo {
+        d.remove();
+    }
+    let sig = received.load(Ordering::SeqCst);
+    Ok(if sig > 0 {
+        ExitCode::from((128 + sig) as u8)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// SPEC §12.10 start-up sign-in; returns the line to show, if any. The simulated SDK has
+/// no cloud, so projects that use it (the demo, the tests) never touch the network.
+async fn sign_in(project: &Project, env: &CloudEnv) -> anyhow::Result<Option<String>> {
+    if uses_simulated_sdk(project) {
+        return Ok(None);
+    }
+    let outcome = crate::core::cloud::bootstrap::sign_in_for_project(&project.root, env)
+        .await
+        .context("signing in to the Arkor Cloud at start-up")?;
+    Ok(outcome.message())
+}
+
+fn uses_simulated_sdk(project: &Project) -> bool {
+    project
+        .sdk()
+        .is_ok_and(|sdk| sdk.version == crate::assets::sdk_version())
+}
+
+/// SIGINT / SIGTERM / SIGHUP: the first asks for a graceful shutdown (runs early-stop at
+/// their next checkpoint), the second forces it. Runs are in their own process groups, so
+/// a terminal's Ctrl-C or hang-up reaches only arkor, which then stops them deliberately.
+async fn forward_signals(engine: EngineHandle, received: Arc<AtomicI32>) {
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::warn!("could not install signal handlers");
+        return;
+    };
+    let mut count = 0;
+    loop {
+        let sig = tokio::select! {
+            _ = int.recv() => libc::SIGINT,
+            _ = term.recv() => libc::SIGTERM,
+            _ = hup.recv() => libc::SIGHUP,
+        };
+        count += 1;
+        if received.load(Ordering::SeqCst) == 0 {
+            received.store(sig, Ordering::SeqCst);
+        }
+        engine.send(Command::Shutdown { force: count > 1 });
+    }
+}
+
+/// The embedded demo, copied to a fresh temp dir with the simulated SDK installed.
+struct DemoProject {
+    root: PathBuf,
+}
+
+impl DemoProject {
+    fn create() -> anyhow::Result<Self> {
+        let root = std::env::temp_dir().join(format!("arkor-demo-{}", std::process::id()));
+        if root.exists() {
+            std::fs::remove_dir_all(&root)
+                .with_context(|| format!("cannot clear the old demo at {}", root.display()))?;
+        }
+        crate::assets::write_demo_project(&root)
+            .with_context(|| format!("cannot write the demo project to {}", root.display()))?;
+        Ok(Self { root })
+    }
+
+    fn instructions(&self) -> String {
+        let src = self.root.join("src").join("arkor");
+        format!(
+            "Demo project: {}\n  edit {} (a callback) → the run hot-swaps it and keeps going\n  edit {} (e.g. learningRate) → the run early-stops at its next checkpoint and restarts",
+            self.root.display(),
+            src.join("callbacks.ts").display(),
+            src.join("trainer.ts").display(),
+        )
+    }
+
+    fn remove(self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}

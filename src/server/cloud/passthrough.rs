@@ -1,0 +1,213 @@
+//! Routes that pass the cloud's answer through: status and body unvalidated, only the
+//! headers SPEC §12 lists (SPEC §12.1–12.5).
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use reqwest::Method;
+use serde_json::json;
+
+use super::{
+    CloudContext, cloud_error_response, json_error, json_response, session_error_response,
+};
+use crate::core::cloud::client::{CloudClient, CloudError, UpstreamRequest, encode_component};
+use crate::core::cloud::state::{ProjectStateError, ensure_project_state, read_state};
+
+const DEPRECATION_HEADERS: [&str; 3] = ["deprecation", "sunset", "warning"];
+const NO_CACHE: &str = "no-cache, no-transform";
+
+/// How the answer is handed back.
+enum Reply {
+    /// Buffered body, `content-type: application/json` forced (`/api/me`, `/api/jobs`).
+    BufferedJson,
+    /// Streamed; upstream content type or `text/event-stream`.
+    EventStream,
+    /// Streamed; upstream content type only when it sent one.
+    Chat,
+}
+
+/// Send upstream and build the passthrough reply.
+async fn forward(
+    ctx: &CloudContext,
+    client: &CloudClient,
+    request: UpstreamRequest,
+    reply: Reply,
+) -> Response {
+    let path = request.path.clone();
+    let upstream = match client.send(request).await {
+        Ok(r) => r,
+        Err(e) => return cloud_error_response(ctx, &e),
+    };
+    ctx.note_reachable();
+    ctx.note_deprecation(client.deprecation());
+
+    let status = upstream.status();
+    let mut headers = HeaderMap::new();
+    let upstream_type = upstream.headers().get(header::CONTENT_TYPE).cloned();
+    match reply {
+        Reply::BufferedJson => {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        Reply::EventStream => {
+            headers.insert(
+                header::CONTENT_TYPE,
+                upstream_type.unwrap_or(HeaderValue::from_static("text/event-stream")),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_CACHE));
+        }
+        Reply::Chat => {
+            if let Some(t) = upstream_type {
+                headers.insert(header::CONTENT_TYPE, t);
+            }
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_CACHE));
+        }
+    }
+    for name in DEPRECATION_HEADERS {
+        if let Some(v) = upstream.headers().get(name) {
+            headers.insert(HeaderName::from_static(name), v.clone());
+        }
+    }
+
+    let body = match reply {
+        Reply::BufferedJson => match upstream.bytes().await {
+            Ok(bytes) => Body::from(bytes),
+            Err(e) => return cloud_error_response(ctx, &client.transport_error(&path, &e)),
+        },
+        // Chunks go to the browser as they arrive; when the browser goes away the body is
+        // dropped, which drops the upstream response and closes its connection.
+        Reply::EventStream | Reply::Chat => Body::from_stream(upstream.bytes_stream()),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// GET /api/credentials (SPEC §12.1).
+pub(super) async fn credentials(State(ctx): State<CloudContext>) -> Response {
+    let creds = match ctx.credentials().await {
+        Ok(c) => c,
+        Err(e) => return session_error_response(&ctx, &e),
+    };
+    let state = read_state(ctx.project_root()).filter(|s| s.usable_for(&creds));
+    let org = state
+        .as_ref()
+        .map(|s| s.org_slug.clone())
+        .or_else(|| creds.anonymous_org().map(str::to_owned));
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "token": creds.token(),
+            "mode": creds.mode(),
+            "baseUrl": ctx.env().base_url_for(Some(&creds)),
+            "orgSlug": org,
+            "projectSlug": state.map(|s| s.project_slug),
+        }),
+    )
+}
+
+/// GET /api/me (SPEC §12.2).
+pub(super) async fn me(State(ctx): State<CloudContext>) -> Response {
+    let creds = match ctx.credentials().await {
+        Ok(c) => c,
+        Err(e) => return session_error_response(&ctx, &e),
+    };
+    let client = ctx.client_for(&creds);
+    forward(
+        &ctx,
+        &client,
+        UpstreamRequest::new(Method::GET, "/v1/me"),
+        Reply::BufferedJson,
+    )
+    .await
+}
+
+/// GET /api/jobs (SPEC §12.3): no state → empty list without touching credentials.
+pub(super) async fn jobs(State(ctx): State<CloudContext>) -> Response {
+    let empty = || json_response(StatusCode::OK, &json!({ "jobs": [] }));
+    let Some(state) = read_state(ctx.project_root()) else {
+        return empty();
+    };
+    let creds = match ctx.credentials().await {
+        Ok(c) => c,
+        Err(e) => return session_error_response(&ctx, &e),
+    };
+    if !state.usable_for(&creds) {
+        return empty();
+    }
+    let client = ctx.client_for(&creds);
+    let request = UpstreamRequest::new(Method::GET, "/v1/jobs").scoped(&state.scope());
+    forward(&ctx, &client, request, Reply::BufferedJson).await
+}
+
+/// GET /api/jobs/{id}/events (SPEC §12.4): the job's event stream, streamed through.
+pub(super) async fn job_events(
+    State(ctx): State<CloudContext>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let missing = || json_error(StatusCode::BAD_REQUEST, "No project state");
+    let Some(state) = read_state(ctx.project_root()) else {
+        return missing();
+    };
+    let creds = match ctx.credentials().await {
+        Ok(c) => c,
+        Err(e) => return session_error_response(&ctx, &e),
+    };
+    if !state.usable_for(&creds) {
+        return missing();
+    }
+    let client = ctx.client_for(&creds);
+    let path = format!("/v1/jobs/{}/events/stream", encode_component(&id));
+    let mut request = UpstreamRequest::new(Method::GET, path)
+        .scoped(&state.scope())
+        .header("Accept", "text/event-stream")
+        .streaming();
+    if let Some(last) = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+    {
+        request = request.header("Last-Event-ID", last);
+    }
+    forward(&ctx, &client, request, Reply::EventStream).await
+}
+
+/// POST /api/inference/chat (SPEC §12.5): bootstrap the project for an anonymous user,
+/// then forward the body unchanged and stream the answer back.
+pub(super) async fn chat(State(ctx): State<CloudContext>, body: Body) -> Response {
+    let creds = match ctx.credentials().await {
+        Ok(c) => c,
+        Err(e) => return session_error_response(&ctx, &e),
+    };
+    let client = ctx.client_for(&creds);
+    let state = match ensure_project_state(ctx.project_root(), &client, &creds).await {
+        Ok(s) => s,
+        Err(e) => {
+            ctx.note_deprecation(client.deprecation());
+            return match e {
+                ProjectStateError::Mismatch => json_error(StatusCode::CONFLICT, &e.to_string()),
+                ProjectStateError::Cloud(cloud @ CloudError::Api { .. })
+                | ProjectStateError::Cloud(cloud @ CloudError::Unreachable { .. }) => {
+                    cloud_error_response(&ctx, &cloud)
+                }
+                other => json_error(StatusCode::INTERNAL_SERVER_ERROR, &other.to_string()),
+            };
+        }
+    };
+    ctx.note_deprecation(client.deprecation());
+    // No size limit and no validation: the cloud decides (SPEC §12.5).
+    let raw: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let request = UpstreamRequest::new(Method::POST, "/v1/inference/chat")
+        .scoped(&state.scope())
+        .json(raw)
+        .unlimited();
+    forward(&ctx, &client, request, Reply::Chat).await
+}

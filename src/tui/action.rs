@@ -1,0 +1,58 @@
+//! Everything a user can ask of the dashboard. Keys and mouse map to these (keymap.rs);
+//! `App::handle_action` turns them into state changes and engine commands.
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Build now (Command::Rebuild).
+    Rebuild,
+    /// Start a new run of the current artifact.
+    StartRun,
+    /// Stop the selected run: early stop at the next checkpoint, or kill at once.
+    StopRun {
+        force: bool,
+    },
+    /// Early-stop the selected run and start a replacement.
+    RestartRun,
+    /// Clear the selected run's stored log.
+    ClearLogs,
+    SelectPrev,
+    SelectNext,
+    FocusLogs,
+    FocusRuns,
+    ToggleFocus,
+    ScrollUp(u16),
+    ScrollDown(u16),
+    PageUp,
+    PageDown,
+    ScrollTop,
+    /// Horizontal scroll of truncated lines.
+    ScrollLeft,
+    ScrollRight,
+    ScrollBottom,
+    ToggleFollow,
+    ToggleWrap,
+    /// Open the search box.
+    SearchOpen,
+    SearchInput(char),
+    SearchBackspace,
+    /// Confirm the query and jump to the nearest hit.
+    SearchSubmit,
+    /// Close the search box; a confirmed query is kept for n/N.
+    SearchCancel,
+    SearchNext,
+    SearchPrev,
+    /// Forget the search query and its highlights.
+    SearchClear,
+    ToggleHelp,
+    /// Mouse click at a screen cell (selects a run or focuses a panel).
+    Click {
+        column: u16,
+        row: u16,
+    },
+    /// First: early-stop every run and wait; second: force; third: leave at once.
+    Quit,
+    /// Ctrl-Z: give the terminal back and stop the process until resumed.
+    Suspend,
+    /// Ctrl-L or a resize: draw everything again.
+    Redraw,
+}

@@ -1,0 +1,728 @@
+//! The dashboard's state. It is fed engine events and user actions, answers with engine
+//! commands, and is drawn by `ui`. No I/O happens here, so tests can drive it directly and
+//! render it on a `TestBackend` with a fixed clock.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+use crate::core::engine::{BuildStatus, Command, EngineSnapshot, StartRunError};
+use crate::core::events::{
+    BuiltArtifact, ConfigChange, DevEvent, EngineEvent, ExitStatus, NoticeLevel, RunInfo,
+    RunOrigin, RunState,
+};
+use crate::core::logs::{LogStore, MAX_EXITED_RUNS_KEPT};
+use crate::tui::action::Action;
+use crate::tui::format;
+use crate::tui::keymap::{Focus, KeyContext};
+use crate::tui::logview::{LogBounds, LogView};
+use crate::tui::theme::Theme;
+use crate::tui::timeline::{Timeline, TimelineKind};
+
+/// After a force quit, leave even if the engine has not reported every run gone.
+pub const FORCE_QUIT_GRACE: Duration = Duration::from_secs(3);
+/// Columns one ←/→ press scrolls truncated log lines.
+const HSCROLL_STEP: u16 = 8;
+/// Restart reasons remembered for replacement runs (bounded; only recent ones matter).
+const REMEMBERED_REASONS: usize = 64;
+
+#[derive(Clone, Debug, Default)]
+pub struct AppOptions {
+    /// Studio / dev server URL shown in the header.
+    pub server_url: Option<String>,
+    /// Bell + OSC 9/777 when a run ends on its own.
+    pub notifications: bool,
+    /// False under NO_COLOR.
+    pub colors: bool,
+    /// Local time offset for the timeline clock (seconds east of UTC).
+    pub utc_offset_secs: i64,
+}
+
+/// Where the user is in the deliberate quit sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuitState {
+    Running,
+    /// First `q`: every run early-stops at its next checkpoint; the TUI waits.
+    Graceful {
+        since: SystemTime,
+    },
+    /// Second `q`: every run is killed; the TUI leaves once they are gone.
+    Forced {
+        since: SystemTime,
+    },
+    /// Leave now.
+    Leave,
+}
+
+/// Screen areas of the last frame, for mouse hits.
+#[derive(Clone, Debug, Default)]
+pub struct HitMap {
+    pub runs_area: Rect,
+    /// Screen row → run pid.
+    pub run_rows: Vec<(u16, u32)>,
+    pub logs_area: Rect,
+}
+
+pub struct App {
+    pub project_label: String,
+    pub options: AppOptions,
+    pub theme: Theme,
+    /// The clock every time-dependent text is computed from (fixed in tests).
+    pub now: SystemTime,
+    pub status: BuildStatus,
+    pub last_good: Option<BuiltArtifact>,
+    /// The last build failure, kept while a follow-up build runs; cleared by a success.
+    pub last_error: Option<String>,
+    /// Oldest first, as the engine lists them.
+    pub runs: Vec<Arc<RunInfo>>,
+    pub selected: Option<u32>,
+    pub focus: Focus,
+    pub log_view: LogView,
+    pub timeline: Timeline,
+    pub help_open: bool,
+    /// First help line shown (short screens scroll the overlay).
+    pub help_scroll: u16,
+    pub quit: QuitState,
+    pub shutting_down: bool,
+    /// The engine's event stream closed.
+    pub engine_gone: bool,
+    /// The engine published `Stopped`: shutdown is complete.
+    pub engine_stopped: bool,
+    /// A one-line answer to the last key (shown in the footer until the next key).
+    pub message: Option<(NoticeLevel, String)>,
+    pub(crate) hit_map: HitMap,
+    /// Set by render: when the visible screen will look different without any event.
+    pub(crate) next_change: Option<Duration>,
+    notifications: Vec<String>,
+    user_stopped: HashSet<u32>,
+    restart_reasons: HashMap<u32, Vec<ConfigChange>>,
+    logs: LogStore,
+}
+
+impl App {
+    pub fn new(
+        project_label: impl Into<String>,
+        logs: LogStore,
+        snapshot: EngineSnapshot,
+        options: AppOptions,
+        now: SystemTime,
+    ) -> Self {
+        let mut app = Self {
+            project_label: project_label.into(),
+            theme: Theme::new(options.colors),
+            options,
+            now,
+            status: BuildStatus::Pending,
+            last_good: None,
+            last_error: None,
+            runs: Vec::new(),
+            selected: None,
+            focus: Focus::Runs,
+            log_view: LogView::default(),
+            timeline: Timeline::default(),
+            help_open: false,
+            help_scroll: 0,
+            quit: QuitState::Running,
+            shutting_down: false,
+            engine_gone: false,
+            engine_stopped: false,
+            message: None,
+            hit_map: HitMap::default(),
+            next_change: None,
+            notifications: Vec::new(),
+            user_stopped: HashSet::new(),
+            restart_reasons: HashMap::new(),
+            logs,
+        };
+        app.sync(snapshot);
+        app
+    }
+
+    pub fn logs(&self) -> &LogStore {
+        &self.logs
+    }
+
+    /// Replace everything with the engine's current view (start, or after missing events).
+    pub fn sync(&mut self, snapshot: EngineSnapshot) {
+        self.last_error = match &snapshot.status {
+            BuildStatus::Error(message) => Some(message.clone()),
+            BuildStatus::Building => self.last_error.take(),
+            _ => None,
+        };
+        self.status = snapshot.status;
+        self.last_good = snapshot.last_good;
+        self.shutting_down = snapshot.shutting_down;
+        for run in &snapshot.runs {
+            self.remember_reason(run);
+        }
+        self.runs = snapshot.runs;
+        self.fix_selection();
+    }
+
+    pub fn key_context(&self) -> KeyContext {
+        KeyContext {
+            focus: self.focus,
+            search_editing: self.log_view.search.editing,
+            search_active: self.log_view.search.is_active(),
+            help_open: self.help_open,
+        }
+    }
+
+    pub fn selected_run(&self) -> Option<&Arc<RunInfo>> {
+        let pid = self.selected?;
+        self.runs.iter().find(|r| r.pid == pid)
+    }
+
+    pub fn live_runs(&self) -> usize {
+        self.runs.iter().filter(|r| is_live(r)).count()
+    }
+
+    /// Restart reason of `pid`, or of the run it replaced.
+    pub fn restart_reason<'a>(&'a self, run: &'a RunInfo) -> Option<&'a [ConfigChange]> {
+        if !run.restart_reason.is_empty() {
+            return Some(&run.restart_reason);
+        }
+        self.restart_reasons.get(&run.pid).map(Vec::as_slice)
+    }
+
+    /// Drained by the loop and written to the terminal.
+    pub fn take_notifications(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notifications)
+    }
+
+    /// How long until the screen changes by itself (uptime, countdown), if anything visible
+    /// animates. `None` means: sleep until the next event.
+    pub fn next_change(&self) -> Option<Duration> {
+        self.next_change
+    }
+
+    pub fn should_exit(&self) -> bool {
+        // The engine finished (every run ended, cloud jobs cancelled) or went away.
+        if self.engine_gone || self.engine_stopped {
+            return true;
+        }
+        match self.quit {
+            QuitState::Leave => true,
+            QuitState::Forced { since } => {
+                self.live_runs() == 0 || self.elapsed_since(since) >= FORCE_QUIT_GRACE
+            }
+            // Wait for the engine's `Stopped`: it may still be cancelling cloud jobs.
+            QuitState::Graceful { .. } | QuitState::Running => false,
+        }
+    }
+
+    pub(crate) fn elapsed_since(&self, t: SystemTime) -> Duration {
+        self.now.duration_since(t).unwrap_or_default()
+    }
+
+    /// Fold one engine event in. Returns whether the screen needs a redraw.
+    pub fn apply_event(&mut self, event: EngineEvent) -> bool {
+        match event {
+            EngineEvent::BuildStarted => {
+                self.status = BuildStatus::Building;
+                true
+            }
+            EngineEvent::Dev(dev) => {
+                self.apply_dev(&dev);
+                true
+            }
+            EngineEvent::Run(run) => {
+                self.apply_run(run);
+                true
+            }
+            EngineEvent::Logs { pid } => self.selected == Some(pid),
+            EngineEvent::Notice { level, message } => {
+                let kind = match level {
+                    NoticeLevel::Info => TimelineKind::Info,
+                    NoticeLevel::Warn | NoticeLevel::Error => TimelineKind::Warn,
+                };
+                self.timeline.push(self.now, kind, message);
+                true
+            }
+            EngineEvent::ShuttingDown => {
+                self.shutting_down = true;
+                true
+            }
+            EngineEvent::Stopped => {
+                self.shutting_down = true;
+                self.engine_stopped = true;
+                true
+            }
+        }
+    }
+
+    fn apply_dev(&mut self, dev: &DevEvent) {
+        match dev {
+            DevEvent::Built {
+                first,
+                artifact,
+                dispatch,
+            } => {
+                self.status = BuildStatus::Ok;
+                self.last_error = None;
+                let mut text = format!(
+                    "{} {}",
+                    if *first { "ready" } else { "rebuild" },
+                    format::duration(artifact.build_duration)
+                );
+                if let Some(d) = dispatch {
+                    if !d.hot_swap_targets.is_empty() {
+                        text.push_str(&format!(" · {} hot-swapped", d.hot_swap_targets.len()));
+                    }
+                    if !d.restart_targets.is_empty() {
+                        text.push_str(&format!(" · {} restarting", d.restart_targets.len()));
+                    }
+                }
+                if let Some(hash) = &artifact.config_hash {
+                    text.push_str(&format!(" · config {}", format::short(hash, 8)));
+                }
+                self.timeline.push(self.now, TimelineKind::Build, text);
+                self.last_good = Some(artifact.clone());
+            }
+            DevEvent::Error { message } => {
+                self.status = BuildStatus::Error(message.clone());
+                self.last_error = Some(message.clone());
+                self.timeline.push(
+                    self.now,
+                    TimelineKind::BuildError,
+                    format!("build failed: {}", crate::tui::timeline::one_line(message)),
+                );
+            }
+        }
+    }
+
+    fn apply_run(&mut self, run: Arc<RunInfo>) {
+        self.remember_reason(&run);
+        let previous = self.runs.iter().position(|r| r.pid == run.pid);
+        let old_state = previous.map(|i| self.runs[i].state.clone());
+        let old_job = previous.and_then(|i| self.runs[i].job_id.clone());
+        self.record_transition(&run, old_state.as_ref(), old_job.as_deref());
+        match previous {
+            Some(i) => self.runs[i] = run.clone(),
+            None => self.runs.push(run.clone()),
+        }
+        self.forget_old_exited_runs();
+        // Follow a restart: the replacement takes over the selection of the run it replaced.
+        if previous.is_none()
+            && (self.selected.is_none()
+                || run
+                    .restarted_from
+                    .is_some_and(|old| self.selected == Some(old)))
+        {
+            self.select(Some(run.pid));
+        }
+        self.fix_selection();
+    }
+
+    /// Keep as many exited runs as the engine keeps logs for (a long session restarts often).
+    fn forget_old_exited_runs(&mut self) {
+        let mut exited = self.runs.iter().filter(|r| !is_live(r)).count();
+        let selected = self.selected;
+        self.runs.retain(|r| {
+            if exited > MAX_EXITED_RUNS_KEPT && !is_live(r) && Some(r.pid) != selected {
+                exited -= 1;
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    fn remember_reason(&mut self, run: &RunInfo) {
+        if !run.restart_reason.is_empty() {
+            if self.restart_reasons.len() >= REMEMBERED_REASONS {
+                self.restart_reasons.clear();
+            }
+            self.restart_reasons
+                .insert(run.pid, run.restart_reason.clone());
+        }
+        if let Some(old) = run.restarted_from
+            && let Some(reason) = self.restart_reasons.get(&old).cloned()
+        {
+            self.restart_reasons.insert(run.pid, reason);
+        }
+    }
+
+    fn record_transition(&mut self, run: &RunInfo, old: Option<&RunState>, old_job: Option<&str>) {
+        let now = self.now;
+        let pid = run.pid;
+        // The job id usually arrives with Starting → Running; note it whatever the state did.
+        if old.is_some()
+            && old_job.is_none()
+            && let Some(job) = &run.job_id
+        {
+            self.timeline
+                .push(now, TimelineKind::Info, format!("{pid} cloud job {job}"));
+        }
+        if old == Some(&run.state) {
+            return;
+        }
+        let why = format::config_changes(&run.restart_reason);
+        match &run.state {
+            RunState::Starting | RunState::Running if old.is_none() => {
+                let text = match run.restarted_from {
+                    Some(from) => format!("{pid} started (restart of {from})"),
+                    None => format!("{pid} started"),
+                };
+                self.timeline.push(now, TimelineKind::RunStarted, text);
+            }
+            RunState::Starting | RunState::Running => {}
+            RunState::HotSwapped => {
+                self.timeline.push(
+                    now,
+                    TimelineKind::HotSwap,
+                    format!("{pid} hot-swapped callbacks"),
+                );
+            }
+            RunState::EarlyStopping => {
+                let text = if why.is_empty() {
+                    format!("{pid} early-stopping")
+                } else {
+                    format!("{pid} early-stopping: {why}")
+                };
+                self.timeline.push(now, TimelineKind::EarlyStop, text);
+            }
+            RunState::Restarting => {
+                let text = if why.is_empty() {
+                    format!("{pid} restarting")
+                } else {
+                    format!("{pid} restarting: {why}")
+                };
+                self.timeline.push(now, TimelineKind::Restart, text);
+            }
+            RunState::Exited { status } => {
+                let failed = !matches!(status, ExitStatus::Code(0));
+                let how = match status {
+                    ExitStatus::Code(0) => "exited 0".to_string(),
+                    ExitStatus::Code(c) => format!("failed, exit {c}"),
+                    ExitStatus::Signal(n) => format!("killed by {}", format::signal_name(*n)),
+                };
+                let kind = if failed {
+                    TimelineKind::RunFailed
+                } else {
+                    TimelineKind::RunExited
+                };
+                self.timeline.push(now, kind, format!("{pid} {how}"));
+                let on_its_own = matches!(
+                    old,
+                    Some(RunState::Starting | RunState::Running | RunState::HotSwapped)
+                ) && !self.user_stopped.contains(&pid)
+                    && self.quit == QuitState::Running
+                    && !self.shutting_down;
+                if on_its_own && self.options.notifications {
+                    let trainer = run.trainer_name.as_deref().unwrap_or("run");
+                    let outcome = if failed {
+                        format!("{trainer} ({pid}) {how}")
+                    } else {
+                        format!("{trainer} ({pid}) completed")
+                    };
+                    self.notifications.push(outcome);
+                }
+                self.user_stopped.remove(&pid);
+            }
+        }
+    }
+
+    fn select(&mut self, pid: Option<u32>) {
+        if self.selected != pid {
+            self.selected = pid;
+            self.log_view.reset_position();
+        }
+    }
+
+    /// Keep the selection on an existing run; default to the newest live run.
+    fn fix_selection(&mut self) {
+        if self
+            .selected
+            .is_some_and(|pid| self.runs.iter().any(|r| r.pid == pid))
+        {
+            return;
+        }
+        let pick = self
+            .runs
+            .iter()
+            .rev()
+            .find(|r| is_live(r))
+            .or(self.runs.last())
+            .map(|r| r.pid);
+        self.select(pick);
+    }
+
+    fn bounds(&self) -> LogBounds {
+        match self.selected {
+            Some(pid) => LogBounds::read(&self.logs, pid),
+            None => LogBounds::default(),
+        }
+    }
+
+    fn say(&mut self, level: NoticeLevel, text: impl Into<String>) {
+        self.message = Some((level, text.into()));
+    }
+
+    /// A StartRun finished (the loop awaits the engine's reply and hands it here).
+    pub fn run_start_result(&mut self, result: Result<u32, StartRunError>) {
+        match result {
+            Ok(pid) => {
+                self.select(Some(pid));
+                self.say(NoticeLevel::Info, format!("started run {pid}"));
+            }
+            Err(e) => {
+                self.timeline
+                    .push(self.now, TimelineKind::Warn, e.to_string());
+                self.say(NoticeLevel::Error, e.to_string());
+            }
+        }
+    }
+
+    /// Apply a user action; the returned command (if any) goes to the engine.
+    pub fn handle_action(&mut self, action: Action) -> Option<Command> {
+        if !matches!(action, Action::Redraw) {
+            self.message = None;
+        }
+        match action {
+            // The help overlay takes the scroll keys while it is open.
+            Action::ScrollUp(n) if self.help_open => {
+                self.help_scroll = self.help_scroll.saturating_sub(n);
+            }
+            Action::ScrollDown(n) if self.help_open => {
+                self.help_scroll = self.help_scroll.saturating_add(n);
+            }
+            Action::Rebuild => return Some(Command::Rebuild),
+            Action::StartRun => {
+                if self.shutting_down || self.quit != QuitState::Running {
+                    self.say(NoticeLevel::Warn, "shutting down: no new runs");
+                    return None;
+                }
+                self.say(NoticeLevel::Info, "starting a run…");
+                return Some(Command::StartRun {
+                    origin: RunOrigin::Engine,
+                    reply: None,
+                });
+            }
+            Action::StopRun { force } => {
+                let pid = self.selected_live_pid()?;
+                self.user_stopped.insert(pid);
+                if force {
+                    self.say(NoticeLevel::Warn, format!("killing run {pid}"));
+                } else {
+                    self.say(
+                        NoticeLevel::Info,
+                        format!("run {pid} stops at its next checkpoint (X kills it now)"),
+                    );
+                }
+                return Some(Command::StopRun { pid, force });
+            }
+            Action::RestartRun => {
+                let pid = self.selected_live_pid()?;
+                self.user_stopped.insert(pid);
+                self.say(
+                    NoticeLevel::Info,
+                    format!("run {pid} restarts after its next checkpoint"),
+                );
+                return Some(Command::RestartRun { pid });
+            }
+            Action::ClearLogs => {
+                let Some(pid) = self.selected else {
+                    self.say(NoticeLevel::Warn, "no run selected");
+                    return None;
+                };
+                self.log_view.reset_position();
+                return Some(Command::ClearLogs { pid });
+            }
+            Action::SelectPrev | Action::SelectNext => {
+                let index = self
+                    .selected
+                    .and_then(|pid| self.runs.iter().position(|r| r.pid == pid));
+                let next = match (index, action == Action::SelectNext) {
+                    (None, _) => self.runs.len().checked_sub(1),
+                    (Some(i), true) => Some((i + 1).min(self.runs.len().saturating_sub(1))),
+                    (Some(i), false) => Some(i.saturating_sub(1)),
+                };
+                let pid = next.and_then(|i| self.runs.get(i)).map(|r| r.pid);
+                self.select(pid);
+            }
+            Action::FocusLogs => self.focus = Focus::Logs,
+            Action::FocusRuns => self.focus = Focus::Runs,
+            Action::ToggleFocus => {
+                self.focus = match self.focus {
+                    Focus::Runs => Focus::Logs,
+                    Focus::Logs => Focus::Runs,
+                }
+            }
+            Action::ScrollUp(n) => {
+                let b = self.bounds();
+                self.log_view.scroll_up(u64::from(n), b);
+            }
+            Action::ScrollDown(n) => {
+                let b = self.bounds();
+                self.log_view.scroll_down(u64::from(n), b);
+            }
+            Action::PageUp => {
+                let b = self.bounds();
+                self.log_view.page_up(b);
+            }
+            Action::PageDown => {
+                let b = self.bounds();
+                self.log_view.page_down(b);
+            }
+            Action::ScrollTop => {
+                let b = self.bounds();
+                self.log_view.scroll_to_oldest(b);
+            }
+            Action::ScrollBottom => self.log_view.scroll_to_newest(),
+            Action::ToggleFollow => {
+                let b = self.bounds();
+                self.log_view.toggle_follow(b);
+            }
+            Action::ToggleWrap => {
+                self.log_view.wrap = !self.log_view.wrap;
+                self.log_view.hscroll = 0;
+            }
+            Action::ScrollLeft => {
+                self.log_view.hscroll = self.log_view.hscroll.saturating_sub(HSCROLL_STEP);
+            }
+            Action::ScrollRight if !self.log_view.wrap => {
+                self.log_view.hscroll = self.log_view.hscroll.saturating_add(HSCROLL_STEP);
+            }
+            Action::ScrollRight => self.say(
+                NoticeLevel::Info,
+                "lines wrap: press w to truncate and scroll sideways",
+            ),
+            Action::SearchOpen => {
+                let search = &mut self.log_view.search;
+                search.editing = true;
+                search.input = search.query.clone();
+            }
+            Action::SearchInput(c) => self.log_view.search.input.push(c),
+            Action::SearchBackspace => {
+                self.log_view.search.input.pop();
+            }
+            Action::SearchSubmit => self.submit_search(),
+            Action::SearchCancel => self.log_view.search.editing = false,
+            Action::SearchClear => {
+                let search = &mut self.log_view.search;
+                search.query.clear();
+                search.current = None;
+            }
+            Action::SearchNext | Action::SearchPrev => {
+                self.step_search(action == Action::SearchNext);
+            }
+            Action::ToggleHelp => {
+                self.help_open = !self.help_open;
+                self.help_scroll = 0;
+            }
+            Action::Click { column, row } => self.click(column, row),
+            Action::Quit => return self.quit_step(),
+            Action::Suspend | Action::Redraw => {}
+        }
+        None
+    }
+
+    fn selected_live_pid(&mut self) -> Option<u32> {
+        let Some(run) = self.selected_run() else {
+            self.say(NoticeLevel::Warn, "no run selected (s starts one)");
+            return None;
+        };
+        if !is_live(run) {
+            let pid = run.pid;
+            self.say(
+                NoticeLevel::Warn,
+                format!("run {pid} has already exited (s starts a new one)"),
+            );
+            return None;
+        }
+        Some(run.pid)
+    }
+
+    fn quit_step(&mut self) -> Option<Command> {
+        self.help_open = false;
+        match self.quit {
+            QuitState::Running => {
+                if self.live_runs() == 0 {
+                    self.quit = QuitState::Leave;
+                } else {
+                    self.quit = QuitState::Graceful { since: self.now };
+                }
+                Some(Command::Shutdown { force: false })
+            }
+            QuitState::Graceful { .. } => {
+                self.quit = QuitState::Forced { since: self.now };
+                Some(Command::Shutdown { force: true })
+            }
+            QuitState::Forced { .. } | QuitState::Leave => {
+                self.quit = QuitState::Leave;
+                None
+            }
+        }
+    }
+
+    fn submit_search(&mut self) {
+        let search = &mut self.log_view.search;
+        search.editing = false;
+        if search.input == search.query && search.is_active() {
+            self.step_search(false);
+            return;
+        }
+        let query = std::mem::take(&mut search.input);
+        search.set_query(query);
+        if self.log_view.search.is_active() {
+            // Newest hit first: in a training log the latest occurrence is the interesting one.
+            self.step_search(false);
+        }
+    }
+
+    /// Refresh the hit list (only new lines are scanned) and move to the next/previous hit.
+    fn step_search(&mut self, forward: bool) {
+        if !self.log_view.search.is_active() {
+            self.say(NoticeLevel::Info, "press / to search the log");
+            return;
+        }
+        let Some(pid) = self.selected else { return };
+        let view = &mut self.log_view;
+        let bounds = self.logs.with(pid, |log| {
+            view.search.refresh(log, None);
+            LogBounds::of(log)
+        });
+        let search = &view.search;
+        let from = search.current;
+        let target = if forward {
+            search.next_after(from.or_else(|| Some(view.effective_top(bounds).saturating_sub(1))))
+        } else {
+            search.prev_before(from)
+        };
+        match target {
+            Some(seq) => {
+                view.search.current = Some(seq);
+                view.jump_to(seq, bounds);
+            }
+            None => {
+                let query = view.search.query.clone();
+                self.say(NoticeLevel::Warn, format!("no match for “{query}”"));
+            }
+        }
+    }
+
+    fn click(&mut self, column: u16, row: u16) {
+        let at = ratatui::layout::Position { x: column, y: row };
+        if let Some(&(_, pid)) = self.hit_map.run_rows.iter().find(|(y, _)| *y == row) {
+            self.focus = Focus::Runs;
+            self.select(Some(pid));
+        } else if self.hit_map.logs_area.contains(at) {
+            self.focus = Focus::Logs;
+        } else if self.hit_map.runs_area.contains(at) {
+            self.focus = Focus::Runs;
+        }
+    }
+
+    /// Draw the whole screen from the current state and `self.now`.
+    pub fn render(&mut self, frame: &mut Frame) {
+        crate::tui::ui::render(self, frame);
+    }
+}
+
+pub fn is_live(run: &RunInfo) -> bool {
+    !matches!(run.state, RunState::Exited { .. })
+}

@@ -1,0 +1,83 @@
+//! Terminal setup and restore. The terminal is given back on every way out: normal return
+//! (guard), `?` errors (guard), panics (hook, also under `panic = "abort"`), signals (the
+//! loop returns and the guard runs), and Ctrl-Z (restored before stopping, re-entered after).
+
+use std::io::{self, Stdout, Write};
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossterm::cursor::{Hide, Show};
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+pub type CrosstermTerminal = Terminal<CrosstermBackend<Stdout>>;
+
+/// Whether we changed the terminal and have not given it back yet.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static PANIC_HOOK: Once = Once::new();
+
+/// Restore the terminal first, then let the previous hook print the panic on a sane screen.
+pub fn install_panic_hook() {
+    PANIC_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore();
+            previous(info);
+        }));
+    });
+}
+
+fn setup() -> io::Result<()> {
+    enable_raw_mode()?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture, Hide)
+}
+
+/// Raw mode, alternate screen, mouse capture; a guard that undoes them on drop.
+pub fn enter() -> io::Result<(CrosstermTerminal, RestoreGuard)> {
+    install_panic_hook();
+    let guard = RestoreGuard;
+    setup()?;
+    let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    Ok((terminal, guard))
+}
+
+/// Undo everything `enter` did. Idempotent and safe to call from a panic hook.
+pub fn restore() {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let mut out = io::stdout();
+        let _ = execute!(out, DisableMouseCapture, LeaveAlternateScreen, Show);
+        let _ = disable_raw_mode();
+        let _ = out.flush();
+    }
+}
+
+pub struct RestoreGuard;
+
+impl Drop for RestoreGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Ctrl-Z: give the terminal back, stop like any job, and take it again on `fg`.
+pub fn suspend(terminal: &mut CrosstermTerminal) -> io::Result<()> {
+    restore();
+    // Raw mode turned ISIG off, so the key did not stop us: stop ourselves. Children live in
+    // their own process groups and keep training.
+    nix::sys::signal::raise(nix::sys::signal::Signal::SIGTSTP).map_err(io::Error::from)?;
+    setup()?;
+    terminal.clear()
+}
+
+/// Write a raw escape (notifications) between frames.
+pub fn write_raw(terminal: &mut CrosstermTerminal, bytes: &str) -> io::Result<()> {
+    let out = terminal.backend_mut();
+    out.write_all(bytes.as_bytes())?;
+    out.flush()
+}

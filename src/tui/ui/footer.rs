@@ -1,0 +1,128 @@
+//! Bottom lines: the key hints (or the answer to the last key), the search box, and the
+//! quit banner with its countdown.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::core::events::{NoticeLevel, RunState};
+use crate::tui::app::{App, QuitState};
+use crate::tui::format;
+use crate::tui::keymap::BINDINGS;
+use crate::tui::ui::{animate_within, printable};
+
+pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let theme = app.theme;
+    let mut spans = Vec::new();
+    if let Some((level, text)) = &app.message {
+        let style = match level {
+            NoticeLevel::Info => theme.info(),
+            NoticeLevel::Warn => theme.warn(),
+            NoticeLevel::Error => theme.error(),
+        };
+        spans.push(Span::styled(format!(" {} ", printable(text)), style));
+        spans.push(Span::styled("│", theme.dim()));
+    }
+    let hints: Vec<(&str, &str)> = BINDINGS
+        .iter()
+        .filter_map(|b| {
+            Some((
+                b.keys.split_whitespace().next().unwrap_or(b.keys),
+                b.footer?,
+            ))
+        })
+        .collect();
+    let wanted = spans.iter().map(Span::width).sum::<usize>()
+        + hints
+            .iter()
+            .map(|(key, label)| key.chars().count() + label.chars().count() + 2)
+            .sum::<usize>();
+    // On a narrow screen, the way out and the way to every other key come first.
+    let essential = |key: &str| key == "?" || key == "q";
+    let ordered: Vec<(&str, &str)> = if wanted > usize::from(area.width) {
+        let (first, rest): (Vec<_>, Vec<_>) = hints.into_iter().partition(|(k, _)| essential(k));
+        first.into_iter().chain(rest).collect()
+    } else {
+        hints
+    };
+    for (key, label) in ordered {
+        spans.push(Span::styled(format!(" {key}"), theme.key()));
+        spans.push(Span::styled(format!(" {label}"), theme.dim()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+pub fn render_search(app: &App, frame: &mut Frame, area: Rect) {
+    let theme = app.theme;
+    let line = Line::from(vec![
+        Span::styled("/", theme.key()),
+        Span::raw(app.log_view.search.input.clone()),
+        Span::styled("▏", theme.key()),
+        Span::styled("  Enter: find · Esc: close · n/N: next/prev", theme.dim()),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+pub fn banner_visible(app: &App) -> bool {
+    app.quit != QuitState::Running || app.shutting_down
+}
+
+/// The quit countdown, so nobody wonders what happens to their jobs.
+pub fn render_banner(app: &mut App, frame: &mut Frame, area: Rect) {
+    let theme = app.theme;
+    let live = app.live_runs();
+    let stopping = app
+        .runs
+        .iter()
+        .filter(|r| r.state == RunState::EarlyStopping)
+        .collect::<Vec<_>>();
+    let soonest_kill = stopping
+        .iter()
+        .filter_map(|r| r.kill_deadline)
+        .min()
+        .map(|d| d.duration_since(app.now).unwrap_or_default());
+    let (text, style) = match app.quit {
+        QuitState::Graceful { .. } if live == 0 => (
+            " ✓ every run stopped · finishing (closing the engine, cancelling cloud jobs)…"
+                .to_string(),
+            theme.ok(),
+        ),
+        QuitState::Graceful { since } => {
+            let waited = app.elapsed_since(since);
+            let mut text = format!(
+                " ◐ quitting: {live} run{} early-stopping at next checkpoint · {}",
+                if live == 1 { "" } else { "s" },
+                format::clock_duration(waited)
+            );
+            if let Some(left) = soonest_kill {
+                text.push_str(&format!(" · killed in {}", format::clock_duration(left)));
+            }
+            text.push_str(" · q again: force-stop (loses checkpoint)");
+            (text, theme.warn())
+        }
+        QuitState::Forced { since } => (
+            format!(
+                " ✗ force-stopping {live} run{} · {}",
+                if live == 1 { "" } else { "s" },
+                format::clock_duration(app.elapsed_since(since))
+            ),
+            theme.error(),
+        ),
+        QuitState::Leave => (" leaving…".to_string(), theme.dim()),
+        QuitState::Running => (
+            format!(
+                " shutting down · {live} run{} still stopping",
+                if live == 1 { "" } else { "s" }
+            ),
+            theme.warn(),
+        ),
+    };
+    if let QuitState::Graceful { since } | QuitState::Forced { since } = app.quit {
+        animate_within(
+            app,
+            format::clock_duration_next_change(app.elapsed_since(since)),
+        );
+    }
+    frame.render_widget(Paragraph::new(Span::styled(text, style)), area);
+}

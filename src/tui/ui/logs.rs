@@ -1,0 +1,137 @@
+//! The selected run's log: only the visible window is copied out of the store and parsed.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use crate::core::logs::LogStream;
+use crate::tui::MIN_FRAME_INTERVAL;
+use crate::tui::ansi;
+use crate::tui::app::App;
+use crate::tui::keymap::Focus;
+use crate::tui::logview::{LogBounds, layout_rows};
+use crate::tui::ui::{animate_within, printable};
+
+/// Lines a frame searches at most; a flood is searched over several frames so keys stay fast.
+const SEARCH_SCAN_PER_FRAME: usize = 5_000;
+
+pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
+    app.hit_map.logs_area = area;
+    if area.height == 0 {
+        return;
+    }
+    let theme = app.theme;
+    let inner = Block::default().borders(Borders::TOP).inner(area);
+    app.log_view.rows = inner.height.max(1);
+
+    let (bounds, raw) = match app.selected {
+        Some(pid) => {
+            let logs = app.logs().clone();
+            let view = &mut app.log_view;
+            logs.with(pid, |log| {
+                view.search.refresh(log, Some(SEARCH_SCAN_PER_FRAME));
+                view.window(log)
+            })
+        }
+        None => (LogBounds::default(), Vec::new()),
+    };
+
+    let mut title = vec![Span::styled(" logs ", theme.title())];
+    if let Some(run) = app.selected_run() {
+        let name = run.trainer_name.as_deref().unwrap_or("(unnamed)");
+        title.push(Span::raw(format!("· {} {} ", run.pid, printable(name))));
+    }
+    let search_behind = app.log_view.search.is_behind(bounds);
+    let view = &app.log_view;
+    if view.follow {
+        title.push(Span::styled("· follow ", theme.ok()));
+    } else {
+        let bottom = view.effective_top(bounds) + u64::from(inner.height);
+        let newer = bounds.next.saturating_sub(bottom);
+        title.push(Span::styled("· paused ", theme.warn()));
+        if newer > 0 {
+            title.push(Span::styled(format!("↓ {newer} newer "), theme.warn()));
+        }
+    }
+    title.push(Span::styled(
+        if view.wrap { "· wrap " } else { "· trunc " },
+        theme.dim(),
+    ));
+    if !view.wrap && view.hscroll > 0 {
+        title.push(Span::styled(format!("→{} ", view.hscroll), theme.warn()));
+    }
+    if !bounds.is_empty() {
+        title.push(Span::styled(
+            format!("· {} lines ", bounds.len()),
+            theme.dim(),
+        ));
+    }
+    if bounds.dropped > 0 {
+        title.push(Span::styled(
+            format!("({} dropped) ", bounds.dropped),
+            theme.dim(),
+        ));
+    }
+    if view.search.is_active() && !view.search.editing {
+        let position = view
+            .search
+            .current_index()
+            .map(|i| format!("{i}/"))
+            .unwrap_or_default();
+        let more = if search_behind { "+" } else { "" };
+        title.push(Span::styled(
+            format!(
+                "· /{} {position}{}{more} hits ",
+                printable(&view.search.query),
+                view.search.hit_count()
+            ),
+            theme.info(),
+        ));
+    }
+    if search_behind {
+        // Keep scanning on the next frames even when no new line arrives.
+        animate_within(app, MIN_FRAME_INTERVAL);
+    }
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(theme.border(app.focus == Focus::Logs))
+        .title(Line::from(title));
+    frame.render_widget(block, area);
+    if inner.height == 0 || inner.width == 0 {
+        return;
+    }
+
+    if raw.is_empty() {
+        let hint = match app.selected {
+            None => "select a run to see its output",
+            Some(_) if bounds.dropped > 0 => "log cleared · new output appears here",
+            Some(_) => "no output yet",
+        };
+        frame.render_widget(Paragraph::new(Span::styled(hint, theme.dim())), inner);
+        return;
+    }
+    // A 10 MB line without a newline is kept by the store; only what can show is parsed.
+    let parse_limit = usize::from(inner.width) * usize::from(inner.height) * 8 + 256;
+    let parsed: Vec<_> = raw
+        .iter()
+        .map(|line| {
+            let mut parsed = ansi::parse(visible_prefix(&line.text, parse_limit), theme.colors);
+            if line.stream == LogStream::System {
+                // arkor's own lines (spawned, signalled, exited) read apart from the child's.
+                parsed.runs = vec![(0, theme.system_line())];
+            }
+            (line.seq, parsed)
+        })
+        .collect();
+    let rows = layout_rows(&parsed, inner.width, inner.height, &app.log_view, theme);
+    frame.render_widget(Paragraph::new(rows), inner);
+}
+
+/// The head of `text` that can possibly be on screen (cut at a char boundary).
+fn visible_prefix(text: &str, limit: usize) -> &str {
+    if text.len() <= limit {
+        return text;
+    }
+    &text[..text.floor_char_boundary(limit)]
+}

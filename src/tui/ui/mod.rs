@@ -1,0 +1,158 @@
+//! Drawing: the screen layout and one module per panel. Everything here is a pure function of
+//! the App (and its clock), so the same state always draws the same screen.
+
+mod error;
+mod footer;
+mod header;
+mod help;
+mod logs;
+mod runs;
+mod timeline;
+
+use std::time::Duration;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+
+use crate::tui::ansi::{self, char_width};
+use crate::tui::app::App;
+
+/// The timeline sits beside the logs only when there is room for both.
+const SIDE_TIMELINE_FROM_WIDTH: u16 = 100;
+const SIDE_TIMELINE_NARROWEST: u16 = 44;
+const SIDE_TIMELINE_MAX_WIDTH: u16 = 72;
+/// Below the logs on narrower but tall screens, with this many entries.
+const BOTTOM_TIMELINE_ROWS: u16 = 4;
+const BOTTOM_TIMELINE_FROM_BODY_HEIGHT: u16 = 14;
+
+pub fn render(app: &mut App, frame: &mut Frame) {
+    let area = frame.area();
+    app.next_change = None;
+    app.hit_map = Default::default();
+    if area.width == 0 || area.height == 0 {
+        return;
+    }
+    let banner_rows = u16::from(footer::banner_visible(app));
+    let error_rows = error::wanted_rows(app, area);
+    let search_rows = u16::from(app.log_view.search.editing);
+    let fixed = 1 + banner_rows + error_rows + search_rows + 1;
+    let rest = area.height.saturating_sub(fixed);
+    // The runs table may take up to 3/5 of the space; the log pane keeps the rest.
+    let runs_rows = runs::wanted_rows(app).min((rest * 3 / 5).max(2.min(rest)));
+    let [
+        header_area,
+        banner_area,
+        error_area,
+        runs_area,
+        body_area,
+        search_area,
+        footer_area,
+    ] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(banner_rows),
+        Constraint::Length(error_rows),
+        Constraint::Length(runs_rows),
+        Constraint::Fill(1),
+        Constraint::Length(search_rows),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+
+    header::render(app, frame, header_area);
+    if banner_rows > 0 {
+        footer::render_banner(app, frame, banner_area);
+    }
+    if error_rows > 0 {
+        error::render(app, frame, error_area);
+    }
+    runs::render(app, frame, runs_area);
+    let (logs_area, timeline_area) = split_body(body_area, !app.timeline.is_empty());
+    logs::render(app, frame, logs_area);
+    if let Some(timeline_area) = timeline_area {
+        timeline::render(app, frame, timeline_area);
+    }
+    if search_rows > 0 {
+        footer::render_search(app, frame, search_area);
+    }
+    footer::render(app, frame, footer_area);
+    if app.help_open {
+        help::render(app, frame, area);
+    }
+}
+
+fn split_body(body: Rect, has_timeline: bool) -> (Rect, Option<Rect>) {
+    if !has_timeline {
+        return (body, None);
+    }
+    if body.width >= SIDE_TIMELINE_FROM_WIDTH {
+        let width = (body.width * 2 / 5).clamp(SIDE_TIMELINE_NARROWEST, SIDE_TIMELINE_MAX_WIDTH);
+        let [logs, timeline] =
+            Layout::horizontal([Constraint::Fill(1), Constraint::Length(width)]).areas(body);
+        return (logs, Some(timeline));
+    }
+    if body.height >= BOTTOM_TIMELINE_FROM_BODY_HEIGHT {
+        let [logs, timeline] = Layout::vertical([
+            Constraint::Fill(1),
+            Constraint::Length(BOTTOM_TIMELINE_ROWS + 1),
+        ])
+        .areas(body);
+        return (logs, Some(timeline));
+    }
+    (body, None)
+}
+
+/// Note that the screen will change by itself in `after` (the loop sleeps until the soonest).
+pub(crate) fn animate_within(app: &mut App, after: Duration) {
+    app.next_change = Some(app.next_change.map_or(after, |d| d.min(after)));
+}
+
+/// `s` without escapes or control characters, cut or padded to exactly `width` columns (a
+/// cut ends in `…`). Names and ids come from user code and must not reach the terminal raw.
+pub(crate) fn fit(s: &str, width: usize) -> String {
+    let clean;
+    let s = if s.chars().any(char::is_control) {
+        clean = ansi::parse(s, false).text;
+        clean.as_str()
+    } else {
+        s
+    };
+    let mut out = String::new();
+    let total: usize = s.chars().map(char_width).sum();
+    let mut used = 0;
+    if total <= width {
+        out.push_str(s);
+        used = total;
+    } else if width > 0 {
+        for c in s.chars() {
+            let w = char_width(c);
+            if used + w > width - 1 {
+                break;
+            }
+            out.push(c);
+            used += w;
+        }
+        out.push('…');
+        used += 1;
+    }
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    out
+}
+
+/// `s` with escapes and control characters removed.
+pub(crate) fn printable(s: &str) -> String {
+    ansi::parse(s, false).text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit;
+
+    #[test]
+    fn fit_pads_and_cuts() {
+        assert_eq!(fit("abc", 5), "abc  ");
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("abc", 0), "");
+        assert_eq!(fit("日本語", 4), "日… ");
+        assert_eq!(fit("a\u{1b}[2Jb\nc", 5), "abc  ");
+    }
+}

@@ -1,0 +1,326 @@
+//! The runs table: one line per run, plus a second line saying WHY a run is stopping or
+//! restarting (config keys old → new) and how long its early stop has waited for the
+//! checkpoint against the kill deadline.
+
+use std::time::Duration;
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use crate::core::events::{ExitStatus, RunInfo, RunOrigin, RunState};
+use crate::tui::app::{App, is_live};
+use crate::tui::format;
+use crate::tui::keymap::Focus;
+use crate::tui::ui::{animate_within, fit};
+
+const MARKER: usize = 2;
+const PID: usize = 8;
+const TRAINER_MIN: usize = 8;
+const TRAINER_MAX: usize = 24;
+const STATE_MIN: usize = 14;
+const JOB: usize = 14;
+const CONFIG: usize = 10;
+const UPTIME: usize = 8;
+const EXIT: usize = 8;
+
+/// Rows the table would like: title, column header, and each run's lines.
+pub fn wanted_rows(app: &App) -> u16 {
+    let lines: usize = app
+        .runs
+        .iter()
+        .map(|r| 1 + usize::from(why_line(app, r).is_some()))
+        .sum();
+    (2 + lines.max(1)).min(u16::MAX as usize) as u16
+}
+
+#[derive(Clone, Copy)]
+struct Columns {
+    trainer: usize,
+    state: usize,
+    job: bool,
+    config: bool,
+    uptime: bool,
+    exit: bool,
+}
+
+fn columns(width: usize, state: usize) -> Columns {
+    let mut cols = Columns {
+        trainer: 0,
+        state,
+        job: false,
+        config: false,
+        uptime: false,
+        exit: false,
+    };
+    let mut used = MARKER + PID + state;
+    let take = |w: usize, used: &mut usize| {
+        if *used + w <= width {
+            *used += w;
+            true
+        } else {
+            false
+        }
+    };
+    if take(TRAINER_MIN + 1, &mut used) {
+        cols.trainer = TRAINER_MIN;
+    }
+    cols.uptime = take(UPTIME, &mut used);
+    cols.exit = take(EXIT, &mut used);
+    cols.job = take(JOB, &mut used);
+    cols.config = take(CONFIG, &mut used);
+    if cols.trainer > 0 {
+        cols.trainer = (cols.trainer + width.saturating_sub(used)).min(TRAINER_MAX);
+    }
+    cols
+}
+
+fn state_text(app: &App, run: &RunInfo) -> String {
+    let (symbol, label, _) = app.theme.run_state(&run.state);
+    match &run.state {
+        RunState::EarlyStopping => {
+            let waited = app.elapsed_since(run.state_since);
+            format!("{symbol} {label} {}", format::clock_duration(waited))
+        }
+        RunState::Exited {
+            status: ExitStatus::Code(0),
+        } => format!("{symbol} {label}"),
+        RunState::Exited { status } => format!("{symbol} {label} {}", format::exit_status(status)),
+        _ => format!("{symbol} {label}"),
+    }
+}
+
+/// The explanatory second line of a run, when there is something to explain.
+fn why_line(app: &App, run: &RunInfo) -> Option<String> {
+    let reason = app
+        .restart_reason(run)
+        .map(format::config_changes)
+        .filter(|s| !s.is_empty());
+    match &run.state {
+        RunState::EarlyStopping => {
+            let waited = app.elapsed_since(run.state_since);
+            let mut text = format!(
+                "waiting for its next checkpoint: {}",
+                format::clock_duration(waited)
+            );
+            if let Some(deadline) = run.kill_deadline {
+                let timeout = deadline.duration_since(run.state_since).unwrap_or_default();
+                let left = deadline.duration_since(app.now).unwrap_or_default();
+                text.push_str(&format!(
+                    " of {} (killed in {})",
+                    format::clock_duration(timeout),
+                    format::clock_duration(left)
+                ));
+            }
+            if let Some(reason) = reason {
+                text.push_str(&format!(" · config changed: {reason}"));
+            }
+            Some(text)
+        }
+        RunState::Restarting => Some(match reason {
+            Some(reason) => format!("restarting with the new config: {reason}"),
+            None => "restarting with the current build".to_string(),
+        }),
+        RunState::Exited { .. } => None,
+        _ => match (run.restarted_from, reason) {
+            (Some(from), Some(reason)) => Some(format!("restarted from {from}: {reason}")),
+            _ => None,
+        },
+    }
+}
+
+pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
+    if area.height == 0 {
+        return;
+    }
+    let theme = app.theme;
+    let live = app.live_runs();
+    let title = if app.runs.is_empty() {
+        " runs ".to_string()
+    } else {
+        format!(" runs · {live} live / {} ", app.runs.len())
+    };
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(theme.border(app.focus == Focus::Runs))
+        .title(Span::styled(title, theme.title()));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    app.hit_map.runs_area = area;
+    if inner.height == 0 {
+        return;
+    }
+    let width = usize::from(inner.width);
+
+    if app.runs.is_empty() {
+        let hint = if app.last_good.is_some() {
+            "no runs yet · press s to start one"
+        } else {
+            "no runs yet · waiting for a successful build"
+        };
+        frame.render_widget(Paragraph::new(Span::styled(hint, theme.dim())), inner);
+        return;
+    }
+
+    let states: Vec<String> = app.runs.iter().map(|r| state_text(app, r)).collect();
+    let state_width = states
+        .iter()
+        .map(|s| s.chars().count() + 2)
+        .max()
+        .unwrap_or(0)
+        .max(STATE_MIN);
+    let cols = columns(width, state_width);
+
+    // (line, pid of the run it belongs to)
+    let mut lines: Vec<(Line<'static>, u32)> = Vec::new();
+    let mut selected_first_line = 0usize;
+    let mut animate: Option<Duration> = None;
+    for (run, state) in app.runs.iter().zip(&states) {
+        let selected = app.selected == Some(run.pid);
+        if selected {
+            selected_first_line = lines.len();
+        }
+        let (_, _, state_style) = theme.run_state(&run.state);
+        let uptime = match run.state {
+            RunState::Exited { .. } => run
+                .state_since
+                .duration_since(run.started_at)
+                .unwrap_or_default(),
+            _ => app.now.duration_since(run.started_at).unwrap_or_default(),
+        };
+        if is_live(run) {
+            let step = format::clock_duration_next_change(uptime);
+            animate = Some(animate.map_or(step, |a| a.min(step)));
+            if run.state == RunState::EarlyStopping {
+                let waited = app.now.duration_since(run.state_since).unwrap_or_default();
+                let step = format::clock_duration_next_change(waited);
+                animate = Some(animate.map_or(step, |a| a.min(step)));
+            }
+        }
+        let mut spans = vec![
+            Span::raw(if selected { "▸ " } else { "  " }),
+            Span::raw(fit(&run.pid.to_string(), PID)),
+        ];
+        if cols.trainer > 0 {
+            let name = run.trainer_name.as_deref().unwrap_or("(unnamed)");
+            // Runs started from the browser Studio are listed too; say so.
+            let name = match run.origin {
+                RunOrigin::Http => format!("{name} (studio)"),
+                RunOrigin::Engine => name.to_string(),
+            };
+            spans.push(Span::raw(fit(&name, cols.trainer)));
+            spans.push(Span::raw(" "));
+        }
+        spans.push(Span::styled(fit(state, cols.state), state_style));
+        if cols.job {
+            let job = run.job_id.as_deref().unwrap_or("–");
+            spans.push(Span::styled(fit(job, JOB), theme.dim()));
+        }
+        if cols.config {
+            let hash = run
+                .config_hash
+                .as_deref()
+                .map(|h| format::short(h, 8))
+                .unwrap_or("–");
+            // A live run on another config than the current build is due for a restart.
+            let current = app
+                .last_good
+                .as_ref()
+                .and_then(|b| b.config_hash.as_deref());
+            let stale = is_live(run) && current.is_some() && run.config_hash.as_deref() != current;
+            if stale {
+                spans.push(Span::styled(fit(&format!("{hash}≠"), CONFIG), theme.warn()));
+            } else {
+                spans.push(Span::styled(fit(hash, CONFIG), theme.dim()));
+            }
+        }
+        if cols.uptime {
+            spans.push(Span::raw(fit(&format::clock_duration(uptime), UPTIME)));
+        }
+        if cols.exit {
+            let exit = match &run.state {
+                RunState::Exited { status } => format::exit_status(status),
+                _ => String::new(),
+            };
+            spans.push(Span::styled(fit(&exit, EXIT), state_style));
+        }
+        let mut line = Line::from(spans);
+        if selected {
+            line = line.patch_style(theme.selected());
+        }
+        lines.push((line, run.pid));
+        if let Some(why) = why_line(app, run) {
+            let text = fit(&format!("    └ {why}"), width);
+            let style = match run.state {
+                RunState::EarlyStopping => theme.warn(),
+                RunState::Restarting => theme.accent(),
+                _ => theme.dim(),
+            };
+            lines.push((Line::from(Span::styled(text, style)), run.pid));
+        }
+    }
+    if let Some(step) = animate {
+        animate_within(app, step);
+    }
+
+    let header = {
+        let mut h = format!("{}{}", " ".repeat(MARKER), fit("PID", PID));
+        if cols.trainer > 0 {
+            h.push_str(&fit("TRAINER", cols.trainer + 1));
+        }
+        h.push_str(&fit("STATE", cols.state));
+        for (on, name, w) in [
+            (cols.job, "JOB", JOB),
+            (cols.config, "CONFIG", CONFIG),
+            (cols.uptime, "UPTIME", UPTIME),
+            (cols.exit, "EXIT", EXIT),
+        ] {
+            if on {
+                h.push_str(&fit(name, w));
+            }
+        }
+        Line::from(Span::styled(
+            h,
+            theme
+                .dim()
+                .patch(Style::default().add_modifier(ratatui::style::Modifier::BOLD)),
+        ))
+    };
+
+    // Keep the selected run (with its explanation line) in view when the table is taller
+    // than its area; scroll by whole runs so no explanation is shown without its run.
+    // On a very short screen a run row matters more than the column names.
+    let header_rows = u16::from(inner.height >= 2);
+    let body_rows = usize::from(inner.height - header_rows);
+    let selected_end = lines[selected_first_line..]
+        .iter()
+        .take_while(|(_, pid)| Some(*pid) == app.selected)
+        .count()
+        + selected_first_line;
+    let mut offset = 0;
+    if selected_end > body_rows {
+        offset = lines
+            .iter()
+            .enumerate()
+            .filter(|(i, (_, pid))| *i == 0 || lines[i - 1].1 != *pid)
+            .map(|(i, _)| i)
+            .find(|start| selected_end - start <= body_rows)
+            .unwrap_or(selected_first_line);
+    }
+    let visible: Vec<(Line<'static>, u32)> =
+        lines.into_iter().skip(offset).take(body_rows).collect();
+    for (i, (_, pid)) in visible.iter().enumerate() {
+        app.hit_map
+            .run_rows
+            .push((inner.y + header_rows + i as u16, *pid));
+    }
+    let mut text = if header_rows > 0 {
+        vec![header]
+    } else {
+        Vec::new()
+    };
+    text.extend(visible.into_iter().map(|(l, _)| l));
+    frame.render_widget(Paragraph::new(text), inner);
+}

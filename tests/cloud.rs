@@ -1,0 +1,18 @@
+//! The cloud routes of the Studio (SPEC §12) over real HTTP on 127.0.0.1, against a fake
+//! cloud that records every request. One test per SPEC §12.12 case (named `case_NN_…`),
+//! plus the places where arkor tui deliberately does better than the reference.
+
+mod cloud {
+    mod fake;
+    mod harness;
+
+    mod cancel;
+    mod chat;
+    mod deployments;
+    mod guarded;
+    mod identity;
+    mod passthrough;
+    mod reference;
+    mod startup;
+    mod stop;
+}

@@ -1,0 +1,22 @@
+//! The dashboard: screens (insta snapshots on ratatui's TestBackend with a fixed clock), key
+//! handling (key → Action → engine Command), the event loop against a detached engine
+//! (quit sequence, notifications, frame batching, key latency under a log flood) and the
+//! cost of a frame with a big log.
+
+#[path = "tui/support.rs"]
+mod support;
+
+#[path = "tui/screens.rs"]
+mod screens;
+
+#[path = "tui/keys.rs"]
+mod keys;
+
+#[path = "tui/event_loop.rs"]
+mod event_loop;
+
+#[path = "tui/perf.rs"]
+mod perf;
+
+#[path = "tui/pty.rs"]
+mod pty;

@@ -1,0 +1,119 @@
+//! The cost of a full frame does not grow with the log: only the visible window is read.
+
+use std::time::{Duration, Instant};
+
+use arkor_tui::core::engine::BuildStatus;
+use arkor_tui::core::events::RunState;
+use arkor_tui::core::logs::{LogStore, LogStream, MAX_LINES_PER_RUN};
+use arkor_tui::tui::{Action, App};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use crate::support::*;
+
+fn app_with_log(lines: usize) -> App {
+    let logs = LogStore::new();
+    logs.push_many(
+        41001,
+        (0..lines).map(|i| {
+            (
+                LogStream::Stdout,
+                format!(
+                    "\u{1b}[2m12:00:{:02}\u{1b}[0m \u{1b}[32mstep {i}\u{1b}[0m loss=\u{1b}[1;33m{:.4}\u{1b}[0m lr=2e-4 grad_norm=0.731 tokens/s=18234",
+                    i % 60,
+                    1.0 / (i + 1) as f64
+                ),
+            )
+        }),
+    );
+    app(
+        logs,
+        snapshot(BuildStatus::Ok, vec![run(41001, RunState::Running)]),
+    )
+}
+
+/// Best of `n` full frames (fresh buffers each time, so the diff writes everything).
+fn frame_time(app: &mut App, n: usize) -> Duration {
+    let mut best = Duration::MAX;
+    for i in 0..n {
+        let mut terminal = Terminal::new(TestBackend::new(200, 50)).expect("backend");
+        // Alternate follow and a scrolled view so both paths are measured.
+        if i % 2 == 0 {
+            app.handle_action(Action::ScrollBottom);
+        } else {
+            app.handle_action(Action::PageUp);
+        }
+        let started = Instant::now();
+        terminal.draw(|f| app.render(f)).expect("draw");
+        best = best.min(started.elapsed());
+    }
+    best
+}
+
+#[test]
+fn frame_cost_is_independent_of_log_size() {
+    let mut small = app_with_log(100);
+    let mut ten_k = app_with_log(10_000);
+    let mut full = app_with_log(MAX_LINES_PER_RUN);
+    let small_t = frame_time(&mut small, 30);
+    let ten_k_t = frame_time(&mut ten_k, 30);
+    let full_t = frame_time(&mut full, 30);
+    eprintln!(
+        "full 200x50 frame (debug build): 100 lines {small_t:?}, 10k lines {ten_k_t:?}, {MAX_LINES_PER_RUN} lines {full_t:?}"
+    );
+    // A frame with the fullest log costs about what a tiny log costs (generous for a shared CPU).
+    assert!(
+        full_t < small_t * 3 + Duration::from_millis(2),
+        "{full_t:?} vs {small_t:?}"
+    );
+    assert!(
+        ten_k_t < Duration::from_millis(50),
+        "10k-line frame took {ten_k_t:?}"
+    );
+}
+
+#[test]
+fn search_over_a_full_log_is_incremental() {
+    let mut app = app_with_log(MAX_LINES_PER_RUN);
+    draw(&mut app, 200, 50);
+    app.handle_action(Action::SearchOpen);
+    for c in "step 4999".chars() {
+        app.handle_action(Action::SearchInput(c));
+    }
+    let started = Instant::now();
+    app.handle_action(Action::SearchSubmit);
+    let first_scan = started.elapsed();
+    let started = Instant::now();
+    draw(&mut app, 200, 50);
+    let next_frame = started.elapsed();
+    eprintln!(
+        "search: first scan of {MAX_LINES_PER_RUN} lines {first_scan:?}, next frame {next_frame:?}"
+    );
+    assert_eq!(app.log_view.search.hit_count(), 11);
+    assert!(next_frame < first_scan, "later frames rescan nothing");
+}
+
+#[test]
+fn a_ten_megabyte_line_costs_no_more_than_a_screenful() {
+    let logs = LogStore::new();
+    logs.push(
+        41001,
+        LogStream::Stdout,
+        format!("\u{1b}[31m{}\u{1b}[0m", "é".repeat(5_000_000)),
+    );
+    let mut app = app(
+        logs,
+        snapshot(BuildStatus::Ok, vec![run(41001, RunState::Running)]),
+    );
+    for wrap in [false, true] {
+        if wrap {
+            app.handle_action(Action::ToggleWrap);
+        }
+        let started = Instant::now();
+        let screen = draw(&mut app, 120, 40);
+        let took = started.elapsed();
+        eprintln!("10 MB line, wrap={wrap}: {took:?}");
+        assert!(took < Duration::from_millis(100), "{took:?}");
+        assert!(text(&screen).contains("ééé"));
+    }
+}
