@@ -36,6 +36,11 @@ const STARVATION_LIMIT: u32 = 8;
 /// A superseded build still running after this long is abandoned (its inspection killed) in
 /// favour of the newer change, so a module that hangs at import does not hold up the fix.
 const ABANDON_AFTER: Duration = Duration::from_secs(1);
+/// A failed build is reported only after this much quiet. An editor's truncate-then-write
+/// save can be read half-written when the writer is descheduled between the two calls; the
+/// write's own event then arrives after the failed build ended, too late to mark it dirty.
+/// A newer change inside the window drops the failure. Successes are reported at once.
+const FAILURE_GRACE: Duration = Duration::from_millis(40);
 /// File extensions that may join the module graph (watched in a failing state, when a file
 /// the build is missing may appear).
 const SOURCE_EXTENSIONS: &[&str] = &["ts", "tsx", "mts", "cts", "js", "jsx", "mjs", "cjs", "json"];
@@ -260,6 +265,8 @@ struct LoopState {
     poll_snapshot: HashMap<PathBuf, Option<(SystemTime, u64)>>,
     /// A wanted folder could not be watched (then the graph is polled too).
     unwatchable: bool,
+    /// A failure waiting out [`FAILURE_GRACE`] before it is reported.
+    held_failure: Option<(BuildLoopEvent, tokio::time::Instant)>,
 }
 
 impl LoopState {
@@ -295,6 +302,7 @@ impl LoopState {
             running_since: tokio::time::Instant::now(),
             poll_snapshot: HashMap::new(),
             unwatchable: false,
+            held_failure: None,
         }
     }
 
@@ -315,6 +323,7 @@ impl LoopState {
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let busy = self.running.is_some();
+            let held_until = self.held_failure.as_ref().map(|(_, until)| *until);
             tokio::select! {
                 biased;
                 command = commands.recv() => match command {
@@ -358,6 +367,15 @@ impl LoopState {
                         self.start(seq).await;
                     }
                 }
+                _ = tokio::time::sleep_until(held_until.unwrap_or_else(tokio::time::Instant::now)),
+                    if held_until.is_some() =>
+                {
+                    if let Some((event, _)) = self.held_failure.take()
+                        && self.events.send(event).await.is_err()
+                    {
+                        break; // the engine dropped its receiver
+                    }
+                }
                 _ = poll.tick(), if self.polling() => {
                     if self.poll_detects_change() {
                         self.change(Instant::now()).await;
@@ -377,6 +395,8 @@ impl LoopState {
             // without a result) until the entry appears.
             return;
         }
+        // The held failure described older bytes; this change gets its own result.
+        self.held_failure = None;
         self.pending_since.get_or_insert(at);
         if let Some(seq) = self.coalescer.change() {
             self.start(seq).await;
@@ -474,7 +494,12 @@ impl LoopState {
             // The missing entry is reported once per wait, not on every poll or folder event.
             let repeat_missing = self.entry_missing && self.missing_entry_reported;
             self.missing_entry_reported = self.entry_missing;
-            if !repeat_missing && self.events.send(event).await.is_err() {
+            let hold = matches!(event, BuildLoopEvent::Failed { .. })
+                && !self.entry_missing
+                && end.next.is_none();
+            if hold {
+                self.held_failure = Some((event, tokio::time::Instant::now() + FAILURE_GRACE));
+            } else if !repeat_missing && self.events.send(event).await.is_err() {
                 return false;
             }
         }
