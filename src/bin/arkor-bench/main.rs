@@ -325,7 +325,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     match &floors {
         Ok(f) => {
             s.latency(
-                "floor: bare Rolldown build (generate only), 3 modules",
+                "floor: bare Rolldown build, back to back (warm threads), 3 modules",
+                &f.bare_rolldown_warm,
+                "—".into(),
+                None,
+                "",
+                "—",
+                Verdict::Info,
+            );
+            s.latency(
+                "floor: bare Rolldown build (generate only) after 60 ms idle, 3 modules",
                 &f.bare_rolldown,
                 "—".into(),
                 None,

@@ -144,7 +144,7 @@ async fn stage_loop(
         }
     });
     let mut figures = StageFigures::default();
-    let settle = Duration::from_millis(60);
+    let settle = IDLE_BEFORE_SAVE;
     for i in 0..warmup + runs {
         tokio::time::sleep(settle).await;
         while fs_rx.try_recv().is_ok() {}
@@ -204,8 +204,11 @@ async fn stage_loop(
 /// Floors and isolated stage costs on the same project, in ms.
 #[derive(Default)]
 pub struct Floors {
-    /// Rolldown `generate()` alone (no write), same options as the product.
+    /// Rolldown `generate()` alone (no write), same options as the product, started after
+    /// the same 60 ms idle pause a save gets (threads parked, as in the product).
     pub bare_rolldown: Samples,
+    /// The same, back to back (threads still spinning): the best case.
+    pub bare_rolldown_warm: Samples,
     /// The product's `Builder::build` (bundle + staging write + rename + hashes).
     pub builder: Samples,
     /// sha256 content hash + fingerprint of the artifact.
@@ -253,6 +256,21 @@ fn bare_options(root: &Path) -> BundlerOptions {
     }
 }
 
+/// The pause before each measured save (and before each cold floor build).
+pub const IDLE_BEFORE_SAVE: Duration = Duration::from_millis(60);
+
+async fn bare_build(root: &Path) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut bundler =
+        Bundler::new(bare_options(root)).map_err(|e| anyhow::anyhow!("rolldown options: {e:?}"))?;
+    let generated = bundler.generate().await;
+    let _ = bundler.close().await;
+    if generated.is_err() {
+        bail!("bare rolldown build failed");
+    }
+    Ok(started.elapsed())
+}
+
 pub async fn floors(root: &Path, node: &Path, runs: usize) -> anyhow::Result<Floors> {
     let mut f = Floors::default();
     let project = Project::at(root)?;
@@ -263,15 +281,9 @@ pub async fn floors(root: &Path, node: &Path, runs: usize) -> anyhow::Result<Flo
     ));
     for i in 0..runs + 2 {
         let warm = i >= 2;
-        let started = Instant::now();
-        let mut bundler = Bundler::new(bare_options(root))
-            .map_err(|e| anyhow::anyhow!("rolldown options: {e:?}"))?;
-        let generated = bundler.generate().await;
-        let _ = bundler.close().await;
-        if generated.is_err() {
-            bail!("bare rolldown build failed");
-        }
-        let bare = started.elapsed();
+        let back_to_back = bare_build(root).await?;
+        tokio::time::sleep(IDLE_BEFORE_SAVE).await;
+        let bare = bare_build(root).await?;
         let started = Instant::now();
         let attempt = builder.build().await;
         let built = started.elapsed();
@@ -293,6 +305,7 @@ pub async fn floors(root: &Path, node: &Path, runs: usize) -> anyhow::Result<Flo
         let inspected = started.elapsed();
         if warm {
             f.bare_rolldown.push(ms(bare));
+            f.bare_rolldown_warm.push(ms(back_to_back));
             f.builder.push(ms(built));
             f.hash.push(ms(hashed));
             f.inspect.push(ms(inspected));
