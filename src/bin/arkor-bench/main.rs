@@ -390,7 +390,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             s.latency(
                 "stage alone: inspection via the persistent Node helper",
                 &f.inspect,
-                "—".into(),
+                // What a helper spawned per build would pay instead.
+                format!("(`node` fork/exec: {})", floor_ms(f.node_spawn.median())),
                 None,
                 "",
                 "—",
