@@ -40,7 +40,7 @@ struct Args {
     /// Smoke mode for CI: tiny N, no peers, seconds.
     #[arg(long)]
     quick: bool,
-    /// Measured saves per latency figure (default 40; 3 with --quick).
+    /// Measured saves per latency figure (default 60; 3 with --quick).
     #[arg(long)]
     runs: Option<usize>,
     /// Where to write the report (default BENCHMARKS.md).
@@ -113,7 +113,7 @@ impl Plan {
         } else {
             Plan {
                 quick: false,
-                runs: args.runs.unwrap_or(40),
+                runs: args.runs.unwrap_or(60),
                 warmup: 5,
                 scale_modules: vec![10, 100, 1000],
                 subscribers: 200,
