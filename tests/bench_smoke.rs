@@ -11,7 +11,7 @@ const FIGURES: &[&str] = &[
     "stage: watcher event",
     "stage: Rolldown build + atomic write + hashes",
     "stage: inspect",
-    "stage: engine dispatch",
+    "stage: plumbing",
     "stage: dev bus → SSE frame",
     "save → SSE `rebuild` frame, 3 modules",
     "save → SIGUSR2 received by the child",

@@ -43,12 +43,10 @@ pub struct StageFigures {
     pub build_write_hash: Samples,
     /// Node inspector round trip (import + trainer inspect + configHash).
     pub inspect: Samples,
-    /// Raw inotify event → the engine announces the build started (notify thread → build
-    /// loop → engine hops).
-    pub wake: Samples,
-    /// Build started → dev bus carries the frame, minus the build loop's own duration
-    /// (build loop → engine hop, dispatch, publish).
-    pub dispatch: Samples,
+    /// Everything between the stages: raw inotify event → dev bus, minus the build loop's
+    /// own duration (notify thread → build loop hop, build loop → engine hop, dispatch,
+    /// publish on the bus).
+    pub plumbing: Samples,
     /// Dev bus → SSE frame read by a loopback client.
     pub sse: Samples,
     /// Write → SSE frame, same runs.
@@ -115,17 +113,6 @@ async fn stage_loop(
     )?;
     let mut sse = connect_ready(port, token).await?;
     let (_, mut bus) = engine.subscribe_dev();
-    let mut engine_events = engine.subscribe();
-    let (start_tx, start_rx) = std::sync::mpsc::channel::<Instant>();
-    let start_task = tokio::spawn(async move {
-        while let Ok(event) = engine_events.recv().await {
-            if matches!(event, arkor_tui::core::events::EngineEvent::BuildStarted)
-                && start_tx.send(Instant::now()).is_err()
-            {
-                break;
-            }
-        }
-    });
     let (bus_tx, mut bus_rx) = tokio::sync::mpsc::unbounded_channel();
     let bus_task = tokio::spawn(async move {
         while let Ok(event) = bus.recv().await {
@@ -148,7 +135,6 @@ async fn stage_loop(
     for i in 0..warmup + runs {
         tokio::time::sleep(settle).await;
         while fs_rx.try_recv().is_ok() {}
-        while start_rx.try_recv().is_ok() {}
         while bus_rx.try_recv().is_ok() {}
         while sse.next(Duration::from_millis(1)).await.is_some() {}
         let (path, source) = project.next_callbacks();
@@ -171,9 +157,6 @@ async fn stage_loop(
         let watched = fs_rx
             .recv_timeout(Duration::from_secs(5))
             .context("the raw watcher saw no event")?;
-        let build_started = start_rx
-            .recv_timeout(Duration::from_secs(5))
-            .context("the engine announced no build")?;
         if i < warmup {
             continue;
         }
@@ -184,11 +167,8 @@ async fn stage_loop(
             .push(ms(build.saturating_sub(inspect)));
         figures.inspect.push(ms(inspect));
         figures
-            .wake
-            .push(ms(build_started.saturating_duration_since(watched)));
-        figures
-            .dispatch
-            .push(ms(bus_at.saturating_duration_since(build_started)) - ms(build));
+            .plumbing
+            .push(ms(bus_at.saturating_duration_since(watched)) - ms(build));
         figures
             .sse
             .push(ms(frame.saturating_duration_since(bus_at)));
@@ -197,7 +177,6 @@ async fn stage_loop(
             .push(ms(frame.saturating_duration_since(started)));
     }
     bus_task.abort();
-    start_task.abort();
     Ok(figures)
 }
 
