@@ -6,7 +6,6 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Generous: the machine is shared, and a hang is the only thing these catch.
@@ -19,8 +18,9 @@ const STEP_MS: &str = "150";
 
 /// `arkor tui` on a fresh copy of the demo project, inside its own tmux server.
 struct Session {
-    /// `tmux -L <socket>`: a server of our own, never the user's.
-    socket: String,
+    /// `tmux -S <socket>`: a server of our own, never the user's; its socket lives in `out`,
+    /// so it goes with it.
+    socket: PathBuf,
     project: tempfile::TempDir,
     home: tempfile::TempDir,
     /// Exit code and `stty -a` of the pane once arkor has returned.
@@ -36,19 +36,15 @@ impl Session {
     /// A demo project (with the simulated SDK installed); `edit` may change its files before
     /// arkor starts.
     fn new(edit: impl FnOnce(&Path)) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
         let project = tempfile::tempdir().expect("project tempdir");
         arkor_tui::assets::write_demo_project(project.path()).expect("write the demo project");
         edit(project.path());
+        let out = tempfile::tempdir().expect("output tempdir");
         Self {
-            socket: format!(
-                "arkor-e2e-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::SeqCst)
-            ),
+            socket: out.path().join("tmux.sock"),
             project,
             home: tempfile::tempdir().expect("home tempdir"),
-            out: tempfile::tempdir().expect("output tempdir"),
+            out,
             pids: BTreeSet::new(),
             arkor_pid: None,
             started: Instant::now(),
@@ -89,7 +85,7 @@ impl Session {
 
     fn tmux(&self) -> Process {
         let mut cmd = Process::new("tmux");
-        cmd.args(["-L", &self.socket, "-f", "/dev/null"]);
+        cmd.arg("-S").arg(&self.socket).args(["-f", "/dev/null"]);
         cmd
     }
 
@@ -551,6 +547,10 @@ fn a_syntax_error_shows_where_and_fixing_it_starts_the_run() {
         "the code frame shows the offending line:\n{screen}"
     );
     assert!(screen.contains("✗ build failed"), "header:\n{screen}");
+    assert!(
+        screen.contains("(no good build yet: runs start once it builds)"),
+        "the pane promises no fallback build that does not exist:\n{screen}"
+    );
     assert!(running_pids(&screen).is_empty(), "no run without a build");
 
     session.edit("src/arkor/trainer.ts", "maxSteps: 200,,", "maxSteps: 200,");
