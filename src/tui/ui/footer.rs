@@ -46,9 +46,18 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     } else {
         hints
     };
+    // Whole hints only: `w wra` at the edge helps nobody (`?` lists every key).
+    let mut left = usize::from(area.width).saturating_sub(spans.iter().map(Span::width).sum());
     for (key, label) in ordered {
-        spans.push(Span::styled(format!(" {key}"), theme.key()));
-        spans.push(Span::styled(format!(" {label}"), theme.dim()));
+        let key = Span::styled(format!(" {key}"), theme.key());
+        let label = Span::styled(format!(" {label}"), theme.dim());
+        let width = key.width() + label.width();
+        if width > left {
+            break;
+        }
+        left -= width;
+        spans.push(key);
+        spans.push(label);
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -221,7 +221,9 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
         spans.push(Span::styled(fit(state, cols.state), state_style));
         if cols.job {
             let job = run.job_id.as_deref().unwrap_or("–");
-            spans.push(Span::styled(fit(job, JOB), theme.dim()));
+            // One column short, so a cut id never runs into the config hash.
+            spans.push(Span::styled(fit(job, JOB - 1), theme.dim()));
+            spans.push(Span::raw(" "));
         }
         if cols.config {
             let hash = run
@@ -375,6 +377,37 @@ mod tests {
             AppOptions::default(),
             now,
         )
+    }
+
+    #[test]
+    fn a_cut_job_id_keeps_a_space_before_the_config_hash() {
+        let run = RunInfo {
+            job_id: Some("sim-3c2c50452c87".into()),
+            config_hash: Some("0ff9416c0ff9416c".into()),
+            ..run(100, RunState::Running)
+        };
+        let snapshot = EngineSnapshot {
+            status: BuildStatus::Ok,
+            last_good: None,
+            last_event: None,
+            runs: vec![Arc::new(run)],
+            shutting_down: false,
+        };
+        let mut app = App::new(
+            "demo",
+            LogStore::new(),
+            snapshot,
+            AppOptions::default(),
+            SystemTime::UNIX_EPOCH,
+        );
+        let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 12))
+            .expect("test backend");
+        terminal.draw(|f| app.render(f)).expect("draw");
+        let buffer = terminal.backend().buffer();
+        let row: String = (0..120)
+            .map(|x| buffer[(x, 3)].symbol().to_string())
+            .collect();
+        assert!(row.contains("sim-3c2c5045… 0ff9416c"), "{row}");
     }
 
     #[test]
