@@ -8,14 +8,7 @@ use ratatui::widgets::Paragraph;
 use crate::core::engine::BuildStatus;
 use crate::tui::app::App;
 use crate::tui::format;
-use crate::tui::ui::{fit, printable};
-
-/// A piece of the header. On a narrow screen parts are kept by rank, lowest first, each whole
-/// or not at all; rank 0 (project, build status) is always there, cut if it must be.
-struct Part {
-    spans: Vec<Span<'static>>,
-    rank: u8,
-}
+use crate::tui::ui::{Part, fit_parts, printable};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let theme = app.theme;
@@ -85,34 +78,6 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             });
         }
     }
-    // Most important first, each part whole or not at all: a cut URL or hash reads as a wrong one.
-    let mut left = usize::from(area.width);
-    let mut shown = vec![false; parts.len()];
-    let mut by_importance: Vec<usize> = (0..parts.len()).collect();
-    by_importance.sort_by_key(|&i| (parts[i].rank, i));
-    for i in by_importance {
-        let w: usize = parts[i].spans.iter().map(Span::width).sum();
-        if w <= left || parts[i].rank == 0 {
-            shown[i] = true;
-            left = left.saturating_sub(w);
-        }
-    }
-    let mut spans = Vec::new();
-    let mut left = usize::from(area.width);
-    for span in parts
-        .into_iter()
-        .zip(shown)
-        .filter(|(_, shown)| *shown)
-        .flat_map(|(p, _)| p.spans)
-    {
-        let w = span.width();
-        if w <= left {
-            left -= w;
-            spans.push(span);
-        } else if left > 0 {
-            spans.push(Span::styled(fit(&span.content, left), span.style));
-            left = 0;
-        }
-    }
+    let spans = fit_parts(parts, usize::from(area.width));
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

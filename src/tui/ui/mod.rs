@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Span;
 
 use crate::tui::ansi::{self, char_width};
 use crate::tui::app::App;
@@ -138,6 +139,53 @@ pub(crate) fn fit(s: &str, width: usize) -> String {
     out
 }
 
+/// A piece of a one-line bar (header, panel title). When the bar is too narrow, parts are kept
+/// by rank, lowest first, each whole or not at all (a cut URL or hash reads as a wrong one);
+/// rank 0 parts always stay, cut with `…` if they must be.
+pub(crate) struct Part {
+    pub spans: Vec<Span<'static>>,
+    pub rank: u8,
+}
+
+impl Part {
+    pub fn new(rank: u8, spans: Vec<Span<'static>>) -> Self {
+        Self { spans, rank }
+    }
+}
+
+/// The spans of `parts` that fit in `width` columns, in their order (see [`Part`]).
+pub(crate) fn fit_parts(parts: Vec<Part>, width: usize) -> Vec<Span<'static>> {
+    let mut left = width;
+    let mut shown = vec![false; parts.len()];
+    let mut by_rank: Vec<usize> = (0..parts.len()).collect();
+    by_rank.sort_by_key(|&i| (parts[i].rank, i));
+    for i in by_rank {
+        let w: usize = parts[i].spans.iter().map(Span::width).sum();
+        if w <= left || parts[i].rank == 0 {
+            shown[i] = true;
+            left = left.saturating_sub(w);
+        }
+    }
+    let mut spans = Vec::new();
+    let mut left = width;
+    for span in parts
+        .into_iter()
+        .zip(shown)
+        .filter(|(_, shown)| *shown)
+        .flat_map(|(part, _)| part.spans)
+    {
+        let w = span.width();
+        if w <= left {
+            left -= w;
+            spans.push(span);
+        } else if left > 0 {
+            spans.push(Span::styled(fit(&span.content, left), span.style));
+            left = 0;
+        }
+    }
+    spans
+}
+
 /// `s` with escapes and control characters removed.
 pub(crate) fn printable(s: &str) -> String {
     ansi::parse(s, false).text
@@ -145,7 +193,28 @@ pub(crate) fn printable(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::fit;
+    use ratatui::text::Span;
+
+    use super::{Part, fit, fit_parts};
+
+    fn text(spans: &[Span]) -> String {
+        spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn parts_are_kept_whole_by_rank() {
+        let parts = || {
+            vec![
+                Part::new(0, vec![Span::raw("head ")]),
+                Part::new(2, vec![Span::raw("detail ")]),
+                Part::new(1, vec![Span::raw("http://x:4000/")]),
+            ]
+        };
+        assert_eq!(text(&fit_parts(parts(), 40)), "head detail http://x:4000/");
+        assert_eq!(text(&fit_parts(parts(), 20)), "head http://x:4000/");
+        assert_eq!(text(&fit_parts(parts(), 12)), "head detail ");
+        assert_eq!(text(&fit_parts(parts(), 3)), "he…");
+    }
 
     #[test]
     fn fit_pads_and_cuts() {
