@@ -195,7 +195,7 @@ impl App {
         if !run.restart_reason.is_empty() {
             None
         } else if self.user_stopped.contains(&run.pid) {
-            Some("asked from the dashboard")
+            Some("you asked")
         } else if self.quit != QuitState::Running || self.shutting_down {
             Some("quitting")
         } else {

@@ -90,7 +90,7 @@ pub fn render_banner(app: &mut App, frame: &mut Frame, area: Rect) {
         .iter()
         .filter_map(|r| r.kill_deadline)
         .min()
-        .map(|d| d.duration_since(app.now).unwrap_or_default());
+        .map(|d| format::ceil_secs(d.duration_since(app.now).unwrap_or_default()));
     let (text, style) = match app.quit {
         QuitState::Graceful { .. } if live == 0 => (
             " ✓ every run stopped · finishing (closing the engine, cancelling cloud jobs)…"

@@ -109,8 +109,10 @@ fn why_line(app: &App, run: &RunInfo) -> Option<String> {
                 format::clock_duration(waited)
             );
             if let Some(deadline) = run.kill_deadline {
-                let timeout = deadline.duration_since(run.state_since).unwrap_or_default();
-                let left = deadline.duration_since(app.now).unwrap_or_default();
+                // The deadline was set a moment before the state: 29.99 s is the 30 s timeout.
+                let timeout =
+                    format::ceil_secs(deadline.duration_since(run.state_since).unwrap_or_default());
+                let left = format::ceil_secs(deadline.duration_since(app.now).unwrap_or_default());
                 text.push_str(&format!(
                     " of {} (killed in {})",
                     format::clock_duration(timeout),
