@@ -7,11 +7,10 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use crate::tui::ansi::char_width;
 use crate::tui::app::App;
 use crate::tui::format;
 use crate::tui::timeline::TimelineKind;
-use crate::tui::ui::{fit, printable};
+use crate::tui::ui::{printable, wrap};
 
 /// `HH:MM:SS ` before each entry.
 const TIME_COLUMNS: usize = 9;
@@ -82,76 +81,4 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
     let lines: Vec<Line> = blocks.into_iter().rev().flatten().collect();
     frame.render_widget(Paragraph::new(lines), inner);
-}
-
-/// `text` in lines of at most `first` columns, then `rest` columns, broken at spaces (a word
-/// longer than a line is split), at most `max_lines` lines; a cut ends in `…`.
-fn wrap(text: &str, first: usize, rest: usize, max_lines: usize) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    let mut current = String::new();
-    let mut current_width = 0;
-    let limit = |lines: &Vec<String>| if lines.is_empty() { first } else { rest };
-    for word in text.split(' ') {
-        let word_width: usize = word.chars().map(char_width).sum();
-        let space = usize::from(!current.is_empty());
-        if current_width + space + word_width <= limit(&lines) {
-            if space == 1 {
-                current.push(' ');
-            }
-            current.push_str(word);
-            current_width += space + word_width;
-            continue;
-        }
-        // The word goes on the next line; split it when no line could hold it.
-        if !current.is_empty() {
-            lines.push(std::mem::take(&mut current));
-            current_width = 0;
-        }
-        for c in word.chars() {
-            let w = char_width(c);
-            if current_width + w > limit(&lines) && !current.is_empty() {
-                lines.push(std::mem::take(&mut current));
-                current_width = 0;
-            }
-            current.push(c);
-            current_width += w;
-        }
-    }
-    if !current.is_empty() || lines.is_empty() {
-        lines.push(current);
-    }
-    if lines.len() > max_lines {
-        lines.truncate(max_lines.max(1));
-        let last_limit = if lines.len() == 1 { first } else { rest };
-        if let Some(last) = lines.last_mut() {
-            // `fit` keeps the mark when there is room and cuts into the text when not.
-            *last = fit(&format!("{last} …"), last_limit).trim_end().to_string();
-        }
-    }
-    lines
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wrap;
-
-    #[test]
-    fn wraps_at_spaces_and_splits_long_words() {
-        assert_eq!(wrap("a bb ccc", 4, 4, 9), ["a bb", "ccc"]);
-        assert_eq!(wrap("abcdefgh", 3, 5, 9), ["abc", "defgh"]);
-        assert_eq!(
-            wrap("x /tmp/long/path y", 6, 6, 9),
-            ["x", "/tmp/l", "ong/pa", "th y"]
-        );
-        assert_eq!(wrap("", 5, 5, 2), [""]);
-        assert_eq!(wrap("日本語 ok", 4, 4, 9), ["日本", "語", "ok"]);
-    }
-
-    #[test]
-    fn caps_the_lines_of_an_entry() {
-        let lines = wrap("one two three four five", 5, 5, 2);
-        assert_eq!(lines, ["one", "two …"]);
-        assert!(lines.iter().all(|l| l.chars().count() <= 5));
-        assert_eq!(wrap("abcdefghij", 4, 4, 1), ["abc…"]);
-    }
 }
