@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 const TIMEOUT: Duration = Duration::from_secs(60);
 const WIDTH: u16 = 120;
 const HEIGHT: u16 = 35;
-/// Simulated training: one step every 150 ms, a checkpoint every 10 steps (the demo's
-/// `saveSteps`), so an early stop waits at most 1.5 s.
-const STEP_MS: &str = "150";
+/// Simulated training: one step every 100 ms, a checkpoint every 20 steps, so an early stop
+/// waits at most 2 s: long enough to be seen on screen, short enough for a quick test.
+const STEP_MS: &str = "100";
+const CHECKPOINT_EVERY: &str = "20";
 
 /// `arkor tui` on a fresh copy of the demo project, inside its own tmux server.
 struct Session {
@@ -64,6 +65,10 @@ impl Session {
             .args(["-y", &HEIGHT.to_string()])
             .args(["-e", &format!("HOME={}", self.home.path().display())])
             .args(["-e", &format!("ARKOR_SIM_STEP_MS={STEP_MS}")])
+            .args([
+                "-e",
+                &format!("ARKOR_SIM_CHECKPOINT_EVERY={CHECKPOINT_EVERY}"),
+            ])
             .args(["-e", "ARKOR_SIM_START_MS=100"])
             .args([
                 "--",
@@ -507,12 +512,20 @@ fn demo_hot_swaps_restarts_on_config_change_and_quits_cleanly() {
     let screen = session.wait_for("the quit countdown", |s| {
         s.contains("◐ quitting: 1 run early-stopping at next checkpoint")
     });
-    if let Some((_, Some(why))) = run_lines(&screen, second) {
-        assert!(
-            !why.contains("config changed"),
-            "a run stopping for the quit blames no config change: {why}"
-        );
-    }
+    assert!(
+        screen.contains("q again: force-stop"),
+        "the banner says how to force it:\n{screen}"
+    );
+    let screen = session.wait_for("the run early-stopping for the quit", |s| {
+        run_lines(s, second).is_some_and(|(row, why)| {
+            row.contains("◐ early-stop") && why.is_some_and(|w| w.contains("· quitting"))
+        })
+    });
+    let (_, why) = run_lines(&screen, second).expect("the stopping run");
+    assert!(
+        !why.unwrap_or_default().contains("config changed"),
+        "a run stopping for the quit blames no config change:\n{screen}"
+    );
     let quit_at = Instant::now();
     session.assert_clean_exit();
     eprintln!(
