@@ -184,10 +184,13 @@ pub async fn run(engine: EngineHandle, opts: TuiOptions) -> anyhow::Result<TuiEx
         options,
         SystemTime::now(),
     );
+    // Paths inside the project read relative to it (the header names the project): the
+    // timeline is narrow, and `/tmp/arkor-demo-123/src/arkor/trainer.ts` mostly repeats it.
+    let root_prefix = format!("{}/", engine.project().root.display());
     for hint in &opts.hints {
         app.apply_event(EngineEvent::Notice {
             level: NoticeLevel::Info,
-            message: hint.clone(),
+            message: hint.replace(&root_prefix, ""),
         });
     }
     let signals = forward_signals()?;
