@@ -86,6 +86,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     let received = Arc::new(AtomicI32::new(0));
     let signals = tokio::spawn(forward_signals(engine.clone(), received.clone()));
 
+    let mut dashboard_error = None;
     if args.headless {
         let format = if args.json {
             LineFormat::Json
@@ -121,12 +122,22 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
             opts.hints
                 .extend(d.instructions().lines().map(|l| l.trim().to_string()));
         }
-        let exit = crate::tui::run(engine.clone(), opts).await?;
-        for line in exit.summary_lines() {
-            println!("{line}");
-        }
-        if let crate::tui::ExitReason::Signal(sig) = exit.reason {
-            let _ = received.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+        // The terminal may be gone by now (a hang-up): a failed write must neither panic nor
+        // skip the shutdown below, or the runs die of a broken pipe instead of early-stopping.
+        match crate::tui::run(engine.clone(), opts).await {
+            Ok(exit) => {
+                for line in exit.summary_lines() {
+                    print_line(&line);
+                }
+                if let crate::tui::ExitReason::Signal(sig) = exit.reason {
+                    let _ = received.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+                }
+            }
+            Err(e) => {
+                tracing::warn!("dashboard failed: {e:#}");
+                engine.send(Command::Shutdown { force: false });
+                dashboard_error = Some(e);
+            }
         }
         if engine
             .snapshot()
@@ -134,7 +145,9 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .any(|r| !matches!(r.state, RunState::Exited { .. }))
         {
-            println!("waiting for runs to stop at their next checkpoint (Ctrl-C again to force)…");
+            print_line(
+                "waiting for runs to stop at their next checkpoint (Ctrl-C again to force)…",
+            );
         }
     }
 
@@ -147,11 +160,20 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         d.remove();
     }
     let sig = received.load(Ordering::SeqCst);
+    if let Some(e) = dashboard_error.filter(|_| sig == 0) {
+        return Err(e);
+    }
     Ok(if sig > 0 {
         ExitCode::from((128 + sig) as u8)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// One line on stdout, or nothing when stdout is gone (`println!` would panic).
+fn print_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 /// SPEC §12.10 start-up sign-in; returns the line to show, if any. The simulated SDK has
