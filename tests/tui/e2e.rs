@@ -55,10 +55,22 @@ impl Session {
     fn start(&mut self) {
         // The shell records what only exists after arkor returns (its exit code, the tty
         // modes), then stays so the pane (and tmux's view of its modes) survives.
-        let script = format!(
+        self.start_with(format!(
             "\"$0\" \"$@\"; echo $? > {out}/exit; stty -a > {out}/stty; exec sleep 600",
             out = self.out.path().display()
-        );
+        ));
+    }
+
+    /// For a hang-up: the shell ignores it (arkor installs its own handler, so it still gets
+    /// it) and outlives the terminal just long enough to record arkor's exit code.
+    fn start_surviving_hangup(&mut self) {
+        self.start_with(format!(
+            "trap '' HUP; \"$0\" \"$@\"; echo $? > {out}/exit",
+            out = self.out.path().display()
+        ));
+    }
+
+    fn start_with(&mut self, script: String) {
         let status = self
             .tmux()
             .args(["new-session", "-d", "-x", &WIDTH.to_string()])
@@ -576,4 +588,48 @@ fn a_syntax_error_shows_where_and_fixing_it_starts_the_run() {
 
     session.keys("q");
     session.assert_clean_exit();
+}
+
+#[test]
+fn closing_the_terminal_stops_the_run_and_cleans_up() {
+    let mut session = Session::new(|_| {});
+    session.start_surviving_hangup();
+    let screen = session.wait_for("a running run", |s| !running_pids(s).is_empty());
+    let run = running_pids(&screen)[0];
+    let arkor = session.arkor_pid.expect("arkor's pid");
+    // The terminal goes away under arkor (a closed window, a dropped ssh session).
+    let status = session
+        .tmux()
+        .arg("kill-server")
+        .status()
+        .expect("tmux kill-server");
+    assert!(status.success(), "kill-server");
+    let deadline = Instant::now() + TIMEOUT;
+    while session.exit_code().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "arkor did not exit after the hang-up"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    // 128 + SIGHUP: a clean exit through the signal path, not a panic (101) on the dead tty.
+    assert_eq!(
+        session.exit_code().as_deref(),
+        Some("129"),
+        "arkor's exit code"
+    );
+    assert!(
+        !is_alive(arkor) && !is_alive(run),
+        "arkor {arkor} and run {run} are gone"
+    );
+    let strays = processes_touching(&[session.project.path(), session.home.path()], &[]);
+    assert!(
+        strays.is_empty(),
+        "processes left in the project: {strays:#?}"
+    );
+    let log = std::fs::read_to_string(session.path(".arkor/tui.log")).unwrap_or_default();
+    assert!(
+        log.contains("dashboard ended reason=Signal(1)"),
+        "the dashboard saw the hang-up:\n{log}"
+    );
 }
