@@ -79,7 +79,11 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
         title.push(Part::new(
             5,
             vec![Span::styled(
-                format!("· {} lines ", bounds.len()),
+                format!(
+                    "· {} line{} ",
+                    bounds.len(),
+                    if bounds.len() == 1 { "" } else { "s" }
+                ),
                 theme.dim(),
             )],
         ));
