@@ -8,6 +8,8 @@ mod guards;
 mod sse;
 #[path = "server/studio.rs"]
 mod studio;
+#[path = "server/studio_flow.rs"]
+mod studio_flow;
 #[path = "server/token.rs"]
 mod token;
 #[path = "server/train.rs"]
