@@ -2,6 +2,8 @@
 
 #[path = "server/common.rs"]
 mod common;
+#[path = "server/engine_e2e.rs"]
+mod engine_e2e;
 #[path = "server/guards.rs"]
 mod guards;
 #[path = "server/sse.rs"]

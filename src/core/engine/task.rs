@@ -192,6 +192,11 @@ impl EngineTask {
         if self.shutting_down {
             return Err(StartRunError::ShuttingDown);
         }
+        // The Studio's POST /api/train spawns regardless, as the reference does; a run the
+        // engine starts itself waits for something to run.
+        if origin == RunOrigin::Engine && self.last_good.is_none() {
+            return Err(StartRunError::NoBuild);
+        }
         let sdk = self
             .config
             .project
