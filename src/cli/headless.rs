@@ -6,7 +6,8 @@ use std::time::SystemTime;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::core::engine::EngineHandle;
-use crate::core::events::{DevEvent, EngineEvent, NoticeLevel, RunInfo, RunState};
+use crate::core::events::{DevEvent, EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunState};
+use crate::tui::format::signal_name;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LineFormat {
@@ -124,9 +125,9 @@ fn format_run(run: &RunInfo, format: LineFormat) -> String {
         RunState::HotSwapped => "hot-swapped".to_string(),
         RunState::EarlyStopping => "early-stopping".to_string(),
         RunState::Restarting => "restarting".to_string(),
-        RunState::Exited { status } => match status.trailer_code() {
-            Some(code) => format!("exited code={code}"),
-            None => format!("exited signal={:?}", status),
+        RunState::Exited { status } => match status {
+            ExitStatus::Code(code) => format!("exited code={code}"),
+            ExitStatus::Signal(n) => format!("exited signal={}", signal_name(*n)),
         },
     };
     let mut line = format!("{} run {} {state}", stamp(), run.pid);
@@ -169,4 +170,38 @@ fn stamp() -> String {
         (secs / 60) % 60,
         secs % 60
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::events::RunOrigin;
+
+    fn exited_run(status: ExitStatus) -> RunInfo {
+        RunInfo {
+            pid: 4242,
+            origin: RunOrigin::Http,
+            trainer_name: Some("demo-triage".into()),
+            job_id: Some("job_1".into()),
+            config_hash: None,
+            content_hash: None,
+            state: RunState::Exited { status },
+            started_at: SystemTime::UNIX_EPOCH,
+            state_since: SystemTime::UNIX_EPOCH,
+            kill_deadline: None,
+            restart_reason: Vec::new(),
+            restarted_from: None,
+        }
+    }
+
+    #[test]
+    fn exit_by_signal_is_named_not_debug_printed() {
+        let line = format_run(&exited_run(ExitStatus::Signal(9)), LineFormat::Human);
+        assert!(
+            line.contains("run 4242 exited signal=SIGKILL job=job_1"),
+            "{line}"
+        );
+        let line = format_run(&exited_run(ExitStatus::Code(0)), LineFormat::Human);
+        assert!(line.contains("run 4242 exited code=0 job=job_1"), "{line}");
+    }
 }
