@@ -689,17 +689,7 @@ fn describe_restart(reason: &[ConfigChange]) -> String {
                 early-stopping at the next checkpoint, then restarting"
             .into();
     }
-    let changes: Vec<String> = reason
-        .iter()
-        .map(|c| {
-            format!(
-                "{} {} → {}",
-                c.key,
-                c.old.as_deref().unwrap_or("(unset)"),
-                c.new.as_deref().unwrap_or("(unset)")
-            )
-        })
-        .collect();
+    let changes: Vec<String> = reason.iter().map(ToString::to_string).collect();
     format!(
         "job config changed ({}): SIGTERM sent, early-stopping at the next checkpoint, then restarting",
         changes.join(", ")
