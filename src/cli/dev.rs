@@ -110,7 +110,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
                 serde_json::json!({"type": "server", "url": server.url()})
             );
         }
-        headless::print_events(engine.clone(), format).await;
+        headless::print_events(engine.clone(), format, args.logs).await;
     } else {
         let mut opts = crate::tui::TuiOptions::from_env();
         opts.server_url = Some(server.url().to_string());

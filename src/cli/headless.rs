@@ -1,5 +1,6 @@
 //! `arkor tui --headless`: one line per event on stdout (human-readable or JSON).
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::time::SystemTime;
 
@@ -7,6 +8,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::core::engine::EngineHandle;
 use crate::core::events::{DevEvent, EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunState};
+use crate::core::logs::LogStream;
 use crate::tui::format::signal_name;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,16 +17,24 @@ pub enum LineFormat {
     Json,
 }
 
-/// Print events until the engine reports `Stopped`.
-pub async fn print_events(engine: EngineHandle, format: LineFormat) {
+/// Print events until the engine reports `Stopped`; with `with_logs`, every run's output
+/// lines too (`[pid] text`, or `{"type":"log",…}` objects).
+pub async fn print_events(engine: EngineHandle, format: LineFormat, with_logs: bool) {
     // Subscribe before reading the replay so nothing falls between the two.
     let mut events = engine.subscribe();
     if let Some(last) = engine.snapshot().last_event {
         emit(&format_dev(&last, format));
     }
+    let mut printed_upto: HashMap<u32, u64> = HashMap::new();
     loop {
         match events.recv().await {
             Ok(EngineEvent::Stopped) => break,
+            Ok(EngineEvent::Logs { pid }) if with_logs => {
+                let next = printed_upto.entry(pid).or_insert(0);
+                for line in new_log_lines(&engine, pid, next, format) {
+                    emit(&line);
+                }
+            }
             Ok(ev) => {
                 if let Some(line) = format_event(&ev, format) {
                     emit(&line);
@@ -37,6 +47,44 @@ pub async fn print_events(engine: EngineHandle, format: LineFormat) {
             Err(RecvError::Closed) => break,
         }
     }
+}
+
+/// Format the lines of `pid` stored since `next` (a log sequence number) and advance it.
+/// Lines evicted before they were printed are counted, not silently lost.
+fn new_log_lines(
+    engine: &EngineHandle,
+    pid: u32,
+    next: &mut u64,
+    format: LineFormat,
+) -> Vec<String> {
+    engine.logs().with(pid, |log| {
+        let Some(log) = log else { return Vec::new() };
+        let mut out = Vec::new();
+        if let Some(first) = log.lines().front()
+            && first.seq > *next
+        {
+            let skipped = first.seq - *next;
+            out.push(match format {
+                LineFormat::Human => format!("[{pid}] … {skipped} lines not shown (output too fast)"),
+                LineFormat::Json => serde_json::json!({"type": "logSkipped", "pid": pid, "lines": skipped}).to_string(),
+            });
+        }
+        for line in log.lines().iter().filter(|l| l.seq >= *next) {
+            out.push(match format {
+                LineFormat::Human => format!("[{pid}] {}", line.text),
+                LineFormat::Json => {
+                    let stream = match line.stream {
+                        LogStream::Stdout => "stdout",
+                        LogStream::Stderr => "stderr",
+                        LogStream::System => "arkor",
+                    };
+                    serde_json::json!({"type": "log", "pid": pid, "stream": stream, "text": line.text}).to_string()
+                }
+            });
+        }
+        *next = log.next_seq();
+        out
+    })
 }
 
 fn emit(line: &str) {
@@ -192,5 +240,41 @@ mod tests {
         );
         let line = format_run(&exited_run(ExitStatus::Code(0)), LineFormat::Human);
         assert!(line.contains("run 4242 exited code=0 job=job_1"), "{line}");
+    }
+}
+
+#[cfg(test)]
+mod log_line_tests {
+    use super::*;
+    use crate::core::logs::MAX_LINES_PER_RUN;
+    use crate::core::project::Project;
+
+    #[test]
+    fn prints_each_stored_line_once_and_counts_evicted_ones() {
+        let (engine, _detached) =
+            EngineHandle::detached(Project::at(std::path::Path::new("/tmp")).unwrap());
+        let mut next = 0;
+        engine.logs().push(7, LogStream::Stdout, "one".into());
+        engine.logs().push(7, LogStream::Stderr, "two".into());
+        let lines = new_log_lines(&engine, 7, &mut next, LineFormat::Human);
+        assert_eq!(lines, vec!["[7] one", "[7] two"]);
+        assert!(new_log_lines(&engine, 7, &mut next, LineFormat::Human).is_empty());
+
+        engine.logs().push(7, LogStream::System, "three".into());
+        let json = new_log_lines(&engine, 7, &mut next, LineFormat::Json);
+        assert_eq!(
+            json,
+            vec![r#"{"type":"log","pid":7,"stream":"arkor","text":"three"}"#]
+        );
+
+        // A burst larger than the ring: the lines that fell out are reported as a count.
+        for i in 0..(MAX_LINES_PER_RUN + 5) {
+            engine
+                .logs()
+                .push(7, LogStream::Stdout, format!("burst {i}"));
+        }
+        let lines = new_log_lines(&engine, 7, &mut next, LineFormat::Human);
+        assert_eq!(lines[0], "[7] … 5 lines not shown (output too fast)");
+        assert_eq!(lines.len(), MAX_LINES_PER_RUN + 1);
     }
 }
