@@ -1,0 +1,169 @@
+//! Issue 4: callback edit → hot-swap in the same pid; config edit → early stop and restart;
+//! a build error touches no child and keeps the previous artifact.
+
+use arkor_tui::core::events::{DevEvent, ExitStatus, RunState};
+
+use super::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callback_edit_hot_swaps_and_a_build_error_signals_nobody() {
+    let mut e = TestEngine::start(Options::default());
+    let ready = e.next_dev().await;
+    assert_eq!(ready.type_name(), "ready");
+    let run = e.first_running_run().await;
+    let pid = run.pid;
+
+    // A callback edit: the same process takes the new callbacks (SIGUSR2).
+    e.edit(
+        CALLBACKS,
+        r#"const LABEL = "v1";"#,
+        r#"const LABEL = "v2";"#,
+    );
+    let rebuild = e.next_dev().await;
+    assert_eq!(rebuild.type_name(), "rebuild", "{rebuild:?}");
+    let (_, dispatch) = built_parts(&rebuild).expect("a build");
+    let dispatch = dispatch.expect("runs were registered, so the rebuild dispatched");
+    assert_eq!(
+        dispatch
+            .hot_swap_targets
+            .iter()
+            .map(|t| t.pid)
+            .collect::<Vec<_>>(),
+        vec![pid]
+    );
+    assert!(dispatch.restart_targets.is_empty(), "{dispatch:?}");
+    let json: serde_json::Value = serde_json::from_str(&rebuild.to_json()).expect("json");
+    assert_eq!(json["hotSwap"], true);
+    assert_eq!(json["hotSwapTargets"][0]["pid"], pid);
+    e.wait_run(pid, "state hot-swapped", |r| {
+        r.state == RunState::HotSwapped
+    })
+    .await;
+    wait_until("the runner's hot-reload line", || {
+        (e.log_count(pid, HOT_RELOADED) == 1).then_some(())
+    })
+    .await;
+    // The swapped callbacks run in the same process.
+    wait_until("a log line from the new callbacks", || {
+        (e.log_count(pid, "[v2] step=") > 0).then_some(())
+    })
+    .await;
+    assert!(pid_alive(pid));
+
+    // A syntax error: an `error` event, the artifact on disk stays, no child is signalled.
+    let artifact_before = std::fs::read(&e.project.out_file).expect("artifact");
+    let good_before = e.handle.snapshot().last_good.expect("last good build");
+    e.edit(
+        CALLBACKS,
+        r#"const LABEL = "v2";"#,
+        r#"const LABEL = "v2" +;"#,
+    );
+    let error = e.next_dev().await;
+    let DevEvent::Error { message } = &*error else {
+        panic!("expected an error event, got {error:?}");
+    };
+    assert!(message.contains("callbacks.ts"), "{message}");
+    let json: serde_json::Value = serde_json::from_str(&error.to_json()).expect("json");
+    assert_eq!(
+        json.as_object().expect("object").keys().collect::<Vec<_>>(),
+        vec!["type", "message"]
+    );
+    assert_eq!(
+        std::fs::read(&e.project.out_file).expect("artifact"),
+        artifact_before
+    );
+    let snapshot = e.handle.snapshot();
+    assert_eq!(snapshot.last_good, Some(good_before));
+    assert!(pid_alive(pid));
+
+    // Fixing it rebuilds and hot-swaps once more. Signals to one process arrive in order, so
+    // had the error build signalled, its reaction would be logged before this one's.
+    e.edit(
+        CALLBACKS,
+        r#"const LABEL = "v2" +;"#,
+        r#"const LABEL = "v3";"#,
+    );
+    let fixed = e.next_dev().await;
+    assert_eq!(fixed.type_name(), "rebuild", "{fixed:?}");
+    let (_, dispatch) = built_parts(&fixed).expect("a build");
+    assert_eq!(
+        dispatch.expect("dispatched").hot_swap_targets[0].pid,
+        pid,
+        "the fix hot-swaps the same run"
+    );
+    wait_until("a log line from the fixed callbacks", || {
+        (e.log_count(pid, "[v3] step=") > 0).then_some(())
+    })
+    .await;
+    assert_eq!(e.log_count(pid, HOT_RELOADED), 2, "{}", e.log_text(pid));
+    assert_eq!(e.log_count(pid, RELOAD_PREFIX), 0, "{}", e.log_text(pid));
+    assert_eq!(e.log_count(pid, RECEIVED_SIGTERM), 0, "{}", e.log_text(pid));
+    assert_eq!(e.handle.snapshot().runs.len(), 1, "no run was restarted");
+    e.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_edit_early_stops_at_a_checkpoint_and_restarts_with_the_new_config() {
+    let mut e = TestEngine::start(Options::default());
+    let ready = e.next_dev().await;
+    let (ready_artifact, _) = built_parts(&ready).expect("ready");
+    let old_hash = ready_artifact.config_hash.clone().expect("config hash");
+    let old = e.first_running_run().await;
+    assert_eq!(old.config_hash.as_deref(), Some(old_hash.as_str()));
+
+    e.edit(TRAINER, "learningRate: 2e-4,", "learningRate: 3e-4,");
+    let rebuild = e.next_dev().await;
+    let (artifact, dispatch) = built_parts(&rebuild).expect("a build");
+    let new_hash = artifact.config_hash.clone().expect("config hash");
+    assert_ne!(new_hash, old_hash);
+    let dispatch = dispatch.expect("dispatched");
+    assert_eq!(
+        dispatch
+            .restart_targets
+            .iter()
+            .map(|t| t.pid)
+            .collect::<Vec<_>>(),
+        vec![old.pid]
+    );
+    assert!(dispatch.hot_swap_targets.is_empty());
+
+    let replacement = wait_until("the replacement run", || {
+        e.handle
+            .snapshot()
+            .runs
+            .iter()
+            .find(|r| r.restarted_from == Some(old.pid) && r.state == RunState::Running)
+            .map(|r| (**r).clone())
+    })
+    .await;
+    assert_ne!(replacement.pid, old.pid);
+    assert_eq!(replacement.config_hash.as_deref(), Some(new_hash.as_str()));
+    let old_after = e
+        .wait_run(old.pid, "old run exited 0", |r| {
+            is_exit(r, ExitStatus::Code(0))
+        })
+        .await;
+    assert!(
+        old_after
+            .restart_reason
+            .iter()
+            .any(|c| c.key == "learningRate"),
+        "{:?}",
+        old_after.restart_reason
+    );
+    assert!(!pid_alive(old.pid));
+    assert_eq!(
+        e.log_count(
+            old.pid,
+            "Received SIGTERM; early-stopping at next checkpoint"
+        ),
+        1,
+        "{}",
+        e.log_text(old.pid)
+    );
+    // The early stop waited for a checkpoint instead of being killed.
+    assert!(e.log_count(old.pid, "checkpoint saved at step") > 0);
+    assert_eq!(e.log_count(old.pid, RELOAD_PREFIX), 0);
+    assert!(pid_alive(replacement.pid));
+    e.shutdown().await;
+}
