@@ -1,0 +1,93 @@
+//! Signals to the headless binary with a live run, and the binary's sudden death.
+
+use serde_json::Value;
+
+use super::support::*;
+
+/// Start `arkor tui --headless --json --run` and wait for the run to have its job.
+fn start_with_run(checkpoint_every: u32, extra: &[&str]) -> (TestProject, Headless, u32) {
+    let p = TestProject::with_entry();
+    let mut args = vec!["--run"];
+    args.extend_from_slice(extra);
+    let mut h = Headless::start(&p, &args, &sim_env(checkpoint_every));
+    h.next_of_type("ready");
+    let run = h.run_state(None, "running");
+    let pid = run["pid"].as_u64().expect("pid") as u32;
+    assert!(pid_alive(pid));
+    (p, h, pid)
+}
+
+fn no_dev_event_after_shutdown(h: &Headless) {
+    let lines = h.seen_json();
+    let after: Vec<&Value> = lines
+        .iter()
+        .skip_while(|v| v["type"] != "shutdown")
+        .filter(|v| is_dev_event(v))
+        .collect();
+    assert!(lines.iter().any(|v| v["type"] == "shutdown"));
+    assert!(after.is_empty(), "dev events after shutdown: {after:?}");
+}
+
+#[test]
+fn sigint_early_stops_the_run_exits_130_and_removes_the_token_file() {
+    // Checkpoints 1 s apart: a save during the early stop has time to be (wrongly) built.
+    let (p, mut h, pid) = start_with_run(50, &[]);
+    let token_file = h.token_file();
+    assert!(
+        std::fs::read_to_string(&token_file).is_ok_and(|t| !t.trim().is_empty()),
+        "token file written under HOME"
+    );
+    h.signal(libc::SIGINT);
+    h.next_of_type("shutdown");
+    let stopping = h.run_state(Some(pid.into()), "earlyStopping");
+    assert!(stopping["killDeadline"].is_u64(), "{stopping}");
+    p.write(ENTRY, &entry_source("2e-4", "during-shutdown"));
+    let exited = h.run_state(Some(pid.into()), "exited");
+    assert_eq!(exited["state"]["status"], serde_json::json!({"code": 0}));
+    let status = h.wait_exit();
+    assert_eq!(status.code(), Some(130), "stderr: {}", h.stderr());
+    assert!(!token_file.exists(), "token file removed");
+    assert!(!pid_alive(pid));
+    no_dev_event_after_shutdown(&h);
+}
+
+#[test]
+fn sigterm_early_stops_the_run_and_exits_143() {
+    let (_p, mut h, pid) = start_with_run(5, &[]);
+    h.signal(libc::SIGTERM);
+    let exited = h.run_state(Some(pid.into()), "exited");
+    assert_eq!(exited["state"]["status"], serde_json::json!({"code": 0}));
+    let status = h.wait_exit();
+    assert_eq!(status.code(), Some(143), "stderr: {}", h.stderr());
+    assert!(!h.token_file().exists());
+    assert!(!pid_alive(pid));
+    no_dev_event_after_shutdown(&h);
+}
+
+#[test]
+fn a_second_sigint_during_the_early_stop_forces_it() {
+    // No checkpoint will come, and the stop timeout is far beyond the test's patience:
+    // only the forced stop can end the run in time.
+    let (_p, mut h, pid) = start_with_run(1_000_000, &["--stop-timeout", "600"]);
+    h.signal(libc::SIGINT);
+    h.run_state(Some(pid.into()), "earlyStopping");
+    h.signal(libc::SIGINT);
+    let exited = h.run_state(Some(pid.into()), "exited");
+    assert_eq!(exited["state"]["status"], serde_json::json!({"signal": 9}));
+    let status = h.wait_exit();
+    assert_eq!(status.code(), Some(130), "stderr: {}", h.stderr());
+    assert!(!pid_alive(pid));
+    assert!(!h.token_file().exists());
+}
+
+#[test]
+fn runs_die_with_a_sigkilled_arkor() {
+    let (_p, mut h, pid) = start_with_run(5, &[]);
+    h.signal(libc::SIGKILL);
+    let status = h.wait_exit();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+    wait_until("the run to die with its parent", || !pid_alive(pid));
+}
