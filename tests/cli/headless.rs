@@ -62,13 +62,13 @@ fn dev_events_are_single_json_lines_with_exactly_the_reference_fields() {
     let ready = next_dev(&mut h);
     assert_built(&ready, "ready", &p);
 
-    // A rename-style save with a new config: exactly one rebuild. The in-place save after
+    // A rename-style save with a new config: exactly one rebuild. The next save after
     // it is a fence: a duplicate rebuild of the rename would arrive before the fence's.
     p.write_by_rename(ENTRY, &entry_source("3e-4", "v1"));
     let rebuild = next_dev(&mut h);
     assert_built(&rebuild, "rebuild", &p);
     assert_ne!(rebuild["configHash"], ready["configHash"]);
-    p.write(ENTRY, &entry_source("3e-4", "fence"));
+    p.write_by_rename(ENTRY, &entry_source("3e-4", "fence"));
     let fence = next_dev(&mut h);
     assert_built(&fence, "rebuild", &p);
     assert_ne!(
@@ -78,7 +78,7 @@ fn dev_events_are_single_json_lines_with_exactly_the_reference_fields() {
     assert_eq!(fence["configHash"], rebuild["configHash"]);
 
     // A syntax error: one error line with exactly `type` and `message`.
-    p.write(ENTRY, &entry_source("3e-4 +", "fence"));
+    p.write_by_rename(ENTRY, &entry_source("3e-4 +", "fence"));
     let error = next_dev(&mut h);
     assert_eq!(error["type"], "error", "{error}");
     assert_eq!(keys(&error), ["type", "message"]);

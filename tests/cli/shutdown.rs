@@ -41,7 +41,7 @@ fn sigint_early_stops_the_run_exits_130_and_removes_the_token_file() {
     h.next_of_type("shutdown");
     let stopping = h.run_state(Some(pid.into()), "earlyStopping");
     assert!(stopping["killDeadline"].is_u64(), "{stopping}");
-    p.write(ENTRY, &entry_source("2e-4", "during-shutdown"));
+    p.write_by_rename(ENTRY, &entry_source("2e-4", "during-shutdown"));
     let exited = h.run_state(Some(pid.into()), "exited");
     assert_eq!(exited["state"]["status"], serde_json::json!({"code": 0}));
     let status = h.wait_exit();
@@ -82,7 +82,8 @@ fn a_second_sigint_during_the_early_stop_forces_it() {
 
 #[test]
 fn runs_die_with_a_sigkilled_arkor() {
-    let (_p, mut h, pid) = start_with_run(5, &[]);
+    let (p, mut h, pid) = start_with_run(5, &[]);
+    assert!(!processes_in(&p.root().canonicalize().expect("root")).is_empty());
     h.signal(libc::SIGKILL);
     let status = h.wait_exit();
     assert_eq!(
@@ -90,4 +91,23 @@ fn runs_die_with_a_sigkilled_arkor() {
         Some(9)
     );
     wait_until("the run to die with its parent", || !pid_alive(pid));
+    // Nothing arkor started (runs, the inspector helper) lives on in the project.
+    let root = p.root().canonicalize().expect("project root");
+    wait_until("every process in the project to be gone", || {
+        processes_in(&root).is_empty()
+    });
+}
+
+/// Live processes whose working directory is `dir` (only this test's temp project).
+fn processes_in(dir: &std::path::Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir)
+                && pid_alive(pid)
+        })
+        .collect()
 }

@@ -1,6 +1,7 @@
 //! Issue 4: callback edit → hot-swap in the same pid; config edit → early stop and restart;
 //! a build error touches no child and keeps the previous artifact.
 
+use arkor_tui::core::engine::Command;
 use arkor_tui::core::events::{DevEvent, ExitStatus, RunState};
 
 use super::support::*;
@@ -12,6 +13,18 @@ async fn callback_edit_hot_swaps_and_a_build_error_signals_nobody() {
     assert_eq!(ready.type_name(), "ready");
     let run = e.first_running_run().await;
     let pid = run.pid;
+
+    // A rebuild with unchanged bytes (the `r` key) dispatches to nobody (SPEC §10.4).
+    e.handle.send(Command::Rebuild);
+    let same = e.next_dev().await;
+    let (artifact, dispatch) = built_parts(&same).expect("a build");
+    assert_eq!(same.type_name(), "rebuild");
+    assert_eq!(artifact.content_hash, run.content_hash);
+    let dispatch = dispatch.expect("runs were registered");
+    assert!(
+        dispatch.hot_swap_targets.is_empty() && dispatch.restart_targets.is_empty(),
+        "{dispatch:?}"
+    );
 
     // A callback edit: the same process takes the new callbacks (SIGUSR2).
     e.edit(
@@ -165,5 +178,63 @@ async fn config_edit_early_stops_at_a_checkpoint_and_restarts_with_the_new_confi
     assert!(e.log_count(old.pid, "checkpoint saved at step") > 0);
     assert_eq!(e.log_count(old.pid, RELOAD_PREFIX), 0);
     assert!(pid_alive(replacement.pid));
+    e.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_config_edit_during_the_early_stop_sends_no_second_sigterm() {
+    // Checkpoints 0.5 s apart leave time for a second edit while the first stop is pending.
+    let mut e = TestEngine::start(Options {
+        run_env: fast_sim_env(25),
+        ..Options::default()
+    });
+    e.next_dev().await;
+    let old = e.first_running_run().await;
+
+    e.edit(TRAINER, "learningRate: 2e-4,", "learningRate: 3e-4,");
+    let first = e.next_dev().await;
+    let (_, dispatch) = built_parts(&first).expect("a build");
+    assert_eq!(
+        dispatch.expect("dispatched").restart_targets[0].pid,
+        old.pid
+    );
+    e.edit(TRAINER, "maxSteps: 200,", "maxSteps: 300,");
+    let second = e.next_dev().await;
+    let (artifact, dispatch) = built_parts(&second).expect("a build");
+    let newest_hash = artifact.config_hash.clone().expect("config hash");
+    // Either the old run is still early-stopping (skipped) or already gone (not registered).
+    if let Some(dispatch) = dispatch {
+        assert!(
+            dispatch.restart_targets.iter().all(|t| t.pid != old.pid)
+                && dispatch.hot_swap_targets.iter().all(|t| t.pid != old.pid),
+            "{dispatch:?}"
+        );
+    }
+
+    e.wait_run(old.pid, "old run exited 0", |r| {
+        is_exit(r, ExitStatus::Code(0))
+    })
+    .await;
+    assert_eq!(
+        e.log_count(old.pid, RECEIVED_SIGTERM),
+        1,
+        "{}",
+        e.log_text(old.pid)
+    );
+    assert_eq!(e.log_count(old.pid, "Received second"), 0);
+    // The replacement runs the newest config, whichever build it was spawned after.
+    let replacement = wait_until("a replacement with the newest config", || {
+        e.handle
+            .snapshot()
+            .runs
+            .iter()
+            .find(|r| {
+                r.state == RunState::Running
+                    && r.config_hash.as_deref() == Some(newest_hash.as_str())
+            })
+            .map(|r| (**r).clone())
+    })
+    .await;
+    assert_ne!(replacement.pid, old.pid);
     e.shutdown().await;
 }

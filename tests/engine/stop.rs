@@ -186,3 +186,36 @@ async fn http_runs_stream_raw_output_are_not_restarted_and_die_when_abandoned() 
     assert!(!pid_alive(second));
     e.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_run_abandoned_before_its_job_exists_is_killed_after_the_wait() {
+    let mut env = fast_sim_env(5);
+    // The job id never comes within the test.
+    env.retain(|(k, _)| k != "ARKOR_SIM_START_MS");
+    env.push(("ARKOR_SIM_START_MS".into(), "600000".into()));
+    let mut e = TestEngine::start(Options {
+        run_on_ready: false,
+        run_env: env,
+        ..Options::default()
+    });
+    e.next_dev().await;
+    let handle = e
+        .handle
+        .start_run(RunOrigin::Http)
+        .await
+        .expect("run starts");
+    let pid = handle.pid;
+    let mut output = handle.output.expect("raw output");
+    e.handle.send(Command::AbandonHttpRun { pid });
+    let mut text = String::new();
+    let status = drain(&mut output, &mut text).await;
+    assert_eq!(status, ExitStatus::Signal(9), "{text}");
+    let run = e
+        .wait_run(pid, "exited", |r| {
+            matches!(r.state, RunState::Exited { .. })
+        })
+        .await;
+    assert_eq!(run.job_id, None);
+    assert!(!pid_alive(pid));
+    e.shutdown().await;
+}

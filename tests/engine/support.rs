@@ -91,12 +91,18 @@ impl TestEngine {
         self.dir.path().join(rel)
     }
 
-    /// Replace `from` by `to` in a project file (the file must contain `from`).
+    /// Replace `from` by `to` in a project file (the file must contain `from`), saving it
+    /// atomically (temp file + rename). An in-place write truncates first, and the build loop
+    /// starts building on the first change without a debounce window, so a writer preempted
+    /// between truncate and write lets a build see an empty file (a transient `error`); the
+    /// burst test covers in-place saves, the others want one deterministic build per edit.
     pub fn edit(&self, rel: &str, from: &str, to: &str) {
         let path = self.path(rel);
         let text = std::fs::read_to_string(&path).expect("read source");
         assert!(text.contains(from), "{rel} does not contain {from:?}");
-        std::fs::write(&path, text.replacen(from, to, 1)).expect("write source");
+        let tmp = path.with_extension("ts.arkor-test-tmp");
+        std::fs::write(&tmp, text.replacen(from, to, 1)).expect("write temp source");
+        std::fs::rename(&tmp, &path).expect("rename over the source");
     }
 
     /// Wait for an engine event matching `pick`; everything before it is consumed.
