@@ -518,7 +518,12 @@ impl EngineTask {
         let Some(meta) = self.runs.get_mut(&pid) else {
             return;
         };
-        let clean = status == ExitStatus::Code(0) || meta.escalated;
+        // A runner SIGTERMed before it installed its handlers (a save in the first moments
+        // of a run, before its job exists) dies of the signal itself; nothing ran in the
+        // cloud yet, so the restart it was asked for still applies.
+        let killed_before_its_job =
+            status == ExitStatus::Signal(libc::SIGTERM) && meta.info.job_id.is_none();
+        let clean = status == ExitStatus::Code(0) || meta.escalated || killed_before_its_job;
         let restart = meta.restart_pending && clean && !self.shutting_down;
         let was_restart_pending = meta.restart_pending;
         meta.restart_pending = false;
