@@ -111,3 +111,27 @@ fn processes_in(dir: &std::path::Path) -> Vec<u32> {
         })
         .collect()
 }
+
+#[test]
+fn sigint_during_the_first_build_starts_no_run_afterwards() {
+    let p = TestProject::with_entry();
+    let mut h = Headless::start(&p, &["--run"], &sim_env(5));
+    h.next_of_type("server");
+    h.signal(libc::SIGINT);
+    let status = h.wait_exit();
+    assert_eq!(status.code(), Some(130), "stderr: {}", h.stderr());
+    let lines = h.seen_json();
+    let started_after: Vec<&Value> = lines
+        .iter()
+        .skip_while(|v| v["type"] != "shutdown")
+        .filter(|v| v["type"] == "run" && v["state"]["state"] == "starting")
+        .collect();
+    assert!(
+        started_after.is_empty(),
+        "runs spawned after shutdown: {started_after:?}"
+    );
+    for run in lines.iter().filter(|v| v["type"] == "run") {
+        assert!(!pid_alive(run["pid"].as_u64().expect("pid") as u32));
+    }
+    no_dev_event_after_shutdown(&h);
+}

@@ -2,7 +2,7 @@
 //! a build error touches no child and keeps the previous artifact.
 
 use arkor_tui::core::engine::Command;
-use arkor_tui::core::events::{DevEvent, ExitStatus, RunState};
+use arkor_tui::core::events::{DevEvent, EngineEvent, ExitStatus, RunState};
 
 use super::support::*;
 
@@ -236,5 +236,88 @@ async fn a_second_config_edit_during_the_early_stop_sends_no_second_sigterm() {
     })
     .await;
     assert_ne!(replacement.pid, old.pid);
+    e.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_edit_before_the_job_id_is_known_restarts_instead_of_hot_swapping() {
+    // The job is created 3 s after spawn, long after the edit's rebuild normally lands
+    // (SPEC §10.5). The runner's early stop waits for the job to exist (as the reference's).
+    let mut env = fast_sim_env(5);
+    env.retain(|(k, _)| k != "ARKOR_SIM_START_MS");
+    env.push(("ARKOR_SIM_START_MS".into(), "3000".into()));
+    let mut e = TestEngine::start(Options {
+        run_env: env,
+        ..Options::default()
+    });
+    e.next_dev().await;
+    let old = wait_until("the run", || e.handle.snapshot().runs.first().cloned()).await;
+    e.edit(
+        CALLBACKS,
+        r#"const LABEL = "v1";"#,
+        r#"const LABEL = "v2";"#,
+    );
+    // Engine events are ordered: note whether the job id was published before the rebuild.
+    let mut job_known = false;
+    let rebuild = e
+        .next_event(|ev| match ev {
+            EngineEvent::Run(run) if run.pid == old.pid && run.job_id.is_some() => {
+                job_known = true;
+                None
+            }
+            EngineEvent::Dev(dev) => Some(dev.clone()),
+            _ => None,
+        })
+        .await;
+    let (artifact, dispatch) = built_parts(&rebuild).expect("a build");
+    assert_eq!(artifact.config_hash, old.config_hash, "config unchanged");
+    let dispatch = dispatch.expect("dispatched");
+    if job_known {
+        // The machine was too slow for the premise; the ordinary rule must hold instead.
+        assert_eq!(dispatch.hot_swap_targets[0].pid, old.pid, "{dispatch:?}");
+        eprintln!("job id arrived before the rebuild: checked the hot-swap path instead");
+        e.shutdown().await;
+        return;
+    }
+    assert!(dispatch.hot_swap_targets.is_empty(), "{dispatch:?}");
+    assert_eq!(
+        dispatch
+            .restart_targets
+            .iter()
+            .map(|t| t.pid)
+            .collect::<Vec<_>>(),
+        vec![old.pid]
+    );
+    let replacement = wait_until("the replacement", || {
+        e.handle
+            .snapshot()
+            .runs
+            .iter()
+            .find(|r| r.restarted_from == Some(old.pid))
+            .map(|r| (**r).clone())
+    })
+    .await;
+    assert_eq!(replacement.content_hash, artifact.content_hash);
+    let old_after = e
+        .wait_run(old.pid, "old run exited", |r| {
+            matches!(r.state, RunState::Exited { .. })
+        })
+        .await;
+    // Either the runner had installed its handlers (it early-stops once the job exists and
+    // exits 0) or the SIGTERM came first and killed it; both are restarted.
+    let acknowledged = e.log_count(old.pid, RECEIVED_SIGTERM);
+    match old_after.state {
+        RunState::Exited {
+            status: ExitStatus::Code(0),
+        } => assert_eq!(acknowledged, 1, "{}", e.log_text(old.pid)),
+        RunState::Exited {
+            status: ExitStatus::Signal(15),
+        } => assert_eq!(acknowledged, 0, "{}", e.log_text(old.pid)),
+        other => panic!("unexpected end {other:?}\n{}", e.log_text(old.pid)),
+    }
+    assert_eq!(
+        e.log_count(old.pid, RELOAD_PREFIX) + e.log_count(old.pid, HOT_RELOADED),
+        0
+    );
     e.shutdown().await;
 }

@@ -219,3 +219,29 @@ async fn an_http_run_abandoned_before_its_job_exists_is_killed_after_the_wait() 
     assert!(!pid_alive(pid));
     e.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_finishes_its_job_exits_0_and_is_not_restarted() {
+    let mut env = fast_sim_env(5);
+    env.retain(|(k, _)| k != "ARKOR_SIM_MAX_STEPS");
+    env.push(("ARKOR_SIM_MAX_STEPS".into(), "10".into()));
+    let e = TestEngine::start(Options {
+        run_env: env,
+        ..Options::default()
+    });
+    let run = wait_until("the run", || e.handle.snapshot().runs.first().cloned()).await;
+    let done = e
+        .wait_run(run.pid, "exited", |r| {
+            matches!(r.state, RunState::Exited { .. })
+        })
+        .await;
+    assert!(is_exit(&done, ExitStatus::Code(0)), "{done:?}");
+    assert!(
+        e.log_count(run.pid, "finished with status=completed") == 1,
+        "{}",
+        e.log_text(run.pid)
+    );
+    assert!(e.log_count(run.pid, "training completed") == 1);
+    assert_eq!(e.handle.snapshot().runs.len(), 1, "not restarted");
+    e.shutdown().await;
+}

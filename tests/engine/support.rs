@@ -229,7 +229,9 @@ pub async fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> 
         if let Some(found) = probe() {
             return found;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            panic!("timed out waiting for {what}");
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
