@@ -61,6 +61,9 @@ struct RunMeta {
     abandoned: bool,
     /// The stop was escalated to SIGKILL (the checkpoint was not waited for).
     escalated: bool,
+    /// How long the pending early stop may take before SIGKILL (the user's stop timeout, or
+    /// the longer restart escalation of a config-change dispatch).
+    stop_timeout: Duration,
     /// How the process ended, kept while its replacement starts (state `Restarting`).
     exit_status: Option<ExitStatus>,
     alive: bool,
@@ -254,6 +257,7 @@ impl EngineTask {
                 restart_pending: false,
                 abandoned: false,
                 escalated: false,
+                stop_timeout: self.config.stop_timeout,
                 exit_status: None,
                 alive: true,
                 cancel: self
@@ -302,6 +306,7 @@ impl EngineTask {
         self.set_state(pid, RunState::EarlyStopping);
         if let Some(meta) = self.runs.get_mut(&pid) {
             meta.info.kill_deadline = deadline;
+            meta.stop_timeout = self.config.stop_timeout;
         }
         self.system_log(
             pid,
@@ -429,6 +434,7 @@ impl EngineTask {
                     meta.restart_pending = meta.info.origin == RunOrigin::Engine;
                     meta.info.restart_reason = reason.clone();
                     meta.info.kill_deadline = deadline;
+                    meta.stop_timeout = RESTART_ESCALATION_TIMEOUT;
                 }
                 self.set_state(pid, RunState::EarlyStopping);
                 self.system_log(pid, format!("arkor: {}", describe_restart(&reason)));
@@ -483,12 +489,14 @@ impl EngineTask {
                 self.finish_predecessor(pid);
             }
             ChildEvent::Escalated { pid } => {
+                let mut waited = self.config.stop_timeout;
                 if let Some(meta) = self.runs.get_mut(&pid) {
                     meta.escalated = true;
+                    waited = meta.stop_timeout;
                 }
                 let msg = format!(
                     "run {pid} did not stop within {}s of SIGTERM: sent SIGKILL (its last checkpoint may be lost)",
-                    self.config.stop_timeout.as_secs()
+                    waited.as_secs()
                 );
                 // The supervisor already logged the SIGKILL in the run's own log.
                 self.notice(NoticeLevel::Warn, msg);
