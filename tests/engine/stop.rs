@@ -40,6 +40,11 @@ async fn a_run_that_never_reaches_a_checkpoint_is_killed_after_the_stop_timeout(
         .await;
     assert_eq!(notice.0, NoticeLevel::Warn);
     assert!(notice.1.contains("SIGKILL"), "{}", notice.1);
+    assert!(
+        notice.1.contains("within 1s"),
+        "names the timeout used: {}",
+        notice.1
+    );
     let exited = e
         .wait_run(pid, "killed", |r| {
             matches!(r.state, RunState::Exited { .. })
