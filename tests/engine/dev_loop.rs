@@ -321,3 +321,56 @@ async fn a_callback_edit_before_the_job_id_is_known_restarts_instead_of_hot_swap
     );
     e.shutdown().await;
 }
+
+/// Ten callback saves, one at a time: each yields one rebuild that hot-swaps the same run.
+/// Prints the latencies (save → rebuild event, save → the runner's acknowledgement); they
+/// are recorded, not asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_callback_saves_each_hot_swap_once() {
+    const SAVES: usize = 10;
+    let mut e = TestEngine::start(Options::default());
+    e.next_dev().await;
+    let pid = e.first_running_run().await.pid;
+    let mut to_event = Vec::new();
+    let mut to_ack = Vec::new();
+    let mut label = "v1".to_string();
+    for i in 0..SAVES {
+        let next = format!("seq-{i}");
+        let started = std::time::Instant::now();
+        e.edit(
+            CALLBACKS,
+            &format!(r#"const LABEL = "{label}";"#),
+            &format!(r#"const LABEL = "{next}";"#),
+        );
+        let rebuild = e.next_dev().await;
+        to_event.push(started.elapsed());
+        let (_, dispatch) = built_parts(&rebuild).expect("a build");
+        let targets: Vec<u32> = dispatch
+            .expect("dispatched")
+            .hot_swap_targets
+            .iter()
+            .map(|t| t.pid)
+            .collect();
+        assert_eq!(targets, vec![pid], "save {i}");
+        wait_until("the runner's acknowledgement", || {
+            (e.log_count(pid, HOT_RELOADED) == i + 1).then_some(())
+        })
+        .await;
+        to_ack.push(started.elapsed());
+        label = next;
+    }
+    assert_eq!(e.log_count(pid, RELOAD_PREFIX), 0);
+    assert_eq!(e.log_count(pid, RECEIVED_SIGTERM), 0);
+    let pct = |v: &mut Vec<std::time::Duration>, p: usize| {
+        v.sort();
+        v[(v.len() - 1) * p / 100]
+    };
+    println!(
+        "save → rebuild event p50 {:?} p95 {:?}; save → hot-swap acknowledged (20 ms polling) p50 {:?} p95 {:?}",
+        pct(&mut to_event, 50),
+        pct(&mut to_event, 95),
+        pct(&mut to_ack, 50),
+        pct(&mut to_ack, 95)
+    );
+    e.shutdown().await;
+}
