@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::args::TuiArgs;
 use super::headless::{self, LineFormat};
@@ -19,6 +19,10 @@ use crate::core::project::{self, Project};
 use crate::server::cloud::{CloudContext, CloudOptions};
 
 pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
+    // Before anything that needs cleaning up exists: a signal during start-up is then queued
+    // and handled as a graceful shutdown, instead of killing arkor by its default action
+    // with the token file left behind.
+    let shutdown_signals = ShutdownSignals::install();
     let demo = if args.demo {
         Some(DemoProject::create()?)
     } else {
@@ -81,7 +85,11 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     };
 
     let received = Arc::new(AtomicI32::new(0));
-    let signals = tokio::spawn(forward_signals(engine.clone(), received.clone()));
+    let signals = tokio::spawn(forward_signals(
+        engine.clone(),
+        received.clone(),
+        shutdown_signals,
+    ));
 
     if args.headless {
         let format = if args.json {
@@ -163,12 +171,17 @@ async fn sign_in(project: &Project, env: &CloudEnv) -> anyhow::Result<Option<Str
 /// SIGINT / SIGTERM / SIGHUP: the first asks for a graceful shutdown (runs early-stop at
 /// their next checkpoint), the second forces it. Runs are in their own process groups, so
 /// a terminal's Ctrl-C or hang-up reaches only arkor, which then stops them deliberately.
-async fn forward_signals(engine: EngineHandle, received: Arc<AtomicI32>) {
-    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
+async fn forward_signals(
+    engine: EngineHandle,
+    received: Arc<AtomicI32>,
+    signals: Option<ShutdownSignals>,
+) {
+    let Some(ShutdownSignals {
+        mut int,
+        mut term,
+        mut hup,
+    }) = signals
+    else {
         tracing::warn!("could not install signal handlers");
         return;
     };
@@ -184,6 +197,23 @@ async fn forward_signals(engine: EngineHandle, received: Arc<AtomicI32>) {
             received.store(sig, Ordering::SeqCst);
         }
         engine.send(Command::Shutdown { force: count > 1 });
+    }
+}
+
+/// The shutdown signals' streams; creating them installs the handlers.
+struct ShutdownSignals {
+    int: Signal,
+    term: Signal,
+    hup: Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> Option<ShutdownSignals> {
+        Some(ShutdownSignals {
+            int: signal(SignalKind::interrupt()).ok()?,
+            term: signal(SignalKind::terminate()).ok()?,
+            hup: signal(SignalKind::hangup()).ok()?,
+        })
     }
 }
 
