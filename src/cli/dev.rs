@@ -58,6 +58,9 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         run_env: Vec::new(),
         cloud: cloud_env.clone(),
     });
+    // Before the signal forwarder exists, so the printer sees `ShuttingDown` and `Stopped`
+    // even when a signal arrived during start-up.
+    let headless_events = args.headless.then(|| engine.subscribe());
 
     let cloud_routes = cloud_env.map(|env| {
         let mut options = CloudOptions::new(&project.root, env);
@@ -91,7 +94,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         shutdown_signals,
     ));
 
-    if args.headless {
+    if let Some(events) = headless_events {
         let format = if args.json {
             LineFormat::Json
         } else {
@@ -115,7 +118,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
                 serde_json::json!({"type": "server", "url": server.url()})
             );
         }
-        headless::print_events(engine.clone(), format).await;
+        headless::print_events(engine.clone(), events, format).await;
     } else {
         let mut opts = crate::tui::TuiOptions::from_env();
         opts.server_url = Some(server.url().to_string());

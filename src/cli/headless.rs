@@ -1,8 +1,10 @@
 //! `arkor tui --headless`: one line per event on stdout (human-readable or JSON).
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::SystemTime;
 
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::core::engine::EngineHandle;
@@ -15,15 +17,26 @@ pub enum LineFormat {
 }
 
 /// Print events until the engine reports `Stopped`.
-pub async fn print_events(engine: EngineHandle, format: LineFormat) {
-    // Subscribe before reading the replay so nothing falls between the two.
-    let mut events = engine.subscribe();
-    if let Some(last) = engine.snapshot().last_event {
-        emit(&format_dev(&last, format));
+///
+/// `events` must come from [`EngineHandle::subscribe`] before anything can stop the engine
+/// (e.g. before signals are forwarded to it): a `Stopped` published before the subscription
+/// would never arrive and the printer would wait forever.
+pub async fn print_events(
+    engine: EngineHandle,
+    mut events: broadcast::Receiver<EngineEvent>,
+    format: LineFormat,
+) {
+    // The dev bus publishes before the engine-event send, so its last value covers every
+    // dev event sent before `events` was subscribed; only that one can arrive live as well.
+    let (replayed, _) = engine.subscribe_dev();
+    if let Some(last) = &replayed {
+        emit(&format_dev(last, format));
     }
     loop {
         match events.recv().await {
             Ok(EngineEvent::Stopped) => break,
+            Ok(EngineEvent::Dev(dev))
+                if replayed.as_ref().is_some_and(|r| Arc::ptr_eq(r, &dev)) => {}
             Ok(ev) => {
                 if let Some(line) = format_event(&ev, format) {
                     emit(&line);
