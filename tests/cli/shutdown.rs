@@ -51,17 +51,27 @@ fn sigint_early_stops_the_run_exits_130_and_removes_the_token_file() {
     no_dev_event_after_shutdown(&h);
 }
 
-#[test]
-fn sigterm_early_stops_the_run_and_exits_143() {
+/// The run early-stops (exit 0 for the engine's SIGTERM) and arkor exits 128+n.
+fn signal_stops_gracefully(sig: i32, expected_code: i32) {
     let (_p, mut h, pid) = start_with_run(5, &[]);
-    h.signal(libc::SIGTERM);
+    h.signal(sig);
     let exited = h.run_state(Some(pid.into()), "exited");
     assert_eq!(exited["state"]["status"], serde_json::json!({"code": 0}));
     let status = h.wait_exit();
-    assert_eq!(status.code(), Some(143), "stderr: {}", h.stderr());
+    assert_eq!(status.code(), Some(expected_code), "stderr: {}", h.stderr());
     assert!(!h.token_file().exists());
     assert!(!pid_alive(pid));
     no_dev_event_after_shutdown(&h);
+}
+
+#[test]
+fn sigterm_early_stops_the_run_and_exits_143() {
+    signal_stops_gracefully(libc::SIGTERM, 143);
+}
+
+#[test]
+fn sighup_early_stops_the_run_and_exits_129() {
+    signal_stops_gracefully(libc::SIGHUP, 129);
 }
 
 #[test]
@@ -130,6 +140,7 @@ fn sigint_during_the_first_build_starts_no_run_afterwards() {
         started_after.is_empty(),
         "runs spawned after shutdown: {started_after:?}"
     );
+    assert!(!h.token_file().exists(), "token file removed");
     for run in lines.iter().filter(|v| v["type"] == "run") {
         assert!(!pid_alive(run["pid"].as_u64().expect("pid") as u32));
     }
