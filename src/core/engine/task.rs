@@ -622,11 +622,11 @@ impl EngineTask {
     // ---- publishing -----------------------------------------------------------------------
 
     fn set_state(&mut self, pid: u32, state: RunState) {
-        if let Some(meta) = self.runs.get_mut(&pid) {
-            if meta.info.state != state {
-                meta.info.state = state;
-                meta.info.state_since = SystemTime::now();
-            }
+        if let Some(meta) = self.runs.get_mut(&pid)
+            && meta.info.state != state
+        {
+            meta.info.state = state;
+            meta.info.state_since = SystemTime::now();
         }
     }
 
