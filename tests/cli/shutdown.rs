@@ -146,3 +146,31 @@ fn sigint_during_the_first_build_starts_no_run_afterwards() {
     }
     no_dev_event_after_shutdown(&h);
 }
+
+#[test]
+fn the_demo_runs_and_its_temp_project_is_removed_on_exit() {
+    let tmp = tempfile::tempdir().expect("temp TMPDIR");
+    let mut env = sim_env(5);
+    env.push((
+        "TMPDIR",
+        tmp.path().to_str().expect("utf-8 path").to_owned(),
+    ));
+    let mut h = Headless::spawn(&["--demo"], &env);
+    let ready = h.next_of_type("ready");
+    assert_eq!(ready["trainerName"], "demo-triage");
+    let demo_root = tmp.path().join(format!("arkor-demo-{}", h.child.id()));
+    assert!(
+        ready["outFile"]
+            .as_str()
+            .is_some_and(|f| f.starts_with(demo_root.to_str().expect("utf-8"))),
+        "{ready} not under {}",
+        demo_root.display()
+    );
+    let run = h.run_state(None, "running");
+    let pid = run["pid"].as_u64().expect("pid") as u32;
+    h.signal(libc::SIGINT);
+    let status = h.wait_exit();
+    assert_eq!(status.code(), Some(130), "stderr: {}", h.stderr());
+    assert!(!pid_alive(pid));
+    assert!(!demo_root.exists(), "demo project removed");
+}

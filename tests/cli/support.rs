@@ -117,11 +117,18 @@ pub struct Headless {
 
 impl Headless {
     pub fn start(project: &TestProject, extra: &[&str], env: &[(&str, String)]) -> Headless {
+        let root = project.root().to_str().expect("utf-8 path");
+        let mut args = vec!["--cwd", root];
+        args.extend_from_slice(extra);
+        Headless::spawn(&args, env)
+    }
+
+    /// `arkor tui --headless --json --port 0 <args>` with a temp HOME.
+    pub fn spawn(args: &[&str], env: &[(&str, String)]) -> Headless {
         let home = tempfile::tempdir().expect("temp home");
         let mut cmd = arkor_command(home.path());
-        cmd.args(["tui", "--headless", "--json", "--port", "0", "--cwd"])
-            .arg(project.root())
-            .args(extra);
+        cmd.args(["tui", "--headless", "--json", "--port", "0"])
+            .args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
