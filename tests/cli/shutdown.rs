@@ -174,3 +174,78 @@ fn the_demo_runs_and_its_temp_project_is_removed_on_exit() {
     assert!(!pid_alive(pid));
     assert!(!demo_root.exists(), "demo project removed");
 }
+
+/// The de-chunked body of a (possibly partial) chunked HTTP/1.1 response.
+fn chunked_body(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let Some((_, mut rest)) = text.split_once("\r\n\r\n") else {
+        return String::new();
+    };
+    let mut body = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || after.len() < size {
+            break;
+        }
+        body.push_str(&after[..size]);
+        rest = after[size..].strip_prefix("\r\n").unwrap_or("");
+    }
+    body
+}
+
+#[test]
+fn sigint_early_stops_a_studio_run_whose_stream_shows_the_runner_and_the_trailer() {
+    use std::io::{Read, Write};
+
+    let p = TestProject::with_entry();
+    let mut h = Headless::start(&p, &[], &sim_env(5));
+    let server = h.next_of_type("server");
+    h.next_of_type("ready");
+    let url = server["url"].as_str().expect("url").to_owned();
+    let port: u16 = url
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port in the url");
+    let token = std::fs::read_to_string(h.token_file()).expect("token file");
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(WAIT)).expect("read timeout");
+    write!(
+        stream,
+        "POST /api/train HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Arkor-Studio-Token: {}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}",
+        token.trim()
+    )
+    .expect("request");
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    while !chunked_body(&raw).contains("[v1] step=") {
+        let n = stream.read(&mut buf).expect("read the train stream");
+        assert!(
+            n > 0,
+            "stream ended early: {}",
+            String::from_utf8_lossy(&raw)
+        );
+        raw.extend_from_slice(&buf[..n]);
+    }
+    assert!(raw.starts_with(b"HTTP/1.1 200 OK"));
+    h.signal(libc::SIGINT);
+    loop {
+        let n = stream.read(&mut buf).expect("read the train stream");
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let body = chunked_body(&raw);
+    assert!(
+        body.contains("Received SIGTERM; early-stopping at next checkpoint"),
+        "{body}"
+    );
+    assert!(body.ends_with("\n---\nexit=0\n"), "{body}");
+    let status = h.wait_exit();
+    assert_eq!(status.code(), Some(130), "stderr: {}", h.stderr());
+    assert!(!h.token_file().exists());
+}
