@@ -18,3 +18,6 @@ mod watcher;
 
 #[path = "build/cli.rs"]
 mod cli;
+
+#[path = "build/sdk_project.rs"]
+mod sdk_project;

@@ -9,8 +9,10 @@ mod cloud {
     mod cancel;
     mod chat;
     mod deployments;
+    mod guarded;
     mod identity;
     mod passthrough;
     mod reference;
     mod startup;
+    mod stop;
 }

@@ -2,12 +2,16 @@
 
 #[path = "server/common.rs"]
 mod common;
+#[path = "server/engine_e2e.rs"]
+mod engine_e2e;
 #[path = "server/guards.rs"]
 mod guards;
 #[path = "server/sse.rs"]
 mod sse;
 #[path = "server/studio.rs"]
 mod studio;
+#[path = "server/studio_flow.rs"]
+mod studio_flow;
 #[path = "server/token.rs"]
 mod token;
 #[path = "server/train.rs"]

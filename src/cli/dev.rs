@@ -62,8 +62,11 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     // even when a signal arrived during start-up.
     let headless_events = args.headless.then(|| engine.subscribe());
 
+    let simulated_sdk = uses_simulated_sdk(&project);
     let cloud_routes = cloud_env.map(|env| {
         let mut options = CloudOptions::new(&project.root, env);
+        // The simulated SDK has no cloud: never mint an identity for it.
+        options.auto_anonymous = !simulated_sdk;
         let notices = engine.clone();
         options.notices = Arc::new(move |level, message| notices.notice(level, message));
         crate::server::cloud::router(CloudContext::new(options))
@@ -126,7 +129,8 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         opts.hints.extend(sign_in_line.clone());
         opts.hints.extend(server.warnings().iter().cloned());
         if let Some(d) = &demo {
-            opts.hints.extend(d.instructions().lines().map(|l| l.trim().to_string()));
+            opts.hints
+                .extend(d.instructions().lines().map(|l| l.trim().to_string()));
         }
         let exit = crate::tui::run(engine.clone(), opts).await?;
         for line in exit.summary_lines() {
@@ -135,7 +139,12 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         if let crate::tui::ExitReason::Signal(sig) = exit.reason {
             let _ = received.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
         }
-        if engine.snapshot().runs.iter().any(|r| !matches!(r.state, RunState::Exited { .. })) {
+        if engine
+            .snapshot()
+            .runs
+            .iter()
+            .any(|r| !matches!(r.state, RunState::Exited { .. }))
+        {
             println!("waiting for runs to stop at their next checkpoint (Ctrl-C again to force)…");
         }
     }
@@ -159,16 +168,19 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
 /// SPEC §12.10 start-up sign-in; returns the line to show, if any. The simulated SDK has
 /// no cloud, so projects that use it (the demo, the tests) never touch the network.
 async fn sign_in(project: &Project, env: &CloudEnv) -> anyhow::Result<Option<String>> {
-    if project
-        .sdk()
-        .is_ok_and(|sdk| sdk.version == crate::assets::sdk_version())
-    {
+    if uses_simulated_sdk(project) {
         return Ok(None);
     }
     let outcome = crate::core::cloud::bootstrap::sign_in_for_project(&project.root, env)
         .await
         .context("signing in to the Arkor Cloud at start-up")?;
     Ok(outcome.message())
+}
+
+fn uses_simulated_sdk(project: &Project) -> bool {
+    project
+        .sdk()
+        .is_ok_and(|sdk| sdk.version == crate::assets::sdk_version())
 }
 
 /// SIGINT / SIGTERM / SIGHUP: the first asks for a graceful shutdown (runs early-stop at

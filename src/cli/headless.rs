@@ -153,18 +153,7 @@ fn format_run(run: &RunInfo, format: LineFormat) -> String {
         line.push_str(&format!(" replaces={old}"));
     }
     if !run.restart_reason.is_empty() {
-        let changes: Vec<String> = run
-            .restart_reason
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} {} → {}",
-                    c.key,
-                    c.old.as_deref().unwrap_or("(unset)"),
-                    c.new.as_deref().unwrap_or("(unset)")
-                )
-            })
-            .collect();
+        let changes: Vec<String> = run.restart_reason.iter().map(ToString::to_string).collect();
         line.push_str(&format!(" changed: {}", changes.join(", ")));
     }
     line

@@ -23,6 +23,9 @@ use crate::core::project::{ENTRY_REL, Project};
 /// The transform target: the published SDK's `engines.node` floor, not the host's Node.
 pub const NODE_TARGET: &str = "node22.22";
 
+/// Makes staging file names unique within the process.
+static STAGING_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// At most this many diagnostics are rendered into one error message.
 const MAX_RENDERED_ERRORS: usize = 5;
 
@@ -216,7 +219,16 @@ impl Builder {
     /// old or the new file, never a partial one. Returns (contentHash, fingerprint).
     fn publish(&self, bytes: &[u8]) -> Result<(String, String), BuildError> {
         let out_file = &self.project.out_file;
-        let staging = self.project.staging_file();
+        // `index.mjs.hmr-staging.<pid>.<n>`: a name of its own per write, so two builders
+        // (the watcher and an `arkor build` in another terminal) cannot rename each other's
+        // half-written file into place.
+        let mut staging = self.project.staging_file().into_os_string();
+        staging.push(format!(
+            ".{}.{}",
+            std::process::id(),
+            STAGING_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let staging = PathBuf::from(staging);
         let write_error = |path: &Path, source| BuildError::Write {
             path: path.to_path_buf(),
             source,
@@ -400,6 +412,46 @@ mod tests {
                 "{id}"
             );
         }
+    }
+
+    #[test]
+    fn concurrent_publishes_never_expose_a_partial_artifact() {
+        let dir = tempfile::tempdir().unwrap();
+        let builder = Builder::new(Project::at(dir.path()).unwrap());
+        let out_file = builder.project().out_file.clone();
+        const SIZE: usize = 4 << 20;
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                let mut torn = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok(bytes) = std::fs::read(&out_file) {
+                        // Every publish is SIZE copies of one byte value.
+                        let whole = bytes.len() == SIZE && bytes.iter().all(|b| *b == bytes[0]);
+                        torn += usize::from(!whole);
+                    }
+                }
+                torn
+            });
+            let writers: Vec<_> = (0..4u8)
+                .map(|id| {
+                    let builder = builder.clone();
+                    scope.spawn(move || {
+                        for round in 0..10u8 {
+                            builder.publish(&vec![id * 16 + round; SIZE]).map(drop)?;
+                        }
+                        Ok::<(), BuildError>(())
+                    })
+                })
+                .collect();
+            let all_published = writers
+                .into_iter()
+                .all(|w| w.join().is_ok_and(|published| published.is_ok()));
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            let torn = reader.join().unwrap_or(usize::MAX);
+            assert!(all_published, "a publish failed");
+            assert_eq!(torn, 0, "a reader saw a partial artifact");
+        });
     }
 
     #[test]

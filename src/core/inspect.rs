@@ -24,6 +24,12 @@ use crate::core::project::{self, NodeError, Project};
 
 /// The helper script, embedded so the binary works from anywhere.
 const INSPECT_SCRIPT: &str = include_str!("../../assets/inspect.mjs");
+/// Carries the script to the helper, so `ps` shows a short command line instead of it.
+const SCRIPT_ENV: &str = "ARKOR_INSPECT_SCRIPT";
+/// Loads the script from [`SCRIPT_ENV`] (removed before any user module can see it).
+const BOOTSTRAP: &str = "const s = process.env.ARKOR_INSPECT_SCRIPT; delete process.env.ARKOR_INSPECT_SCRIPT; \
+     process.title = 'arkor-inspect'; \
+     await import('data:text/javascript;base64,' + Buffer.from(s, 'utf8').toString('base64'));";
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_RECYCLE_AFTER: u32 = 200;
@@ -247,8 +253,9 @@ impl Helper {
         command
             .arg("--input-type=module")
             .arg("--eval")
-            .arg(INSPECT_SCRIPT)
+            .arg(BOOTSTRAP)
             .current_dir(&options.cwd)
+            .env(SCRIPT_ENV, INSPECT_SCRIPT)
             .env("ARKOR_INSPECT_MARKER", &marker)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -41,6 +41,8 @@ impl Project {
         self.root.join(OUT_DIR_REL)
     }
 
+    /// `index.mjs.hmr-staging`: the builder writes `<this>.<pid>.<n>` and renames it over
+    /// the artifact, so readers never see a partial file.
     pub fn staging_file(&self) -> PathBuf {
         let mut s = self.out_file.clone().into_os_string();
         s.push(STAGING_SUFFIX);

@@ -160,25 +160,34 @@ async fn missing_entry_names_the_expected_path() {
 }
 
 #[tokio::test]
-async fn unwritable_output_is_a_write_error_and_the_old_artifact_stays() {
+async fn a_failed_publish_is_a_write_error_and_leaves_no_staging_file() {
     let p = TempProject::from_fixture("basic");
     let builder = Builder::new(p.project.clone());
     builder.build().await.outcome.expect("first build");
-    let good = std::fs::read(p.path(OUT)).unwrap();
-    // A directory where the staging file goes makes the write fail (works as root too).
-    std::fs::create_dir(p.path(".arkor/build/index.mjs.hmr-staging")).unwrap();
-    p.write(
-        "src/arkor/callbacks.ts",
-        "export function onLog(): void { console.log('changed'); }\n",
-    );
-    let err = builder.build().await.outcome.expect_err("cannot write");
+    // The artifact replaced by a non-empty folder: the rename fails (works as root too,
+    // where permissions would not).
+    std::fs::remove_file(p.path(OUT)).unwrap();
+    p.write(".arkor/build/index.mjs/keep", "");
+    let err = builder.build().await.outcome.expect_err("cannot publish");
     assert!(matches!(err, BuildError::Write { .. }), "{err}");
     assert!(
         err.to_string()
             .starts_with("Failed to write the build artifact"),
         "{err}"
     );
-    assert_eq!(std::fs::read(p.path(OUT)).unwrap(), good);
+    assert!(
+        p.path(".arkor/build/index.mjs/keep").exists(),
+        "what was there stays"
+    );
+    let names: Vec<_> = std::fs::read_dir(p.path(".arkor/build"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("index.mjs")],
+        "no staging file left"
+    );
 }
 
 #[tokio::test]

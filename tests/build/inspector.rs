@@ -260,6 +260,9 @@ async fn dropping_the_inspector_stops_its_helper() {
         .parse()
         .unwrap();
     assert!(process_exists(pid));
+    // A short command line for `ps`, not the whole script.
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(cmdline.len() < 400, "{}", String::from_utf8_lossy(&cmdline));
     drop(inspector);
     crate::common::wait_until("the helper to exit", LONG, || !process_exists(pid)).await;
 }

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arkor_tui::core::engine::{DetachedEngine, EngineHandle};
-use arkor_tui::core::events::{BuiltArtifact, DevEvent, DispatchOutcome};
+use arkor_tui::core::engine::{DetachedEngine, EngineHandle, RunHandle, RunOutput};
+use arkor_tui::core::events::{BuiltArtifact, DevEvent, DispatchOutcome, ExitStatus};
 use arkor_tui::core::project::Project;
 use arkor_tui::server::{self, RunningServer, ServerConfig, TokenFile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -293,5 +293,54 @@ impl SseClient {
                 self.body_start = end + 4;
             }
         }
+    }
+}
+
+/// Spawn `command` with piped output and forward its stdout/stderr bytes and its exit as a
+/// run's output, the way the engine hands an HTTP run to the server. The child is killed if
+/// the forwarding task is dropped (test end).
+pub fn spawn_piped(mut command: tokio::process::Command) -> RunHandle {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the run");
+    let pid = child.id().expect("pid");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    tokio::spawn(async move {
+        let (mut out_buf, mut err_buf) = ([0u8; 8192], [0u8; 8192]);
+        let (mut out_open, mut err_open) = (true, true);
+        while out_open || err_open {
+            let chunk = tokio::select! {
+                n = stdout.read(&mut out_buf), if out_open => match n {
+                    Ok(n) if n > 0 => Some(bytes::Bytes::copy_from_slice(&out_buf[..n])),
+                    _ => { out_open = false; None }
+                },
+                n = stderr.read(&mut err_buf), if err_open => match n {
+                    Ok(n) if n > 0 => Some(bytes::Bytes::copy_from_slice(&err_buf[..n])),
+                    _ => { err_open = false; None }
+                },
+            };
+            if let Some(chunk) = chunk {
+                let _ = tx.send(RunOutput::Data(chunk));
+            }
+        }
+        let status = child.wait().await.expect("wait");
+        let status = match (status.code(), status.signal()) {
+            (Some(code), _) => ExitStatus::Code(code),
+            (None, Some(sig)) => ExitStatus::Signal(sig),
+            (None, None) => ExitStatus::Code(-1),
+        };
+        let _ = tx.send(RunOutput::Exited(status));
+    });
+    RunHandle {
+        pid,
+        output: Some(rx),
     }
 }

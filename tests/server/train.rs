@@ -1,61 +1,18 @@
 //! `POST /api/train`: real child processes stand in for the engine's runs; the test answers
 //! the engine's `StartRun` itself and watches for `AbandonHttpRun`.
 
-use std::process::Stdio;
-
-use arkor_tui::core::engine::{Command, RunHandle, RunOutput, StartRunError};
-use arkor_tui::core::events::{ExitStatus, RunOrigin};
-use bytes::Bytes;
+use arkor_tui::core::engine::{Command, RunHandle, StartRunError};
+use arkor_tui::core::events::RunOrigin;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use tokio::io::AsyncReadExt;
-use tokio::sync::mpsc;
 
 use super::common::*;
 
-/// Spawn `sh -c script` and forward its stdout/stderr bytes and exit like the engine does.
+/// Spawn `sh -c script` as a run.
 fn spawn_run(script: &str) -> RunHandle {
-    let mut child = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn sh");
-    let pid = child.id().expect("pid");
-    let (tx, rx) = mpsc::unbounded_channel();
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    tokio::spawn(async move {
-        let (mut out_buf, mut err_buf) = ([0u8; 8192], [0u8; 8192]);
-        let (mut out_open, mut err_open) = (true, true);
-        while out_open || err_open {
-            tokio::select! {
-                n = stdout.read(&mut out_buf), if out_open => match n {
-                    Ok(n) if n > 0 => { let _ = tx.send(RunOutput::Data(Bytes::copy_from_slice(&out_buf[..n]))); }
-                    _ => out_open = false,
-                },
-                n = stderr.read(&mut err_buf), if err_open => match n {
-                    Ok(n) if n > 0 => { let _ = tx.send(RunOutput::Data(Bytes::copy_from_slice(&err_buf[..n]))); }
-                    _ => err_open = false,
-                },
-            }
-        }
-        let status = child.wait().await.expect("wait");
-        use std::os::unix::process::ExitStatusExt;
-        let status = match (status.code(), status.signal()) {
-            (Some(code), _) => ExitStatus::Code(code),
-            (None, Some(sig)) => ExitStatus::Signal(sig),
-            (None, None) => ExitStatus::Code(-1),
-        };
-        let _ = tx.send(RunOutput::Exited(status));
-    });
-    RunHandle {
-        pid,
-        output: Some(rx),
-    }
+    let mut command = tokio::process::Command::new("sh");
+    command.arg("-c").arg(script);
+    spawn_piped(command)
 }
 
 /// Wait for the next engine command.

@@ -195,6 +195,11 @@ impl EngineTask {
         if self.shutting_down {
             return Err(StartRunError::ShuttingDown);
         }
+        // The Studio's POST /api/train spawns regardless, as the reference does; a run the
+        // engine starts itself waits for something to run.
+        if origin == RunOrigin::Engine && self.last_good.is_none() {
+            return Err(StartRunError::NoBuild);
+        }
         let sdk = self
             .config
             .project
@@ -697,17 +702,7 @@ fn describe_restart(reason: &[ConfigChange]) -> String {
                 early-stopping at the next checkpoint, then restarting"
             .into();
     }
-    let changes: Vec<String> = reason
-        .iter()
-        .map(|c| {
-            format!(
-                "{} {} → {}",
-                c.key,
-                c.old.as_deref().unwrap_or("(unset)"),
-                c.new.as_deref().unwrap_or("(unset)")
-            )
-        })
-        .collect();
+    let changes: Vec<String> = reason.iter().map(ToString::to_string).collect();
     format!(
         "job config changed ({}): SIGTERM sent, early-stopping at the next checkpoint, then restarting",
         changes.join(", ")
