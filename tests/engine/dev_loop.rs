@@ -109,6 +109,29 @@ async fn callback_edit_hot_swaps_and_a_build_error_signals_nobody() {
     })
     .await;
     assert_eq!(e.log_count(pid, HOT_RELOADED), 2, "{}", e.log_text(pid));
+
+    // Reverting to the spawn-time source is still a change for this run, which now runs
+    // the v3 callbacks (SPEC §10.25): SIGUSR2 again, not "nothing".
+    e.edit(
+        CALLBACKS,
+        r#"const LABEL = "v3";"#,
+        r#"const LABEL = "v1";"#,
+    );
+    let reverted = e.next_dev().await;
+    let (artifact, dispatch) = built_parts(&reverted).expect("a build");
+    assert_eq!(
+        artifact.content_hash, run.content_hash,
+        "the spawn-time bytes"
+    );
+    assert_eq!(
+        dispatch.expect("dispatched").hot_swap_targets[0].pid,
+        pid,
+        "the revert hot-swaps"
+    );
+    wait_until("a log line from the reverted callbacks", || {
+        (e.log_count(pid, "[v1] step=") > 0 && e.log_count(pid, HOT_RELOADED) == 3).then_some(())
+    })
+    .await;
     assert_eq!(e.log_count(pid, RELOAD_PREFIX), 0, "{}", e.log_text(pid));
     assert_eq!(e.log_count(pid, RECEIVED_SIGTERM), 0, "{}", e.log_text(pid));
     assert_eq!(e.handle.snapshot().runs.len(), 1, "no run was restarted");
