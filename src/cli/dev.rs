@@ -19,10 +19,6 @@ use crate::core::project::{self, Project};
 use crate::server::cloud::{CloudContext, CloudOptions};
 
 pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
-    // Before anything that needs cleaning up exists: a signal during start-up is then queued
-    // and handled as a graceful shutdown, instead of killing arkor by its default action
-    // with the token file left behind.
-    let shutdown_signals = ShutdownSignals::install();
     let demo = if args.demo {
         Some(DemoProject::create()?)
     } else {
@@ -50,6 +46,11 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         None => Some("no home directory (HOME is unset): the Studio's cloud routes and the cloud cancel are off".into()),
     };
 
+    // Before anything that needs cleaning up exists (runs, the token file): a signal from
+    // here on is queued and handled as a graceful shutdown, instead of killing arkor by its
+    // default action with the token file left behind. Earlier (a slow sign-in), Ctrl-C
+    // still simply ends the process.
+    let shutdown_signals = ShutdownSignals::install();
     let (engine, engine_done) = engine::start(EngineConfig {
         project: project.clone(),
         node: node.path.clone(),
