@@ -2,8 +2,10 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::SystemTime;
 
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::core::engine::EngineHandle;
@@ -19,11 +21,21 @@ pub enum LineFormat {
 
 /// Print events until the engine reports `Stopped`; with `with_logs`, every run's output
 /// lines too (`[pid] text`, or `{"type":"log",…}` objects).
-pub async fn print_events(engine: EngineHandle, format: LineFormat, with_logs: bool) {
-    // Subscribe before reading the replay so nothing falls between the two.
-    let mut events = engine.subscribe();
-    if let Some(last) = engine.snapshot().last_event {
-        emit(&format_dev(&last, format));
+///
+/// `events` must come from [`EngineHandle::subscribe`] before anything can stop the engine
+/// (e.g. before signals are forwarded to it): a `Stopped` published before the subscription
+/// would never arrive and the printer would wait forever.
+pub async fn print_events(
+    engine: EngineHandle,
+    mut events: broadcast::Receiver<EngineEvent>,
+    format: LineFormat,
+    with_logs: bool,
+) {
+    // The dev bus publishes before the engine-event send, so its last value covers every
+    // dev event sent before `events` was subscribed; only that one can arrive live as well.
+    let (replayed, _) = engine.subscribe_dev();
+    if let Some(last) = &replayed {
+        emit(&format_dev(last, format));
     }
     let mut printed_upto: HashMap<u32, u64> = HashMap::new();
     loop {
@@ -35,6 +47,8 @@ pub async fn print_events(engine: EngineHandle, format: LineFormat, with_logs: b
                     emit(&line);
                 }
             }
+            Ok(EngineEvent::Dev(dev))
+                if replayed.as_ref().is_some_and(|r| Arc::ptr_eq(r, &dev)) => {}
             Ok(ev) => {
                 if let Some(line) = format_event(&ev, format) {
                     emit(&line);
