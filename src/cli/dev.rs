@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::args::TuiArgs;
 use super::headless::{self, LineFormat};
@@ -46,6 +46,11 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         None => Some("no home directory (HOME is unset): the Studio's cloud routes and the cloud cancel are off".into()),
     };
 
+    // Before anything that needs cleaning up exists (runs, the token file): a signal from
+    // here on is queued and handled as a graceful shutdown, instead of killing arkor by its
+    // default action with the token file left behind. Earlier (a slow sign-in), Ctrl-C
+    // still simply ends the process.
+    let shutdown_signals = ShutdownSignals::install();
     let (engine, engine_done) = engine::start(EngineConfig {
         project: project.clone(),
         node: node.path.clone(),
@@ -54,6 +59,9 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         run_env: Vec::new(),
         cloud: cloud_env.clone(),
     });
+    // Before the signal forwarder exists, so the printer sees `ShuttingDown` and `Stopped`
+    // even when a signal arrived during start-up.
+    let headless_events = args.headless.then(|| engine.subscribe());
 
     let simulated_sdk = uses_simulated_sdk(&project);
     let cloud_routes = cloud_env.map(|env| {
@@ -84,10 +92,14 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     };
 
     let received = Arc::new(AtomicI32::new(0));
-    let signals = tokio::spawn(forward_signals(engine.clone(), received.clone()));
+    let signals = tokio::spawn(forward_signals(
+        engine.clone(),
+        received.clone(),
+        shutdown_signals,
+    ));
 
     let mut dashboard_error = None;
-    if args.headless {
+    if let Some(events) = headless_events {
         let format = if args.json {
             LineFormat::Json
         } else {
@@ -111,7 +123,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
                 serde_json::json!({"type": "server", "url": server.url()})
             );
         }
-        headless::print_events(engine.clone(), format).await;
+        headless::print_events(engine.clone(), events, format, args.logs).await;
     } else {
         let mut opts = crate::tui::TuiOptions::from_env();
         opts.server_url = Some(server.url().to_string());
@@ -197,12 +209,17 @@ fn uses_simulated_sdk(project: &Project) -> bool {
 /// SIGINT / SIGTERM / SIGHUP: the first asks for a graceful shutdown (runs early-stop at
 /// their next checkpoint), the second forces it. Runs are in their own process groups, so
 /// a terminal's Ctrl-C or hang-up reaches only arkor, which then stops them deliberately.
-async fn forward_signals(engine: EngineHandle, received: Arc<AtomicI32>) {
-    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
+async fn forward_signals(
+    engine: EngineHandle,
+    received: Arc<AtomicI32>,
+    signals: Option<ShutdownSignals>,
+) {
+    let Some(ShutdownSignals {
+        mut int,
+        mut term,
+        mut hup,
+    }) = signals
+    else {
         tracing::warn!("could not install signal handlers");
         return;
     };
@@ -218,6 +235,23 @@ async fn forward_signals(engine: EngineHandle, received: Arc<AtomicI32>) {
             received.store(sig, Ordering::SeqCst);
         }
         engine.send(Command::Shutdown { force: count > 1 });
+    }
+}
+
+/// The shutdown signals' streams; creating them installs the handlers.
+struct ShutdownSignals {
+    int: Signal,
+    term: Signal,
+    hup: Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> Option<ShutdownSignals> {
+        Some(ShutdownSignals {
+            int: signal(SignalKind::interrupt()).ok()?,
+            term: signal(SignalKind::terminate()).ok()?,
+            hup: signal(SignalKind::hangup()).ok()?,
+        })
     }
 }
 

@@ -61,6 +61,9 @@ struct RunMeta {
     abandoned: bool,
     /// The stop was escalated to SIGKILL (the checkpoint was not waited for).
     escalated: bool,
+    /// How long the pending early stop may take before SIGKILL (the user's stop timeout, or
+    /// the longer restart escalation of a config-change dispatch).
+    stop_timeout: Duration,
     /// How the process ended, kept while its replacement starts (state `Restarting`).
     exit_status: Option<ExitStatus>,
     alive: bool,
@@ -259,6 +262,7 @@ impl EngineTask {
                 restart_pending: false,
                 abandoned: false,
                 escalated: false,
+                stop_timeout: self.config.stop_timeout,
                 exit_status: None,
                 alive: true,
                 cancel: self
@@ -307,6 +311,7 @@ impl EngineTask {
         self.set_state(pid, RunState::EarlyStopping);
         if let Some(meta) = self.runs.get_mut(&pid) {
             meta.info.kill_deadline = deadline;
+            meta.stop_timeout = self.config.stop_timeout;
         }
         self.system_log(
             pid,
@@ -434,6 +439,7 @@ impl EngineTask {
                     meta.restart_pending = meta.info.origin == RunOrigin::Engine;
                     meta.info.restart_reason = reason.clone();
                     meta.info.kill_deadline = deadline;
+                    meta.stop_timeout = RESTART_ESCALATION_TIMEOUT;
                 }
                 self.set_state(pid, RunState::EarlyStopping);
                 self.system_log(pid, format!("arkor: {}", describe_restart(&reason)));
@@ -488,12 +494,14 @@ impl EngineTask {
                 self.finish_predecessor(pid);
             }
             ChildEvent::Escalated { pid } => {
+                let mut waited = self.config.stop_timeout;
                 if let Some(meta) = self.runs.get_mut(&pid) {
                     meta.escalated = true;
+                    waited = meta.stop_timeout;
                 }
                 let msg = format!(
                     "run {pid} did not stop within {}s of SIGTERM: sent SIGKILL (its last checkpoint may be lost)",
-                    self.config.stop_timeout.as_secs()
+                    waited.as_secs()
                 );
                 // The supervisor already logged the SIGKILL in the run's own log.
                 self.notice(NoticeLevel::Warn, msg);
@@ -523,7 +531,12 @@ impl EngineTask {
         let Some(meta) = self.runs.get_mut(&pid) else {
             return;
         };
-        let clean = status == ExitStatus::Code(0) || meta.escalated;
+        // A runner SIGTERMed before it installed its handlers (a save in the first moments
+        // of a run, before its job exists) dies of the signal itself; nothing ran in the
+        // cloud yet, so the restart it was asked for still applies.
+        let killed_before_its_job =
+            status == ExitStatus::Signal(libc::SIGTERM) && meta.info.job_id.is_none();
+        let clean = status == ExitStatus::Code(0) || meta.escalated || killed_before_its_job;
         let restart = meta.restart_pending && clean && !self.shutting_down;
         let was_restart_pending = meta.restart_pending;
         meta.restart_pending = false;
