@@ -37,8 +37,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
     let rows = usize::from(inner.height);
     let width = usize::from(inner.width);
-    // Newest first, until the panel is full; only whole entries, except that the newest is
-    // cut to the panel when even it does not fit.
+    // Newest first, until the panel is full; the oldest one shown is cut to the rows left
+    // (its last line ends in `…`).
     let mut blocks: Vec<Vec<Line>> = Vec::new();
     let mut used = 0;
     for entry in app.timeline.entries().iter().rev() {
@@ -58,9 +58,6 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             width.saturating_sub(INDENT),
             MAX_LINES_PER_ENTRY.min(rows - used),
         );
-        if used + wrapped.len() > rows && !blocks.is_empty() {
-            break;
-        }
         used += wrapped.len();
         let lines = wrapped
             .into_iter()
