@@ -107,21 +107,18 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         };
         if format == LineFormat::Human {
             // The reference's ready line: scripts written for `arkor dev` wait for it.
-            println!("Arkor Studio running on {}", server.url());
+            print_line(&format!("Arkor Studio running on {}", server.url()));
             for line in sign_in_line.iter().chain(server.warnings()) {
-                println!("{line}");
+                print_line(line);
             }
             if let Some(d) = &demo {
-                println!("{}", d.instructions());
+                print_line(&d.instructions());
             }
             if let Some((_, path)) = &log {
-                println!("arkor tui log: {}", path.display());
+                print_line(&format!("arkor tui log: {}", path.display()));
             }
         } else {
-            println!(
-                "{}",
-                serde_json::json!({"type": "server", "url": server.url()})
-            );
+            print_line(&serde_json::json!({"type": "server", "url": server.url()}).to_string());
         }
         headless::print_events(engine.clone(), events, format, args.logs).await;
     } else {

@@ -249,7 +249,17 @@ impl EngineTask {
             restarted_from,
         };
         let how = match (origin, restarted_from) {
-            (_, Some(old)) => format!("restarted (replaces pid {old}) with the new config"),
+            (_, Some(old)) => {
+                let predecessor_hash = self
+                    .runs
+                    .get(&old)
+                    .and_then(|m| m.info.config_hash.as_ref());
+                if predecessor_hash == info.config_hash.as_ref() {
+                    format!("restarted (replaces pid {old})")
+                } else {
+                    format!("restarted (replaces pid {old}) with the new config")
+                }
+            }
             (RunOrigin::Http, None) => "started from the Studio".to_string(),
             (RunOrigin::Engine, None) => "started".to_string(),
         };
