@@ -20,3 +20,6 @@ mod perf;
 
 #[path = "tui/pty.rs"]
 mod pty;
+
+#[path = "tui/e2e.rs"]
+mod e2e;

@@ -52,6 +52,9 @@ pub struct TuiArgs {
     /// With --headless: print machine-readable JSON lines instead.
     #[arg(long, requires = "headless")]
     pub json: bool,
+    /// With --headless: also print every run's output lines (`[pid] …`).
+    #[arg(long, requires = "headless")]
+    pub logs: bool,
     /// Run the embedded demo project (copied to a temp dir, with the simulated arkor SDK).
     #[arg(long, conflicts_with = "cwd")]
     pub demo: bool,

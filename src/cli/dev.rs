@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::args::TuiArgs;
 use super::headless::{self, LineFormat};
@@ -46,6 +46,11 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         None => Some("no home directory (HOME is unset): the Studio's cloud routes and the cloud cancel are off".into()),
     };
 
+    // Before anything that needs cleaning up exists (runs, the token file): a signal from
+    // here on is queued and handled as a graceful shutdown, instead of killing arkor by its
+    // default action with the token file left behind. Earlier (a slow sign-in), Ctrl-C
+    // still simply ends the process.
+    let shutdown_signals = ShutdownSignals::install();
     let (engine, engine_done) = engine::start(EngineConfig {
         project: project.clone(),
         node: node.path.clone(),
@@ -54,6 +59,9 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         run_env: Vec::new(),
         cloud: cloud_env.clone(),
     });
+    // Before the signal forwarder exists, so the printer sees `ShuttingDown` and `Stopped`
+    // even when a signal arrived during start-up.
+    let headless_events = args.headless.then(|| engine.subscribe());
 
     let simulated_sdk = uses_simulated_sdk(&project);
     let cloud_routes = cloud_env.map(|env| {
@@ -84,9 +92,14 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     };
 
     let received = Arc::new(AtomicI32::new(0));
-    let signals = tokio::spawn(forward_signals(engine.clone(), received.clone()));
+    let signals = tokio::spawn(forward_signals(
+        engine.clone(),
+        received.clone(),
+        shutdown_signals,
+    ));
 
-    if args.headless {
+    let mut dashboard_error = None;
+    if let Some(events) = headless_events {
         let format = if args.json {
             LineFormat::Json
         } else {
@@ -94,23 +107,20 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         };
         if format == LineFormat::Human {
             // The reference's ready line: scripts written for `arkor dev` wait for it.
-            println!("Arkor Studio running on {}", server.url());
+            print_line(&format!("Arkor Studio running on {}", server.url()));
             for line in sign_in_line.iter().chain(server.warnings()) {
-                println!("{line}");
+                print_line(line);
             }
             if let Some(d) = &demo {
-                println!("{}", d.instructions());
+                print_line(&d.instructions());
             }
             if let Some((_, path)) = &log {
-                println!("arkor tui log: {}", path.display());
+                print_line(&format!("arkor tui log: {}", path.display()));
             }
         } else {
-            println!(
-                "{}",
-                serde_json::json!({"type": "server", "url": server.url()})
-            );
+            print_line(&serde_json::json!({"type": "server", "url": server.url()}).to_string());
         }
-        headless::print_events(engine.clone(), format).await;
+        headless::print_events(engine.clone(), events, format, args.logs).await;
     } else {
         let mut opts = crate::tui::TuiOptions::from_env();
         opts.server_url = Some(server.url().to_string());
@@ -121,12 +131,22 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
             opts.hints
                 .extend(d.instructions().lines().map(|l| l.trim().to_string()));
         }
-        let exit = crate::tui::run(engine.clone(), opts).await?;
-        for line in exit.summary_lines() {
-            println!("{line}");
-        }
-        if let crate::tui::ExitReason::Signal(sig) = exit.reason {
-            let _ = received.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+        // The terminal may be gone by now (a hang-up): a failed write must neither panic nor
+        // skip the shutdown below, or the runs die of a broken pipe instead of early-stopping.
+        match crate::tui::run(engine.clone(), opts).await {
+            Ok(exit) => {
+                for line in exit.summary_lines() {
+                    print_line(&line);
+                }
+                if let crate::tui::ExitReason::Signal(sig) = exit.reason {
+                    let _ = received.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+                }
+            }
+            Err(e) => {
+                tracing::warn!("dashboard failed: {e:#}");
+                engine.send(Command::Shutdown { force: false });
+                dashboard_error = Some(e);
+            }
         }
         if engine
             .snapshot()
@@ -134,7 +154,9 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .any(|r| !matches!(r.state, RunState::Exited { .. }))
         {
-            println!("waiting for runs to stop at their next checkpoint (Ctrl-C again to force)…");
+            print_line(
+                "waiting for runs to stop at their next checkpoint (Ctrl-C again to force)…",
+            );
         }
     }
 
@@ -147,11 +169,20 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         d.remove();
     }
     let sig = received.load(Ordering::SeqCst);
+    if let Some(e) = dashboard_error.filter(|_| sig == 0) {
+        return Err(e);
+    }
     Ok(if sig > 0 {
         ExitCode::from((128 + sig) as u8)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// One line on stdout, or nothing when stdout is gone (`println!` would panic).
+fn print_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 /// SPEC §12.10 start-up sign-in; returns the line to show, if any. The simulated SDK has
@@ -175,12 +206,17 @@ fn uses_simulated_sdk(project: &Project) -> bool {
 /// SIGINT / SIGTERM / SIGHUP: the first asks for a graceful shutdown (runs early-stop at
 /// their next checkpoint), the second forces it. Runs are in their own process groups, so
 /// a terminal's Ctrl-C or hang-up reaches only arkor, which then stops them deliberately.
-async fn forward_signals(engine: EngineHandle, received: Arc<AtomicI32>) {
-    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
+async fn forward_signals(
+    engine: EngineHandle,
+    received: Arc<AtomicI32>,
+    signals: Option<ShutdownSignals>,
+) {
+    let Some(ShutdownSignals {
+        mut int,
+        mut term,
+        mut hup,
+    }) = signals
+    else {
         tracing::warn!("could not install signal handlers");
         return;
     };
@@ -196,6 +232,23 @@ async fn forward_signals(engine: EngineHandle, received: Arc<AtomicI32>) {
             received.store(sig, Ordering::SeqCst);
         }
         engine.send(Command::Shutdown { force: count > 1 });
+    }
+}
+
+/// The shutdown signals' streams; creating them installs the handlers.
+struct ShutdownSignals {
+    int: Signal,
+    term: Signal,
+    hup: Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> Option<ShutdownSignals> {
+        Some(ShutdownSignals {
+            int: signal(SignalKind::interrupt()).ok()?,
+            term: signal(SignalKind::terminate()).ok()?,
+            hup: signal(SignalKind::hangup()).ok()?,
+        })
     }
 }
 

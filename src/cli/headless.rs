@@ -1,12 +1,17 @@
 //! `arkor tui --headless`: one line per event on stdout (human-readable or JSON).
 
+use std::collections::HashMap;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::SystemTime;
 
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::core::engine::EngineHandle;
-use crate::core::events::{DevEvent, EngineEvent, NoticeLevel, RunInfo, RunState};
+use crate::core::events::{DevEvent, EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunState};
+use crate::core::logs::LogStream;
+use crate::tui::format::signal_name;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LineFormat {
@@ -14,16 +19,36 @@ pub enum LineFormat {
     Json,
 }
 
-/// Print events until the engine reports `Stopped`.
-pub async fn print_events(engine: EngineHandle, format: LineFormat) {
-    // Subscribe before reading the replay so nothing falls between the two.
-    let mut events = engine.subscribe();
-    if let Some(last) = engine.snapshot().last_event {
-        emit(&format_dev(&last, format));
+/// Print events until the engine reports `Stopped`; with `with_logs`, every run's output
+/// lines too (`[pid] text`, or `{"type":"log",…}` objects).
+///
+/// `events` must come from [`EngineHandle::subscribe`] before anything can stop the engine
+/// (e.g. before signals are forwarded to it): a `Stopped` published before the subscription
+/// would never arrive and the printer would wait forever.
+pub async fn print_events(
+    engine: EngineHandle,
+    mut events: broadcast::Receiver<EngineEvent>,
+    format: LineFormat,
+    with_logs: bool,
+) {
+    // The dev bus publishes before the engine-event send, so its last value covers every
+    // dev event sent before `events` was subscribed; only that one can arrive live as well.
+    let (replayed, _) = engine.subscribe_dev();
+    if let Some(last) = &replayed {
+        emit(&format_dev(last, format));
     }
+    let mut printed_upto: HashMap<u32, u64> = HashMap::new();
     loop {
         match events.recv().await {
             Ok(EngineEvent::Stopped) => break,
+            Ok(EngineEvent::Logs { pid }) if with_logs => {
+                let next = printed_upto.entry(pid).or_insert(0);
+                for line in new_log_lines(&engine, pid, next, format) {
+                    emit(&line);
+                }
+            }
+            Ok(EngineEvent::Dev(dev))
+                if replayed.as_ref().is_some_and(|r| Arc::ptr_eq(r, &dev)) => {}
             Ok(ev) => {
                 if let Some(line) = format_event(&ev, format) {
                     emit(&line);
@@ -36,6 +61,44 @@ pub async fn print_events(engine: EngineHandle, format: LineFormat) {
             Err(RecvError::Closed) => break,
         }
     }
+}
+
+/// Format the lines of `pid` stored since `next` (a log sequence number) and advance it.
+/// Lines evicted before they were printed are counted, not silently lost.
+fn new_log_lines(
+    engine: &EngineHandle,
+    pid: u32,
+    next: &mut u64,
+    format: LineFormat,
+) -> Vec<String> {
+    engine.logs().with(pid, |log| {
+        let Some(log) = log else { return Vec::new() };
+        let mut out = Vec::new();
+        if let Some(first) = log.lines().front()
+            && first.seq > *next
+        {
+            let skipped = first.seq - *next;
+            out.push(match format {
+                LineFormat::Human => format!("[{pid}] … {skipped} lines not shown (output too fast)"),
+                LineFormat::Json => serde_json::json!({"type": "logSkipped", "pid": pid, "lines": skipped}).to_string(),
+            });
+        }
+        for line in log.lines().iter().filter(|l| l.seq >= *next) {
+            out.push(match format {
+                LineFormat::Human => format!("[{pid}] {}", line.text),
+                LineFormat::Json => {
+                    let stream = match line.stream {
+                        LogStream::Stdout => "stdout",
+                        LogStream::Stderr => "stderr",
+                        LogStream::System => "arkor",
+                    };
+                    serde_json::json!({"type": "log", "pid": pid, "stream": stream, "text": line.text}).to_string()
+                }
+            });
+        }
+        *next = log.next_seq();
+        out
+    })
 }
 
 fn emit(line: &str) {
@@ -124,9 +187,9 @@ fn format_run(run: &RunInfo, format: LineFormat) -> String {
         RunState::HotSwapped => "hot-swapped".to_string(),
         RunState::EarlyStopping => "early-stopping".to_string(),
         RunState::Restarting => "restarting".to_string(),
-        RunState::Exited { status } => match status.trailer_code() {
-            Some(code) => format!("exited code={code}"),
-            None => format!("exited signal={:?}", status),
+        RunState::Exited { status } => match status {
+            ExitStatus::Code(code) => format!("exited code={code}"),
+            ExitStatus::Signal(n) => format!("exited signal={}", signal_name(*n)),
         },
     };
     let mut line = format!("{} run {} {state}", stamp(), run.pid);
@@ -140,18 +203,7 @@ fn format_run(run: &RunInfo, format: LineFormat) -> String {
         line.push_str(&format!(" replaces={old}"));
     }
     if !run.restart_reason.is_empty() {
-        let changes: Vec<String> = run
-            .restart_reason
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} {} → {}",
-                    c.key,
-                    c.old.as_deref().unwrap_or("(unset)"),
-                    c.new.as_deref().unwrap_or("(unset)")
-                )
-            })
-            .collect();
+        let changes: Vec<String> = run.restart_reason.iter().map(ToString::to_string).collect();
         line.push_str(&format!(" changed: {}", changes.join(", ")));
     }
     line
@@ -169,4 +221,74 @@ fn stamp() -> String {
         (secs / 60) % 60,
         secs % 60
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::events::RunOrigin;
+
+    fn exited_run(status: ExitStatus) -> RunInfo {
+        RunInfo {
+            pid: 4242,
+            origin: RunOrigin::Http,
+            trainer_name: Some("demo-triage".into()),
+            job_id: Some("job_1".into()),
+            config_hash: None,
+            content_hash: None,
+            state: RunState::Exited { status },
+            started_at: SystemTime::UNIX_EPOCH,
+            state_since: SystemTime::UNIX_EPOCH,
+            kill_deadline: None,
+            restart_reason: Vec::new(),
+            restarted_from: None,
+        }
+    }
+
+    #[test]
+    fn exit_by_signal_is_named_not_debug_printed() {
+        let line = format_run(&exited_run(ExitStatus::Signal(9)), LineFormat::Human);
+        assert!(
+            line.contains("run 4242 exited signal=SIGKILL job=job_1"),
+            "{line}"
+        );
+        let line = format_run(&exited_run(ExitStatus::Code(0)), LineFormat::Human);
+        assert!(line.contains("run 4242 exited code=0 job=job_1"), "{line}");
+    }
+}
+
+#[cfg(test)]
+mod log_line_tests {
+    use super::*;
+    use crate::core::logs::MAX_LINES_PER_RUN;
+    use crate::core::project::Project;
+
+    #[test]
+    fn prints_each_stored_line_once_and_counts_evicted_ones() {
+        let (engine, _detached) =
+            EngineHandle::detached(Project::at(std::path::Path::new("/tmp")).unwrap());
+        let mut next = 0;
+        engine.logs().push(7, LogStream::Stdout, "one".into());
+        engine.logs().push(7, LogStream::Stderr, "two".into());
+        let lines = new_log_lines(&engine, 7, &mut next, LineFormat::Human);
+        assert_eq!(lines, vec!["[7] one", "[7] two"]);
+        assert!(new_log_lines(&engine, 7, &mut next, LineFormat::Human).is_empty());
+
+        engine.logs().push(7, LogStream::System, "three".into());
+        let json = new_log_lines(&engine, 7, &mut next, LineFormat::Json);
+        assert_eq!(
+            json,
+            vec![r#"{"type":"log","pid":7,"stream":"arkor","text":"three"}"#]
+        );
+
+        // A burst larger than the ring: the lines that fell out are reported as a count.
+        for i in 0..(MAX_LINES_PER_RUN + 5) {
+            engine
+                .logs()
+                .push(7, LogStream::Stdout, format!("burst {i}"));
+        }
+        let lines = new_log_lines(&engine, 7, &mut next, LineFormat::Human);
+        assert_eq!(lines[0], "[7] … 5 lines not shown (output too fast)");
+        assert_eq!(lines.len(), MAX_LINES_PER_RUN + 1);
+    }
 }

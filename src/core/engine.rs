@@ -62,7 +62,9 @@ pub enum StartRunError {
     NoSdk(String),
     #[error("failed to start the runner: {0}")]
     Spawn(String),
-    #[error("nothing to run yet: the first build has not succeeded (fix the build error, or wait for it)")]
+    #[error(
+        "nothing to run yet: the first build has not succeeded (fix the build error, or wait for it)"
+    )]
     NoBuild,
 }
 

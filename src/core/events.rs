@@ -175,6 +175,19 @@ pub struct ConfigChange {
     pub new: Option<String>,
 }
 
+impl std::fmt::Display for ConfigChange {
+    /// `learningRate 0.0002 → 0.0001`, `(unset)` for a missing side.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} → {}",
+            self.key,
+            self.old.as_deref().unwrap_or("(unset)"),
+            self.new.as_deref().unwrap_or("(unset)")
+        )
+    }
+}
+
 /// A snapshot of one run, published on every state change.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -79,7 +79,7 @@ pub enum NodeError {
         "arkor tui needs Node.js ≥ {MIN_NODE_MAJOR} on PATH; found {found}. Install it from nodejs.org or your package manager."
     )]
     Unusable {
-        /// What was found: "not found", "v18.19.0 at /usr/bin/node", "/usr/bin/node (failed to run: …)".
+        /// What was found: "no `node` on PATH", "v18.19.0 at /usr/bin/node", "/usr/bin/node (failed to run: …)".
         found: String,
     },
 }
@@ -93,7 +93,7 @@ pub fn find_node() -> Result<NodeInfo, NodeError> {
 pub fn find_node_in(path_var: Option<&OsStr>) -> Result<NodeInfo, NodeError> {
     let Some(path) = path_var.and_then(|p| find_executable("node", p)) else {
         return Err(NodeError::Unusable {
-            found: "not found".to_owned(),
+            found: "no `node` on PATH".to_owned(),
         });
     };
     let output = std::process::Command::new(&path)

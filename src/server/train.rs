@@ -139,13 +139,15 @@ impl OutputStream {
         if !self.abandon.armed {
             return None;
         }
+        // Output first: at shutdown the run has usually exited already and its last bytes
+        // and trailer are queued; they must reach the client before the body ends.
         let next = tokio::select! {
             biased;
+            next = self.output.recv() => next,
             _ = self.closed.wait_for(|closed| *closed) => {
                 self.abandon.armed = false;
                 return None;
             }
-            next = self.output.recv() => next,
         };
         let chunk = match next {
             Some(RunOutput::Data(bytes)) => return Some((Ok(bytes), self)),

@@ -188,6 +188,21 @@ impl App {
         self.restart_reasons.get(&run.pid).map(Vec::as_slice)
     }
 
+    /// Why a run is early-stopping when no config change is the cause: the user asked for it
+    /// here, or the dashboard is quitting. (A replacement run inherits its predecessor's
+    /// config change for display, which says nothing about why the replacement stops.)
+    pub fn stop_cause(&self, run: &RunInfo) -> Option<&'static str> {
+        if !run.restart_reason.is_empty() {
+            None
+        } else if self.user_stopped.contains(&run.pid) {
+            Some("you asked")
+        } else if self.quit != QuitState::Running || self.shutting_down {
+            Some("quitting")
+        } else {
+            None
+        }
+    }
+
     /// Drained by the loop and written to the terminal.
     pub fn take_notifications(&mut self) -> Vec<String> {
         std::mem::take(&mut self.notifications)
@@ -378,10 +393,10 @@ impl App {
                 );
             }
             RunState::EarlyStopping => {
-                let text = if why.is_empty() {
-                    format!("{pid} early-stopping")
-                } else {
-                    format!("{pid} early-stopping: {why}")
+                let text = match self.stop_cause(run) {
+                    _ if !why.is_empty() => format!("{pid} early-stopping: {why}"),
+                    Some(cause) => format!("{pid} early-stopping ({cause})"),
+                    None => format!("{pid} early-stopping"),
                 };
                 self.timeline.push(now, TimelineKind::EarlyStop, text);
             }

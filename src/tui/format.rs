@@ -28,6 +28,12 @@ pub fn clock_duration(d: Duration) -> String {
     }
 }
 
+/// `d` rounded up to whole seconds: a countdown shows `30s` for 29.9 s left, and `0s` only
+/// when the time is up.
+pub fn ceil_secs(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
+}
+
 /// How long until a [`clock_duration`] of `elapsed` shows a different text.
 pub fn clock_duration_next_change(elapsed: Duration) -> Duration {
     let step = if elapsed.as_secs() < 3600 {
@@ -116,6 +122,16 @@ pub fn short(hash: &str, n: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn countdowns_round_up() {
+        assert_eq!(
+            ceil_secs(Duration::from_millis(29_990)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(ceil_secs(Duration::from_secs(30)), Duration::from_secs(30));
+        assert_eq!(ceil_secs(Duration::ZERO), Duration::ZERO);
+    }
 
     #[test]
     fn durations() {

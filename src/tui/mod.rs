@@ -145,7 +145,7 @@ struct CrosstermHost {
     in_tmux: bool,
 }
 
-impl TerminalHost<ratatui::backend::CrosstermBackend<io::Stdout>> for CrosstermHost {
+impl TerminalHost<ratatui::backend::CrosstermBackend<terminal::TerminalOut>> for CrosstermHost {
     fn suspend(&mut self, terminal: &mut terminal::CrosstermTerminal) -> io::Result<()> {
         terminal::suspend(terminal)
     }
@@ -184,10 +184,13 @@ pub async fn run(engine: EngineHandle, opts: TuiOptions) -> anyhow::Result<TuiEx
         options,
         SystemTime::now(),
     );
+    // Paths inside the project read relative to it (the header names the project): the
+    // timeline is narrow, and `/tmp/arkor-demo-123/src/arkor/trainer.ts` mostly repeats it.
+    let root_prefix = format!("{}/", engine.project().root.display());
     for hint in &opts.hints {
         app.apply_event(EngineEvent::Notice {
             level: NoticeLevel::Info,
-            message: hint.clone(),
+            message: hint.replace(&root_prefix, ""),
         });
     }
     let signals = forward_signals()?;
@@ -246,6 +249,9 @@ fn local_utc_offset() -> i64 {
     }
 }
 
+/// How often the dashboard checks that its terminal is still there.
+const HANGUP_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
 fn forward_signals() -> anyhow::Result<mpsc::UnboundedReceiver<i32>> {
     use tokio::signal::unix::{SignalKind, signal};
     let (tx, rx) = mpsc::unbounded_channel();
@@ -264,6 +270,17 @@ fn forward_signals() -> anyhow::Result<mpsc::UnboundedReceiver<i32>> {
             }
         });
     }
+    // A terminal that hangs up is a SIGHUP, whether or not the signal reaches us.
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HANGUP_POLL_INTERVAL);
+        while !tx.is_closed() {
+            tick.tick().await;
+            if terminal::hung_up() {
+                let _ = tx.send(libc::SIGHUP);
+                break;
+            }
+        }
+    });
     Ok(rx)
 }
 

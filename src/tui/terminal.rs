@@ -15,7 +15,72 @@ use crossterm::terminal::{
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-pub type CrosstermTerminal = Terminal<CrosstermBackend<Stdout>>;
+pub type CrosstermTerminal = Terminal<CrosstermBackend<TerminalOut>>;
+
+/// Stdout that becomes a sink once the terminal is gone (EIO after a hang-up, or a broken
+/// pipe). Nothing can be shown any more, and ratatui's `Terminal` drop would otherwise
+/// `eprintln!` its failure to show the cursor on the same dead terminal, which panics and
+/// skips the shutdown that early-stops the runs.
+pub struct TerminalOut {
+    out: Stdout,
+}
+
+/// Set once a write found the terminal gone.
+static TERMINAL_GONE: AtomicBool = AtomicBool::new(false);
+
+impl TerminalOut {
+    fn new() -> Self {
+        Self { out: io::stdout() }
+    }
+
+    fn absorb<T>(result: io::Result<T>, ok: T) -> io::Result<T> {
+        match result {
+            Err(e) if is_terminal_gone(&e) => {
+                if !TERMINAL_GONE.swap(true, Ordering::SeqCst) {
+                    tracing::warn!("the terminal is gone ({e}); drawing stops");
+                }
+                Ok(ok)
+            }
+            other => other,
+        }
+    }
+}
+
+impl Write for TerminalOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if TERMINAL_GONE.load(Ordering::SeqCst) {
+            return Ok(buf.len());
+        }
+        Self::absorb(self.out.write(buf), buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if TERMINAL_GONE.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        Self::absorb(self.out.flush(), ())
+    }
+}
+
+/// The terminal hung up: a write failed on it, or the tty reports POLLHUP. A hang-up does not
+/// always come with a SIGHUP for us (a wrapper shell may take it), so the loop asks.
+pub fn hung_up() -> bool {
+    if TERMINAL_GONE.load(Ordering::SeqCst) {
+        return true;
+    }
+    let mut fd = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd on our stack, count 1, no wait.
+    let ready = unsafe { libc::poll(&mut fd, 1, 0) };
+    ready > 0 && fd.revents & (libc::POLLHUP | libc::POLLERR) != 0
+}
+
+fn is_terminal_gone(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EIO) || e.kind() == io::ErrorKind::BrokenPipe
+}
 
 /// Whether we changed the terminal and have not given it back yet.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -43,7 +108,7 @@ pub fn enter() -> io::Result<(CrosstermTerminal, RestoreGuard)> {
     install_panic_hook();
     let guard = RestoreGuard;
     setup()?;
-    let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    let terminal = Terminal::new(CrosstermBackend::new(TerminalOut::new()))?;
     Ok((terminal, guard))
 }
 

@@ -26,7 +26,7 @@ fn missing_node_gives_one_clear_error() {
     let err = find_node_in(Some(empty.path().as_os_str())).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "arkor tui needs Node.js ≥ 20 on PATH; found not found. Install it from nodejs.org or your package manager."
+        "arkor tui needs Node.js ≥ 20 on PATH; found no `node` on PATH. Install it from nodejs.org or your package manager."
     );
     assert!(matches!(
         find_node_in(None),

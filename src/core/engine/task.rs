@@ -61,6 +61,9 @@ struct RunMeta {
     abandoned: bool,
     /// The stop was escalated to SIGKILL (the checkpoint was not waited for).
     escalated: bool,
+    /// How long the pending early stop may take before SIGKILL (the user's stop timeout, or
+    /// the longer restart escalation of a config-change dispatch).
+    stop_timeout: Duration,
     /// How the process ended, kept while its replacement starts (state `Restarting`).
     exit_status: Option<ExitStatus>,
     alive: bool,
@@ -246,7 +249,17 @@ impl EngineTask {
             restarted_from,
         };
         let how = match (origin, restarted_from) {
-            (_, Some(old)) => format!("restarted (replaces pid {old}) with the new config"),
+            (_, Some(old)) => {
+                let predecessor_hash = self
+                    .runs
+                    .get(&old)
+                    .and_then(|m| m.info.config_hash.as_ref());
+                if predecessor_hash == info.config_hash.as_ref() {
+                    format!("restarted (replaces pid {old})")
+                } else {
+                    format!("restarted (replaces pid {old}) with the new config")
+                }
+            }
             (RunOrigin::Http, None) => "started from the Studio".to_string(),
             (RunOrigin::Engine, None) => "started".to_string(),
         };
@@ -259,6 +272,7 @@ impl EngineTask {
                 restart_pending: false,
                 abandoned: false,
                 escalated: false,
+                stop_timeout: self.config.stop_timeout,
                 exit_status: None,
                 alive: true,
                 cancel: self
@@ -307,6 +321,7 @@ impl EngineTask {
         self.set_state(pid, RunState::EarlyStopping);
         if let Some(meta) = self.runs.get_mut(&pid) {
             meta.info.kill_deadline = deadline;
+            meta.stop_timeout = self.config.stop_timeout;
         }
         self.system_log(
             pid,
@@ -434,6 +449,7 @@ impl EngineTask {
                     meta.restart_pending = meta.info.origin == RunOrigin::Engine;
                     meta.info.restart_reason = reason.clone();
                     meta.info.kill_deadline = deadline;
+                    meta.stop_timeout = RESTART_ESCALATION_TIMEOUT;
                 }
                 self.set_state(pid, RunState::EarlyStopping);
                 self.system_log(pid, format!("arkor: {}", describe_restart(&reason)));
@@ -488,12 +504,14 @@ impl EngineTask {
                 self.finish_predecessor(pid);
             }
             ChildEvent::Escalated { pid } => {
+                let mut waited = self.config.stop_timeout;
                 if let Some(meta) = self.runs.get_mut(&pid) {
                     meta.escalated = true;
+                    waited = meta.stop_timeout;
                 }
                 let msg = format!(
                     "run {pid} did not stop within {}s of SIGTERM: sent SIGKILL (its last checkpoint may be lost)",
-                    self.config.stop_timeout.as_secs()
+                    waited.as_secs()
                 );
                 // The supervisor already logged the SIGKILL in the run's own log.
                 self.notice(NoticeLevel::Warn, msg);
@@ -523,7 +541,12 @@ impl EngineTask {
         let Some(meta) = self.runs.get_mut(&pid) else {
             return;
         };
-        let clean = status == ExitStatus::Code(0) || meta.escalated;
+        // A runner SIGTERMed before it installed its handlers (a save in the first moments
+        // of a run, before its job exists) dies of the signal itself; nothing ran in the
+        // cloud yet, so the restart it was asked for still applies.
+        let killed_before_its_job =
+            status == ExitStatus::Signal(libc::SIGTERM) && meta.info.job_id.is_none();
+        let clean = status == ExitStatus::Code(0) || meta.escalated || killed_before_its_job;
         let restart = meta.restart_pending && clean && !self.shutting_down;
         let was_restart_pending = meta.restart_pending;
         meta.restart_pending = false;
@@ -689,17 +712,7 @@ fn describe_restart(reason: &[ConfigChange]) -> String {
                 early-stopping at the next checkpoint, then restarting"
             .into();
     }
-    let changes: Vec<String> = reason
-        .iter()
-        .map(|c| {
-            format!(
-                "{} {} → {}",
-                c.key,
-                c.old.as_deref().unwrap_or("(unset)"),
-                c.new.as_deref().unwrap_or("(unset)")
-            )
-        })
-        .collect();
+    let changes: Vec<String> = reason.iter().map(ToString::to_string).collect();
     format!(
         "job config changed ({}): SIGTERM sent, early-stopping at the next checkpoint, then restarting",
         changes.join(", ")

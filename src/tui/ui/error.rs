@@ -30,10 +30,13 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     if let Some(at) = error_location(message) {
         title.push(Span::styled(format!("at {at} "), theme.title()));
     }
-    title.push(Span::styled(
-        "(last good build still serves new runs) ",
-        theme.dim(),
-    ));
+    // Only claim a fallback when there is one: before the first good build, runs wait.
+    let consequence = if app.last_good.is_some() {
+        "(last good build still serves new runs) "
+    } else {
+        "(no good build yet: runs start once it builds) "
+    };
+    title.push(Span::styled(consequence, theme.dim()));
     let lines: Vec<Line> = message
         .lines()
         .map(|raw| {

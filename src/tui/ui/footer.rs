@@ -10,7 +10,7 @@ use crate::core::events::{NoticeLevel, RunState};
 use crate::tui::app::{App, QuitState};
 use crate::tui::format;
 use crate::tui::keymap::BINDINGS;
-use crate::tui::ui::{animate_within, printable};
+use crate::tui::ui::{Part, animate_within, fit_parts, printable};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let theme = app.theme;
@@ -46,9 +46,18 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     } else {
         hints
     };
+    // Whole hints only: `w wra` at the edge helps nobody (`?` lists every key).
+    let mut left = usize::from(area.width).saturating_sub(spans.iter().map(Span::width).sum());
     for (key, label) in ordered {
-        spans.push(Span::styled(format!(" {key}"), theme.key()));
-        spans.push(Span::styled(format!(" {label}"), theme.dim()));
+        let key = Span::styled(format!(" {key}"), theme.key());
+        let label = Span::styled(format!(" {label}"), theme.dim());
+        let width = key.width() + label.width();
+        if width > left {
+            break;
+        }
+        left -= width;
+        spans.push(key);
+        spans.push(label);
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -81,7 +90,7 @@ pub fn render_banner(app: &mut App, frame: &mut Frame, area: Rect) {
         .iter()
         .filter_map(|r| r.kill_deadline)
         .min()
-        .map(|d| d.duration_since(app.now).unwrap_or_default());
+        .map(|d| format::ceil_secs(d.duration_since(app.now).unwrap_or_default()));
     let (text, style) = match app.quit {
         QuitState::Graceful { .. } if live == 0 => (
             " ✓ every run stopped · finishing (closing the engine, cancelling cloud jobs)…"
@@ -89,16 +98,36 @@ pub fn render_banner(app: &mut App, frame: &mut Frame, area: Rect) {
             theme.ok(),
         ),
         QuitState::Graceful { since } => {
+            // On a narrow screen the way to force it outranks the clocks.
             let waited = app.elapsed_since(since);
-            let mut text = format!(
-                " ◐ quitting: {live} run{} early-stopping at next checkpoint · {}",
-                if live == 1 { "" } else { "s" },
-                format::clock_duration(waited)
-            );
+            let mut parts = vec![
+                Part::new(
+                    0,
+                    vec![Span::raw(format!(
+                        " ◐ quitting: {live} run{} early-stopping at next checkpoint",
+                        if live == 1 { "" } else { "s" },
+                    ))],
+                ),
+                Part::new(
+                    3,
+                    vec![Span::raw(format!(" · {}", format::clock_duration(waited)))],
+                ),
+            ];
             if let Some(left) = soonest_kill {
-                text.push_str(&format!(" · killed in {}", format::clock_duration(left)));
+                parts.push(Part::new(
+                    2,
+                    vec![Span::raw(format!(
+                        " · killed in {}",
+                        format::clock_duration(left)
+                    ))],
+                ));
             }
-            text.push_str(" · q again: force-stop (loses checkpoint)");
+            parts.push(Part::new(1, vec![Span::raw(" · q again: force-stop")]));
+            parts.push(Part::new(4, vec![Span::raw(" (loses checkpoint)")]));
+            let text = fit_parts(parts, usize::from(area.width))
+                .iter()
+                .map(|span| span.content.as_ref())
+                .collect();
             (text, theme.warn())
         }
         QuitState::Forced { since } => (
@@ -125,4 +154,68 @@ pub fn render_banner(app: &mut App, frame: &mut Frame, area: Rect) {
         );
     }
     frame.render_widget(Paragraph::new(Span::styled(text, style)), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
+
+    use crate::core::engine::{BuildStatus, EngineSnapshot};
+    use crate::core::events::{RunInfo, RunOrigin, RunState};
+    use crate::core::logs::LogStore;
+    use crate::tui::action::Action;
+    use crate::tui::app::{App, AppOptions};
+
+    fn banner_at_width(width: u16) -> String {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let run = RunInfo {
+            pid: 7,
+            origin: RunOrigin::Engine,
+            trainer_name: None,
+            job_id: None,
+            config_hash: None,
+            content_hash: None,
+            state: RunState::EarlyStopping,
+            started_at: t0,
+            state_since: t0,
+            kill_deadline: Some(t0 + Duration::from_secs(30)),
+            restart_reason: Vec::new(),
+            restarted_from: None,
+        };
+        let snapshot = EngineSnapshot {
+            status: BuildStatus::Ok,
+            last_good: None,
+            last_event: None,
+            runs: vec![Arc::new(run)],
+            shutting_down: false,
+        };
+        let mut app = App::new("demo", LogStore::new(), snapshot, AppOptions::default(), t0);
+        app.handle_action(Action::Quit);
+        let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, 12))
+            .expect("test backend");
+        terminal.draw(|f| app.render(f)).expect("draw");
+        let buffer = terminal.backend().buffer();
+        (0..width)
+            .map(|x| buffer[(x, 1)].symbol().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_narrow_quit_banner_keeps_the_way_to_force_it() {
+        let narrow = banner_at_width(80);
+        assert!(
+            narrow.contains("early-stopping at next checkpoint"),
+            "{narrow}"
+        );
+        assert!(narrow.contains(" · q again: force-stop"), "{narrow}");
+        assert!(!narrow.contains('…'), "whole parts only: {narrow}");
+        let wide = banner_at_width(140);
+        assert!(
+            wide.contains(
+                "checkpoint · 0s · killed in 30s · q again: force-stop (loses checkpoint)"
+            ),
+            "{wide}"
+        );
+    }
 }

@@ -8,7 +8,7 @@ use ratatui::widgets::Paragraph;
 use crate::core::engine::BuildStatus;
 use crate::tui::app::App;
 use crate::tui::format;
-use crate::tui::ui::printable;
+use crate::tui::ui::{Part, fit_parts, printable};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let theme = app.theme;
@@ -22,20 +22,26 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     } else {
         &app.project_label
     };
-    let mut spans = vec![
-        Span::styled(" arkor ", theme.title()),
-        Span::raw(printable(label)),
-        sep(),
-    ];
-    match (&app.status, app.last_error.is_some()) {
-        (BuildStatus::Building, _) => spans.push(Span::styled("◌ building…", theme.warn())),
-        (BuildStatus::Pending, _) => {
-            spans.push(Span::styled("○ waiting for first build", theme.dim()))
-        }
-        (_, true) => spans.push(Span::styled("✗ build failed", theme.error())),
-        (_, false) => spans.push(Span::styled("✓ build ok", theme.ok())),
-    }
+    let mut parts = vec![Part {
+        spans: vec![
+            Span::styled(" arkor ", theme.title()),
+            Span::raw(printable(label)),
+            sep(),
+        ],
+        rank: 0,
+    }];
+    let status = match (&app.status, app.last_error.is_some()) {
+        (BuildStatus::Building, _) => Span::styled("◌ building…", theme.warn()),
+        (BuildStatus::Pending, _) => Span::styled("○ waiting for first build", theme.dim()),
+        (_, true) => Span::styled("✗ build failed", theme.error()),
+        (_, false) => Span::styled("✓ build ok", theme.ok()),
+    };
+    parts.push(Part {
+        spans: vec![status],
+        rank: 0,
+    });
     if let Some(good) = &app.last_good {
+        let mut spans = Vec::new();
         if app.last_error.is_some() {
             spans.push(Span::styled(" · last good", theme.dim()));
         }
@@ -46,23 +52,32 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         if let Some(hash) = &good.content_hash {
             spans.push(Span::raw(format!(" #{}", format::short(hash, 8))));
         }
+        parts.push(Part { spans, rank: 4 });
     }
     // The Studio URL before the trainer details: it is what a user needs to copy.
     if let Some(url) = &app.options.server_url {
-        spans.push(sep());
-        spans.push(Span::styled(url.clone(), theme.info()));
+        parts.push(Part {
+            spans: vec![sep(), Span::styled(url.clone(), theme.info())],
+            rank: 1,
+        });
     }
     if let Some(good) = &app.last_good {
         if let Some(name) = &good.trainer_name {
-            spans.push(sep());
-            spans.push(Span::styled(printable(name), theme.title()));
+            parts.push(Part {
+                spans: vec![sep(), Span::styled(printable(name), theme.title())],
+                rank: 3,
+            });
         }
         if let Some(hash) = &good.config_hash {
-            spans.push(Span::styled(
-                format!(" config {}", format::short(hash, 8)),
-                theme.dim(),
-            ));
+            parts.push(Part {
+                spans: vec![Span::styled(
+                    format!(" config {}", format::short(hash, 8)),
+                    theme.dim(),
+                )],
+                rank: 2,
+            });
         }
     }
+    let spans = fit_parts(parts, usize::from(area.width));
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -11,7 +11,7 @@ use crate::tui::ansi;
 use crate::tui::app::App;
 use crate::tui::keymap::Focus;
 use crate::tui::logview::{LogBounds, layout_rows};
-use crate::tui::ui::{animate_within, printable};
+use crate::tui::ui::{Part, animate_within, fit_parts, printable};
 
 /// Lines a frame searches at most; a flood is searched over several frames so keys stay fast.
 const SEARCH_SCAN_PER_FRAME: usize = 5_000;
@@ -37,40 +37,64 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
         None => (LogBounds::default(), Vec::new()),
     };
 
-    let mut title = vec![Span::styled(" logs ", theme.title())];
+    // On a narrow pane the counts go before the state (follow / paused, search position).
+    let mut title = vec![Part::new(0, vec![Span::styled(" logs ", theme.title())])];
     if let Some(run) = app.selected_run() {
         let name = run.trainer_name.as_deref().unwrap_or("(unnamed)");
-        title.push(Span::raw(format!("· {} {} ", run.pid, printable(name))));
+        title.push(Part::new(0, vec![Span::raw(format!("· {} ", run.pid))]));
+        title.push(Part::new(
+            3,
+            vec![Span::raw(format!("{} ", printable(name)))],
+        ));
     }
     let search_behind = app.log_view.search.is_behind(bounds);
     let view = &app.log_view;
     if view.follow {
-        title.push(Span::styled("· follow ", theme.ok()));
+        title.push(Part::new(1, vec![Span::styled("· follow ", theme.ok())]));
     } else {
         let bottom = view.effective_top(bounds) + u64::from(inner.height);
         let newer = bounds.next.saturating_sub(bottom);
-        title.push(Span::styled("· paused ", theme.warn()));
+        title.push(Part::new(1, vec![Span::styled("· paused ", theme.warn())]));
         if newer > 0 {
-            title.push(Span::styled(format!("↓ {newer} newer "), theme.warn()));
+            title.push(Part::new(
+                2,
+                vec![Span::styled(format!("↓ {newer} newer "), theme.warn())],
+            ));
         }
     }
-    title.push(Span::styled(
-        if view.wrap { "· wrap " } else { "· trunc " },
-        theme.dim(),
+    title.push(Part::new(
+        4,
+        vec![Span::styled(
+            if view.wrap { "· wrap " } else { "· trunc " },
+            theme.dim(),
+        )],
     ));
     if !view.wrap && view.hscroll > 0 {
-        title.push(Span::styled(format!("→{} ", view.hscroll), theme.warn()));
+        title.push(Part::new(
+            2,
+            vec![Span::styled(format!("→{} ", view.hscroll), theme.warn())],
+        ));
     }
     if !bounds.is_empty() {
-        title.push(Span::styled(
-            format!("· {} lines ", bounds.len()),
-            theme.dim(),
+        title.push(Part::new(
+            5,
+            vec![Span::styled(
+                format!(
+                    "· {} line{} ",
+                    bounds.len(),
+                    if bounds.len() == 1 { "" } else { "s" }
+                ),
+                theme.dim(),
+            )],
         ));
     }
     if bounds.dropped > 0 {
-        title.push(Span::styled(
-            format!("({} dropped) ", bounds.dropped),
-            theme.dim(),
+        title.push(Part::new(
+            5,
+            vec![Span::styled(
+                format!("({} dropped) ", bounds.dropped),
+                theme.dim(),
+            )],
         ));
     }
     if view.search.is_active() && !view.search.editing {
@@ -80,15 +104,20 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
             .map(|i| format!("{i}/"))
             .unwrap_or_default();
         let more = if search_behind { "+" } else { "" };
-        title.push(Span::styled(
-            format!(
-                "· /{} {position}{}{more} hits ",
-                printable(&view.search.query),
-                view.search.hit_count()
-            ),
-            theme.info(),
+        title.push(Part::new(
+            1,
+            vec![Span::styled(
+                format!(
+                    "· /{} {position}{}{more} hits ",
+                    printable(&view.search.query),
+                    view.search.hit_count()
+                ),
+                theme.info(),
+            )],
         ));
     }
+    // A few columns of border stay visible after the title.
+    let title = fit_parts(title, usize::from(area.width).saturating_sub(3));
     if search_behind {
         // Keep scanning on the next frames even when no new line arrives.
         animate_within(app, MIN_FRAME_INTERVAL);

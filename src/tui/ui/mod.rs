@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Span;
 
 use crate::tui::ansi::{self, char_width};
 use crate::tui::app::App;
@@ -138,6 +139,100 @@ pub(crate) fn fit(s: &str, width: usize) -> String {
     out
 }
 
+/// A piece of a one-line bar (header, panel title). When the bar is too narrow, parts are kept
+/// by rank, lowest first, each whole or not at all (a cut URL or hash reads as a wrong one);
+/// rank 0 parts always stay, cut with `…` if they must be.
+pub(crate) struct Part {
+    pub spans: Vec<Span<'static>>,
+    pub rank: u8,
+}
+
+impl Part {
+    pub fn new(rank: u8, spans: Vec<Span<'static>>) -> Self {
+        Self { spans, rank }
+    }
+}
+
+/// The spans of `parts` that fit in `width` columns, in their order (see [`Part`]).
+pub(crate) fn fit_parts(parts: Vec<Part>, width: usize) -> Vec<Span<'static>> {
+    let mut left = width;
+    let mut shown = vec![false; parts.len()];
+    let mut by_rank: Vec<usize> = (0..parts.len()).collect();
+    by_rank.sort_by_key(|&i| (parts[i].rank, i));
+    for i in by_rank {
+        let w: usize = parts[i].spans.iter().map(Span::width).sum();
+        if w <= left || parts[i].rank == 0 {
+            shown[i] = true;
+            left = left.saturating_sub(w);
+        }
+    }
+    let mut spans = Vec::new();
+    let mut left = width;
+    for span in parts
+        .into_iter()
+        .zip(shown)
+        .filter(|(_, shown)| *shown)
+        .flat_map(|(part, _)| part.spans)
+    {
+        let w = span.width();
+        if w <= left {
+            left -= w;
+            spans.push(span);
+        } else if left > 0 {
+            spans.push(Span::styled(fit(&span.content, left), span.style));
+            left = 0;
+        }
+    }
+    spans
+}
+
+/// `text` in lines of at most `first` columns, then `rest` columns, broken at spaces (a word
+/// longer than a line is split), at most `max_lines` lines; a cut ends in `…`.
+pub(crate) fn wrap(text: &str, first: usize, rest: usize, max_lines: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut current_width = 0;
+    let limit = |lines: &Vec<String>| if lines.is_empty() { first } else { rest };
+    for word in text.split(' ') {
+        let word_width: usize = word.chars().map(char_width).sum();
+        let space = usize::from(!current.is_empty());
+        if current_width + space + word_width <= limit(&lines) {
+            if space == 1 {
+                current.push(' ');
+            }
+            current.push_str(word);
+            current_width += space + word_width;
+            continue;
+        }
+        // The word goes on the next line; split it when no line could hold it.
+        if !current.is_empty() {
+            lines.push(std::mem::take(&mut current));
+            current_width = 0;
+        }
+        for c in word.chars() {
+            let w = char_width(c);
+            if current_width + w > limit(&lines) && !current.is_empty() {
+                lines.push(std::mem::take(&mut current));
+                current_width = 0;
+            }
+            current.push(c);
+            current_width += w;
+        }
+    }
+    if !current.is_empty() || lines.is_empty() {
+        lines.push(current);
+    }
+    if lines.len() > max_lines {
+        lines.truncate(max_lines.max(1));
+        let last_limit = if lines.len() == 1 { first } else { rest };
+        if let Some(last) = lines.last_mut() {
+            // `fit` keeps the mark when there is room and cuts into the text when not.
+            *last = fit(&format!("{last} …"), last_limit).trim_end().to_string();
+        }
+    }
+    lines
+}
+
 /// `s` with escapes and control characters removed.
 pub(crate) fn printable(s: &str) -> String {
     ansi::parse(s, false).text
@@ -145,7 +240,28 @@ pub(crate) fn printable(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::fit;
+    use ratatui::text::Span;
+
+    use super::{Part, fit, fit_parts, wrap};
+
+    fn text(spans: &[Span]) -> String {
+        spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn parts_are_kept_whole_by_rank() {
+        let parts = || {
+            vec![
+                Part::new(0, vec![Span::raw("head ")]),
+                Part::new(2, vec![Span::raw("detail ")]),
+                Part::new(1, vec![Span::raw("http://x:4000/")]),
+            ]
+        };
+        assert_eq!(text(&fit_parts(parts(), 40)), "head detail http://x:4000/");
+        assert_eq!(text(&fit_parts(parts(), 20)), "head http://x:4000/");
+        assert_eq!(text(&fit_parts(parts(), 12)), "head detail ");
+        assert_eq!(text(&fit_parts(parts(), 3)), "he…");
+    }
 
     #[test]
     fn fit_pads_and_cuts() {
@@ -154,5 +270,25 @@ mod tests {
         assert_eq!(fit("abc", 0), "");
         assert_eq!(fit("日本語", 4), "日… ");
         assert_eq!(fit("a\u{1b}[2Jb\nc", 5), "abc  ");
+    }
+
+    #[test]
+    fn wraps_at_spaces_and_splits_long_words() {
+        assert_eq!(wrap("a bb ccc", 4, 4, 9), ["a bb", "ccc"]);
+        assert_eq!(wrap("abcdefgh", 3, 5, 9), ["abc", "defgh"]);
+        assert_eq!(
+            wrap("x /tmp/long/path y", 6, 6, 9),
+            ["x", "/tmp/l", "ong/pa", "th y"]
+        );
+        assert_eq!(wrap("", 5, 5, 2), [""]);
+        assert_eq!(wrap("日本語 ok", 4, 4, 9), ["日本", "語", "ok"]);
+    }
+
+    #[test]
+    fn caps_the_lines_of_an_entry() {
+        let lines = wrap("one two three four five", 5, 5, 2);
+        assert_eq!(lines, ["one", "two …"]);
+        assert!(lines.iter().all(|l| l.chars().count() <= 5));
+        assert_eq!(wrap("abcdefghij", 4, 4, 1), ["abc…"]);
     }
 }

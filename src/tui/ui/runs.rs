@@ -94,6 +94,9 @@ fn state_text(app: &App, run: &RunInfo) -> String {
 
 /// The explanatory second line of a run, when there is something to explain.
 fn why_line(app: &App, run: &RunInfo) -> Option<String> {
+    // Stopping and restarting are explained by the run's own config change only; the one a
+    // replacement inherited from its predecessor explains where it came from, not why it stops.
+    let own_reason = Some(format::config_changes(&run.restart_reason)).filter(|s| !s.is_empty());
     let reason = app
         .restart_reason(run)
         .map(format::config_changes)
@@ -106,20 +109,24 @@ fn why_line(app: &App, run: &RunInfo) -> Option<String> {
                 format::clock_duration(waited)
             );
             if let Some(deadline) = run.kill_deadline {
-                let timeout = deadline.duration_since(run.state_since).unwrap_or_default();
-                let left = deadline.duration_since(app.now).unwrap_or_default();
+                // The deadline was set a moment before the state: 29.99 s is the 30 s timeout.
+                let timeout =
+                    format::ceil_secs(deadline.duration_since(run.state_since).unwrap_or_default());
+                let left = format::ceil_secs(deadline.duration_since(app.now).unwrap_or_default());
                 text.push_str(&format!(
                     " of {} (killed in {})",
                     format::clock_duration(timeout),
                     format::clock_duration(left)
                 ));
             }
-            if let Some(reason) = reason {
+            if let Some(reason) = own_reason {
                 text.push_str(&format!(" · config changed: {reason}"));
+            } else if let Some(cause) = app.stop_cause(run) {
+                text.push_str(&format!(" · {cause}"));
             }
             Some(text)
         }
-        RunState::Restarting => Some(match reason {
+        RunState::Restarting => Some(match own_reason {
             Some(reason) => format!("restarting with the new config: {reason}"),
             None => "restarting with the current build".to_string(),
         }),
@@ -216,7 +223,9 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
         spans.push(Span::styled(fit(state, cols.state), state_style));
         if cols.job {
             let job = run.job_id.as_deref().unwrap_or("–");
-            spans.push(Span::styled(fit(job, JOB), theme.dim()));
+            // One column short, so a cut id never runs into the config hash.
+            spans.push(Span::styled(fit(job, JOB - 1), theme.dim()));
+            spans.push(Span::raw(" "));
         }
         if cols.config {
             let hash = run
@@ -323,4 +332,123 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     };
     text.extend(visible.into_iter().map(|(l, _)| l));
     frame.render_widget(Paragraph::new(text), inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
+
+    use super::why_line;
+    use crate::core::engine::{BuildStatus, EngineSnapshot};
+    use crate::core::events::{ConfigChange, EngineEvent, RunInfo, RunOrigin, RunState};
+    use crate::core::logs::LogStore;
+    use crate::tui::action::Action;
+    use crate::tui::app::{App, AppOptions};
+
+    fn run(pid: u32, state: RunState) -> RunInfo {
+        RunInfo {
+            pid,
+            origin: RunOrigin::Engine,
+            trainer_name: Some("demo".into()),
+            job_id: None,
+            config_hash: None,
+            content_hash: None,
+            state,
+            started_at: SystemTime::UNIX_EPOCH,
+            state_since: SystemTime::UNIX_EPOCH,
+            kill_deadline: None,
+            restart_reason: Vec::new(),
+            restarted_from: None,
+        }
+    }
+
+    fn app() -> App {
+        let snapshot = EngineSnapshot {
+            status: BuildStatus::Ok,
+            last_good: None,
+            last_event: None,
+            runs: Vec::new(),
+            shutting_down: false,
+        };
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(10);
+        App::new(
+            "demo",
+            LogStore::new(),
+            snapshot,
+            AppOptions::default(),
+            now,
+        )
+    }
+
+    #[test]
+    fn a_cut_job_id_keeps_a_space_before_the_config_hash() {
+        let run = RunInfo {
+            job_id: Some("sim-3c2c50452c87".into()),
+            config_hash: Some("0ff9416c0ff9416c".into()),
+            ..run(100, RunState::Running)
+        };
+        let snapshot = EngineSnapshot {
+            status: BuildStatus::Ok,
+            last_good: None,
+            last_event: None,
+            runs: vec![Arc::new(run)],
+            shutting_down: false,
+        };
+        let mut app = App::new(
+            "demo",
+            LogStore::new(),
+            snapshot,
+            AppOptions::default(),
+            SystemTime::UNIX_EPOCH,
+        );
+        let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 12))
+            .expect("test backend");
+        terminal.draw(|f| app.render(f)).expect("draw");
+        let buffer = terminal.backend().buffer();
+        let row: String = (0..120)
+            .map(|x| buffer[(x, 3)].symbol().to_string())
+            .collect();
+        assert!(row.contains("sim-3c2c5045… 0ff9416c"), "{row}");
+    }
+
+    #[test]
+    fn a_replacement_stopping_for_the_quit_does_not_blame_its_predecessors_config() {
+        let mut app = app();
+        let change = ConfigChange {
+            key: "learningRate".into(),
+            old: Some("0.0002".into()),
+            new: Some("0.0001".into()),
+        };
+        let old = RunInfo {
+            restart_reason: vec![change],
+            ..run(100, RunState::EarlyStopping)
+        };
+        assert!(
+            why_line(&app, &old).is_some_and(|w| w.contains("config changed: learningRate")),
+            "the run that stops for the change says so"
+        );
+        app.apply_event(EngineEvent::Run(Arc::new(old)));
+        let replacement = RunInfo {
+            restarted_from: Some(100),
+            ..run(200, RunState::Running)
+        };
+        app.apply_event(EngineEvent::Run(Arc::new(replacement.clone())));
+        assert_eq!(
+            why_line(&app, &replacement).as_deref(),
+            Some("restarted from 100: learningRate 0.0002 → 0.0001")
+        );
+
+        app.handle_action(Action::Quit);
+        let stopping = RunInfo {
+            state: RunState::EarlyStopping,
+            ..replacement
+        };
+        app.apply_event(EngineEvent::Run(Arc::new(stopping.clone())));
+        let why = why_line(&app, &stopping).unwrap_or_default();
+        assert!(why.ends_with(" · quitting"), "{why}");
+        assert!(!why.contains("learningRate"), "{why}");
+        let last = app.timeline.entries().back().map(|e| e.text.clone());
+        assert_eq!(last.as_deref(), Some("200 early-stopping (quitting)"));
+    }
 }

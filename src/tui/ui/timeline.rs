@@ -1,4 +1,6 @@
-//! What happened, newest at the bottom, with wall-clock times.
+//! What happened, newest at the bottom, with wall-clock times. Entries wrap (a restart reason
+//! or a demo hint is the point of the entry, so it is not cut); continuation lines are
+//! indented under the entry's text.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -8,7 +10,14 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use crate::tui::app::App;
 use crate::tui::format;
 use crate::tui::timeline::TimelineKind;
-use crate::tui::ui::fit;
+use crate::tui::ui::{printable, wrap};
+
+/// `HH:MM:SS ` before each entry.
+const TIME_COLUMNS: usize = 9;
+/// Continuation lines start under the entry's text, past the time and the symbol.
+const INDENT: usize = TIME_COLUMNS + 2;
+/// One entry never takes more than this many lines (the last one ends in `…`).
+const MAX_LINES_PER_ENTRY: usize = 4;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let theme = app.theme;
@@ -27,31 +36,46 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         return;
     }
     let rows = usize::from(inner.height);
-    let entries = app.timeline.entries();
-    let skip = entries.len().saturating_sub(rows);
     let width = usize::from(inner.width);
-    let lines: Vec<Line> = entries
-        .iter()
-        .skip(skip)
-        .map(|e| {
-            let style = match e.kind {
-                TimelineKind::Build | TimelineKind::RunStarted => theme.ok(),
-                TimelineKind::BuildError | TimelineKind::RunFailed => theme.error(),
-                TimelineKind::HotSwap => theme.info(),
-                TimelineKind::EarlyStop | TimelineKind::Warn => theme.warn(),
-                TimelineKind::Restart => theme.accent(),
-                TimelineKind::RunExited | TimelineKind::Info => theme.dim(),
-            };
-            let time = format::clock_time(e.at, app.options.utc_offset_secs);
-            let text = fit(
-                &format!("{} {}", e.kind.symbol(), e.text),
-                width.saturating_sub(9),
-            );
-            Line::from(vec![
-                Span::styled(format!("{time} "), theme.dim()),
-                Span::styled(text, style),
-            ])
-        })
-        .collect();
+    // Newest first, until the panel is full; the oldest one shown is cut to the rows left
+    // (its last line ends in `…`).
+    let mut blocks: Vec<Vec<Line>> = Vec::new();
+    let mut used = 0;
+    for entry in app.timeline.entries().iter().rev() {
+        let style = match entry.kind {
+            TimelineKind::Build | TimelineKind::RunStarted => theme.ok(),
+            TimelineKind::BuildError | TimelineKind::RunFailed => theme.error(),
+            TimelineKind::HotSwap => theme.info(),
+            TimelineKind::EarlyStop | TimelineKind::Warn => theme.warn(),
+            TimelineKind::Restart => theme.accent(),
+            TimelineKind::RunExited | TimelineKind::Info => theme.dim(),
+        };
+        let time = format::clock_time(entry.at, app.options.utc_offset_secs);
+        let text = format!("{} {}", entry.kind.symbol(), printable(&entry.text));
+        let wrapped = wrap(
+            &text,
+            width.saturating_sub(TIME_COLUMNS),
+            width.saturating_sub(INDENT),
+            MAX_LINES_PER_ENTRY.min(rows - used),
+        );
+        used += wrapped.len();
+        let lines = wrapped
+            .into_iter()
+            .enumerate()
+            .map(|(i, part)| {
+                let lead = if i == 0 {
+                    Span::styled(format!("{time} "), theme.dim())
+                } else {
+                    Span::raw(" ".repeat(INDENT.min(width)))
+                };
+                Line::from(vec![lead, Span::styled(part, style)])
+            })
+            .collect();
+        blocks.push(lines);
+        if used >= rows {
+            break;
+        }
+    }
+    let lines: Vec<Line> = blocks.into_iter().rev().flatten().collect();
     frame.render_widget(Paragraph::new(lines), inner);
 }

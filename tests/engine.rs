@@ -1,0 +1,11 @@
+//! End-to-end tests of the dev loop through the real engine (`core::engine::start`): a temp
+//! copy of the demo project with the simulated SDK, real Node runners, real signals.
+
+#[path = "engine/burst.rs"]
+mod burst;
+#[path = "engine/dev_loop.rs"]
+mod dev_loop;
+#[path = "engine/stop.rs"]
+mod stop;
+#[path = "engine/support.rs"]
+mod support;

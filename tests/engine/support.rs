@@ -1,0 +1,267 @@
+//! Harness: a real engine (`core::engine::start`) on a temp copy of the demo project with the
+//! simulated SDK installed, plus helpers that wait for conditions with generous timeouts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arkor_tui::core::engine::{self, Command, EngineConfig, EngineHandle};
+use arkor_tui::core::events::{DevEvent, EngineEvent, ExitStatus, RunInfo, RunState};
+use arkor_tui::core::project::{self, Project};
+use tokio::sync::broadcast;
+
+/// Upper bound for anything a test waits on; only catches hangs.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+pub const CALLBACKS: &str = "src/arkor/callbacks.ts";
+pub const TRAINER: &str = "src/arkor/trainer.ts";
+
+/// The runner's own reaction lines (assets/sdk/README.md).
+pub const HOT_RELOADED: &str = "Callbacks hot-reloaded; training run continues.";
+pub const RECEIVED_SIGTERM: &str = "Received SIGTERM";
+pub const RELOAD_PREFIX: &str = "Callback reload";
+
+/// Simulated-cloud timings that keep a run alive for the whole test and make checkpoints
+/// (hence early stops) come quickly.
+pub fn fast_sim_env(checkpoint_every: u32) -> Vec<(String, String)> {
+    [
+        ("ARKOR_SIM_STEP_MS", "20".to_string()),
+        ("ARKOR_SIM_START_MS", "50".to_string()),
+        ("ARKOR_SIM_CANCEL_MS", "10".to_string()),
+        ("ARKOR_SIM_CHECKPOINT_EVERY", checkpoint_every.to_string()),
+        ("ARKOR_SIM_MAX_STEPS", "1000000".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+pub struct TestEngine {
+    pub handle: EngineHandle,
+    join: Option<tokio::task::JoinHandle<()>>,
+    /// Subscribed before the engine could publish anything.
+    pub events: broadcast::Receiver<EngineEvent>,
+    pub project: Project,
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Options {
+    pub run_on_ready: bool,
+    pub stop_timeout: Duration,
+    pub run_env: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            run_on_ready: true,
+            stop_timeout: Duration::from_secs(20),
+            run_env: fast_sim_env(5),
+        }
+    }
+}
+
+impl TestEngine {
+    pub fn start(options: Options) -> TestEngine {
+        let dir = tempfile::tempdir().expect("temp project dir");
+        arkor_tui::assets::write_demo_project(dir.path()).expect("demo project written");
+        let project = Project::at(dir.path()).expect("project");
+        let node = project::find_node().expect("node >= 20 on PATH");
+        let (handle, join) = engine::start(EngineConfig {
+            project: project.clone(),
+            node: node.path,
+            stop_timeout: options.stop_timeout,
+            run_on_ready: options.run_on_ready,
+            run_env: options.run_env,
+            cloud: None,
+        });
+        // The engine publishes nothing before its first build finishes, which takes far
+        // longer than this subscription.
+        let events = handle.subscribe();
+        TestEngine {
+            handle,
+            join: Some(join),
+            events,
+            project,
+            dir,
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Replace `from` by `to` in a project file (the file must contain `from`), saving it
+    /// atomically (temp file + rename). An in-place write truncates first, and the build loop
+    /// starts building on the first change without a debounce window, so a writer preempted
+    /// between truncate and write lets a build see an empty file (a transient `error`); the
+    /// burst test covers in-place saves, the others want one deterministic build per edit.
+    pub fn edit(&self, rel: &str, from: &str, to: &str) {
+        let path = self.path(rel);
+        let text = std::fs::read_to_string(&path).expect("read source");
+        assert!(text.contains(from), "{rel} does not contain {from:?}");
+        let tmp = path.with_extension("ts.arkor-test-tmp");
+        std::fs::write(&tmp, text.replacen(from, to, 1)).expect("write temp source");
+        std::fs::rename(&tmp, &path).expect("rename over the source");
+    }
+
+    /// Wait for an engine event matching `pick`; everything before it is consumed.
+    pub async fn next_event<T>(&mut self, mut pick: impl FnMut(&EngineEvent) -> Option<T>) -> T {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.events.recv()).await {
+                Ok(Ok(ev)) => {
+                    if let Some(found) = pick(&ev) {
+                        return found;
+                    }
+                }
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => continue,
+                Ok(Err(broadcast::error::RecvError::Closed)) => panic!("engine events closed"),
+                Err(_) => panic!("timed out waiting for an engine event"),
+            }
+        }
+    }
+
+    /// The next dev event (ready / rebuild / error).
+    pub async fn next_dev(&mut self) -> Arc<DevEvent> {
+        self.next_event(|ev| match ev {
+            EngineEvent::Dev(dev) => Some(dev.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Wait until the run with `pid` satisfies `cond` (checked on the snapshot).
+    pub async fn wait_run(&self, pid: u32, what: &str, cond: impl Fn(&RunInfo) -> bool) -> RunInfo {
+        wait_until(what, || self.run(pid).filter(|r| cond(r))).await
+    }
+
+    pub fn run(&self, pid: u32) -> Option<RunInfo> {
+        self.handle
+            .snapshot()
+            .runs
+            .iter()
+            .find(|r| r.pid == pid)
+            .map(|r| (**r).clone())
+    }
+
+    /// The first engine-owned run, once it has its job id (so it can take a hot-swap).
+    pub async fn first_running_run(&self) -> RunInfo {
+        wait_until("a running run", || {
+            self.handle
+                .snapshot()
+                .runs
+                .iter()
+                .find(|r| r.state == RunState::Running)
+                .map(|r| (**r).clone())
+        })
+        .await
+    }
+
+    /// Stored log lines of a run that contain `needle`.
+    pub fn log_count(&self, pid: u32, needle: &str) -> usize {
+        self.handle.logs().with(pid, |log| {
+            log.map(|l| {
+                l.lines()
+                    .iter()
+                    .filter(|line| line.text.contains(needle))
+                    .count()
+            })
+            .unwrap_or(0)
+        })
+    }
+
+    pub fn log_text(&self, pid: u32) -> String {
+        self.handle.logs().with(pid, |log| {
+            log.map(|l| {
+                l.lines()
+                    .iter()
+                    .map(|line| line.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default()
+        })
+    }
+
+    /// Graceful-then-forced shutdown; asserts the engine ends and every run is gone.
+    pub async fn shutdown(mut self) {
+        self.handle.send(Command::Shutdown { force: true });
+        let join = self.join.take().expect("not shut down yet");
+        tokio::time::timeout(WAIT, join)
+            .await
+            .expect("engine stops in time")
+            .expect("engine task did not panic");
+        for run in self.handle.snapshot().runs {
+            assert!(
+                matches!(run.state, RunState::Exited { .. }),
+                "run {} still {:?} after shutdown",
+                run.pid,
+                run.state
+            );
+            assert!(!pid_alive(run.pid), "run {} outlived the engine", run.pid);
+        }
+    }
+}
+
+impl Drop for TestEngine {
+    fn drop(&mut self) {
+        if self.join.is_none() {
+            return;
+        }
+        // A failed test: kill what we started (each run leads its own process group).
+        for run in self.handle.snapshot().runs {
+            if pid_alive(run.pid) {
+                // SAFETY: plain syscall on a process group this test's engine created.
+                unsafe {
+                    libc::kill(-(run.pid as i32), libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+/// Poll `probe` until it yields a value; panics after [`WAIT`].
+pub async fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Alive and not a zombie, per /proc.
+pub fn pid_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| state != 'Z' && state != 'X'),
+        Err(_) => false,
+    }
+}
+
+pub fn is_exit(run: &RunInfo, status: ExitStatus) -> bool {
+    run.state == RunState::Exited { status }
+}
+
+/// The content hash and dispatch of a `rebuild`/`ready` event, `None` for errors.
+pub fn built_parts(
+    dev: &DevEvent,
+) -> Option<(
+    &arkor_tui::core::events::BuiltArtifact,
+    Option<&arkor_tui::core::events::DispatchOutcome>,
+)> {
+    match dev {
+        DevEvent::Built {
+            artifact, dispatch, ..
+        } => Some((artifact, dispatch.as_ref())),
+        DevEvent::Error { .. } => None,
+    }
+}
