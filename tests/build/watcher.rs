@@ -631,3 +631,34 @@ async fn shutdown_works_while_the_loop_waits_on_a_receiver_that_stopped_reading(
         .await
         .expect("shutdown returns although the loop was blocked");
 }
+
+#[tokio::test]
+async fn a_file_caught_half_written_reports_no_error_once_its_write_lands() {
+    // An editor's truncate-then-write save read between the two calls: the build of the empty
+    // file fails, and the write's own event comes only after that build ended. The failure
+    // is superseded by the write and must never reach the front ends.
+    let mut h = Harness::start(TempProject::from_fixture("basic"));
+    h.next_built().await;
+    h.project.write("src/arkor/callbacks.ts", "");
+    let started = tokio::time::timeout(WAIT, h.events.recv())
+        .await
+        .expect("a build for the truncation")
+        .expect("loop alive");
+    assert_eq!(started, BuildLoopEvent::Started);
+    // Long enough for the failing build to end here, shorter than the hold on its error. (On a
+    // machine so slow that it is still running, the write marks it dirty: no error either.)
+    tokio::time::sleep(Duration::from_millis(25)).await;
+    h.project.write(
+        "src/arkor/callbacks.ts",
+        "export function onLog(): void { console.log(\"whole\"); }\n",
+    );
+    let results = h.results_until(|e| matches!(e, BuildLoopEvent::Built(_))).await;
+    assert!(
+        results
+            .iter()
+            .all(|e| !matches!(e, BuildLoopEvent::Failed { .. })),
+        "{results:?}"
+    );
+    assert!(h.project.read(".arkor/build/index.mjs").contains("whole"));
+    h.handle.shutdown().await;
+}
