@@ -652,7 +652,9 @@ async fn a_file_caught_half_written_reports_no_error_once_its_write_lands() {
         "src/arkor/callbacks.ts",
         "export function onLog(): void { console.log(\"whole\"); }\n",
     );
-    let results = h.results_until(|e| matches!(e, BuildLoopEvent::Built(_))).await;
+    let results = h
+        .results_until(|e| matches!(e, BuildLoopEvent::Built(_)))
+        .await;
     assert!(
         results
             .iter()
