@@ -8,8 +8,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub const MAX_LINES_PER_RUN: usize = 50_000;
-pub const MAX_BYTES_PER_RUN: usize = 8 * 1024 * 1024;
+pub const MAX_LINES_PER_RUN: usize = 30_000;
+pub const MAX_BYTES_PER_RUN: usize = 6 * 1024 * 1024;
 /// Runs whose logs are kept after they exited (oldest dropped first).
 pub const MAX_EXITED_RUNS_KEPT: usize = 16;
 
