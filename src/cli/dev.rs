@@ -165,9 +165,8 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     let _ = engine_done.await;
     signals.abort();
     server.shutdown().await;
-    if let Some(d) = demo {
-        d.remove();
-    }
+    // Every run is gone: the demo's temp copy can go too.
+    drop(demo);
     let sig = received.load(Ordering::SeqCst);
     if let Some(e) = dashboard_error.filter(|_| sig == 0) {
         return Err(e);
@@ -279,7 +278,11 @@ impl DemoProject {
         )
     }
 
-    fn remove(self) {
+}
+
+impl Drop for DemoProject {
+    /// Also on an early error (no node, a busy port): the temp copy never outlives arkor.
+    fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }
