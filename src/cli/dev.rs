@@ -277,7 +277,6 @@ impl DemoProject {
             src.join("trainer.ts").display(),
         )
     }
-
 }
 
 impl Drop for DemoProject {
