@@ -9,9 +9,10 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::core::engine::EngineHandle;
-use crate::core::events::{DevEvent, EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunState};
+use crate::core::events::{
+    DevEvent, EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunState, signal_name,
+};
 use crate::core::logs::LogStream;
-use crate::tui::format::signal_name;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LineFormat {

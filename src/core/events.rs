@@ -145,6 +145,21 @@ impl ExitStatus {
             ExitStatus::Signal(_) => None,
         }
     }
+
+    /// `exited with code 143` / `killed by SIGKILL`, for logs and notices.
+    pub fn describe(&self) -> String {
+        match self {
+            ExitStatus::Code(code) => format!("exited with code {code}"),
+            ExitStatus::Signal(signo) => format!("killed by {}", signal_name(*signo)),
+        }
+    }
+}
+
+/// `SIGKILL` for 9; `signal 250` for a number without a name.
+pub fn signal_name(signo: i32) -> String {
+    nix::sys::signal::Signal::try_from(signo)
+        .map(|signal| signal.as_str().to_owned())
+        .unwrap_or_else(|_| format!("signal {signo}"))
 }
 
 /// The train state of one child, as the dashboard shows it.

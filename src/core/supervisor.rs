@@ -818,9 +818,7 @@ fn monitor(
     if let Some(tap) = tap.lock().unwrap_or_else(|e| e.into_inner()).take() {
         let _ = tap.send(RunOutput::Exited(status));
     }
-    inner
-        .logs
-        .push(pid, LogStream::System, describe_exit(status));
+    inner.logs.push(pid, LogStream::System, status.describe());
     notify_logs(&inner, pid, &pending);
     {
         let mut children = inner.children.lock().unwrap_or_else(|e| e.into_inner());
@@ -846,16 +844,6 @@ fn reap(target: Pid) -> ExitStatus {
                 return ExitStatus::Code(-1);
             }
         }
-    }
-}
-
-fn describe_exit(status: ExitStatus) -> String {
-    match status {
-        ExitStatus::Code(code) => format!("exited with code {code}"),
-        ExitStatus::Signal(signo) => match Signal::try_from(signo) {
-            Ok(signal) => format!("killed by {}", signal.as_str()),
-            Err(_) => format!("killed by signal {signo}"),
-        },
     }
 }
 
@@ -938,14 +926,11 @@ mod tests {
 
     #[test]
     fn exit_descriptions_name_codes_and_signals() {
-        assert_eq!(describe_exit(ExitStatus::Code(0)), "exited with code 0");
-        assert_eq!(describe_exit(ExitStatus::Code(143)), "exited with code 143");
-        assert_eq!(describe_exit(ExitStatus::Signal(9)), "killed by SIGKILL");
-        assert_eq!(describe_exit(ExitStatus::Signal(15)), "killed by SIGTERM");
-        assert_eq!(
-            describe_exit(ExitStatus::Signal(250)),
-            "killed by signal 250"
-        );
+        assert_eq!(ExitStatus::Code(0).describe(), "exited with code 0");
+        assert_eq!(ExitStatus::Code(143).describe(), "exited with code 143");
+        assert_eq!(ExitStatus::Signal(9).describe(), "killed by SIGKILL");
+        assert_eq!(ExitStatus::Signal(15).describe(), "killed by SIGTERM");
+        assert_eq!(ExitStatus::Signal(250).describe(), "killed by signal 250");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use crate::core::events::signal_name;
 use crate::core::events::{ConfigChange, ExitStatus};
 
 /// `850ms`, `3.2s`, `12s`, `4m05s`, `2h03m`: compact and stable in width class.
@@ -66,21 +67,6 @@ pub fn exit_status(status: &ExitStatus) -> String {
         ExitStatus::Code(c) => c.to_string(),
         ExitStatus::Signal(n) => signal_name(*n),
     }
-}
-
-pub fn signal_name(n: i32) -> String {
-    let name = match n {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        6 => "SIGABRT",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        15 => "SIGTERM",
-        _ => return format!("signal {n}"),
-    };
-    name.to_string()
 }
 
 /// `learningRate 0.0002 → 0.0001` (values are compact JSON; long ones are shortened).

@@ -565,7 +565,7 @@ impl EngineTask {
                 NoticeLevel::Warn,
                 format!(
                     "run {pid} {} while early-stopping for a restart: not restarted",
-                    describe_exit(status)
+                    status.describe()
                 ),
             );
         }
@@ -696,13 +696,6 @@ impl EngineTask {
             .snapshot
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = snapshot;
-    }
-}
-
-fn describe_exit(status: ExitStatus) -> String {
-    match status {
-        ExitStatus::Code(code) => format!("exited with code {code}"),
-        ExitStatus::Signal(sig) => format!("was killed by signal {sig}"),
     }
 }
 
