@@ -2,11 +2,21 @@
 //!
 //! A fresh `Bundler` per build: a reused one caches failed resolutions, so an import of a file
 //! created after the failure would keep failing (and a fresh one measured as fast).
+//!
+//! Where a build runs: Rolldown spreads one build over tokio tasks, a rayon pool and tokio's
+//! blocking threads. For the graphs of real arkor projects that is all hand-offs and no gain:
+//! after a save, every parked thread it touches must be woken first. So graphs of up to
+//! [`ONE_THREAD_MAX_MODULES`] modules build on one dedicated thread (a one-thread rayon pool
+//! running a current-thread tokio runtime), where every hand-off is a function call. Measured
+//! on 2 vCPUs after 60 ms idle: 3 modules 1.30 ms instead of 2.75 ms, 100 modules 8.9 instead
+//! of 10.6, 1,000 modules 98 instead of 100. Larger graphs use the caller's runtime and the
+//! global rayon pool, where more cores can pay off.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rolldown::{
@@ -24,7 +34,10 @@ use crate::core::project::{ENTRY_REL, Project};
 pub const NODE_TARGET: &str = "node22.22";
 
 /// Makes staging file names unique within the process.
-static STAGING_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static STAGING_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Graphs up to this many modules build on the dedicated build thread (see the module docs).
+pub const ONE_THREAD_MAX_MODULES: usize = 400;
 
 /// At most this many diagnostics are rendered into one error message.
 const MAX_RENDERED_ERRORS: usize = 5;
@@ -68,6 +81,12 @@ pub enum BuildError {
     },
     #[error("Rolldown produced no JavaScript chunk for {}", entry.display())]
     NoOutput { entry: PathBuf },
+    /// A build that started later already published its artifact; this older one was not
+    /// written over it (only an abandoned build can end this way).
+    #[error("Build superseded: a newer build already published {}", out_file.display())]
+    Superseded { out_file: PathBuf },
+    #[error("The bundler failed internally ({0}); save again to retry")]
+    Internal(String),
 }
 
 impl BuildError {
@@ -116,15 +135,30 @@ pub struct BuildAttempt {
     pub watch_files: Vec<PathBuf>,
 }
 
-/// Builds one project. Cheap to clone; each [`Builder::build`] is independent.
+/// Builds one project. Cheap to clone; clones share the publish order (an older build never
+/// overwrites a newer one's artifact) and the last graph size (which picks the build thread).
 #[derive(Clone, Debug)]
 pub struct Builder {
     project: Project,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    /// Sequence number of the latest build started.
+    started: AtomicU64,
+    /// Sequence number of the build whose artifact is in place; held while renaming.
+    published: Mutex<u64>,
+    /// Files in the last build's module graph (0 before the first).
+    graph_files: AtomicUsize,
 }
 
 impl Builder {
     pub fn new(project: Project) -> Self {
-        Self { project }
+        Self {
+            project,
+            shared: Arc::default(),
+        }
     }
 
     pub fn project(&self) -> &Project {
@@ -132,8 +166,27 @@ impl Builder {
     }
 
     /// Bundle the entry and publish it atomically (staging file + rename). On any failure the
-    /// previous artifact stays in place. Needs a tokio runtime (Rolldown spawns tasks).
+    /// previous artifact stays in place. Call it from within a tokio runtime.
+    ///
+    /// Dropping the future does not stop a build already handed to the build thread; it runs
+    /// to its end, and its artifact is published only if no later build published first.
     pub async fn build(&self) -> BuildAttempt {
+        let seq = self.shared.started.fetch_add(1, Ordering::Relaxed) + 1;
+        let small = self.shared.graph_files.load(Ordering::Relaxed) <= ONE_THREAD_MAX_MODULES;
+        let attempt = match build_thread() {
+            Some(thread) if small => thread.run(self.clone(), seq).await,
+            _ => self.build_here(seq).await,
+        };
+        if !attempt.watch_files.is_empty() {
+            self.shared
+                .graph_files
+                .store(attempt.watch_files.len(), Ordering::Relaxed);
+        }
+        attempt
+    }
+
+    /// The build itself, on the calling thread and runtime.
+    async fn build_here(&self, seq: u64) -> BuildAttempt {
         let started = Instant::now();
         let entry = &self.project.entry;
         if !entry.is_file() {
@@ -173,14 +226,20 @@ impl Builder {
                         entry: entry.clone(),
                     }),
                     Some(chunk) => {
-                        self.publish(chunk.content_as_bytes())
-                            .map(|(content_hash, fingerprint)| BuildOutput {
-                                out_file: self.project.out_file.clone(),
-                                size: chunk.content_as_bytes().len() as u64,
-                                content_hash,
-                                fingerprint,
-                                duration: started.elapsed(),
-                                warnings,
+                        self.publish(seq, chunk.content_as_bytes())
+                            .and_then(|published| {
+                                let (content_hash, fingerprint) =
+                                    published.ok_or_else(|| BuildError::Superseded {
+                                        out_file: self.project.out_file.clone(),
+                                    })?;
+                                Ok(BuildOutput {
+                                    out_file: self.project.out_file.clone(),
+                                    size: chunk.content_as_bytes().len() as u64,
+                                    content_hash,
+                                    fingerprint,
+                                    duration: started.elapsed(),
+                                    warnings,
+                                })
                             })
                     }
                 }
@@ -216,8 +275,9 @@ impl Builder {
     }
 
     /// Write the bytes beside the artifact and rename them over it, so readers see either the
-    /// old or the new file, never a partial one. Returns (contentHash, fingerprint).
-    fn publish(&self, bytes: &[u8]) -> Result<(String, String), BuildError> {
+    /// old or the new file, never a partial one. Returns (contentHash, fingerprint), or `None`
+    /// when build `seq` is older than the one whose artifact is already in place.
+    fn publish(&self, seq: u64, bytes: &[u8]) -> Result<Option<(String, String)>, BuildError> {
         let out_file = &self.project.out_file;
         // `index.mjs.hmr-staging.<pid>.<n>`: a name of its own per write, so two builders
         // (the watcher and an `arkor build` in another terminal) cannot rename each other's
@@ -226,7 +286,7 @@ impl Builder {
         staging.push(format!(
             ".{}.{}",
             std::process::id(),
-            STAGING_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            STAGING_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         let staging = PathBuf::from(staging);
         let write_error = |path: &Path, source| BuildError::Write {
@@ -239,9 +299,22 @@ impl Builder {
             let _ = std::fs::remove_file(&staging);
             return Err(write_error(&staging, e));
         }
-        if let Err(e) = std::fs::rename(&staging, out_file) {
-            let _ = std::fs::remove_file(&staging);
-            return Err(write_error(out_file, e));
+        {
+            // Check and rename as one step, so the newest build's bytes are the ones left.
+            let mut published = self
+                .shared
+                .published
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *published > seq {
+                let _ = std::fs::remove_file(&staging);
+                return Ok(None);
+            }
+            if let Err(e) = replace_atomically(&staging, out_file) {
+                let _ = std::fs::remove_file(&staging);
+                return Err(write_error(out_file, e));
+            }
+            *published = seq;
         }
         let content_hash = hash::content_hash(bytes);
         // The file was just renamed into place; a failed stat (deleted by someone at once)
@@ -255,7 +328,7 @@ impl Builder {
                     .unwrap_or(0)
             )
         });
-        Ok((content_hash, fingerprint))
+        Ok(Some((content_hash, fingerprint)))
     }
 
     fn diagnostic_options(&self) -> DiagnosticOptions {
@@ -334,6 +407,108 @@ impl Builder {
             .iter()
             .map(|w| format!("[{}] {}", w.kind(), w.to_message_with(&opts)))
             .collect()
+    }
+}
+
+/// Put `staging` in place of `target` in one step: a reader opens either the old file or the
+/// new one. Where the target exists, the two are swapped (`RENAME_EXCHANGE`) and the old bytes,
+/// now under the staging name, are removed: a plain rename over an existing file makes ext4
+/// (`auto_da_alloc`) start writing the new file back to disk first, which measured 300–400 µs
+/// on every save against 35 µs for the swap. (The price: after a power cut the artifact may be
+/// empty; the next build rewrites it.) Without a regular file to replace, or on a file system
+/// without the swap, a plain rename.
+fn replace_atomically(staging: &Path, target: &Path) -> std::io::Result<()> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+        // Only over a regular file: the swap would happily trade places with a folder.
+        let over_a_file = std::fs::symlink_metadata(target).is_ok_and(|m| m.is_file());
+        if over_a_file
+            && renameat2(
+                AT_FDCWD,
+                staging,
+                AT_FDCWD,
+                target,
+                RenameFlags::RENAME_EXCHANGE,
+            )
+            .is_ok()
+        {
+            if let Err(e) = std::fs::remove_file(staging) {
+                tracing::debug!(
+                    "cannot remove the replaced artifact {}: {e}",
+                    staging.display()
+                );
+            }
+            return Ok(());
+        }
+    }
+    std::fs::rename(staging, target)
+}
+
+/// The dedicated build thread: a one-thread rayon pool (so Rolldown's parallel iterators run
+/// inline) whose worker drives a current-thread tokio runtime (so Rolldown's tasks do too).
+struct BuildThread {
+    pool: rayon::ThreadPool,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// The process-wide build thread, started on first use; `None` when the thread or its runtime
+/// could not be created (builds then run on the caller's runtime).
+fn build_thread() -> Option<&'static BuildThread> {
+    static THREAD: OnceLock<Option<BuildThread>> = OnceLock::new();
+    THREAD
+        .get_or_init(|| match BuildThread::start() {
+            Ok(thread) => Some(thread),
+            Err(e) => {
+                tracing::warn!("no dedicated build thread, building on the main runtime: {e}");
+                None
+            }
+        })
+        .as_ref()
+}
+
+impl BuildThread {
+    fn start() -> anyhow::Result<BuildThread> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "arkor-build".to_owned())
+            // Rayon aborts the process on a panic in a spawned job unless a handler exists;
+            // `run` already turns a panic into a build error.
+            .panic_handler(|_| tracing::error!("panic on the build thread"))
+            .build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            // File reads go to blocking threads; keep them parked between saves rather than
+            // starting new ones after tokio's default 10 s.
+            .thread_keep_alive(Duration::from_secs(3600))
+            .build()?;
+        Ok(BuildThread { pool, runtime })
+    }
+
+    /// Run build `seq` on this thread. Builds run one after another in the order they were
+    /// handed over.
+    async fn run(&'static self, builder: Builder, seq: u64) -> BuildAttempt {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.pool.spawn(move || {
+            let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.runtime.block_on(builder.build_here(seq))
+            }));
+            let _ = reply.send(attempt.unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic".to_owned());
+                BuildAttempt {
+                    outcome: Err(BuildError::Internal(what)),
+                    watch_files: Vec::new(),
+                }
+            }));
+        });
+        answer.await.unwrap_or_else(|_| BuildAttempt {
+            outcome: Err(BuildError::Internal("the build thread stopped".to_owned())),
+            watch_files: Vec::new(),
+        })
     }
 }
 
@@ -438,7 +613,11 @@ mod tests {
                     let builder = builder.clone();
                     scope.spawn(move || {
                         for round in 0..10u8 {
-                            builder.publish(&vec![id * 16 + round; SIZE]).map(drop)?;
+                            let seq = builder.shared.started.fetch_add(1, Ordering::Relaxed) + 1;
+                            // `None` (a later write already landed) is fine here.
+                            builder
+                                .publish(seq, &vec![id * 16 + round; SIZE])
+                                .map(drop)?;
                         }
                         Ok::<(), BuildError>(())
                     })
@@ -452,6 +631,67 @@ mod tests {
             assert!(all_published, "a publish failed");
             assert_eq!(torn, 0, "a reader saw a partial artifact");
         });
+    }
+
+    #[test]
+    fn an_older_build_never_overwrites_a_newer_artifact() {
+        let dir = tempfile::tempdir().unwrap();
+        let builder = Builder::new(Project::at(dir.path()).unwrap());
+        assert!(builder.publish(2, b"newer").unwrap().is_some());
+        assert_eq!(builder.publish(1, b"older").unwrap(), None);
+        assert_eq!(
+            std::fs::read(&builder.project().out_file).unwrap(),
+            b"newer"
+        );
+        assert!(builder.publish(3, b"newest").unwrap().is_some());
+        assert_eq!(
+            std::fs::read(&builder.project().out_file).unwrap(),
+            b"newest"
+        );
+        // No staging file is left behind by the refused write.
+        let leftovers = std::fs::read_dir(builder.project().out_dir())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().contains("staging"))
+            })
+            .count();
+        assert_eq!(leftovers, 0);
+    }
+
+    /// Both build paths (the dedicated thread for small graphs, the caller's runtime for
+    /// large ones) produce the same artifact.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn small_and_large_graph_paths_build_the_same_artifact() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src/arkor");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(
+            src.join("index.ts"),
+            "import { helper } from \"./helper\";\nimport { createArkor } from \"arkor\";\nexport const arkor = createArkor({ value: helper(2) });\n",
+        )
+        .unwrap();
+        std::fs::write(
+            src.join("helper.ts"),
+            "export const helper = (x: number): number => x * 21;\n",
+        )
+        .unwrap();
+        let builder = Builder::new(Project::at(dir.path()).unwrap());
+        let small = builder.build().await;
+        let small_output = small.outcome.expect("small-graph build");
+        assert_eq!(small.watch_files.len(), 2, "{:?}", small.watch_files);
+        builder
+            .shared
+            .graph_files
+            .store(ONE_THREAD_MAX_MODULES + 1, Ordering::Relaxed);
+        let large = builder.build().await;
+        let large_output = large.outcome.expect("large-graph build");
+        assert_eq!(small_output.content_hash, large_output.content_hash);
+        let text = std::fs::read_to_string(&large_output.out_file).unwrap();
+        assert!(
+            text.contains("x * 21") && text.contains("from \"arkor\""),
+            "{text}"
+        );
     }
 
     #[test]

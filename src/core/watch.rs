@@ -405,6 +405,8 @@ impl LoopState {
 
     /// Report the start and begin bundling for `seq`.
     async fn start(&mut self, seq: u64) {
+        // Node wakes up while Rolldown bundles, instead of after.
+        self.inspector.wake();
         self.build_started_at = self.pending_since.take().unwrap_or_else(Instant::now);
         self.running_since = tokio::time::Instant::now();
         let builder = self.builder.clone();

@@ -247,6 +247,30 @@ async fn the_helper_is_recycled_after_n_inspections() {
 }
 
 #[tokio::test]
+async fn wake_ups_are_not_imports() {
+    // The trainer's name is the pid of the helper that imported it.
+    let project = TempProject::with_entry("");
+    let inspector = inspector_for(&project.project, LONG, 2);
+    let mut pids = Vec::new();
+    for round in 0..2 {
+        project.write(
+            "src/arkor/index.ts",
+            &format!("import {{ createTrainer }} from \"./brand\";\n// round {round}\nexport const trainer = createTrainer({{ name: String(process.pid), model: \"m\" }});\n"),
+        );
+        // What the build loop does when a build starts, here many times over.
+        for _ in 0..5 {
+            inspector.wake();
+        }
+        let inspection = build_and_inspect(&project, &inspector).await.unwrap();
+        assert!(inspection.branded);
+        pids.push(inspection.trainer_name.unwrap());
+    }
+    // Recycling after 2 imports: had the wake-ups counted, the second import would have
+    // gone to a new helper.
+    assert_eq!(pids[0], pids[1]);
+}
+
+#[tokio::test]
 async fn dropping_the_inspector_stops_its_helper() {
     let project = TempProject::with_entry(
         "import { createTrainer } from \"./brand\";\nexport const trainer = createTrainer({ name: String(process.pid), model: \"m\" });\n",
