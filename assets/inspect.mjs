@@ -11,6 +11,9 @@ import { pathToFileURL } from "node:url";
 
 const MARKER = process.env.ARKOR_INSPECT_MARKER ?? "";
 delete process.env.ARKOR_INSPECT_MARKER;
+const WARMUP_FILE = process.env.ARKOR_INSPECT_WARMUP;
+delete process.env.ARKOR_INSPECT_WARMUP;
+const WARMUP_URL = WARMUP_FILE ? pathToFileURL(WARMUP_FILE).href : null;
 
 // Captured before any user module runs, which may patch globals.
 const stringify = JSON.stringify;
@@ -142,17 +145,21 @@ async function inspect(request) {
 }
 
 // An empty line says "a build started, a request follows in a millisecond or two". After an
-// idle spell the first import runs on cold caches (measured 1.26 ms for the artifact); a
-// throw-away import of a one-line module exercises the same loader, compiler and linker paths
-// while Rolldown is still bundling, and the real import then took 0.94 ms. The tiny module
-// stays in Node's module map, like every import; the parent recycles this process anyway.
+// idle spell the first import runs on cold caches: 1.22 ms for a 3-module artifact. A
+// throw-away import of a one-line module, while Rolldown is still bundling, exercises the same
+// resolver, file reader, compiler and linker paths, and the real import then took 0.69 ms from
+// a file module (the parent writes .arkor/tui-inspect-warmup.mjs) or 0.86 ms from a data: URL
+// (the fallback). Each warm-up stays in Node's module map, as every import does; the parent
+// recycles this process before that matters.
 let warmups = 0;
 async function warmUp() {
   warmups += 1;
   try {
-    await import(`data:text/javascript,export default ${warmups};`);
+    await import(
+      WARMUP_URL ? `${WARMUP_URL}?w=${warmups}` : `data:text/javascript,export default ${warmups};`
+    );
   } catch {
-    // Only a warm-up: nothing depends on it.
+    // Only a warm-up (the file may have been deleted): nothing depends on it.
   }
 }
 

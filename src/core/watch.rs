@@ -23,7 +23,9 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::core::build::{BuildAttempt, BuildError, BuildOutput, Builder, SourceLocation};
+use crate::core::build::{
+    BuildAttempt, BuildError, BuildOutput, Builder, SOURCE_EXTENSIONS, SourceLocation,
+};
 use crate::core::events::BuiltArtifact;
 use crate::core::inspect::{InspectError, Inspection, Inspector};
 use crate::core::project::Project;
@@ -41,9 +43,6 @@ const ABANDON_AFTER: Duration = Duration::from_secs(1);
 /// write's own event then arrives after the failed build ended, too late to mark it dirty.
 /// A newer change inside the window drops the failure. Successes are reported at once.
 const FAILURE_GRACE: Duration = Duration::from_millis(40);
-/// File extensions that may join the module graph (watched in a failing state, when a file
-/// the build is missing may appear).
-const SOURCE_EXTENSIONS: &[&str] = &["ts", "tsx", "mts", "cts", "js", "jsx", "mjs", "cjs", "json"];
 
 /// What the build loop reports to the engine.
 #[derive(Clone, Debug, PartialEq)]
@@ -560,6 +559,7 @@ impl LoopState {
         let in_watched_dir = path
             .parent()
             .is_some_and(|dir| self.watched_dirs.contains(dir));
+        // (Watched in a failing state, when a file the build is missing may appear.)
         let source_like = match path.extension().and_then(|e| e.to_str()) {
             Some(ext) => SOURCE_EXTENSIONS.contains(&ext),
             None => path.is_dir(),

@@ -70,6 +70,51 @@ async fn builds_one_esm_file_with_bare_imports_external_and_dynamic_imports_inli
     assert!(out.warnings.is_empty(), "{:?}", out.warnings);
 }
 
+/// The build reads sources itself (a load plugin), so it must list what Rolldown would have:
+/// every file read, the tsconfig.json governing them, and a file that failed to load (with
+/// the cause of the failure in the message).
+#[tokio::test]
+async fn watch_list_has_the_tsconfig_and_a_file_that_failed_to_load() {
+    let p = TempProject::with_entry("import { value } from \"./data\";\nexport default value;\n");
+    p.write(
+        "tsconfig.json",
+        "{ \"compilerOptions\": { \"strict\": true } }\n",
+    );
+    p.write("src/arkor/data.ts", "export const value = 1;\n");
+    let builder = Builder::new(p.project.clone());
+    let attempt = builder.build().await;
+    attempt.outcome.expect("builds");
+    for file in ["tsconfig.json", "src/arkor/index.ts", "src/arkor/data.ts"] {
+        assert!(
+            attempt.watch_files.contains(&p.path(file)),
+            "{file} in {:?}",
+            attempt.watch_files
+        );
+    }
+    let mut unique = attempt.watch_files.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), attempt.watch_files.len(), "no repeats");
+
+    // Not UTF-8: the read fails, the build fails, and the file stays watched.
+    std::fs::write(p.path("src/arkor/data.ts"), [0xff, 0xfe, 0x00, 0x41]).unwrap();
+    let attempt = builder.build().await;
+    let err = attempt
+        .outcome
+        .expect_err("an unreadable module fails the build");
+    let message = err.to_string();
+    assert!(
+        message.contains("data.ts") && message.contains("valid UTF-8"),
+        "the cause, in Rolldown's words: {message}"
+    );
+    assert!(!message.contains("threw"), "{message}");
+    assert!(
+        attempt.watch_files.contains(&p.path("src/arkor/data.ts")),
+        "{:?}",
+        attempt.watch_files
+    );
+}
+
 #[tokio::test]
 async fn syntax_error_points_at_file_line_column_and_keeps_the_old_artifact() {
     let p = TempProject::from_fixture("basic");

@@ -264,6 +264,14 @@ async fn wake_ups_are_not_imports() {
         let inspection = build_and_inspect(&project, &inspector).await.unwrap();
         assert!(inspection.branded);
         pids.push(inspection.trainer_name.unwrap());
+        // The module it warms up on; without it (deleted) the wake-ups still do no harm.
+        let warmup = project
+            .project
+            .root
+            .join(".arkor")
+            .join(arkor_tui::core::inspect::WARMUP_FILE);
+        assert_eq!(warmup.exists(), round == 0, "round {round}");
+        let _ = std::fs::remove_file(&warmup);
     }
     // Recycling after 2 imports: had the wake-ups counted, the second import would have
     // gone to a new helper.
