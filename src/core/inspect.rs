@@ -8,14 +8,17 @@
 //! record per distinct artifact) cannot grow without bound.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
@@ -281,7 +284,7 @@ fn inspect_with(
 struct Helper {
     child: Child,
     stdin: Option<ChildStdin>,
-    replies: std_mpsc::Receiver<String>,
+    replies: ReplyReader,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     stderr_done: std_mpsc::Receiver<()>,
     served: u32,
@@ -334,10 +337,6 @@ impl Helper {
             return Err(InspectError::Spawn("stdio pipes missing".into()));
         };
 
-        let (reply_tx, replies) = std_mpsc::channel();
-        let reader = std::thread::Builder::new()
-            .name("arkor-inspector-out".into())
-            .spawn(move || read_replies(stdout, &marker, reply_tx));
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         let (done_tx, stderr_done) = std_mpsc::channel();
         let tail = stderr_tail.clone();
@@ -347,14 +346,19 @@ impl Helper {
                 read_stderr(stderr, &tail);
                 let _ = done_tx.send(());
             });
-        if let Err(e) = reader.and(err_reader) {
+        if let Err(e) = err_reader {
             kill_group(&mut child);
             return Err(InspectError::Spawn(format!("reader thread: {e}")));
         }
         Ok(Helper {
             child,
             stdin: Some(stdin),
-            replies,
+            replies: ReplyReader {
+                stdout,
+                marker,
+                pending: Vec::new(),
+                closed: false,
+            },
             stderr_tail,
             stderr_done,
             served: 0,
@@ -496,27 +500,68 @@ fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn read_replies(stdout: impl std::io::Read, marker: &str, replies: std_mpsc::Sender<String>) {
-    let mut reader = BufReader::new(stdout);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let text = String::from_utf8_lossy(&line);
-        match text.find(marker) {
-            Some(at) => {
-                let reply = text[at + marker.len()..].trim_end().to_owned();
-                if replies.send(reply).is_err() {
-                    return;
+/// The helper's stdout, read by the inspector thread itself: a reader thread would add one
+/// thread hand-off to every reply. Yields the marked lines; the rest is the user module's own
+/// output, logged at debug level. Between requests nobody reads, so a module that prints a
+/// lot in the background blocks on a full pipe until the next request drains it.
+struct ReplyReader {
+    stdout: ChildStdout,
+    marker: String,
+    /// Bytes read but not yet split into lines.
+    pending: Vec<u8>,
+    closed: bool,
+}
+
+impl ReplyReader {
+    /// The next reply, waiting at most `timeout` (the semantics of `mpsc::recv_timeout`:
+    /// `Disconnected` once stdout closed and every complete line was taken).
+    fn recv_timeout(&mut self, timeout: Duration) -> Result<String, std_mpsc::RecvTimeoutError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.pending.drain(..=end).collect();
+                if let Some(reply) = self.marked(&line) {
+                    return Ok(reply);
                 }
             }
-            None if !text.trim().is_empty() => {
-                tracing::debug!(target: "arkor::inspect", "user module stdout: {}", text.trim_end());
+            if self.closed {
+                return Err(std_mpsc::RecvTimeoutError::Disconnected);
             }
-            None => {}
+            let left = deadline.saturating_duration_since(Instant::now());
+            // Whole milliseconds, rounded up so a short wait does not spin.
+            let millis = u16::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
+            let mut fds = [PollFd::new(self.stdout.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(millis)) {
+                Ok(0) => return Err(std_mpsc::RecvTimeoutError::Timeout),
+                Ok(_) => self.fill(),
+                Err(Errno::EINTR) => {}
+                Err(_) => self.closed = true,
+            }
+        }
+    }
+
+    /// Read what is available (poll said readable, so this does not block).
+    fn fill(&mut self) {
+        let mut chunk = [0u8; 16 * 1024];
+        match self.stdout.read(&mut chunk) {
+            Ok(0) => self.closed = true,
+            Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => self.closed = true,
+        }
+    }
+
+    /// The reply in a line, or `None` for the module's own output.
+    fn marked(&self, line: &[u8]) -> Option<String> {
+        let text = String::from_utf8_lossy(line);
+        match text.find(&self.marker) {
+            Some(at) => Some(text[at + self.marker.len()..].trim_end().to_owned()),
+            None => {
+                if !text.trim().is_empty() {
+                    tracing::debug!(target: "arkor::inspect", "user module stdout: {}", text.trim_end());
+                }
+                None
+            }
         }
     }
 }
