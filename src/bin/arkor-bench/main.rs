@@ -321,7 +321,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     s.progress("floors (bare Rolldown, inotify, spawn)");
     let floors = micro::floors(&small.root, &node, r).await;
-    let bare_small = floors.as_ref().ok().and_then(|f| f.bare_rolldown.median());
+    let bare_small = floors.as_ref().ok().and_then(micro::best_bare);
     match &floors {
         Ok(f) => {
             s.latency(
@@ -336,6 +336,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
             s.latency(
                 "floor: bare Rolldown build (generate only) after 60 ms idle, 3 modules",
                 &f.bare_rolldown,
+                "—".into(),
+                None,
+                "",
+                "—",
+                Verdict::Info,
+            );
+            s.latency(
+                "floor: the same on one thread (one-thread rayon pool + current-thread runtime)",
+                &f.bare_rolldown_one_thread,
                 "—".into(),
                 None,
                 "",
@@ -656,7 +665,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let bare = micro::floors(&project.root, &node, r.min(10))
                 .await
                 .ok()
-                .and_then(|f| f.bare_rolldown.median());
+                .as_ref()
+                .and_then(micro::best_bare);
             let ours = e2e_rebuild(
                 &spec(
                     Peer::Arkor,
