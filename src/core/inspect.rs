@@ -392,11 +392,12 @@ impl Helper {
         let id = self.next_id;
         self.next_id += 1;
         self.served += 1;
-        let line = serde_json::json!({ "id": id, "file": artifact, "key": key }).to_string();
+        let mut line = serde_json::json!({ "id": id, "file": artifact, "key": key }).to_string();
+        // One write: Node wakes once for the whole line, not once per piece.
+        line.push('\n');
         let sent = match self.stdin.as_mut() {
             Some(stdin) => stdin
                 .write_all(line.as_bytes())
-                .and_then(|()| stdin.write_all(b"\n"))
                 .and_then(|()| stdin.flush()),
             None => Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe)),
         };
