@@ -571,8 +571,9 @@ impl BuildThread {
             .build()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            // File reads go to blocking threads; keep them parked between saves rather than
-            // starting new ones after tokio's default 10 s.
+            // Rolldown's own loader (files the SourceLoader does not take, failed reads) reads
+            // on blocking threads; keep those parked between saves instead of starting new
+            // ones after tokio's default 10 s.
             .thread_keep_alive(Duration::from_secs(3600))
             .build()?;
         Ok(BuildThread { pool, runtime })

@@ -220,17 +220,22 @@ async fn a_helper_killed_by_the_module_is_reported_and_replaced() {
     }
 }
 
+/// An entry (new bytes each round) whose trainer is named after the pid of the helper that
+/// imports it.
+fn write_pid_trainer(project: &TempProject, round: usize) {
+    project.write(
+        "src/arkor/index.ts",
+        &format!("import {{ createTrainer }} from \"./brand\";\n// round {round}\nexport const trainer = createTrainer({{ name: String(process.pid), model: \"m\" }});\n"),
+    );
+}
+
 #[tokio::test]
 async fn the_helper_is_recycled_after_n_inspections() {
-    // The trainer's name is the pid of the helper that imported it.
     let project = TempProject::with_entry("");
     let inspector = inspector_for(&project.project, LONG, 2);
     let mut pids = Vec::new();
     for round in 0..5 {
-        project.write(
-            "src/arkor/index.ts",
-            &format!("import {{ createTrainer }} from \"./brand\";\n// round {round}\nexport const trainer = createTrainer({{ name: String(process.pid), model: \"m\" }});\n"),
-        );
+        write_pid_trainer(&project, round);
         let inspection = build_and_inspect(&project, &inspector).await.unwrap();
         pids.push(inspection.trainer_name.unwrap());
     }
@@ -248,15 +253,11 @@ async fn the_helper_is_recycled_after_n_inspections() {
 
 #[tokio::test]
 async fn wake_ups_are_not_imports() {
-    // The trainer's name is the pid of the helper that imported it.
     let project = TempProject::with_entry("");
     let inspector = inspector_for(&project.project, LONG, 2);
     let mut pids = Vec::new();
     for round in 0..2 {
-        project.write(
-            "src/arkor/index.ts",
-            &format!("import {{ createTrainer }} from \"./brand\";\n// round {round}\nexport const trainer = createTrainer({{ name: String(process.pid), model: \"m\" }});\n"),
-        );
+        write_pid_trainer(&project, round);
         // What the build loop does when a build starts, here many times over.
         for _ in 0..5 {
             inspector.wake();

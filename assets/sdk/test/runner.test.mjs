@@ -146,7 +146,10 @@ describe("runner", { concurrency: true }, () => {
     });
 
     test("SIGTERM while the job is being created: the new job is still stopped at a checkpoint", async (t) => {
-      const prelude = 'console.log("imported");';
+      // Printed from a timer: the runner installs its handlers right after the import settles
+      // (as the real one does), so a signal sent on a line printed during the import itself
+      // could land before them and kill the process (seen 1 run in ~7).
+      const prelude = 'setTimeout(() => console.log("imported"), 0);';
       const project = makeProject(t, trainerArtifact({ tag: "v1", input: { saveSteps: 2 }, prelude }));
       const runner = startRunner(t, project, { env: { ARKOR_SIM_START_MS: "1500" } });
       await runner.waitFor(/^imported$/m);

@@ -290,7 +290,10 @@ impl Drop for OneThread {
 
 /// The fastest bare Rolldown after idle: one thread or the multi-thread runtime.
 pub fn best_bare(f: &Floors) -> Option<f64> {
-    match (f.bare_rolldown.median(), f.bare_rolldown_one_thread.median()) {
+    match (
+        f.bare_rolldown.median(),
+        f.bare_rolldown_one_thread.median(),
+    ) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
