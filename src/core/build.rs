@@ -7,10 +7,11 @@
 //! blocking threads. For the graphs of real arkor projects that is all hand-offs and no gain:
 //! after a save, every parked thread it touches must be woken first. So graphs of up to
 //! [`ONE_THREAD_MAX_MODULES`] modules build on one dedicated thread (a one-thread rayon pool
-//! running a current-thread tokio runtime), where every hand-off is a function call. Measured
-//! on 2 vCPUs after 60 ms idle: 3 modules 1.30 ms instead of 2.75 ms, 100 modules 8.9 instead
-//! of 10.6, 1,000 modules 98 instead of 100. Larger graphs use the caller's runtime and the
-//! global rayon pool, where more cores can pay off.
+//! running a current-thread tokio runtime), where every hand-off is a function call. Bare
+//! Rolldown on 2 vCPUs after 60 ms idle: 3 modules 1.58 ms instead of 3.00 ms (BENCHMARKS.md
+//! floor rows), 100 modules 8.9 instead of 10.6, 1,000 modules 98 instead of 100 (a probe).
+//! Larger graphs use the caller's runtime and the global rayon pool, where more cores can pay
+//! off.
 //!
 //! For the same reason source files are read by a small load plugin ([`SourceLoader`]) instead
 //! of Rolldown's own loader, which sends every read to a tokio blocking thread: save → SSE
