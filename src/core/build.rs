@@ -184,7 +184,16 @@ impl Builder {
         let seq = self.shared.started.fetch_add(1, Ordering::Relaxed) + 1;
         let small = self.shared.graph_files.load(Ordering::Relaxed) <= ONE_THREAD_MAX_MODULES;
         let attempt = match build_thread() {
-            Some(thread) if small => thread.run(self.clone(), seq).await,
+            Some(thread) if small => {
+                let builder = self.clone();
+                thread
+                    .run(move || async move { builder.build_here(seq).await })
+                    .await
+                    .unwrap_or_else(|what| BuildAttempt {
+                        outcome: Err(BuildError::Internal(what)),
+                        watch_files: Vec::new(),
+                    })
+            }
             _ => self.build_here(seq).await,
         };
         if !attempt.watch_files.is_empty() {
@@ -580,30 +589,48 @@ impl BuildThread {
         Ok(BuildThread { pool, runtime })
     }
 
-    /// Run build `seq` on this thread. Builds run one after another in the order they were
-    /// handed over.
-    async fn run(&'static self, builder: Builder, seq: u64) -> BuildAttempt {
+    /// Run the future `work` makes on this thread. Jobs run one after another in the order
+    /// they were handed over. `Err`: the job panicked (the message) or the thread is gone.
+    async fn run<Fut>(
+        &'static self,
+        work: impl FnOnce() -> Fut + Send + 'static,
+    ) -> Result<Fut::Output, String>
+    where
+        Fut: Future,
+        Fut::Output: Send + 'static,
+    {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.pool.spawn(move || {
-            let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.runtime.block_on(builder.build_here(seq))
-            }));
-            let _ = reply.send(attempt.unwrap_or_else(|panic| {
-                let what = panic
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.runtime.block_on(work())
+            }))
+            .map_err(|panic| {
+                panic
                     .downcast_ref::<&str>()
                     .map(|s| (*s).to_owned())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "panic".to_owned());
-                BuildAttempt {
-                    outcome: Err(BuildError::Internal(what)),
-                    watch_files: Vec::new(),
-                }
-            }));
+                    .unwrap_or_else(|| "panic".to_owned())
+            });
+            let _ = reply.send(outcome);
         });
-        answer.await.unwrap_or_else(|_| BuildAttempt {
-            outcome: Err(BuildError::Internal("the build thread stopped".to_owned())),
-            watch_files: Vec::new(),
-        })
+        answer
+            .await
+            .unwrap_or_else(|_| Err("the build thread stopped".to_owned()))
+    }
+}
+
+/// Run the future `work` makes on the dedicated build thread, as small builds run (for
+/// benchmarks that measure Rolldown there). `Err`: no build thread, or the job panicked.
+pub async fn on_build_thread<Fut>(
+    work: impl FnOnce() -> Fut + Send + 'static,
+) -> Result<Fut::Output, String>
+where
+    Fut: Future,
+    Fut::Output: Send + 'static,
+{
+    match build_thread() {
+        Some(thread) => thread.run(work).await,
+        None => Err("the build thread could not be started".to_owned()),
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
-use arkor_tui::core::build::Builder;
+use arkor_tui::core::build::{self, Builder};
 use arkor_tui::core::engine::{
     self, BuildStatus, Command as EngineCommand, EngineConfig, EngineSnapshot,
 };
@@ -188,8 +188,8 @@ pub struct Floors {
     pub bare_rolldown: Samples,
     /// The same, back to back (threads still spinning): the best case.
     pub bare_rolldown_warm: Samples,
-    /// The same after idle, on one thread (a one-thread rayon pool running a current-thread
-    /// tokio runtime, as the product's build thread): no hand-offs between parked threads.
+    /// The same after idle, on the product's build thread (a one-thread rayon pool running a
+    /// current-thread tokio runtime): no hand-offs between parked threads.
     pub bare_rolldown_one_thread: Samples,
     /// The product's `Builder::build` (bundle + staging write + rename + hashes).
     pub builder: Samples,
@@ -253,41 +253,6 @@ async fn bare_build(root: &Path) -> anyhow::Result<Duration> {
     Ok(started.elapsed())
 }
 
-/// `bare_build` on a one-thread rayon pool running a current-thread tokio runtime.
-struct OneThread {
-    pool: rayon::ThreadPool,
-    /// Always `Some` until dropped.
-    runtime: Option<tokio::runtime::Runtime>,
-}
-
-impl OneThread {
-    fn new() -> anyhow::Result<Self> {
-        Ok(Self {
-            pool: rayon::ThreadPoolBuilder::new().num_threads(1).build()?,
-            runtime: Some(
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?,
-            ),
-        })
-    }
-
-    fn bare_build(&self, root: &Path) -> anyhow::Result<Duration> {
-        let runtime = self.runtime.as_ref().context("runtime gone")?;
-        // Blocks this worker for the build's few milliseconds, as the product's caller waits.
-        tokio::task::block_in_place(|| self.pool.install(|| runtime.block_on(bare_build(root))))
-    }
-}
-
-impl Drop for OneThread {
-    fn drop(&mut self) {
-        // A runtime dropped inside another's context would panic; this one is idle anyway.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
 /// The fastest bare Rolldown after idle: one thread or the multi-thread runtime.
 pub fn best_bare(f: &Floors) -> Option<f64> {
     match (
@@ -301,7 +266,6 @@ pub fn best_bare(f: &Floors) -> Option<f64> {
 
 pub async fn floors(root: &Path, node: &Path, runs: usize) -> anyhow::Result<Floors> {
     let mut f = Floors::default();
-    let one_thread = OneThread::new()?;
     let project = Project::at(root)?;
     let builder = Builder::new(project.clone());
     let inspector = Inspector::start(InspectorOptions::new(
@@ -314,7 +278,11 @@ pub async fn floors(root: &Path, node: &Path, runs: usize) -> anyhow::Result<Flo
         tokio::time::sleep(IDLE_BEFORE_SAVE).await;
         let bare = bare_build(root).await?;
         tokio::time::sleep(IDLE_BEFORE_SAVE).await;
-        let bare_one_thread = one_thread.bare_build(root)?;
+        let owned_root = root.to_path_buf();
+        let bare_one_thread =
+            build::on_build_thread(move || async move { bare_build(&owned_root).await })
+                .await
+                .map_err(|e| anyhow::anyhow!("build thread: {e}"))??;
         let started = Instant::now();
         let attempt = builder.build().await;
         let built = started.elapsed();
