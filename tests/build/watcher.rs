@@ -51,6 +51,11 @@ impl Harness {
         }
     }
 
+    /// The published artifact's text.
+    fn artifact(&self) -> String {
+        self.project.read(".arkor/build/index.mjs")
+    }
+
     async fn next_built(&mut self) -> BuiltArtifact {
         match self.next_result().await {
             BuildLoopEvent::Built(artifact) => artifact,
@@ -185,11 +190,7 @@ async fn delete_and_recreate_of_an_imported_file_recovers() {
         results.len() <= 2,
         "at most the deletion's error, then the rebuild: {results:?}"
     );
-    assert!(
-        h.project
-            .read(".arkor/build/index.mjs")
-            .contains("recreated")
-    );
+    assert!(h.artifact().contains("recreated"));
     h.handle.shutdown().await;
 }
 
@@ -267,22 +268,14 @@ async fn a_relative_import_of_a_file_created_later_builds_once_it_exists() {
         "export const extra = 'later-marker';\n",
     );
     h.next_built().await;
-    assert!(
-        h.project
-            .read(".arkor/build/index.mjs")
-            .contains("later-marker")
-    );
+    assert!(h.artifact().contains("later-marker"));
     // The new file is now part of the graph and watched.
     h.project.write(
         "src/arkor/later.ts",
         "export const extra = 'later-marker-2';\n",
     );
     h.next_built().await;
-    assert!(
-        h.project
-            .read(".arkor/build/index.mjs")
-            .contains("later-marker-2")
-    );
+    assert!(h.artifact().contains("later-marker-2"));
     h.handle.shutdown().await;
 }
 
@@ -297,11 +290,11 @@ async fn a_new_import_in_a_new_folder_is_followed() {
         "import { util } from '../lib/util';\nexport function onLog(): void { console.log(util); }\n",
     );
     h.next_built().await;
-    assert!(h.project.read(".arkor/build/index.mjs").contains("util-v1"));
+    assert!(h.artifact().contains("util-v1"));
     h.project
         .write("src/lib/util.ts", "export const util = 'util-v2';\n");
     h.next_built().await;
-    assert!(h.project.read(".arkor/build/index.mjs").contains("util-v2"));
+    assert!(h.artifact().contains("util-v2"));
     h.handle.shutdown().await;
 }
 
@@ -433,7 +426,7 @@ async fn shutdown_ends_the_loop_and_closes_the_event_stream() {
     assert!(rest.is_empty(), "{rest:?}");
     // Edits after shutdown build nothing.
     h.project.write("src/arkor/index.ts", &entry("late"));
-    assert!(!h.project.read(".arkor/build/index.mjs").contains("late"));
+    assert!(!h.artifact().contains("late"));
 }
 
 /// Save → Built latency over 30 edits (debug build; the numbers go in the report).
@@ -564,11 +557,7 @@ async fn an_import_into_a_folder_created_later_builds_once_it_exists() {
     );
     h.results_until(|e| matches!(e, BuildLoopEvent::Built(_)))
         .await;
-    assert!(
-        h.project
-            .read(".arkor/build/index.mjs")
-            .contains("deep-marker")
-    );
+    assert!(h.artifact().contains("deep-marker"));
     h.handle.shutdown().await;
 }
 
@@ -589,11 +578,11 @@ async fn a_deleted_and_recreated_folder_is_followed_again() {
         .write("src/lib/util.ts", "export const util = 'util-v2';\n");
     h.results_until(|e| matches!(e, BuildLoopEvent::Built(_)))
         .await;
-    assert!(h.project.read(".arkor/build/index.mjs").contains("util-v2"));
+    assert!(h.artifact().contains("util-v2"));
     h.project
         .write("src/lib/util.ts", "export const util = 'util-v3';\n");
     h.next_built().await;
-    assert!(h.project.read(".arkor/build/index.mjs").contains("util-v3"));
+    assert!(h.artifact().contains("util-v3"));
     h.handle.shutdown().await;
 }
 
@@ -661,6 +650,6 @@ async fn a_file_caught_half_written_reports_no_error_once_its_write_lands() {
             .all(|e| !matches!(e, BuildLoopEvent::Failed { .. })),
         "{results:?}"
     );
-    assert!(h.project.read(".arkor/build/index.mjs").contains("whole"));
+    assert!(h.artifact().contains("whole"));
     h.handle.shutdown().await;
 }
