@@ -21,3 +21,6 @@ mod cli;
 
 #[path = "build/sdk_project.rs"]
 mod sdk_project;
+
+#[path = "build/incremental.rs"]
+mod incremental;

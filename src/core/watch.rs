@@ -6,6 +6,11 @@
 //! JetBrains) and delete + create keep working. A 1 s poll backs up the missing-entry wait
 //! and a failed watcher.
 //!
+//! Every relevant event also records what changed ([`Changes`]): the graph files whose content
+//! changed, or why only a full build can follow (a file appeared or went away, a watched
+//! folder vanished, lost events, polling, the rebuild command). The next build gets them all,
+//! so the builder can re-read just those files on its kept module graph.
+//!
 //! Coalescing ([`Coalescer`]): no debounce window. The first change starts a build; changes
 //! during a build mark it dirty; a dirty build is not reported and is followed by exactly one
 //! more. Build + inspection are one unit, so an older inspection can never be reported after
@@ -24,11 +29,15 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::core::build::{
-    BuildAttempt, BuildError, BuildOutput, Builder, SOURCE_EXTENSIONS, SourceLocation,
+    BuildAttempt, BuildError, BuildOutput, Builder, Changes, FullReason, SOURCE_EXTENSIONS,
+    SourceLocation, is_config_file, is_editor_scratch,
 };
 use crate::core::events::BuiltArtifact;
 use crate::core::inspect::{InspectError, Inspection, Inspector};
 use crate::core::project::Project;
+
+/// Set to `off` to build every save in full on a fresh bundler (no kept module graph).
+pub const INCREMENTAL_ENV: &str = "ARKOR_TUI_INCREMENTAL";
 
 /// Poll period while the entry is missing or the watcher could not start (as the reference).
 const POLL_PERIOD: Duration = Duration::from_secs(1);
@@ -179,10 +188,26 @@ impl BuildLoop {
         project: Project,
         inspector: Inspector,
     ) -> (BuildLoopHandle, mpsc::Receiver<BuildLoopEvent>) {
+        let keep_graph = match std::env::var(INCREMENTAL_ENV) {
+            Ok(value) if value.eq_ignore_ascii_case("off") || value == "0" => None,
+            _ => Some(crate::core::build::KEPT_GRAPH_MIN_MODULES),
+        };
+        Self::spawn_with(
+            Builder::new(project).keep_graph_above(keep_graph),
+            inspector,
+        )
+    }
+
+    /// [`BuildLoop::spawn`] with a builder of the caller's (e.g. another threshold for
+    /// keeping the module graph).
+    pub fn spawn_with(
+        builder: Builder,
+        inspector: Inspector,
+    ) -> (BuildLoopHandle, mpsc::Receiver<BuildLoopEvent>) {
         let (events, receiver) = mpsc::channel(256);
         let (commands, command_rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
-            let mut state = LoopState::new(project, inspector, events);
+            let mut state = LoopState::new(builder, inspector, events);
             state.run(command_rx).await;
         });
         (
@@ -266,10 +291,13 @@ struct LoopState {
     unwatchable: bool,
     /// A failure waiting out [`FAILURE_GRACE`] before it is reported.
     held_failure: Option<(BuildLoopEvent, tokio::time::Instant)>,
+    /// What changed since the running (or last) build started: the next build's input.
+    pending: Changes,
 }
 
 impl LoopState {
-    fn new(project: Project, inspector: Inspector, events: mpsc::Sender<BuildLoopEvent>) -> Self {
+    fn new(builder: Builder, inspector: Inspector, events: mpsc::Sender<BuildLoopEvent>) -> Self {
+        let project = builder.project().clone();
         let (fs_tx, fs_events) = mpsc::unbounded_channel();
         let watcher = notify::recommended_watcher(move |event| {
             let _ = fs_tx.send(event);
@@ -282,7 +310,7 @@ impl LoopState {
             }
         };
         Self {
-            builder: Builder::new(project.clone()),
+            builder,
             project,
             inspector,
             events,
@@ -302,6 +330,7 @@ impl LoopState {
             poll_snapshot: HashMap::new(),
             unwatchable: false,
             held_failure: None,
+            pending: Changes::full(FullReason::NoKeptGraph),
         }
     }
 
@@ -326,7 +355,10 @@ impl LoopState {
             tokio::select! {
                 biased;
                 command = commands.recv() => match command {
-                    Some(LoopCommand::Rebuild) => self.change(Instant::now()).await,
+                    Some(LoopCommand::Rebuild) => {
+                        self.pending.require_full(FullReason::Requested);
+                        self.change(Instant::now()).await;
+                    }
                     None => break, // the handle was dropped
                 },
                 Some(first) = self.fs_events.recv() => {
@@ -377,6 +409,7 @@ impl LoopState {
                 }
                 _ = poll.tick(), if self.polling() => {
                     if self.poll_detects_change() {
+                        self.pending.require_full(FullReason::Polling);
                         self.change(Instant::now()).await;
                     }
                 }
@@ -409,9 +442,10 @@ impl LoopState {
         self.build_started_at = self.pending_since.take().unwrap_or_else(Instant::now);
         self.running_since = tokio::time::Instant::now();
         let builder = self.builder.clone();
+        let changes = std::mem::take(&mut self.pending);
         self.running = Some((
             seq,
-            Running::Build(Box::pin(async move { builder.build().await })),
+            Running::Build(Box::pin(async move { builder.rebuild(changes).await })),
         ));
         let _ = self.events.send(BuildLoopEvent::Started).await;
     }
@@ -433,6 +467,7 @@ impl LoopState {
         // A folder watched only now may already hold the missing file (created together
         // with the folder, before the watch existed): build again rather than wait.
         if self.update_watches() && self.missing_imports.iter().any(|t| looks_present(t)) {
+            self.pending.require_full(FullReason::ImportMayResolve);
             self.change(Instant::now()).await;
         }
         match attempt.outcome {
@@ -510,18 +545,21 @@ impl LoopState {
         true
     }
 
-    /// Whether a watcher event touches the build.
+    /// Whether a watcher event touches the build; records what it changed for the next build.
     fn is_relevant(&mut self, event: notify::Result<notify::Event>) -> bool {
         let event = match event {
             Ok(event) => event,
             // Overflowed queue or similar: we may have missed something; rebuild.
             Err(e) => {
                 tracing::debug!("watcher error: {e}");
+                self.pending.require_full(FullReason::WatcherLost);
                 return true;
             }
         };
         if event.need_rescan() {
-            return true; // the kernel queue overflowed: changes may have been lost
+            // The kernel queue overflowed: changes may have been lost.
+            self.pending.require_full(FullReason::WatcherLost);
+            return true;
         }
         if matches!(event.kind, EventKind::Access(_)) {
             return false;
@@ -540,17 +578,40 @@ impl LoopState {
                 if let Some(watcher) = self.watcher.as_mut() {
                     let _ = watcher.unwatch(path);
                 }
+                self.pending.require_full(FullReason::Removed(path.clone()));
                 relevant = true;
                 continue;
             }
-            relevant |= self.graph.contains(path)
-                || *path == self.project.entry
-                // A folder on the way to a missing entry appeared.
-                || (self.entry_missing && self.project.entry.starts_with(path))
-                || self.missing_imports.iter().any(|target| may_satisfy(target, path))
+            if self.graph.contains(path) || *path == self.project.entry {
+                // Deleted, renamed away or rewritten: the builder checks which when it starts.
+                self.pending.modified(path);
+                relevant = true;
+                continue;
+            }
+            let appeared = matches!(
+                event.kind,
+                EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_))
+            ) && !is_editor_scratch(path)
+                && path.exists();
+            if (self.entry_missing && self.project.entry.starts_with(path))
+                || self
+                    .missing_imports
+                    .iter()
+                    .any(|target| may_satisfy(target, path))
+            {
+                // A folder on the way to a missing entry, or what a missing import names.
+                self.pending.require_full(FullReason::ImportMayResolve);
+                relevant = true;
+            } else if (self.failing || self.graph.is_empty()) && self.may_join_graph(path) {
                 // While failing (or before the first graph), a new source file or folder
                 // may be what the build lacks.
-                || ((self.failing || self.graph.is_empty()) && self.may_join_graph(path));
+                self.pending.require_full(FullReason::Created(path.clone()));
+                relevant = true;
+            } else if appeared && (self.may_join_graph(path) || is_config_file(path)) {
+                // Not a reason to build, but a new file can change where an import resolves
+                // (`./util` to a new `util.ts` over `util.js`): the next build reads everything.
+                self.pending.require_full(FullReason::Created(path.clone()));
+            }
         }
         relevant
     }

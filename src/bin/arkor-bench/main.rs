@@ -8,6 +8,7 @@
 mod e2e;
 mod emit;
 mod fixture;
+mod growth;
 mod http;
 mod micro;
 mod procs;
@@ -657,74 +658,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // --- how cost grows with the module graph ---------------------------------------------------
     if s.wants("growth") {
-        for &modules in &plan.scale_modules {
-            s.progress(&format!("save → rebuild with {modules} generated modules"));
-            let mut project =
-                BenchProject::create(&root.join(format!("scale-{modules}")), modules)?;
-            project.install_bench_sdk()?;
-            let bare = micro::floors(&project.root, &node, r.min(10))
-                .await
-                .ok()
-                .as_ref()
-                .and_then(micro::best_bare);
-            let ours = e2e_rebuild(
-                &spec(
-                    Peer::Arkor,
-                    &project.root,
-                    &format!("home-scale-{modules}"),
-                    Vec::new(),
-                ),
-                &mut project,
-                plan.warmup,
-                r,
-            )
-            .await;
-            let theirs = match &reference {
-                Some(dir) => {
-                    let mut p =
-                        BenchProject::create(&root.join(format!("scale-{modules}-ref")), modules)?;
-                    p.link_reference_sdk(dir)?;
-                    e2e_rebuild(
-                        &spec(
-                            Peer::Reference,
-                            &p.root,
-                            &format!("home-scale-{modules}-ref"),
-                            Vec::new(),
-                        ),
-                        &mut p,
-                        plan.warmup,
-                        r,
-                    )
-                    .await
-                    .map_err(|e| s.notes.push(format!("reference, {modules} modules: {e:#}")))
-                    .ok()
-                }
-                None => None,
-            };
-            if let Ok(f) = &ours {
-                note_errors(
-                    &mut s,
-                    &format!("{} modules", modules + 4),
-                    &f.transient_errors,
-                );
-            }
-            match ours {
-                Ok(f) => s.latency(
-                    &format!("growth: save → `rebuild`, {} modules", modules + 4),
-                    &f.latency,
-                    floor_ms(bare),
-                    theirs.as_ref().map(|t| &t.latency),
-                    "reference",
-                    "—",
-                    Verdict::Info,
-                ),
-                Err(e) => s.failed(
-                    &format!("growth: save → `rebuild`, {} modules", modules + 4),
-                    "—",
-                    e,
-                ),
-            }
-        }
+        growth::run(
+            &mut s,
+            &growth::Setup {
+                root: &root,
+                sizes: &plan.scale_modules,
+                warmup: plan.warmup,
+                runs: r,
+                reference: reference.as_deref(),
+                spec: &spec,
+            },
+        )
+        .await?;
     }
 
     // --- logs ----------------------------------------------------------------------------------

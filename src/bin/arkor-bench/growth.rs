@@ -1,0 +1,366 @@
+//! The `growth` group: how save → `rebuild` grows with the module graph. For each size, end to
+//! end against `arkor tui --headless` as shipped (the kept module graph), the same binary with
+//! every save built in full (`ARKOR_TUI_INCREMENTAL=off`, the A/B), and the reference
+//! `arkor dev`, all in one session; the RSS each server holds after its saves; and, in
+//! process, where one build's time goes: scan (read, parse, transform every module) against
+//! link + generate, for a full build and for a partial one, with the AST copy a partial build
+//! makes of Rolldown's snapshot.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use arkor_tui::core::build;
+use arkor_tui::core::watch::INCREMENTAL_ENV;
+use rolldown::{Bundler, ExperimentalOptions};
+use rolldown_common::{BundleMode, ScanMode};
+
+use crate::e2e::{self, ms};
+use crate::fixture::BenchProject;
+use crate::micro::{self, IDLE_BEFORE_SAVE};
+use crate::procs::{self, Peer, ServerSpec};
+use crate::report::{Row, Verdict, f2};
+use crate::stats::Samples;
+use crate::{Session, note_errors, with_server};
+
+/// Builds the spec of a dev server: (peer, project, HOME name, extra environment).
+pub type SpecFn<'a> = dyn Fn(Peer, &Path, &str, Vec<(String, String)>) -> ServerSpec + 'a;
+
+pub struct Setup<'a> {
+    pub root: &'a Path,
+    /// Generated modules added to the 3-module project, per size measured.
+    pub sizes: &'a [usize],
+    pub warmup: usize,
+    pub runs: usize,
+    pub reference: Option<&'a Path>,
+    pub spec: &'a SpecFn<'a>,
+}
+
+/// Targets on the kept graph's p50 against the reference's, by extra modules.
+fn target_ratio(extra_modules: usize) -> Option<f64> {
+    match extra_modules {
+        1000 => Some(0.35),
+        100 => Some(0.5),
+        _ => None,
+    }
+}
+
+pub async fn run(s: &mut Session, setup: &Setup<'_>) -> anyhow::Result<()> {
+    // The 3-module project first: the A/B there shows what the kept graph costs a small one.
+    for &extra in std::iter::once(&0).chain(setup.sizes) {
+        let modules = extra + 3 + usize::from(extra > 0);
+        s.progress(&format!("growth: {modules} modules"));
+        let dir = setup.root.join(format!("growth-{extra}"));
+        let mut project = BenchProject::create(&dir, extra)?;
+        project.install_bench_sdk()?;
+        if extra > 0 {
+            match split(&project.root, setup.runs.clamp(3, 20)).await {
+                Ok(split) => split.rows(s, modules),
+                Err(e) => s.failed(&format!("growth split, {modules} modules"), "—", e),
+            }
+        }
+        let kept = server_run(
+            s,
+            setup,
+            Peer::Arkor,
+            &mut project,
+            &format!("kept-{extra}"),
+            Vec::new(),
+        )
+        .await;
+        let full = server_run(
+            s,
+            setup,
+            Peer::Arkor,
+            &mut project,
+            &format!("full-{extra}"),
+            vec![(INCREMENTAL_ENV.to_owned(), "off".to_owned())],
+        )
+        .await;
+        let reference = match setup.reference {
+            Some(sdk) if extra > 0 => {
+                let mut p =
+                    BenchProject::create(&setup.root.join(format!("growth-{extra}-ref")), extra)?;
+                p.link_reference_sdk(sdk)?;
+                server_run(
+                    s,
+                    setup,
+                    Peer::Reference,
+                    &mut p,
+                    &format!("ref-{extra}"),
+                    Vec::new(),
+                )
+                .await
+            }
+            _ => None,
+        };
+        let figure = format!("growth: save → `rebuild`, {modules} modules (kept module graph)");
+        match &kept {
+            Some(ours) => {
+                let ratio = reference
+                    .as_ref()
+                    .and_then(|r| Some(ours.latency.median()? / r.latency.median()?));
+                let (target, verdict) = match (target_ratio(extra), ratio) {
+                    (Some(limit), Some(ratio)) => (
+                        format!("≤ {limit}× reference"),
+                        if ratio <= limit {
+                            Verdict::Pass
+                        } else {
+                            Verdict::Miss(ratio / limit)
+                        },
+                    ),
+                    (Some(limit), None) => (format!("≤ {limit}× reference"), Verdict::Info),
+                    (None, _) => ("—".into(), Verdict::Info),
+                };
+                s.latency(
+                    &figure,
+                    &ours.latency,
+                    "—".into(),
+                    reference.as_ref().map(|r| &r.latency),
+                    "reference",
+                    &target,
+                    verdict,
+                );
+            }
+            None => s.failed(&figure, "—", anyhow::anyhow!("see the notes")),
+        }
+        if let Some(full) = &full {
+            s.latency(
+                &format!("growth A/B: the same, every save built in full ({INCREMENTAL_ENV}=off)"),
+                &full.latency,
+                "—".into(),
+                kept.as_ref().map(|k| &k.latency),
+                "kept graph",
+                "—",
+                Verdict::Info,
+            );
+        }
+        let rss = |run: &Option<ServerRun>| {
+            run.as_ref()
+                .and_then(|r| r.rss)
+                .map(|(rss, hwm)| format!("{rss:.1} MiB ({hwm:.1})"))
+                .unwrap_or("—".into())
+        };
+        s.rows.push(Row {
+            figure: format!(
+                "growth: RSS of the dev server after its saves, {modules} modules (peak in parentheses)"
+            ),
+            n: 1,
+            median: rss(&kept),
+            p95: "—".into(),
+            floor: "—".into(),
+            peer: format!("full builds {}; reference {}", rss(&full), rss(&reference)),
+            target: "(reported)".into(),
+            verdict: Verdict::Info,
+        });
+    }
+    Ok(())
+}
+
+struct ServerRun {
+    latency: Samples,
+    /// (VmRSS, VmHWM) in MiB after the last save.
+    rss: Option<(f64, f64)>,
+}
+
+/// Start a dev server on `project`, measure save → `rebuild`, read its RSS, stop it.
+async fn server_run(
+    s: &mut Session,
+    setup: &Setup<'_>,
+    peer: Peer,
+    project: &mut BenchProject,
+    home: &str,
+    env: Vec<(String, String)>,
+) -> Option<ServerRun> {
+    let spec = (setup.spec)(peer, &project.root, &format!("home-growth-{home}"), env);
+    let (warmup, runs) = (setup.warmup, setup.runs);
+    let measured = with_server(&spec, |srv| async move {
+        let figures = e2e::save_to_rebuild(srv.0, &srv.1, project, warmup, runs).await?;
+        Ok((figures, procs::rss_mib(srv.2)))
+    })
+    .await;
+    match measured {
+        Ok((figures, rss)) => {
+            note_errors(s, &format!("growth {home}"), &figures.transient_errors);
+            Some(ServerRun {
+                latency: figures.latency,
+                rss,
+            })
+        }
+        Err(e) => {
+            s.notes.push(format!("growth {home}: not measured: {e:#}"));
+            None
+        }
+    }
+}
+
+/// Where one build's time goes, ms per build, on the product's build thread.
+#[derive(Default)]
+struct Split {
+    /// One-shot full build: scan of every module.
+    full_scan: Samples,
+    /// One-shot full build: link + generate.
+    full_link_generate: Samples,
+    /// Partial build of one changed file on a kept bundler: its scan, the merge into the
+    /// snapshot, and the copy of every module's AST the build works on.
+    partial_scan: Samples,
+    /// The AST copy alone (the same copy made once more, outside the timed stages).
+    ast_copy: Samples,
+    /// Partial build: link + generate (the whole graph).
+    partial_link_generate: Samples,
+}
+
+impl Split {
+    fn rows(&self, s: &mut Session, modules: usize) {
+        let pair = |a: &Samples, b: &Samples, p95: bool| {
+            let pick = |x: &Samples| if p95 { x.p95() } else { x.median() };
+            format!("{} + {} ms", f2(pick(a)), f2(pick(b)))
+        };
+        s.rows.push(Row {
+            figure: format!(
+                "growth split, {modules} modules: full build = scan (every module) + link & generate"
+            ),
+            n: self.full_scan.len(),
+            median: pair(&self.full_scan, &self.full_link_generate, false),
+            p95: pair(&self.full_scan, &self.full_link_generate, true),
+            floor: "—".into(),
+            peer: "—".into(),
+            target: "—".into(),
+            verdict: Verdict::Info,
+        });
+        s.rows.push(Row {
+            figure: format!(
+                "growth split, {modules} modules: partial build (1 file) = scan & merge & AST copy + link & generate; the AST copy alone"
+            ),
+            n: self.partial_scan.len(),
+            median: format!(
+                "{}; {} ms",
+                pair(&self.partial_scan, &self.partial_link_generate, false),
+                f2(self.ast_copy.median())
+            ),
+            p95: format!(
+                "{}; {} ms",
+                pair(&self.partial_scan, &self.partial_link_generate, true),
+                f2(self.ast_copy.p95())
+            ),
+            floor: "—".into(),
+            peer: "—".into(),
+            target: "—".into(),
+            verdict: Verdict::Info,
+        });
+    }
+}
+
+/// Measure [`Split`] on `root` (a bench project) with Rolldown's own stage entry points, on
+/// the dedicated build thread the product uses, after the same idle pause as a save. One build
+/// per job there, as in the product (Rolldown waits at the start of a build for the previous
+/// one's deferred frees, which run on that thread after the job).
+async fn split(root: &Path, runs: usize) -> anyhow::Result<Split> {
+    let changed = root.join("src/arkor/callbacks.ts");
+    let original = std::fs::read_to_string(&changed)?;
+    let result = split_stages(root, &changed, &original, runs).await;
+    // Leave the project as the end-to-end runs expect it.
+    std::fs::write(&changed, original)?;
+    result
+}
+
+async fn split_stages(
+    root: &Path,
+    changed: &Path,
+    original: &str,
+    runs: usize,
+) -> anyhow::Result<Split> {
+    let mut split = Split::default();
+    let options = incremental_options(root);
+    let mut kept = on_build_thread(move || async move {
+        let mut kept =
+            Bundler::new(options).map_err(|e| anyhow::anyhow!("rolldown options: {e:?}"))?;
+        kept.incremental_generate(ScanMode::Full)
+            .await
+            .map_err(|e| anyhow::anyhow!("first build: {e:?}"))?;
+        Ok(kept)
+    })
+    .await?;
+    for i in 0..runs + 2 {
+        let warm = i >= 2;
+        // A one-shot full build, stage by stage.
+        tokio::time::sleep(IDLE_BEFORE_SAVE).await;
+        let options = micro::bare_options(root);
+        let (scan, link_generate, _) = on_build_thread(move || async move {
+            let mut one_shot =
+                Bundler::new(options).map_err(|e| anyhow::anyhow!("rolldown options: {e:?}"))?;
+            let timed = timed_build(&mut one_shot, BundleMode::FullBuild, None).await;
+            let _ = one_shot.close().await;
+            timed
+        })
+        .await?;
+        if warm {
+            split.full_scan.push(ms(scan));
+            split.full_link_generate.push(ms(link_generate));
+        }
+        // A save, then a partial build on the kept bundler.
+        std::fs::write(changed, format!("{original}\n// split {i}\n"))?;
+        tokio::time::sleep(IDLE_BEFORE_SAVE).await;
+        let partial = Some(changed.to_path_buf());
+        let (back, timed) = on_build_thread(move || async move {
+            let timed = timed_build(&mut kept, BundleMode::IncrementalBuild, partial).await;
+            Ok((kept, timed))
+        })
+        .await?;
+        kept = back;
+        let (scan, link_generate, copy) = timed?;
+        if warm {
+            split.partial_scan.push(ms(scan));
+            split.partial_link_generate.push(ms(link_generate));
+            split.ast_copy.push(ms(copy));
+        }
+    }
+    Ok(split)
+}
+
+async fn on_build_thread<T: Send + 'static, Fut>(
+    work: impl FnOnce() -> Fut + Send + 'static,
+) -> anyhow::Result<T>
+where
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    build::on_build_thread(work)
+        .await
+        .map_err(|e| anyhow::anyhow!("build thread: {e}"))?
+}
+
+/// (scan, link + generate, one more AST copy) of one build: full, or partial over `changed`.
+async fn timed_build(
+    bundler: &mut Bundler,
+    mode: BundleMode,
+    changed: Option<PathBuf>,
+) -> anyhow::Result<(Duration, Duration, Duration)> {
+    bundler
+        .with_cached_bundle_experimental(mode, async |bundle| {
+            let scan_mode = match changed {
+                None => ScanMode::Full,
+                Some(file) => ScanMode::Partial(vec![file.to_string_lossy().as_ref().into()]),
+            };
+            let started = Instant::now();
+            let scanned = bundle.scan_modules(scan_mode).await?;
+            let scan = started.elapsed();
+            let started = Instant::now();
+            drop(scanned.make_copy());
+            let copy = started.elapsed();
+            let started = Instant::now();
+            bundle.bundle_generate(scanned).await?;
+            Ok((scan, started.elapsed(), copy))
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("build failed: {e:?}"))
+        .context("stage split")
+}
+
+fn incremental_options(root: &Path) -> rolldown::BundlerOptions {
+    let mut options = micro::bare_options(root);
+    options.experimental = Some(ExperimentalOptions {
+        incremental_build: Some(true),
+        ..Default::default()
+    });
+    options
+}
