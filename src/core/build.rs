@@ -175,7 +175,40 @@ pub struct BuildAttempt {
     /// Whether every module was read, or only the changed ones.
     pub scan: Scan,
     /// The source files this build read from disk.
-    pub files_read: Vec<PathBuf>,
+    pub files_read: Vec<ReadFile>,
+}
+
+/// A source file as one build read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadFile {
+    pub path: PathBuf,
+    /// Digest of the bytes read.
+    pub digest: u64,
+}
+
+impl ReadFile {
+    fn new(path: &Path, bytes: &[u8]) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            digest: digest(bytes),
+        }
+    }
+
+    /// Whether `path` holds exactly the bytes a build read from it (the last read listed in
+    /// `read` counts), so a change reported for it during that build is one it already saw.
+    pub fn unchanged_since(read: &[ReadFile], path: &Path) -> bool {
+        read.iter()
+            .rev()
+            .find(|file| file.path == path)
+            .is_some_and(|file| std::fs::read(path).is_ok_and(|now| digest(&now) == file.digest))
+    }
+}
+
+fn digest(bytes: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    hasher.write(bytes);
+    hasher.finish()
 }
 
 impl BuildAttempt {
@@ -595,12 +628,12 @@ struct LoadLog {
     /// Every absolute module id whose load hook ran (read here or by Rolldown).
     loaded: Vec<PathBuf>,
     /// The files read here.
-    read: Vec<PathBuf>,
+    read: Vec<ReadFile>,
 }
 
 impl SourceLoader {
     /// The modules loaded and the files read since the last call.
-    fn take_build_log(&self) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    fn take_build_log(&self) -> (Vec<PathBuf>, Vec<ReadFile>) {
         let log = std::mem::take(
             &mut *self
                 .log
@@ -615,9 +648,9 @@ impl SourceLoader {
     fn watch_files(
         &self,
         rolldown_listed: impl Iterator<Item = PathBuf>,
-        read: &[PathBuf],
+        read: &[ReadFile],
     ) -> Vec<PathBuf> {
-        let read = read.to_vec();
+        let read: Vec<PathBuf> = read.iter().map(|file| file.path.clone()).collect();
         let mut seen_dirs = std::collections::HashSet::new();
         let tsconfigs: Vec<PathBuf> = read
             .iter()
@@ -666,7 +699,7 @@ impl rolldown::plugin::Plugin for SourceLoader {
         match std::fs::read_to_string(path) {
             Ok(code) => {
                 if let Ok(mut log) = self.log.lock() {
-                    log.read.push(path.to_path_buf());
+                    log.read.push(ReadFile::new(path, code.as_bytes()));
                 }
                 // No module type: Rolldown derives it from the extension, as for its own reads.
                 Ok(Some(rolldown::plugin::HookLoadOutput {

@@ -29,8 +29,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::core::build::{
-    BuildAttempt, BuildError, BuildOutput, Builder, Changes, FullReason, SOURCE_EXTENSIONS,
-    SourceLocation, is_config_file, is_editor_scratch,
+    BuildAttempt, BuildError, BuildOutput, Builder, Changes, FullReason, ReadFile,
+    SOURCE_EXTENSIONS, SourceLocation, is_config_file, is_editor_scratch,
 };
 use crate::core::events::BuiltArtifact;
 use crate::core::inspect::{InspectError, Inspection, Inspector};
@@ -147,6 +147,11 @@ impl Coalescer {
     /// starvation guard does not apply), so its inspection can be skipped.
     pub fn supersedes_inspection(&self) -> bool {
         self.dirty && self.superseded_streak + 1 < STARVATION_LIMIT
+    }
+
+    /// The changes that made the running build dirty turned out to be ones it already saw.
+    pub fn clean(&mut self) {
+        self.dirty = false;
     }
 
     /// Give up on the running (dirty) build without reporting it and start the next one.
@@ -293,6 +298,8 @@ struct LoopState {
     held_failure: Option<(BuildLoopEvent, tokio::time::Instant)>,
     /// What changed since the running (or last) build started: the next build's input.
     pending: Changes,
+    /// The source files the running unit's build read, with digests of what it read.
+    built_from: Vec<ReadFile>,
 }
 
 impl LoopState {
@@ -331,6 +338,7 @@ impl LoopState {
             unwatchable: false,
             held_failure: None,
             pending: Changes::full(FullReason::NoKeptGraph),
+            built_from: Vec::new(),
         }
     }
 
@@ -453,6 +461,8 @@ impl LoopState {
     /// Bundling ended: watch the new graph; inspect, or skip straight to the next build when a
     /// newer change already superseded this one. Returns false when the engine is gone.
     async fn built(&mut self, seq: u64, attempt: BuildAttempt) -> bool {
+        self.built_from = attempt.files_read.clone();
+        self.forget_changes_already_built();
         // The newest build's graph is what to watch, reported or not. A build that never got
         // to the graph (missing entry) keeps the previous one.
         if !attempt.watch_files.is_empty() {
@@ -497,6 +507,7 @@ impl LoopState {
     }
 
     async fn inspected(&mut self, seq: u64, (output, inspection): Inspected) -> bool {
+        self.forget_changes_already_built();
         let event = match inspection {
             Ok(inspection) => BuildLoopEvent::Built(BuiltArtifact {
                 out_file: output.out_file.to_string_lossy().into_owned(),
@@ -517,6 +528,24 @@ impl LoopState {
             }
         };
         self.ended(seq, Some(event)).await
+    }
+
+    /// A save often arrives as two events, truncate then write: the build starts on the first
+    /// and mostly reads the file after the second landed, which then marks it superseded. When
+    /// every change since the build started is a file still holding the bytes the build read,
+    /// the build is current after all: no follow-up build, and its result is reported.
+    fn forget_changes_already_built(&mut self) {
+        if self.coalescer.is_dirty()
+            && !self.pending.is_empty()
+            && self.pending.full_reason().is_none()
+            && self
+                .pending
+                .modified_files()
+                .all(|path| ReadFile::unchanged_since(&self.built_from, path))
+        {
+            self.pending = Changes::default();
+            self.coalescer.clean();
+        }
     }
 
     /// The unit `seq` is over with `event` as its result (`None`: nothing to report). Report
@@ -886,6 +915,23 @@ mod tests {
         assert!(may_satisfy(target, Path::new("/p/src/lib/util/index.ts")));
         assert!(!may_satisfy(target, Path::new("/p/src/lib/other.ts")));
         assert!(!may_satisfy(target, Path::new("/p/src/arkor/util.ts")));
+    }
+
+    #[test]
+    fn a_build_cleaned_of_changes_it_already_saw_is_reported_without_a_follow_up() {
+        let mut c = Coalescer::new();
+        assert_eq!(c.change(), Some(1));
+        assert_eq!(c.change(), None);
+        assert!(c.supersedes_inspection());
+        c.clean();
+        assert!(!c.supersedes_inspection());
+        assert_eq!(
+            c.finished(1, true),
+            BuildEnd {
+                publish: true,
+                next: None
+            }
+        );
     }
 
     #[test]

@@ -548,7 +548,7 @@ async fn a_partial_rebuild_reads_the_changed_files_and_builds_what_a_fresh_build
         .rebuild(modified(&[&graph.module_path(4), &graph.module_path(7)]))
         .await;
     assert_eq!(attempt.scan, Scan::Partial);
-    let mut read = attempt.files_read.clone();
+    let mut read: Vec<PathBuf> = attempt.files_read.iter().map(|f| f.path.clone()).collect();
     read.sort();
     assert_eq!(read, [graph.module_path(4), graph.module_path(7)]);
     assert_matches_fresh(&graph, &attempt).await;

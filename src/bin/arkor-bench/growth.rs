@@ -28,6 +28,7 @@ pub type SpecFn<'a> = dyn Fn(Peer, &Path, &str, Vec<(String, String)>) -> Server
 
 pub struct Setup<'a> {
     pub root: &'a Path,
+    pub node: &'a Path,
     /// Generated modules added to the 3-module project, per size measured.
     pub sizes: &'a [usize],
     pub warmup: usize,
@@ -57,6 +58,33 @@ pub async fn run(s: &mut Session, setup: &Setup<'_>) -> anyhow::Result<()> {
             match split(&project.root, setup.runs.clamp(3, 20)).await {
                 Ok(split) => split.rows(s, modules),
                 Err(e) => s.failed(&format!("growth split, {modules} modules"), "—", e),
+            }
+            let figure = format!(
+                "growth stages, {modules} modules, kept graph, in process: Rolldown build + write | Node inspection | save → SSE frame"
+            );
+            match micro::stages(&mut project, setup.node, 2, setup.runs.clamp(3, 20)).await {
+                Ok(st) => {
+                    let three = |p95: bool| {
+                        let pick = |x: &Samples| if p95 { x.p95() } else { x.median() };
+                        format!(
+                            "{} \\| {} \\| {} ms",
+                            f2(pick(&st.build_write_hash)),
+                            f2(pick(&st.inspect)),
+                            f2(pick(&st.total))
+                        )
+                    };
+                    s.rows.push(Row {
+                        figure,
+                        n: st.total.len(),
+                        median: three(false),
+                        p95: three(true),
+                        floor: "—".into(),
+                        peer: "—".into(),
+                        target: "—".into(),
+                        verdict: Verdict::Info,
+                    });
+                }
+                Err(e) => s.failed(&figure, "—", e),
             }
         }
         let kept = server_run(
@@ -208,6 +236,10 @@ struct Split {
     ast_copy: Samples,
     /// Partial build: link + generate (the whole graph).
     partial_link_generate: Samples,
+    /// The same partial build on the caller's multi-thread runtime and rayon's global pool
+    /// (every core) instead of the build thread: scan & merge & copy, link + generate.
+    parallel_scan: Samples,
+    parallel_link_generate: Samples,
 }
 
 impl Split {
@@ -243,6 +275,18 @@ impl Split {
                 pair(&self.partial_scan, &self.partial_link_generate, true),
                 f2(self.ast_copy.p95())
             ),
+            floor: "—".into(),
+            peer: "—".into(),
+            target: "—".into(),
+            verdict: Verdict::Info,
+        });
+        s.rows.push(Row {
+            figure: format!(
+                "growth split, {modules} modules: the same partial build on every core (multi-thread runtime + rayon pool)"
+            ),
+            n: self.parallel_scan.len(),
+            median: pair(&self.parallel_scan, &self.parallel_link_generate, false),
+            p95: pair(&self.parallel_scan, &self.parallel_link_generate, true),
             floor: "—".into(),
             peer: "—".into(),
             target: "—".into(),
@@ -313,6 +357,21 @@ async fn split_stages(
             split.partial_scan.push(ms(scan));
             split.partial_link_generate.push(ms(link_generate));
             split.ast_copy.push(ms(copy));
+        }
+        // Another save, built on every core.
+        std::fs::write(changed, format!("{original}\n// split {i} parallel\n"))?;
+        tokio::time::sleep(IDLE_BEFORE_SAVE).await;
+        let file = changed.to_path_buf();
+        let (back, timed) = tokio::spawn(async move {
+            let timed = timed_build(&mut kept, BundleMode::IncrementalBuild, Some(file)).await;
+            (kept, timed)
+        })
+        .await?;
+        kept = back;
+        let (scan, link_generate, _) = timed?;
+        if warm {
+            split.parallel_scan.push(ms(scan));
+            split.parallel_link_generate.push(ms(link_generate));
         }
     }
     Ok(split)

@@ -662,6 +662,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             &mut s,
             &growth::Setup {
                 root: &root,
+                node: &node,
                 sizes: &plan.scale_modules,
                 warmup: plan.warmup,
                 runs: r,

@@ -27,7 +27,8 @@ use rolldown_error::{BuildDiagnostic, EventKind};
 
 use super::changes::{Changes, FullReason, is_config_file};
 use super::{
-    BuildAttempt, BuildError, Builder, SOURCE_EXTENSIONS, Scan, SourceLoader, nearest_named,
+    BuildAttempt, BuildError, Builder, ReadFile, SOURCE_EXTENSIONS, Scan, SourceLoader,
+    nearest_named,
 };
 
 /// A Rolldown bundler kept between builds, with what this module knows about its graph.
@@ -129,7 +130,7 @@ pub(super) enum KeptRun {
     /// the stale build read.
     Redo {
         reason: FullReason,
-        files_read: Vec<PathBuf>,
+        files_read: Vec<ReadFile>,
     },
 }
 
@@ -139,7 +140,7 @@ struct Generated {
     /// Module ids whose load hook ran (the modules this build scanned).
     loaded: HashSet<PathBuf>,
     /// Source files read from disk.
-    read: Vec<PathBuf>,
+    read: Vec<ReadFile>,
 }
 
 impl Builder {
