@@ -544,6 +544,8 @@ impl LoopState {
                 .all(|path| ReadFile::unchanged_since(&self.built_from, path))
         {
             self.pending = Changes::default();
+            // The next change starts its own clock.
+            self.pending_since = None;
             self.coalescer.clean();
         }
     }

@@ -684,6 +684,16 @@ async fn a_change_the_running_build_already_read_causes_no_second_build() {
     }
     events.extend(h.quiet_events().await);
     assert_eq!(events.len(), 1, "one save, one build: {events:?}");
+    // The next save's build is timed from its own event, not from the touches.
+    let saved = Instant::now();
+    h.project.write("src/arkor/index.ts", &entry("timed"));
+    let built = h.next_built().await;
+    assert!(
+        built.build_duration <= saved.elapsed(),
+        "{:?} reported, {:?} since the save",
+        built.build_duration,
+        saved.elapsed()
+    );
     // A real change during a build still gets its own build.
     h.project.write("src/arkor/index.ts", &entry("first"));
     let started = tokio::time::timeout(WAIT, h.events.recv())

@@ -54,11 +54,11 @@ pub async fn run(s: &mut Session, setup: &Setup<'_>) -> anyhow::Result<()> {
         let dir = setup.root.join(format!("growth-{extra}"));
         let mut project = BenchProject::create(&dir, extra)?;
         project.install_bench_sdk()?;
+        match split(&project.root, setup.runs.clamp(3, 20)).await {
+            Ok(split) => split.rows(s, modules),
+            Err(e) => s.failed(&format!("growth split, {modules} modules"), "—", e),
+        }
         if extra > 0 {
-            match split(&project.root, setup.runs.clamp(3, 20)).await {
-                Ok(split) => split.rows(s, modules),
-                Err(e) => s.failed(&format!("growth split, {modules} modules"), "—", e),
-            }
             let figure = format!(
                 "growth stages, {modules} modules, kept graph, in process: Rolldown build + write | Node inspection | save → SSE frame"
             );
