@@ -700,3 +700,65 @@ async fn a_small_graph_builds_one_shot() {
     assert_eq!(second.scan, Scan::OneShot);
     second.outcome.expect("builds");
 }
+
+/// After a failed build that dropped an import, the dropped file is still watched (failed
+/// builds only add to the watch list) but no longer in the graph: a syntax error in it must
+/// not fail the next build, as it would not fail a fresh one.
+#[tokio::test]
+async fn a_file_that_left_the_graph_in_a_failed_build_is_not_read_again() {
+    let p = TempProject::with_entry(
+        "import { createTrainer } from \"./brand\";\nimport { fa } from \"./a\";\nexport const trainer = createTrainer({ name: \"t\", model: \"m\", callbacks: { onLog: () => console.log(fa(1)) } });\n",
+    );
+    p.write("src/arkor/a.ts", "import { fb } from \"./b\";\nexport function fa(x: number): number { return fb(x) + 1; }\n");
+    p.write(
+        "src/arkor/b.ts",
+        "export function fb(x: number): number { return x * 2; }\n",
+    );
+    p.write("src/arkor/c.ts", "export const c = 3;\n");
+    let builder = Builder::new(p.project.clone()).keep_graph_above(Some(0));
+    builder
+        .rebuild(Changes::full(FullReason::NoKeptGraph))
+        .await
+        .outcome
+        .expect("first build");
+    // a drops b and imports a name c does not export: link fails, the graph is kept.
+    p.write("src/arkor/a.ts", "import { nope } from \"./c\";\nexport function fa(x: number): number { return nope + x; }\n");
+    let failed = builder
+        .rebuild(modified(&[&p.path("src/arkor/a.ts")]))
+        .await;
+    assert_eq!(failed.scan, Scan::Partial);
+    let error = failed.outcome.expect_err("a missing export fails");
+    assert!(error.to_string().contains("MISSING_EXPORT"), "{error}");
+    assert!(
+        failed.watch_files.contains(&p.path("src/arkor/b.ts")),
+        "still watched"
+    );
+    // Now b breaks and a is fixed in the same round.
+    p.write(
+        "src/arkor/b.ts",
+        "export function fb(x: number: number { return x; }\n",
+    );
+    p.write(
+        "src/arkor/a.ts",
+        "import { c } from \"./c\";\nexport function fa(x: number): number { return c + x; }\n",
+    );
+    let attempt = builder
+        .rebuild(modified(&[
+            &p.path("src/arkor/a.ts"),
+            &p.path("src/arkor/b.ts"),
+        ]))
+        .await;
+    assert_eq!(attempt.scan, Scan::Partial);
+    let read: Vec<PathBuf> = attempt.files_read.iter().map(|f| f.path.clone()).collect();
+    assert_eq!(read, [p.path("src/arkor/a.ts")]);
+    let ours = std::fs::read(&attempt.outcome.expect("builds without b").out_file).unwrap();
+    let mut fresh_project = p.project.clone();
+    fresh_project.out_file = fresh_project.root.join(".arkor/fresh/index.mjs");
+    std::fs::create_dir_all(fresh_project.root.join(".arkor/fresh")).unwrap();
+    let fresh = Builder::new(fresh_project).build().await;
+    assert_eq!(
+        ours,
+        std::fs::read(fresh.outcome.unwrap().out_file).unwrap()
+    );
+    assert!(!attempt.watch_files.contains(&p.path("src/arkor/b.ts")));
+}

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use arkor_tui::core::build;
+use arkor_tui::core::build::{self, Builder, Changes, FullReason, Scan};
+use arkor_tui::core::project::Project;
 use arkor_tui::core::watch::INCREMENTAL_ENV;
 use rolldown::{Bundler, ExperimentalOptions};
 use rolldown_common::{BundleMode, ScanMode};
@@ -19,7 +20,7 @@ use crate::e2e::{self, ms};
 use crate::fixture::BenchProject;
 use crate::micro::{self, IDLE_BEFORE_SAVE};
 use crate::procs::{self, Peer, ServerSpec};
-use crate::report::{Row, Verdict, f2};
+use crate::report::{Row, Verdict, f2, ms_pair};
 use crate::stats::Samples;
 use crate::{Session, note_errors, with_server};
 
@@ -240,6 +241,9 @@ struct Split {
     /// (every core) instead of the build thread: scan & merge & copy, link + generate.
     parallel_scan: Samples,
     parallel_link_generate: Samples,
+    /// The product's `Builder::rebuild` after a one-file save: the partial build plus
+    /// everything around it (plan, graph walk, publish, hashes).
+    product_rebuild: Samples,
 }
 
 impl Split {
@@ -292,6 +296,19 @@ impl Split {
             target: "—".into(),
             verdict: Verdict::Info,
         });
+        let (median, p95) = ms_pair(&self.product_rebuild);
+        s.rows.push(Row {
+            figure: format!(
+                "growth split, {modules} modules: the product's `Builder::rebuild` after a one-file save (partial build, graph walk, publish, hashes)"
+            ),
+            n: self.product_rebuild.len(),
+            median,
+            p95,
+            floor: "—".into(),
+            peer: "—".into(),
+            target: "—".into(),
+            verdict: Verdict::Info,
+        });
     }
 }
 
@@ -315,6 +332,12 @@ async fn split_stages(
     runs: usize,
 ) -> anyhow::Result<Split> {
     let mut split = Split::default();
+    let builder = Builder::new(Project::at(root)?).keep_graph_above(Some(0));
+    builder
+        .rebuild(Changes::full(FullReason::NoKeptGraph))
+        .await
+        .outcome
+        .map_err(|e| anyhow::anyhow!("first Builder::rebuild: {e}"))?;
     let options = incremental_options(root);
     let mut kept = on_build_thread(move || async move {
         let mut kept =
@@ -372,6 +395,23 @@ async fn split_stages(
         if warm {
             split.parallel_scan.push(ms(scan));
             split.parallel_link_generate.push(ms(link_generate));
+        }
+        // And the product's own rebuild of a save.
+        std::fs::write(changed, format!("{original}\n// split {i} product\n"))?;
+        tokio::time::sleep(IDLE_BEFORE_SAVE).await;
+        let mut changes = Changes::default();
+        changes.modified(changed);
+        let started = Instant::now();
+        let attempt = builder.rebuild(changes).await;
+        let elapsed = started.elapsed();
+        attempt
+            .outcome
+            .map_err(|e| anyhow::anyhow!("Builder::rebuild: {e}"))?;
+        if attempt.scan != Scan::Partial {
+            anyhow::bail!("Builder::rebuild was not partial: {:?}", attempt.scan);
+        }
+        if warm {
+            split.product_rebuild.push(ms(elapsed));
         }
     }
     Ok(split)

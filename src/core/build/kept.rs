@@ -39,6 +39,8 @@ pub(super) struct Kept {
     /// list): the graph after the last successful build, plus what failed builds loaded
     /// since. Rolldown's copy of each is current, or the file is in the next build's changes.
     tracked: HashSet<PathBuf>,
+    /// `tracked` is exactly the graph (no failed build since the last success added to it).
+    tracked_is_graph: bool,
     /// `tsconfig.json` / `package.json` in every folder from the graph's folders up to `/`.
     configs: ConfigStamps,
 }
@@ -65,6 +67,7 @@ impl Kept {
             bundler,
             loader,
             tracked: HashSet::new(),
+            tracked_is_graph: true,
             configs: ConfigStamps::default(),
         })
     }
@@ -98,9 +101,10 @@ impl Kept {
             if !self.tracked.contains(path) {
                 return Plan::Full(FullReason::NotInGraph(path.to_path_buf()));
             }
-            if !graph
-                .get_or_insert_with(|| reachable_graph(&self.bundler))
-                .contains(path)
+            if !self.tracked_is_graph
+                && !graph
+                    .get_or_insert_with(|| reachable_graph(&self.bundler))
+                    .contains(path)
             {
                 self.tracked.remove(path);
                 continue;
@@ -149,6 +153,7 @@ impl Builder {
     /// graph is too small to be worth keeping, or the build failed in a way a partial scan
     /// cannot retry.
     pub(super) async fn kept_build(&self, seq: u64, changes: Changes, started: Instant) -> KeptRun {
+        let queued = started.elapsed();
         if !self.project.entry.is_file() {
             // Nothing to build on: the entry comes back as a new file.
             self.drop_kept();
@@ -179,11 +184,13 @@ impl Builder {
             PlanRun::Full(reason) => tracing::debug!("full build: {reason}"),
             PlanRun::Partial(files) => tracing::debug!("partial build of {files:?}"),
         }
+        let planned_at = Instant::now();
         let configs_before = match &scan {
             PlanRun::Full(_) => ConfigStamps::take(self.config_dirs(&kept.tracked)),
             PlanRun::Partial(_) => kept.configs.clone(),
         };
         let generated = kept.generate(&scan).await;
+        let generated_at = Instant::now();
         let output = match generated.result {
             Ok(output) => output,
             Err(errors) => {
@@ -192,6 +199,7 @@ impl Builder {
                 // Watch what was tracked plus whatever this attempt loaded (a new import of a
                 // file that has a syntax error, say).
                 kept.tracked.extend(generated.loaded);
+                kept.tracked_is_graph = false;
                 let watch_files = self.graph_watch_files(&kept.tracked);
                 let outcome = self.conclude(seq, started, Err(errors));
                 if retry_partially {
@@ -218,10 +226,18 @@ impl Builder {
             };
         }
         kept.tracked = graph;
+        kept.tracked_is_graph = true;
         kept.configs = configs_before;
         kept.configs.extend(self.config_dirs(&kept.tracked));
         let watch_files = self.graph_watch_files(&kept.tracked);
         let outcome = self.conclude(seq, started, Ok(output));
+        tracing::debug!(
+            "built in {:?}: {queued:?} to the build thread, {:?} planning, {:?} in Rolldown, {:?} graph and publish",
+            started.elapsed(),
+            planned_at.duration_since(started) - queued,
+            generated_at.duration_since(planned_at),
+            generated_at.elapsed()
+        );
         if outcome.is_ok() && self.worth_keeping(kept.tracked.len()) {
             self.put_back(seq, kept);
         }
