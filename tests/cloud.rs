@@ -11,6 +11,7 @@ mod cloud {
     mod deployments;
     mod guarded;
     mod identity;
+    mod job_events;
     mod passthrough;
     mod reference;
     mod startup;
