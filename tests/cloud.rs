@@ -14,6 +14,7 @@ mod cloud {
     mod job_events;
     mod passthrough;
     mod reference;
+    mod shared_fake_cloud;
     mod startup;
     mod stop;
 }
