@@ -237,10 +237,15 @@ async fn a_job_on_the_shared_fake_cloud_arrives_whole_and_exact_across_cuts() {
     let eval_steps: Vec<u64> = evals.iter().map(|(s, _)| *s).collect();
     assert_eq!(
         eval_steps,
-        (1..=MAX_STEPS / EVAL_EVERY).map(|k| k * EVAL_EVERY).collect::<Vec<_>>()
+        (1..=MAX_STEPS / EVAL_EVERY)
+            .map(|k| k * EVAL_EVERY)
+            .collect::<Vec<_>>()
     );
     for (step, eval) in &evals {
-        assert!(matches_4_decimals(*eval, eval_loss_at(*step)), "step {step}: {eval}");
+        assert!(
+            matches_4_decimals(*eval, eval_loss_at(*step)),
+            "step {step}: {eval}"
+        );
     }
 
     // The series holds the same numbers (all of them: 600 points fit undownsampled).

@@ -9,6 +9,7 @@ mod e2e;
 mod emit;
 mod fixture;
 mod http;
+mod job_events;
 mod micro;
 mod procs;
 mod pty;
@@ -58,7 +59,7 @@ struct Args {
     #[arg(long)]
     mprocs: Option<PathBuf>,
     /// Measure only these groups (comma-separated): floors, stages, rebuild, signal, fanout,
-    /// idle, growth, ingest, flood, render, start, memory.
+    /// idle, growth, ingest, flood, render, start, memory, job-events.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -817,6 +818,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 e,
             ),
         }
+    }
+
+    if s.wants("job-events") {
+        s.progress("cloud job events: follower + metric series");
+        s.rows.extend(job_events::rows(plan.quick).await);
     }
 
     if s.wants("render") {

@@ -406,13 +406,26 @@ impl<T: EventTransport, K: Clone + Send + Sync + 'static> Follower<T, K> {
         let mut frames: Vec<SseFrame> = Vec::new();
         let mut delivered = false;
         let mut any_frame = false;
+        // Timers are re-armed lazily so a fast stream does not touch the timer wheel per
+        // chunk: the idle timer checks on expiry whether data came meanwhile, and the
+        // batch timer is set once per batch.
         let idle = tokio::time::sleep(self.options.idle_timeout);
         tokio::pin!(idle);
+        let mut last_activity = Instant::now();
+        let batch_timer = tokio::time::sleep_until(last_activity);
+        tokio::pin!(batch_timer);
+        let mut armed_for: Option<Instant> = None;
         loop {
             let due = self.outbox.due(self.options.batch_window);
             let now = Instant::now();
             let send_now = due.is_some_and(|d| d <= now);
             let batch_deadline = due.filter(|d| *d > now);
+            if let Some(deadline) = batch_deadline
+                && armed_for != Some(deadline)
+            {
+                batch_timer.as_mut().reset(deadline);
+                armed_for = Some(deadline);
+            }
             let can_read = self.outbox.pending_events() < self.options.max_pending;
             let wake = tokio::select! {
                 biased;
@@ -426,7 +439,7 @@ impl<T: EventTransport, K: Clone + Send + Sync + 'static> Follower<T, K> {
                     }
                     Err(_) => Wake::ReceiverGone,
                 },
-                _ = tokio::time::sleep_until(batch_deadline.unwrap_or(now)), if batch_deadline.is_some() => Wake::BatchDue,
+                _ = &mut batch_timer, if batch_deadline.is_some() => Wake::BatchDue,
                 chunk = body.next(), if can_read => Wake::Chunk(chunk),
                 _ = &mut idle, if can_read => Wake::Idle,
             };
@@ -435,13 +448,17 @@ impl<T: EventTransport, K: Clone + Send + Sync + 'static> Follower<T, K> {
                 Wake::Sent => {
                     if !can_read {
                         // Reading was paused for the receiver, not by the cloud.
-                        idle.as_mut()
-                            .reset(Instant::now() + self.options.idle_timeout);
+                        last_activity = Instant::now();
                     }
                     continue;
                 }
                 Wake::BatchDue => continue,
                 Wake::Idle => {
+                    let deadline = last_activity + self.options.idle_timeout;
+                    if deadline > Instant::now() {
+                        idle.as_mut().reset(deadline);
+                        continue;
+                    }
                     let error = StreamError::Silent(self.options.idle_timeout);
                     return self.closed(&parser, delivered, any_frame, Some(error));
                 }
@@ -451,8 +468,7 @@ impl<T: EventTransport, K: Clone + Send + Sync + 'static> Follower<T, K> {
                 }
                 Wake::Chunk(Some(Ok(bytes))) => bytes,
             };
-            idle.as_mut()
-                .reset(Instant::now() + self.options.idle_timeout);
+            last_activity = Instant::now();
             parser.feed(&bytes, &mut frames);
             let received = SystemTime::now();
             for frame in frames.drain(..) {
