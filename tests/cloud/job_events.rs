@@ -85,7 +85,7 @@ impl Following {
     }
 
     /// Take updates until the follower has ended.
-    pub async fn to_the_end(&mut self) {
+    pub async fn run_to_the_end(&mut self) {
         while self.step().await.is_some() {}
         if let Some(follower) = self.follower.take() {
             tokio::time::timeout(Duration::from_secs(10), follower.finished())
@@ -147,7 +147,7 @@ async fn follows_a_job_to_its_end_with_the_spawn_time_identity_and_scope() {
         .await;
     job.completed();
     job.end();
-    following.to_the_end().await;
+    following.run_to_the_end().await;
 
     assert_eq!(following.end, Some(FollowEnd::JobEnded));
     assert_eq!(following.health, vec![StreamHealth::Live]);
@@ -204,7 +204,7 @@ async fn a_cut_stream_resumes_after_the_last_id_and_never_counts_a_step_twice() 
     }
     job.completed();
     job.end();
-    following.to_the_end().await;
+    following.run_to_the_end().await;
 
     let requests = studio.fake.stream_requests("job-cut");
     assert_eq!(requests.len(), 2, "one reconnect");
@@ -251,7 +251,7 @@ async fn a_cloud_that_replays_everything_on_reconnect_still_counts_each_step_onc
     }
     job.completed();
     job.end();
-    following.to_the_end().await;
+    following.run_to_the_end().await;
 
     assert!(studio.fake.stream_requests("job-replay").len() >= 3);
     assert_eq!(
@@ -285,7 +285,7 @@ async fn malformed_frames_are_skipped_and_counted() {
     job.completed();
     job.end();
     let mut following = Following::start(snapshot(&studio), "job-bad", None);
-    following.to_the_end().await;
+    following.run_to_the_end().await;
     assert_eq!(following.malformed, 3);
     assert_eq!(following.metrics.malformed_frames(), 3);
     let steps: Vec<u64> = following.metrics.loss().points().map(|p| p.step).collect();
@@ -306,7 +306,7 @@ async fn the_end_of_a_job_closes_its_stream_and_finishes_the_follower() {
         .until("step 1", |f| f.step_reached() == Some(1))
         .await;
     job.failed("CUDA out of memory", 2);
-    following.to_the_end().await;
+    following.run_to_the_end().await;
     assert_eq!(following.end, Some(FollowEnd::JobEnded));
     assert_eq!(
         following.metrics.verdict(),
@@ -325,7 +325,7 @@ async fn the_end_of_a_job_closes_its_stream_and_finishes_the_follower() {
     job.log(1, 1.0);
     job.end();
     let mut following = Following::start(snapshot(&studio), "job-end", None);
-    following.to_the_end().await;
+    following.run_to_the_end().await;
     assert_eq!(following.end, Some(FollowEnd::JobEnded));
     assert_eq!(studio.fake.stream_requests("job-end").len(), 1);
 }
@@ -442,7 +442,7 @@ async fn a_refused_stream_ends_the_follower_without_retrying() {
         Canned::json(401, json!({"error": "token expired"})),
     );
     let mut following = Following::start(snapshot(&studio), "job-401", None);
-    following.to_the_end().await;
+    following.run_to_the_end().await;
     assert_eq!(
         following.end,
         Some(FollowEnd::Rejected(CloudError::Api {
@@ -463,7 +463,7 @@ async fn the_scope_written_by_the_child_after_spawn_is_used_and_none_ends_the_fo
     job.log(1, 1.0);
     job.end();
     let mut following = Following::start(snapshot, "job-new", None);
-    following.to_the_end().await;
+    following.run_to_the_end().await;
     assert_eq!(following.end, Some(FollowEnd::JobEnded));
     assert_eq!(
         studio.fake.stream_requests("job-new")[0].uri(),
@@ -473,7 +473,7 @@ async fn the_scope_written_by_the_child_after_spawn_is_used_and_none_ends_the_fo
     // No state at all: nothing to address, no request.
     let studio = Builder::new().start().await;
     let mut following = Following::start(self::snapshot(&studio), "job-x", None);
-    following.to_the_end().await;
+    following.run_to_the_end().await;
     assert!(
         matches!(&following.end, Some(FollowEnd::Unaddressable(why)) if why.contains("state.json")),
         "{:?}",

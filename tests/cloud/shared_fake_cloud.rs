@@ -196,7 +196,7 @@ async fn a_job_on_the_shared_fake_cloud_arrives_whole_and_exact_across_cuts() {
             .await;
         proxy.cut();
     }
-    following.to_the_end().await;
+    following.run_to_the_end().await;
 
     assert_eq!(following.end, Some(FollowEnd::JobEnded));
     assert_eq!(following.metrics.verdict(), Some(&CloudVerdict::Completed));

@@ -280,12 +280,10 @@ fn series_memory(runs: usize, steps: u64) -> usize {
             let mut metrics = RunMetrics::new(Some(steps));
             for step in 1..=steps {
                 let log = TrainingLog {
-                    step,
                     loss: Some((step as f64).cos()),
                     eval_loss: (step % 25 == 0).then_some(1.0 / step as f64),
                     learning_rate: Some(2e-4),
-                    epoch: None,
-                    samples_per_second: None,
+                    ..TrainingLog::at_step(step)
                 };
                 metrics.apply_event(&JobEvent {
                     kind: JobEventKind::Log(log),

@@ -290,12 +290,11 @@ mod tests {
     fn log(step: u64, loss: Option<f64>, eval_loss: Option<f64>) -> JobEvent {
         JobEvent {
             kind: JobEventKind::Log(TrainingLog {
-                step,
                 loss,
                 eval_loss,
                 learning_rate: loss.map(|_| 2e-4),
                 epoch: Some(step as f64 / 200.0),
-                samples_per_second: None,
+                ..TrainingLog::at_step(step)
             }),
             at: at(step * 100),
         }

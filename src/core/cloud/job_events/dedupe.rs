@@ -84,12 +84,9 @@ mod tests {
     fn log(step: u64, loss: Option<f64>, eval_loss: Option<f64>) -> JobEvent {
         JobEvent {
             kind: JobEventKind::Log(TrainingLog {
-                step,
                 loss,
                 eval_loss,
-                learning_rate: None,
-                epoch: None,
-                samples_per_second: None,
+                ..TrainingLog::at_step(step)
             }),
             at: SystemTime::UNIX_EPOCH,
         }

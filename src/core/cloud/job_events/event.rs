@@ -27,6 +27,20 @@ pub struct TrainingLog {
     pub samples_per_second: Option<f64>,
 }
 
+impl TrainingLog {
+    /// A frame for `step` that carries no values yet.
+    pub fn at_step(step: u64) -> Self {
+        Self {
+            step,
+            loss: None,
+            eval_loss: None,
+            learning_rate: None,
+            epoch: None,
+            samples_per_second: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum JobEventKind {
     Started,

@@ -696,6 +696,12 @@ mod tests {
         }
     }
 
+    /// The `Last-Event-ID` of each attempt.
+    fn resumed_after(probe: &Probe) -> Vec<Option<String>> {
+        let opens = probe.opens.lock().unwrap();
+        opens.iter().map(|(_, id)| id.clone()).collect()
+    }
+
     fn gaps(probe: &Probe) -> Vec<Duration> {
         let opens = probe.opens.lock().unwrap();
         opens.windows(2).map(|w| w[1].0 - w[0].0).collect()
@@ -762,13 +768,7 @@ mod tests {
         assert_eq!(gaps[4], Duration::from_secs(1));
         // The failure after it starts from 1 s again, not from 16 s.
         assert!(gaps[5] <= Duration::from_millis(1250), "{:?}", gaps[5]);
-        let resumed: Vec<Option<String>> = probe
-            .opens
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|o| o.1.clone())
-            .collect();
+        let resumed = resumed_after(&probe);
         assert_eq!(resumed[5], Some("j-1".into()));
         assert_eq!(resumed[6], Some("j-1".into()));
     }
@@ -803,13 +803,7 @@ mod tests {
             }
         }
         assert_eq!(seen, vec![1, 2, 3, 4, 5, 6]);
-        let resumed: Vec<Option<String>> = probe
-            .opens
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|o| o.1.clone())
-            .collect();
+        let resumed = resumed_after(&probe);
         assert_eq!(
             resumed,
             vec![None, Some("j-3".into()), Some("j-5".into())],
