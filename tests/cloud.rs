@@ -11,8 +11,10 @@ mod cloud {
     mod deployments;
     mod guarded;
     mod identity;
+    mod job_events;
     mod passthrough;
     mod reference;
+    mod shared_fake_cloud;
     mod startup;
     mod stop;
 }

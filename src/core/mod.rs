@@ -10,4 +10,5 @@ pub mod logs;
 pub mod project;
 pub mod registry;
 pub mod supervisor;
+pub mod training;
 pub mod watch;

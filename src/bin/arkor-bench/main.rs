@@ -16,6 +16,7 @@ mod emit;
 mod fixture;
 mod groups;
 mod http;
+mod job_events;
 mod markdown;
 mod micro;
 mod procs;
@@ -61,7 +62,7 @@ struct Args {
     #[arg(long)]
     mprocs: Option<PathBuf>,
     /// Measure only these groups (comma-separated): floors, stages, rebuild, signal, fanout,
-    /// idle, growth, ingest, flood, render, start, memory.
+    /// idle, growth, ingest, flood, render, start, memory, job-events.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }

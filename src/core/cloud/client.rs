@@ -185,6 +185,21 @@ impl UpstreamRequest {
         self
     }
 
+    /// `GET /v1/jobs/{id}/events/stream` with the scope query, `Accept: text/event-stream`,
+    /// and `Last-Event-ID` when resuming (only when non-empty). Only the wait for the
+    /// response headers is limited: the stream lives as long as the job.
+    pub fn job_events(job_id: &str, scope: &ProjectScope, last_event_id: Option<&str>) -> Self {
+        let path = format!("/v1/jobs/{}/events/stream", encode_component(job_id));
+        let mut request = Self::new(Method::GET, path)
+            .scoped(scope)
+            .header("Accept", "text/event-stream")
+            .streaming();
+        if let Some(last) = last_event_id.filter(|id| !id.is_empty()) {
+            request = request.header("Last-Event-ID", last);
+        }
+        request
+    }
+
     /// Limit only the wait for the response headers; the body streams as long as the
     /// browser listens.
     pub fn streaming(mut self) -> Self {
@@ -410,6 +425,23 @@ impl CloudClient {
             .iter()
             .map(|p| parse_project(p).ok_or_else(decode_err))
             .collect()
+    }
+
+    /// Open a job's event stream: a 2xx response whose body is the stream, or the
+    /// cloud's error (non-2xx answers become [`CloudError::Api`]).
+    pub async fn open_job_events(
+        &self,
+        job_id: &str,
+        scope: &ProjectScope,
+        last_event_id: Option<&str>,
+    ) -> Result<reqwest::Response, CloudError> {
+        let response = self
+            .send(UpstreamRequest::job_events(job_id, scope, last_event_id))
+            .await?;
+        if !response.status().is_success() {
+            return Err(self.api_error(response).await);
+        }
+        Ok(response)
     }
 
     /// `POST /v1/jobs/{id}/cancel` with the scope query and no body.

@@ -1,6 +1,7 @@
 //! Cloud side of arkor (SPEC §12): credentials and project state as the SDK keeps them, the
 //! HTTP client for the cloud API, start-up / lazy anonymous sign-in, project bootstrap, the
-//! deployment body checks and the cloud job cancel behind "Stop".
+//! deployment body checks, the spawn-time identity of a run, the cloud job cancel behind
+//! "Stop" and the follower of a job's event stream.
 //!
 //! Nothing here reads process-global state implicitly: the home directory and the
 //! `ARKOR_CLOUD_API_URL` override travel in a [`CloudEnv`], so tests (and several projects
@@ -10,7 +11,9 @@ pub mod bootstrap;
 pub mod cancel;
 pub mod client;
 pub mod credentials;
+pub mod job_events;
 pub mod schemas;
+pub mod snapshot;
 pub mod state;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +25,7 @@ pub use bootstrap::{MintError, SessionError, StartupError, StartupSignIn};
 pub use cancel::{CancelOutcome, CancelSnapshot, cancel_job};
 pub use client::{CloudClient, CloudError, DeprecationNotice};
 pub use credentials::{AnonymousCredentials, Credentials, CredentialsError, OAuthCredentials};
+pub use snapshot::{JobAddress, SpawnSnapshot, Unaddressable};
 pub use state::{ProjectScope, ProjectState, ProjectStateError};
 
 /// Where the production cloud API lives (SPEC §12.8).

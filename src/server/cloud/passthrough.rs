@@ -11,7 +11,7 @@ use serde_json::json;
 use super::{
     CloudContext, cloud_error_response, json_error, json_response, session_error_response,
 };
-use crate::core::cloud::client::{CloudClient, CloudError, UpstreamRequest, encode_component};
+use crate::core::cloud::client::{CloudClient, CloudError, UpstreamRequest};
 use crate::core::cloud::state::{ProjectStateError, ensure_project_state, read_state};
 
 const DEPRECATION_HEADERS: [&str; 3] = ["deprecation", "sunset", "warning"];
@@ -162,18 +162,8 @@ pub(super) async fn job_events(
         return missing();
     }
     let client = ctx.client_for(&creds);
-    let path = format!("/v1/jobs/{}/events/stream", encode_component(&id));
-    let mut request = UpstreamRequest::new(Method::GET, path)
-        .scoped(&state.scope())
-        .header("Accept", "text/event-stream")
-        .streaming();
-    if let Some(last) = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-    {
-        request = request.header("Last-Event-ID", last);
-    }
+    let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    let request = UpstreamRequest::job_events(&id, &state.scope(), last_event_id);
     forward(&ctx, &client, request, Reply::EventStream).await
 }
 

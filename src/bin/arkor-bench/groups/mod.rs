@@ -9,6 +9,7 @@ mod floors;
 mod growth;
 mod idle;
 mod ingest;
+mod job_events;
 mod memory;
 mod rebuild;
 mod render;
@@ -54,6 +55,7 @@ pub const GROUPS: &[Group] = &[
     group!("growth", growth::measure),
     group!("ingest", ingest::measure),
     group!("flood", flood::measure),
+    group!("job-events", job_events::measure),
     group!("render", render::measure),
     group!("start", start::measure),
     group!("idle", idle::dashboard),
