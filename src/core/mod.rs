@@ -9,5 +9,6 @@ pub mod inspect;
 pub mod logs;
 pub mod project;
 pub mod registry;
+pub mod run_output;
 pub mod supervisor;
 pub mod watch;

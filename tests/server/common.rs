@@ -5,7 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arkor_tui::core::engine::{DetachedEngine, EngineHandle, RunHandle, RunOutput};
+use arkor_tui::core::engine::{DetachedEngine, EngineHandle, RunHandle};
+use arkor_tui::core::run_output;
 use arkor_tui::core::events::{BuiltArtifact, DevEvent, DispatchOutcome, ExitStatus};
 use arkor_tui::core::project::Project;
 use arkor_tui::server::{self, RunningServer, ServerConfig, TokenFile};
@@ -310,7 +311,7 @@ pub fn spawn_piped(mut command: tokio::process::Command) -> RunHandle {
         .spawn()
         .expect("spawn the run");
     let pid = child.id().expect("pid");
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, rx) = run_output::channel(run_output::HTTP_OUTPUT_BUDGET);
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     tokio::spawn(async move {
@@ -319,16 +320,16 @@ pub fn spawn_piped(mut command: tokio::process::Command) -> RunHandle {
         while out_open || err_open {
             let chunk = tokio::select! {
                 n = stdout.read(&mut out_buf), if out_open => match n {
-                    Ok(n) if n > 0 => Some(bytes::Bytes::copy_from_slice(&out_buf[..n])),
+                    Ok(n) if n > 0 => Some(&out_buf[..n]),
                     _ => { out_open = false; None }
                 },
                 n = stderr.read(&mut err_buf), if err_open => match n {
-                    Ok(n) if n > 0 => Some(bytes::Bytes::copy_from_slice(&err_buf[..n])),
+                    Ok(n) if n > 0 => Some(&err_buf[..n]),
                     _ => { err_open = false; None }
                 },
             };
             if let Some(chunk) = chunk {
-                let _ = tx.send(RunOutput::Data(chunk));
+                tx.push(chunk);
             }
         }
         let status = child.wait().await.expect("wait");
@@ -337,7 +338,7 @@ pub fn spawn_piped(mut command: tokio::process::Command) -> RunHandle {
             (None, Some(sig)) => ExitStatus::Signal(sig),
             (None, None) => ExitStatus::Code(-1),
         };
-        let _ = tx.send(RunOutput::Exited(status));
+        tx.finish(status);
     });
     RunHandle {
         pid,
