@@ -38,6 +38,10 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let log = super::logging::init_file_logging(&project.root.join(".arkor"));
+    match super::open_files::raise_open_file_limit() {
+        Ok((before, after)) => tracing::debug!(before, after, "open-file limit"),
+        Err(e) => tracing::warn!("could not raise the open-file limit: {e}"),
+    }
     let node = project::find_node()?;
 
     let cloud_env = CloudEnv::from_process();

@@ -7,9 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::core::events::{
-    BuiltArtifact, DevEvent, EngineEvent, ReplayBus, RunInfo, RunOrigin,
-};
+use crate::core::events::{BuiltArtifact, DevEvent, EngineEvent, ReplayBus, RunInfo, RunOrigin};
 use crate::core::logs::LogStore;
 use crate::core::project::Project;
 

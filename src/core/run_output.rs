@@ -282,7 +282,11 @@ mod tests {
         tap.finish(ExitStatus::Code(0));
         assert_eq!(
             drain(&mut rx),
-            vec![data("one\n"), data("two\n"), RunOutput::Exited(ExitStatus::Code(0))]
+            vec![
+                data("one\n"),
+                data("two\n"),
+                RunOutput::Exited(ExitStatus::Code(0))
+            ]
         );
         assert_eq!(rx.try_recv(), Some(None), "nothing after the exit status");
     }
@@ -362,7 +366,10 @@ mod tests {
         }
         tap.finish(ExitStatus::Signal(9));
         let items = drain(&mut rx);
-        assert_eq!(items.last(), Some(&RunOutput::Exited(ExitStatus::Signal(9))));
+        assert_eq!(
+            items.last(),
+            Some(&RunOutput::Exited(ExitStatus::Signal(9)))
+        );
         assert!(matches!(items[0], RunOutput::Dropped(n) if n >= 4995));
     }
 

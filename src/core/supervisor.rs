@@ -48,10 +48,10 @@ use tokio::task::JoinHandle;
 pub use capture::{LineSplitter, MAX_LINE_BYTES};
 pub use marker::{MARKER_SCAN_WINDOW, MarkerScanner};
 
-use crate::core::run_output::OutputTap;
 use crate::core::events::ExitStatus;
 use crate::core::logs::{LogStore, LogStream};
 use crate::core::registry::{SignalOutcome, Signaller};
+use crate::core::run_output::OutputTap;
 
 /// Environment variable carrying the per-spawn marker nonce (the runner deletes it).
 pub const MARKER_NONCE_ENV: &str = "ARKOR_JOB_ID_MARKER_NONCE";

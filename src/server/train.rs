@@ -25,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::{oneshot, watch};
 
 use super::AppState;
+use super::body::BufferedBody;
 use crate::core::engine::{
     Command, EngineHandle, OutputReceiver, RunHandle, RunOutput, StartRunError,
 };
@@ -35,7 +36,7 @@ pub const TRAIN_PID_HEADER: &str = "x-arkor-train-pid";
 /// The reference's refusal of custom entries while the watcher owns the artifact.
 pub const CUSTOM_FILE_REFUSED: &str = "custom file runs are not supported while arkor dev's HMR watcher owns the build artifact; run `arkor start <file>` directly instead";
 
-pub async fn train(State(state): State<AppState>, body: Bytes) -> Response {
+pub async fn train(State(state): State<AppState>, BufferedBody(body): BufferedBody) -> Response {
     // The reference parses leniently: a missing or malformed body means `{}`.
     let file = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()

@@ -111,11 +111,7 @@ async fn drain(output: &mut OutputReceiver, text: &mut String) -> ExitStatus {
 }
 
 /// Read until `needle` shows up in the raw output.
-async fn read_until(
-    output: &mut OutputReceiver,
-    text: &mut String,
-    needle: &str,
-) {
+async fn read_until(output: &mut OutputReceiver, text: &mut String, needle: &str) {
     while !text.contains(needle) {
         match tokio::time::timeout(WAIT, output.recv()).await {
             Ok(Some(RunOutput::Data(bytes))) => text.push_str(&String::from_utf8_lossy(&bytes)),

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arkor_tui::core::engine::{DetachedEngine, EngineHandle, RunHandle};
-use arkor_tui::core::run_output;
 use arkor_tui::core::events::{BuiltArtifact, DevEvent, DispatchOutcome, ExitStatus};
 use arkor_tui::core::project::Project;
+use arkor_tui::core::run_output;
 use arkor_tui::server::{self, RunningServer, ServerConfig, TokenFile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -41,6 +41,7 @@ impl Harness {
             token_file: TokenFile::At(home.path().join(".arkor").join("studio-token")),
             assets_dir: None,
             cloud_routes: None,
+            ..Default::default()
         };
         tweak(&mut cfg, project.path());
         let running = server::start(handle, cfg).await.expect("server starts");

@@ -185,7 +185,11 @@ async fn a_tap_nobody_reads_holds_up_nothing_and_keeps_only_its_budget() {
     assert_eq!(dropped as usize + kept.len(), expected.len());
     assert!(kept.len() <= HTTP_OUTPUT_BUDGET && kept.len() > HTTP_OUTPUT_BUDGET / 2);
     assert!(expected.ends_with(&kept), "the kept bytes are the newest");
-    assert_eq!(expected[dropped as usize - 1], b'\n', "resumes at a line start");
+    assert_eq!(
+        expected[dropped as usize - 1],
+        b'\n',
+        "resumes at a line start"
+    );
 }
 
 #[tokio::test]
