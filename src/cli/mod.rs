@@ -7,3 +7,4 @@ pub mod forward;
 pub mod headless;
 pub mod logging;
 pub mod open_files;
+pub mod stdout_lines;

@@ -11,6 +11,7 @@
 //!   wait in the kernel's listen backlog until a connection closes: they are slowed down, never
 //!   refused, and accepting them cannot fail with "Too many open files".
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -35,6 +36,8 @@ const MIN_FD_RESERVE: u64 = 256;
 const MAX_CONNECTIONS: usize = 4096;
 /// Nor lower than this, so a tiny limit still lets a few tabs in.
 const MIN_CONNECTIONS: usize = 8;
+/// Clients waiting for a slot queue in the kernel, where they cost no descriptor.
+const LISTEN_BACKLOG: u32 = 1024;
 /// After a failed `accept` (e.g. the whole process ran out of descriptors): a pause before
 /// the next try, so the loop does not spin while something else frees one.
 const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
@@ -56,6 +59,18 @@ pub fn open_file_limit() -> Option<u64> {
     nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .ok()
         .map(|(soft, _hard)| soft)
+}
+
+/// A listening socket on `addr` with a backlog deep enough for the clients the cap holds back.
+pub(super) fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// The limits shared by every listener of one server.

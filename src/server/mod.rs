@@ -236,9 +236,7 @@ pub async fn start(engine: EngineHandle, cfg: ServerConfig) -> anyhow::Result<Ru
     let port = v4.local_addr().context("reading the bound address")?.port();
     // IPv6 loopback is a convenience (browsers that resolve localhost to ::1 first); the
     // IPv4 listener is the contract, so a failure here is ignored.
-    let v6 = TcpListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, port)))
-        .await
-        .ok();
+    let v6 = connections::listen(SocketAddr::from((Ipv6Addr::LOCALHOST, port))).ok();
 
     let token: Arc<str> = Arc::from(token::generate_token());
     let mut warnings = Vec::new();
@@ -319,7 +317,12 @@ pub async fn start(engine: EngineHandle, cfg: ServerConfig) -> anyhow::Result<Ru
 }
 
 async fn bind_v4(port: Option<u16>) -> anyhow::Result<TcpListener> {
-    let bind = |p: u16| TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, p)));
+    let bind = |p: u16| {
+        std::future::ready(connections::listen(SocketAddr::from((
+            Ipv4Addr::LOCALHOST,
+            p,
+        ))))
+    };
     match port {
         Some(p) => bind(p).await.map_err(|e| {
             if e.kind() == io::ErrorKind::AddrInUse {
