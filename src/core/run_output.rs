@@ -169,11 +169,6 @@ impl OutputTap {
         self.shared.wake.notify_one();
     }
 
-    /// Whether the reader has gone away (the client disconnected).
-    pub fn is_closed(&self) -> bool {
-        self.shared.lock().receiver_gone
-    }
-
     /// The run is over: `status` follows whatever is still queued.
     pub fn finish(mut self, status: ExitStatus) {
         self.finished = true;
@@ -387,7 +382,7 @@ mod tests {
         let (tap, rx) = channel(64);
         tap.push(b"before\n");
         drop(rx);
-        assert!(tap.is_closed());
+        assert!(tap.shared.lock().receiver_gone);
         tap.push(b"after\n");
         assert_eq!(tap.shared.lock().queued, 0);
     }

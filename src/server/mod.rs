@@ -232,7 +232,7 @@ impl Drop for RunningServer {
 /// Bind 127.0.0.1 (and `[::1]` on the same port when available), write the token file, and
 /// serve until [`RunningServer::shutdown`].
 pub async fn start(engine: EngineHandle, cfg: ServerConfig) -> anyhow::Result<RunningServer> {
-    let v4 = bind_v4(cfg.port).await?;
+    let v4 = bind_v4(cfg.port)?;
     let port = v4.local_addr().context("reading the bound address")?.port();
     // IPv6 loopback is a convenience (browsers that resolve localhost to ::1 first); the
     // IPv4 listener is the contract, so a failure here is ignored.
@@ -316,15 +316,10 @@ pub async fn start(engine: EngineHandle, cfg: ServerConfig) -> anyhow::Result<Ru
     })
 }
 
-async fn bind_v4(port: Option<u16>) -> anyhow::Result<TcpListener> {
-    let bind = |p: u16| {
-        std::future::ready(connections::listen(SocketAddr::from((
-            Ipv4Addr::LOCALHOST,
-            p,
-        ))))
-    };
+fn bind_v4(port: Option<u16>) -> anyhow::Result<TcpListener> {
+    let bind = |p: u16| connections::listen(SocketAddr::from((Ipv4Addr::LOCALHOST, p)));
     match port {
-        Some(p) => bind(p).await.map_err(|e| {
+        Some(p) => bind(p).map_err(|e| {
             if e.kind() == io::ErrorKind::AddrInUse {
                 anyhow::anyhow!(
                     "Port {p} is already in use. Another `arkor tui` or `arkor dev` may be running; pass --port to choose a different one (or --port 0 for any free port)."
@@ -335,7 +330,7 @@ async fn bind_v4(port: Option<u16>) -> anyhow::Result<TcpListener> {
         }),
         None => {
             for p in DEFAULT_PORT..DEFAULT_PORT + FALLBACK_PORT_ATTEMPTS {
-                match bind(p).await {
+                match bind(p) {
                     Ok(listener) => return Ok(listener),
                     Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
                     Err(e) => {
@@ -346,7 +341,6 @@ async fn bind_v4(port: Option<u16>) -> anyhow::Result<TcpListener> {
                 }
             }
             bind(0)
-                .await
                 .context("could not listen on any port of 127.0.0.1")
         }
     }

@@ -7,6 +7,7 @@
 
 mod e2e;
 mod emit;
+mod faults;
 mod fixture;
 mod http;
 mod micro;
@@ -58,7 +59,7 @@ struct Args {
     #[arg(long)]
     mprocs: Option<PathBuf>,
     /// Measure only these groups (comma-separated): floors, stages, rebuild, signal, fanout,
-    /// idle, growth, ingest, flood, render, start, memory.
+    /// idle, growth, ingest, flood, render, start, memory, faults.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -942,6 +943,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 ),
             }
         }
+    }
+
+    if s.wants("faults") {
+        faults::measure(&mut s, &arkor, &emitter, &root, &plan).await;
     }
 
     let load_after = load_average();
