@@ -3,6 +3,8 @@
 
 #[path = "cli/build.rs"]
 mod build;
+#[path = "cli/faults.rs"]
+mod faults;
 #[path = "cli/headless.rs"]
 mod headless;
 #[path = "cli/shutdown.rs"]

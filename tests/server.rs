@@ -2,6 +2,8 @@
 
 #[path = "server/common.rs"]
 mod common;
+#[path = "server/connections.rs"]
+mod connections;
 #[path = "server/engine_e2e.rs"]
 mod engine_e2e;
 #[path = "server/guards.rs"]

@@ -12,11 +12,16 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::args::TuiArgs;
 use super::headless::{self, LineFormat};
+use super::stdout_lines::StdoutLines;
 use crate::core::cloud::CloudEnv;
 use crate::core::engine::{self, Command, EngineConfig, EngineHandle};
 use crate::core::events::RunState;
 use crate::core::project::{self, Project};
 use crate::server::cloud::{CloudContext, CloudOptions};
+
+/// How long shutdown waits for queued stdout lines to be written: enough for any reader that
+/// reads, short enough that a stdout nobody reads adds only this to the exit.
+const STDOUT_FLUSH_GRACE: Duration = Duration::from_millis(500);
 
 pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     let demo = if args.demo {
@@ -38,6 +43,10 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let log = super::logging::init_file_logging(&project.root.join(".arkor"));
+    match super::open_files::raise_open_file_limit() {
+        Ok((before, after)) => tracing::debug!(before, after, "open-file limit"),
+        Err(e) => tracing::warn!("could not raise the open-file limit: {e}"),
+    }
     let node = project::find_node()?;
 
     let cloud_env = CloudEnv::from_process();
@@ -62,6 +71,15 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     // Before the signal forwarder exists, so the printer sees `ShuttingDown` and `Stopped`
     // even when a signal arrived during start-up.
     let headless_events = args.headless.then(|| engine.subscribe());
+
+    // Every line arkor prints goes through this writer: a stdout nobody reads (a paused
+    // pager, Ctrl-S, a full pipe) must never hold up the dev loop or its shutdown.
+    let format = if args.json {
+        LineFormat::Json
+    } else {
+        LineFormat::Human
+    };
+    let out = StdoutLines::start(headless::stdout_skip_note(format));
 
     let simulated_sdk = uses_simulated_sdk(&project);
     let cloud_routes = cloud_env.map(|env| {
@@ -100,27 +118,22 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
 
     let mut dashboard_error = None;
     if let Some(events) = headless_events {
-        let format = if args.json {
-            LineFormat::Json
-        } else {
-            LineFormat::Human
-        };
         if format == LineFormat::Human {
             // The reference's ready line: scripts written for `arkor dev` wait for it.
-            print_line(&format!("Arkor Studio running on {}", server.url()));
+            out.line(format!("Arkor Studio running on {}", server.url()));
             for line in sign_in_line.iter().chain(server.warnings()) {
-                print_line(line);
+                out.line(line.as_str());
             }
             if let Some(d) = &demo {
-                print_line(&d.instructions());
+                out.line(d.instructions());
             }
             if let Some((_, path)) = &log {
-                print_line(&format!("arkor tui log: {}", path.display()));
+                out.line(format!("arkor tui log: {}", path.display()));
             }
         } else {
-            print_line(&serde_json::json!({"type": "server", "url": server.url()}).to_string());
+            out.line(serde_json::json!({"type": "server", "url": server.url()}).to_string());
         }
-        headless::print_events(engine.clone(), events, format, args.logs).await;
+        headless::print_events(engine.clone(), events, format, args.logs, &out).await;
     } else {
         let mut opts = crate::tui::TuiOptions::from_env();
         opts.server_url = Some(server.url().to_string());
@@ -136,7 +149,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         match crate::tui::run(engine.clone(), opts).await {
             Ok(exit) => {
                 for line in exit.summary_lines() {
-                    print_line(&line);
+                    out.line(line);
                 }
                 if let crate::tui::ExitReason::Signal(sig) = exit.reason {
                     let _ = received.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
@@ -154,9 +167,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .any(|r| !matches!(r.state, RunState::Exited { .. }))
         {
-            print_line(
-                "waiting for runs to stop at their next checkpoint (Ctrl-C again to force)…",
-            );
+            out.line("waiting for runs to stop at their next checkpoint (Ctrl-C again to force)…");
         }
     }
 
@@ -164,7 +175,8 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     engine.send(Command::Shutdown { force: false });
     let _ = engine_done.await;
     signals.abort();
-    server.shutdown().await;
+    // Lines still queued get a moment to go out, never more.
+    tokio::join!(server.shutdown(), out.flush(STDOUT_FLUSH_GRACE));
     // Every run is gone: the demo's temp copy can go too.
     drop(demo);
     let sig = received.load(Ordering::SeqCst);
@@ -176,12 +188,6 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// One line on stdout, or nothing when stdout is gone (`println!` would panic).
-fn print_line(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 /// SPEC §12.10 start-up sign-in; returns the line to show, if any. The simulated SDK has

@@ -6,3 +6,5 @@ pub mod dev;
 pub mod forward;
 pub mod headless;
 pub mod logging;
+pub mod open_files;
+pub mod stdout_lines;

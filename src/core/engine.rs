@@ -5,12 +5,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::core::events::{
-    BuiltArtifact, DevEvent, EngineEvent, ExitStatus, ReplayBus, RunInfo, RunOrigin,
-};
+use crate::core::events::{BuiltArtifact, DevEvent, EngineEvent, ReplayBus, RunInfo, RunOrigin};
 use crate::core::logs::LogStore;
 use crate::core::project::Project;
 
@@ -39,27 +36,26 @@ pub enum Command {
     Shutdown { force: bool },
 }
 
-/// Raw output of a run, for `/api/train` streaming.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunOutput {
-    /// Bytes exactly as the child wrote them (stdout and stderr interleaved as read).
-    Data(Bytes),
-    Exited(ExitStatus),
-}
+pub use crate::core::run_output::{OutputReceiver, RunOutput};
 
 #[derive(Debug)]
 pub struct RunHandle {
     pub pid: u32,
-    /// Present for runs that asked for their raw output (HTTP runs).
-    pub output: Option<mpsc::UnboundedReceiver<RunOutput>>,
+    /// Present for runs that asked for their raw output (HTTP runs): a byte-budgeted queue
+    /// that drops what a slow reader misses instead of holding up the run.
+    pub output: Option<OutputReceiver>,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum StartRunError {
     #[error("the engine is shutting down; no new runs are started")]
     ShuttingDown,
+    /// The project root has no `node_modules/arkor`.
     #[error("no arkor SDK is installed in {0}: run `npm install arkor` in the project")]
     NoSdk(String),
+    /// `node_modules/arkor` is there but cannot be used (the message says why).
+    #[error("{0}")]
+    UnusableSdk(String),
     #[error("failed to start the runner: {0}")]
     Spawn(String),
     #[error(

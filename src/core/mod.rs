@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod logs;
 pub mod project;
 pub mod registry;
+pub mod run_output;
 pub mod supervisor;
 pub mod training;
 pub mod watch;

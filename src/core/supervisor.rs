@@ -38,7 +38,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, mpsc as std_mpsc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
@@ -49,10 +48,10 @@ use tokio::task::JoinHandle;
 pub use capture::{LineSplitter, MAX_LINE_BYTES};
 pub use marker::{MARKER_SCAN_WINDOW, MarkerScanner};
 
-use crate::core::engine::RunOutput;
 use crate::core::events::ExitStatus;
 use crate::core::logs::{LogStore, LogStream};
 use crate::core::registry::{SignalOutcome, Signaller};
+use crate::core::run_output::OutputTap;
 
 /// Environment variable carrying the per-spawn marker nonce (the runner deletes it).
 pub const MARKER_NONCE_ENV: &str = "ARKOR_JOB_ID_MARKER_NONCE";
@@ -305,11 +304,12 @@ impl Supervisor {
     }
 
     /// Start a child: own process group, parent-death SIGKILL, stdin null, stdout/stderr
-    /// captured. `tap` receives the raw bytes and then [`RunOutput::Exited`].
+    /// captured. `tap` receives the raw bytes (never waiting for its reader) and then the
+    /// exit status.
     pub fn spawn(
         &self,
         spec: SpawnSpec,
-        tap: Option<mpsc::UnboundedSender<RunOutput>>,
+        tap: Option<OutputTap>,
     ) -> Result<SpawnedChild, SpawnError> {
         let lifecycle = self
             .inner
@@ -406,7 +406,7 @@ impl Supervisor {
         nonce: &str,
         stdout: std::process::ChildStdout,
         stderr: std::process::ChildStderr,
-        tap: Option<mpsc::UnboundedSender<RunOutput>>,
+        tap: Option<OutputTap>,
     ) -> io::Result<()> {
         let pid = entry.pid;
         let tap = Arc::new(Mutex::new(tap));
@@ -715,7 +715,7 @@ struct Reader {
     entry: Arc<ChildEntry>,
     stream: LogStream,
     marker: Option<MarkerScanner>,
-    tap: Arc<Mutex<Option<mpsc::UnboundedSender<RunOutput>>>>,
+    tap: Arc<Mutex<Option<OutputTap>>>,
     pending: Arc<AtomicBool>,
 }
 
@@ -740,7 +740,7 @@ impl Reader {
             }
             let chunk = &buf[..n];
             if let Some(tap) = self.tap.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                let _ = tap.send(RunOutput::Data(Bytes::copy_from_slice(chunk)));
+                tap.push(chunk);
             }
             let job_id = self.marker.as_mut().and_then(|marker| marker.feed(chunk));
             splitter.feed(chunk, &mut lines);
@@ -784,7 +784,7 @@ fn monitor(
     inner: Arc<Inner>,
     entry: Arc<ChildEntry>,
     readers_done: std_mpsc::Receiver<()>,
-    tap: Arc<Mutex<Option<mpsc::UnboundedSender<RunOutput>>>>,
+    tap: Arc<Mutex<Option<OutputTap>>>,
     pending: Arc<AtomicBool>,
 ) {
     let pid = entry.pid;
@@ -816,7 +816,7 @@ fn monitor(
     entry.closed.store(true, Ordering::SeqCst);
 
     if let Some(tap) = tap.lock().unwrap_or_else(|e| e.into_inner()).take() {
-        let _ = tap.send(RunOutput::Exited(status));
+        tap.finish(status);
     }
     inner.logs.push(pid, LogStream::System, status.describe());
     notify_logs(&inner, pid, &pending);

@@ -103,6 +103,17 @@ pub fn arkor_command(home: &Path) -> Command {
     cmd
 }
 
+/// `arkor tui --headless --json --port 0 <args>` with `home` as HOME, not yet started.
+pub fn headless_command(home: &Path, args: &[&str], env: &[(&str, String)]) -> Command {
+    let mut cmd = arkor_command(home);
+    cmd.args(["tui", "--headless", "--json", "--port", "0"])
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
 /// A running `arkor tui --headless --json`.
 pub struct Headless {
     pub child: Child,
@@ -126,12 +137,12 @@ impl Headless {
     /// `arkor tui --headless --json --port 0 <args>` with a temp HOME.
     pub fn spawn(args: &[&str], env: &[(&str, String)]) -> Headless {
         let home = tempfile::tempdir().expect("temp home");
-        let mut cmd = arkor_command(home.path());
-        cmd.args(["tui", "--headless", "--json", "--port", "0"])
-            .args(args);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        let cmd = headless_command(home.path(), args, env);
+        Headless::from_command(cmd, home)
+    }
+
+    /// Spawn a prepared [`headless_command`] (tests adjust it first) and read its stdout.
+    pub fn from_command(mut cmd: Command, home: tempfile::TempDir) -> Headless {
         let mut child = cmd.spawn().expect("arkor starts");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::channel();

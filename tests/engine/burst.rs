@@ -95,8 +95,7 @@ async fn save_burst_signals_each_child_at_most_once_per_build_and_reaches_every_
         ServerConfig {
             port: Some(0),
             token_file: TokenFile::At(token_path.clone()),
-            assets_dir: None,
-            cloud_routes: None,
+            ..Default::default()
         },
     )
     .await

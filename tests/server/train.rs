@@ -321,3 +321,48 @@ async fn a_client_gone_before_the_run_started_still_gets_it_abandoned() {
     }
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill");
 }
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_json_413_and_starts_nothing() {
+    let h = Harness::start().await;
+    let expected = serde_json::json!({
+        "error": "request body too large: at most 2 MiB is accepted"
+    });
+    // Declared too large: refused before any of it is read.
+    let declared = format!(
+        "POST /api/train HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Arkor-Studio-Token: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{{}}",
+        h.token,
+        3 * 1024 * 1024
+    );
+    let res = RawResponse::parse(&h.raw(declared.as_bytes()).await);
+    assert_eq!(res.status, 413);
+    assert!(
+        res.header("content-type")
+            .is_some_and(|t| t.starts_with("application/json"))
+    );
+    let got: serde_json::Value = serde_json::from_str(&res.text()).expect("a JSON body");
+    assert_eq!(got, expected);
+
+    // Chunked, so the size shows only while reading.
+    let big = vec![b' '; 3 * 1024 * 1024];
+    let res = Harness::client()
+        .post(h.url("/api/train"))
+        .header("x-arkor-studio-token", &h.token)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(
+            big.chunks(64 * 1024)
+                .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+                .collect::<Vec<_>>(),
+        )))
+        .send()
+        .await;
+    // The server may close before the whole upload went out; when the answer arrives, it is
+    // the JSON one.
+    if let Ok(res) = res {
+        assert_eq!(res.status(), 413);
+        assert_eq!(
+            res.json::<serde_json::Value>().await.expect("json"),
+            expected
+        );
+    }
+    assert!(h.engine.commands.is_empty(), "no run was started");
+}

@@ -62,7 +62,7 @@ struct Args {
     #[arg(long)]
     mprocs: Option<PathBuf>,
     /// Measure only these groups (comma-separated): floors, stages, rebuild, signal, fanout,
-    /// idle, growth, ingest, flood, render, start, memory, job-events.
+    /// idle, growth, ingest, flood, render, start, memory, job-events, faults.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }

@@ -20,8 +20,9 @@ use crate::core::events::{
 };
 use crate::core::hash;
 use crate::core::logs::{LogStream, MAX_EXITED_RUNS_KEPT};
-use crate::core::project::Project;
+use crate::core::project::{Project, SdkError};
 use crate::core::registry::{ChildRecord, Registry};
+use crate::core::run_output;
 use crate::core::supervisor::{ChildEvent, RESTART_ESCALATION_TIMEOUT, SpawnSpec, Supervisor};
 use crate::core::watch::{BuildLoopEvent, BuildLoopHandle};
 
@@ -200,15 +201,14 @@ impl EngineTask {
         if origin == RunOrigin::Engine && self.last_good.is_none() {
             return Err(StartRunError::NoBuild);
         }
-        let sdk = self
-            .config
-            .project
-            .sdk()
-            .map_err(|e| StartRunError::NoSdk(e.to_string()))?;
+        let sdk = self.config.project.sdk().map_err(|e| match e {
+            SdkError::NotInstalled { root } => StartRunError::NoSdk(root.display().to_string()),
+            other => StartRunError::UnusableSdk(other.to_string()),
+        })?;
         let (tap, output) = match origin {
             RunOrigin::Http => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                (Some(tx), Some(rx))
+                let (tap, output) = run_output::channel(run_output::HTTP_OUTPUT_BUDGET);
+                (Some(tap), Some(output))
             }
             RunOrigin::Engine => (None, None),
         };

@@ -21,6 +21,7 @@ use crate::core::cloud::state::{
     ANON_STATE_MISMATCH_MESSAGE, OAUTH_MISSING_STATE_MESSAGE, ProjectScope, ProjectStateError,
     ensure_project_state, read_state,
 };
+use crate::server::body::BufferedBody;
 
 const NO_USABLE_STATE_MESSAGE: &str = "No usable .arkor/state.json for this workspace (missing or invalid). Create your first deployment to bootstrap one (anonymous), restore the file by hand (OAuth), or regenerate it with the correct { orgSlug, projectSlug, projectId } if it's currently corrupt.";
 
@@ -271,7 +272,10 @@ pub(super) async fn list(State(ctx): State<CloudContext>) -> Response {
     with_deployment_client(&ctx, Op::List).await
 }
 
-pub(super) async fn create(State(ctx): State<CloudContext>, raw: Bytes) -> Response {
+pub(super) async fn create(
+    State(ctx): State<CloudContext>,
+    BufferedBody(raw): BufferedBody,
+) -> Response {
     let Some(body) = parse_body(&raw) else {
         return invalid_json();
     };
@@ -291,7 +295,7 @@ pub(super) async fn read(State(ctx): State<CloudContext>, Path(id): Path<String>
 pub(super) async fn update(
     State(ctx): State<CloudContext>,
     Path(id): Path<String>,
-    raw: Bytes,
+    BufferedBody(raw): BufferedBody,
 ) -> Response {
     let Some(body) = parse_body(&raw) else {
         return invalid_json();
@@ -316,7 +320,7 @@ pub(super) async fn list_keys(State(ctx): State<CloudContext>, Path(id): Path<St
 pub(super) async fn create_key(
     State(ctx): State<CloudContext>,
     Path(id): Path<String>,
-    raw: Bytes,
+    BufferedBody(raw): BufferedBody,
 ) -> Response {
     let Some(body) = parse_body(&raw) else {
         return invalid_json();

@@ -4,6 +4,7 @@
 //! in [`GROUPS`].
 
 mod fanout;
+mod faults;
 mod flood;
 mod floors;
 mod growth;
@@ -60,6 +61,7 @@ pub const GROUPS: &[Group] = &[
     group!("start", start::measure),
     group!("idle", idle::dashboard),
     group!("memory", memory::measure),
+    group!("faults", faults::measure),
 ];
 
 /// Measure the floors, then every group `--only` selects. An error here (a fixture that
