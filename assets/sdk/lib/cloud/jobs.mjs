@@ -201,8 +201,9 @@ function resumeIndex(job, timeline, lastEventId) {
   return n <= timeline.frames.length ? n : 0;
 }
 
+/** The last frame of a stream: the job is over (its time is when it ended). */
 function endPayload(job) {
-  return { type: "end", jobId: job.id, timestamp: nowIso(), status: job.status };
+  return { type: "end", jobId: job.id, timestamp: job.completedAt ?? nowIso(), status: job.status };
 }
 
 function lastStep(timeline) {

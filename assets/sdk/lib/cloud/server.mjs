@@ -71,7 +71,10 @@ function match(pathname) {
  * - `log`: called with one line per request.
  */
 export function createSimCloud(options = {}) {
-  const store = new Store({ dataDir: options.dataDir ?? null });
+  const store = new Store({
+    dataDir: options.dataDir ?? null,
+    onSaveError: (err) => process.stderr.write(`arkor sim-cloud: cannot save its records: ${err.message}\n`),
+  });
   const jobService = new JobService(store, { unrefTimers: options.unrefTimers === true });
   const server = createServer((req, res) => {
     const started = Date.now();
@@ -122,13 +125,22 @@ export function createSimCloud(options = {}) {
         });
       });
     },
-    /** End every running job (as failed), save, and close every connection. */
-    close() {
-      jobService.shutdown();
-      return new Promise((resolve) => {
+    /**
+     * End every running job (as failed), save, and close every connection. The server always
+     * closes; a failed save rejects afterwards.
+     */
+    async close() {
+      let saveError = null;
+      try {
+        jobService.shutdown();
+      } catch (err) {
+        saveError = err;
+      }
+      await new Promise((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      if (saveError) throw new Error(`cannot save the simulated cloud's records: ${saveError.message}`);
     },
   };
 }

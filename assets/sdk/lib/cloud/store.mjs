@@ -12,8 +12,10 @@ const FORMAT = 1;
 const SAVE_DELAY_MS = 100;
 
 export class Store {
-  constructor({ dataDir = null } = {}) {
+  /** `onSaveError`: told about a failed background save (the next change tries again). */
+  constructor({ dataDir = null, onSaveError = () => undefined } = {}) {
     this.dataDir = dataDir;
+    this.onSaveError = onSaveError;
     this.orgs = new Map();
     /** token hash → identity */
     this.identities = new Map();
@@ -84,7 +86,11 @@ export class Store {
     if (!this.dataDir || this.saveTimer) return;
     this.saveTimer = setTimeout(() => {
       this.saveTimer = null;
-      this.saveNow();
+      try {
+        this.saveNow();
+      } catch (err) {
+        this.onSaveError(err);
+      }
     }, SAVE_DELAY_MS);
     this.saveTimer.unref();
   }
