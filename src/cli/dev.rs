@@ -12,6 +12,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::args::TuiArgs;
 use super::headless::{self, LineFormat};
+use super::sim_cloud::SimCloud;
 use crate::core::cloud::CloudEnv;
 use crate::core::engine::{self, Command, EngineConfig, EngineHandle};
 use crate::core::events::RunState;
@@ -40,9 +41,22 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     let log = super::logging::init_file_logging(&project.root.join(".arkor"));
     let node = project::find_node()?;
 
-    let cloud_env = CloudEnv::from_process();
+    // A project on the simulated SDK gets its own simulated cloud: it never talks to the real
+    // one, and its credentials stay out of `~/.arkor`.
+    let sim_cloud = if uses_simulated_sdk(&project) {
+        let cloud = SimCloud::start(&project, &node.path, args.demo)
+            .await
+            .context("cannot start the simulated Arkor cloud")?;
+        Some(cloud)
+    } else {
+        None
+    };
+    let cloud_env = match &sim_cloud {
+        Some(cloud) => Some(cloud.cloud_env()),
+        None => CloudEnv::from_process(),
+    };
     let sign_in_line = match &cloud_env {
-        Some(env) => sign_in(&project, env).await?,
+        Some(env) => sign_in(&project, env, sim_cloud.as_ref()).await?,
         None => Some("no home directory (HOME is unset): the Studio's cloud routes and the cloud cancel are off".into()),
     };
 
@@ -56,18 +70,15 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         node: node.path.clone(),
         stop_timeout: Duration::from_secs(args.stop_timeout),
         run_on_ready: args.run || args.demo,
-        run_env: Vec::new(),
+        run_env: sim_cloud.as_ref().map(SimCloud::run_env).unwrap_or_default(),
         cloud: cloud_env.clone(),
     });
     // Before the signal forwarder exists, so the printer sees `ShuttingDown` and `Stopped`
     // even when a signal arrived during start-up.
     let headless_events = args.headless.then(|| engine.subscribe());
 
-    let simulated_sdk = uses_simulated_sdk(&project);
     let cloud_routes = cloud_env.map(|env| {
         let mut options = CloudOptions::new(&project.root, env);
-        // The simulated SDK has no cloud: never mint an identity for it.
-        options.auto_anonymous = !simulated_sdk;
         let notices = engine.clone();
         options.notices = Arc::new(move |level, message| notices.notice(level, message));
         crate::server::cloud::router(CloudContext::new(options))
@@ -119,6 +130,12 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
             }
         } else {
             print_line(&serde_json::json!({"type": "server", "url": server.url()}).to_string());
+            if let Some(cloud) = &sim_cloud {
+                print_line(
+                    &serde_json::json!({"type": "simCloud", "url": cloud.url(), "pid": cloud.pid()})
+                        .to_string(),
+                );
+            }
         }
         headless::print_events(engine.clone(), events, format, args.logs).await;
     } else {
@@ -165,6 +182,10 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     let _ = engine_done.await;
     signals.abort();
     server.shutdown().await;
+    // After the runs: their early stop cancels jobs on it.
+    if let Some(cloud) = sim_cloud {
+        cloud.stop().await;
+    }
     // Every run is gone: the demo's temp copy can go too.
     drop(demo);
     let sig = received.load(Ordering::SeqCst);
@@ -184,16 +205,20 @@ fn print_line(line: &str) {
     let _ = writeln!(std::io::stdout(), "{line}");
 }
 
-/// SPEC §12.10 start-up sign-in; returns the line to show, if any. The simulated SDK has
-/// no cloud, so projects that use it (the demo, the tests) never touch the network.
-async fn sign_in(project: &Project, env: &CloudEnv) -> anyhow::Result<Option<String>> {
-    if uses_simulated_sdk(project) {
-        return Ok(None);
-    }
+/// SPEC §12.10 start-up sign-in; returns the line to show, if any. With a simulated cloud
+/// the sign-in goes to it, and the line says where the cloud is instead.
+async fn sign_in(
+    project: &Project,
+    env: &CloudEnv,
+    sim_cloud: Option<&SimCloud>,
+) -> anyhow::Result<Option<String>> {
     let outcome = crate::core::cloud::bootstrap::sign_in_for_project(&project.root, env)
         .await
         .context("signing in to the Arkor Cloud at start-up")?;
-    Ok(outcome.message())
+    Ok(match sim_cloud {
+        Some(cloud) => Some(cloud.describe()),
+        None => outcome.message(),
+    })
 }
 
 fn uses_simulated_sdk(project: &Project) -> bool {
