@@ -70,7 +70,10 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         node: node.path.clone(),
         stop_timeout: Duration::from_secs(args.stop_timeout),
         run_on_ready: args.run || args.demo,
-        run_env: sim_cloud.as_ref().map(SimCloud::run_env).unwrap_or_default(),
+        run_env: sim_cloud
+            .as_ref()
+            .map(SimCloud::run_env)
+            .unwrap_or_default(),
         cloud: cloud_env.clone(),
     });
     // Before the signal forwarder exists, so the printer sees `ShuttingDown` and `Stopped`

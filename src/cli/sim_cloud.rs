@@ -45,8 +45,7 @@ impl SimCloud {
     pub async fn start(project: &Project, node: &Path, seed_history: bool) -> anyhow::Result<Self> {
         let data = project.root.join(".arkor").join("sim-cloud");
         let home = data.join("home");
-        create_private_dir(&home)
-            .with_context(|| format!("cannot create {}", home.display()))?;
+        create_private_dir(&home).with_context(|| format!("cannot create {}", home.display()))?;
         let bin = crate::assets::installed_sdk_bin(&project.root);
         let mut command = Command::new(node);
         command
@@ -138,7 +137,9 @@ impl SimCloud {
         let deadline = tokio::time::Instant::now() + STOP_GRACE;
         while matches!(child.try_wait(), Ok(None)) {
             if tokio::time::Instant::now() >= deadline {
-                tracing::warn!("the simulated cloud did not stop within {STOP_GRACE:?}; killing it");
+                tracing::warn!(
+                    "the simulated cloud did not stop within {STOP_GRACE:?}; killing it"
+                );
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -1,0 +1,153 @@
+//! A project on the simulated SDK trains on its own simulated cloud: arkor tui starts it,
+//! signs in to it, points the Studio's cloud routes and the runs at it, keeps its records in
+//! the project, writes nothing under HOME but the studio token, and stops it on exit.
+
+use serde_json::Value;
+
+use super::support::*;
+
+/// The simulated cloud's announcement: its URL and pid.
+fn sim_cloud(h: &mut Headless) -> (String, u32) {
+    let line = h.next_of_type("simCloud");
+    let url = line["url"].as_str().expect("url").to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    let pid = line["pid"].as_u64().expect("pid") as u32;
+    assert!(pid_alive(pid), "the simulated cloud runs");
+    (url, pid)
+}
+
+/// `GET /api/jobs` through arkor tui's Studio server.
+fn studio_jobs(h: &Headless, server: &str) -> Vec<Value> {
+    let token = std::fs::read_to_string(h.token_file()).expect("studio token");
+    let (status, body) = http_get_until(
+        server,
+        "/api/jobs",
+        &[("X-Arkor-Studio-Token", token.trim())],
+        |_| false,
+    );
+    assert!(status.contains(" 200 "), "{status}: {body}");
+    let jobs: Value = serde_json::from_str(&body).expect("JSON jobs");
+    jobs["jobs"].as_array().expect("jobs array").clone()
+}
+
+fn refuses_connections(url: &str) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", loopback_port(url))).is_err()
+}
+
+#[test]
+fn the_demo_trains_on_its_simulated_cloud_and_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().expect("temp TMPDIR");
+    let mut env = sim_env(5);
+    env.push(("TMPDIR", tmp.path().to_str().expect("utf-8").to_owned()));
+    let mut h = Headless::spawn(&["--demo"], &env);
+    let server = h.next_of_type("server")["url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    let (cloud_url, cloud_pid) = sim_cloud(&mut h);
+    let run = h.next_json("the run's job id", |v| {
+        v["type"] == "run" && v["jobId"].is_string()
+    });
+    let job_id = run["jobId"].as_str().expect("job id").to_owned();
+
+    // The Studio's job list comes from the simulated cloud: the live job first, then the
+    // two earlier runs the demo is seeded with.
+    let jobs = studio_jobs(&h, &server);
+    let summary: Vec<(&str, &str)> = jobs
+        .iter()
+        .map(|j| {
+            (
+                j["id"].as_str().unwrap_or_default(),
+                j["status"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(summary.len(), 3, "{summary:?}");
+    assert_eq!(summary[0].0, job_id);
+    assert!(matches!(summary[0].1, "queued" | "running"), "{summary:?}");
+    assert_eq!(
+        summary[1..].iter().map(|s| s.1).collect::<Vec<_>>(),
+        ["failed", "completed"]
+    );
+    assert!(jobs.iter().all(|j| j["name"] == "demo-triage"));
+
+    // Its event stream, through the Studio's proxy, in the cloud's wire format.
+    let token = std::fs::read_to_string(h.token_file()).expect("studio token");
+    let (status, events) = http_get_until(
+        &server,
+        &format!("/api/jobs/{job_id}/events?studioToken={}", token.trim()),
+        &[],
+        |body| body.contains("event: training.log"),
+    );
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(events.starts_with("id: "), "{events}");
+    assert!(
+        events.contains(r#""type":"training.started","#)
+            && events.contains(&format!(r#""jobId":"{job_id}""#)),
+        "{events}"
+    );
+
+    // Credentials and project scope of the simulation stay in the demo project.
+    assert_eq!(files_under(h.home.path()), [".arkor/studio-token"]);
+    let demo_root = tmp.path().join(format!("arkor-demo-{}", h.child.id()));
+    assert!(
+        demo_root
+            .join(".arkor/sim-cloud/home/.arkor/credentials.json")
+            .is_file()
+    );
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(demo_root.join(".arkor/state.json")).expect("state.json"),
+    )
+    .expect("state JSON");
+    assert!(
+        state["orgSlug"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("anon-"))
+    );
+
+    h.signal(libc::SIGINT);
+    let status = h.wait_exit();
+    assert_eq!(status.code(), Some(130), "stderr: {}", h.stderr());
+    assert!(!pid_alive(cloud_pid), "the simulated cloud stopped");
+    assert!(refuses_connections(&cloud_url));
+    assert!(
+        files_under(h.home.path()).is_empty(),
+        "nothing left under HOME"
+    );
+    assert!(!demo_root.exists());
+}
+
+#[test]
+fn a_simulated_project_keeps_its_cloud_jobs_across_sessions() {
+    let p = TestProject::with_entry();
+    let first_job = {
+        let mut h = Headless::start(&p, &["--run"], &sim_env(5));
+        let (_, cloud_pid) = sim_cloud(&mut h);
+        let run = h.next_json("the first job", |v| {
+            v["type"] == "run" && v["jobId"].is_string()
+        });
+        h.signal(libc::SIGINT);
+        assert_eq!(h.wait_exit().code(), Some(130), "stderr: {}", h.stderr());
+        assert!(!pid_alive(cloud_pid));
+        run["jobId"].as_str().expect("job id").to_owned()
+    };
+
+    let mut h = Headless::start(&p, &["--run"], &sim_env(5));
+    let server = h.next_of_type("server")["url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    sim_cloud(&mut h);
+    let run = h.next_json("the second job", |v| {
+        v["type"] == "run" && v["jobId"].is_string()
+    });
+    let second_job = run["jobId"].as_str().expect("job id").to_owned();
+    let jobs = studio_jobs(&h, &server);
+    let ids: Vec<&str> = jobs.iter().filter_map(|j| j["id"].as_str()).collect();
+    assert_eq!(ids, [second_job.as_str(), first_job.as_str()]);
+    // The first session's run early-stopped at a checkpoint and cancelled its job.
+    assert_eq!(jobs[1]["status"], "cancelled", "{:?}", jobs[1]);
+    h.signal(libc::SIGINT);
+    assert_eq!(h.wait_exit().code(), Some(130), "stderr: {}", h.stderr());
+    assert!(files_under(h.home.path()).is_empty());
+}
