@@ -9,21 +9,21 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use crate::core::cloud::{CLOUD_API_URL_ENV, CloudEnv};
 use crate::core::project::Project;
 
 /// Where a simulated runner keeps its credentials (the real SDK's `HOME`).
 const SIM_HOME_ENV: &str = "ARKOR_SIM_HOME";
-/// Node starting up on a busy machine; only there to turn a hang into an error.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a stop waits for the helper to save its records and exit.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 const STDERR_TAIL_LINES: usize = 20;
@@ -34,25 +34,36 @@ pub struct SimCloud {
     child: Option<Child>,
     url: String,
     home: PathBuf,
+    /// Fires when the helper's output closes: it exited.
+    gone: Option<tokio::sync::oneshot::Receiver<()>>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
 }
 
 impl SimCloud {
-    /// Start the project's simulated cloud and wait until it listens. `seed_history`: its
-    /// project gets two finished earlier jobs before the first one (the demo's job list).
+    /// Start the project's simulated cloud. `seed_history`: its project gets two finished
+    /// earlier jobs before the first one (the demo's job list).
+    ///
+    /// arkor binds the loopback port itself and hands the listening socket to the helper, so
+    /// the URL is known at once and nothing waits for Node to boot: connections made before it
+    /// accepts wait in the socket's backlog.
     ///
     /// Call it from the thread that lives as long as arkor (`arkor tui` runs on the main
     /// thread): the parent-death signal fires when the forking thread ends.
-    pub async fn start(project: &Project, node: &Path, seed_history: bool) -> anyhow::Result<Self> {
+    pub fn start(project: &Project, node: &Path, seed_history: bool) -> anyhow::Result<Self> {
         let data = project.root.join(".arkor").join("sim-cloud");
         let home = data.join("home");
         create_private_dir(&home).with_context(|| format!("cannot create {}", home.display()))?;
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .and_then(above_stdio)
+            .context("cannot bind a loopback port")?;
+        let url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
         let bin = crate::assets::installed_sdk_bin(&project.root);
         let mut command = Command::new(node);
         command
             .arg(&bin)
             .arg("sim-cloud")
-            .arg("--port")
-            .arg("0")
+            .arg("--listen-fd")
+            .arg(listener.as_raw_fd().to_string())
             .arg("--data")
             .arg(&data)
             .current_dir(&project.root)
@@ -62,36 +73,25 @@ impl SimCloud {
         if seed_history {
             command.arg("--seed-history");
         }
-        in_own_group_dying_with_us(&mut command);
+        prepare_child(&mut command, listener.as_raw_fd());
         let mut child = command
             .spawn()
             .with_context(|| format!("cannot run {} {}", node.display(), bin.display()))?;
+        // The helper holds the socket now.
+        drop(listener);
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let (gone_tx, gone) = tokio::sync::oneshot::channel();
         if let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) {
-            read_stdout(stdout, ready_tx);
+            read_stdout(stdout, gone_tx);
             read_stderr(stderr, stderr_tail.clone());
         }
-        let mut cloud = SimCloud {
+        Ok(SimCloud {
             child: Some(child),
-            url: String::new(),
+            url,
             home,
-        };
-        let line = match tokio::time::timeout(READY_TIMEOUT, ready_rx).await {
-            Ok(Ok(line)) => line,
-            Ok(Err(_)) => {
-                let status = cloud.reap_after_exit();
-                let tail = tail_text(&stderr_tail);
-                bail!("the simulated Arkor cloud exited before it was ready ({status}){tail}");
-            }
-            Err(_) => bail!(
-                "the simulated Arkor cloud did not start within {} s",
-                READY_TIMEOUT.as_secs()
-            ),
-        };
-        cloud.url = listening_url(&line)
-            .with_context(|| format!("unexpected first line from the simulated cloud: {line}"))?;
-        Ok(cloud)
+            gone: Some(gone),
+            stderr_tail,
+        })
     }
 
     /// The cloud API base URL, `http://127.0.0.1:<port>`.
@@ -128,6 +128,49 @@ impl SimCloud {
         )
     }
 
+    /// Resolves, with what it said on stderr, if the helper exits before [`SimCloud::stop`]
+    /// (a broken data folder, a crash). Once per cloud.
+    pub fn unexpected_exit(&mut self) -> impl Future<Output = String> + Send + 'static {
+        let gone = self.gone.take();
+        let tail = self.stderr_tail.clone();
+        async move {
+            match gone {
+                Some(gone) => {
+                    let _ = gone.await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+            // stderr may still be draining its last lines.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            format!(
+                "the simulated Arkor cloud stopped unexpectedly{}",
+                tail_text(&tail)
+            )
+        }
+    }
+
+    /// Why a request to the cloud failed, when the reason is that the helper is gone (given
+    /// a moment: a connection reset by a dying helper comes just before its exit).
+    pub async fn failure(&mut self) -> Option<String> {
+        let child = self.child.as_mut()?;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                _ => return None,
+            }
+        };
+        // Its last stderr lines may still be on their way.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Some(format!(
+            "the simulated Arkor cloud exited ({status}){}",
+            tail_text(&self.stderr_tail)
+        ))
+    }
+
     /// SIGTERM (it ends running jobs and saves its records), then SIGKILL after a grace period.
     pub async fn stop(mut self) {
         let Some(child) = self.child.as_mut() else {
@@ -156,23 +199,6 @@ impl SimCloud {
             let _ = child.wait();
         }
     }
-
-    /// The helper closed its stdout without a ready line: how it ended.
-    fn reap_after_exit(&mut self) -> String {
-        let Some(mut child) = self.child.take() else {
-            return "gone".to_owned();
-        };
-        // Its output closes a moment before its exit is reapable.
-        for _ in 0..100 {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.to_string();
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        signal_group(&child, libc::SIGKILL);
-        let _ = child.wait();
-        "closed its output".to_owned()
-    }
 }
 
 impl Drop for SimCloud {
@@ -183,8 +209,9 @@ impl Drop for SimCloud {
 }
 
 /// Own process group (a terminal's Ctrl-C reaches only arkor, which stops it deliberately),
-/// and SIGTERM when arkor dies without stopping it, so it still saves its records.
-fn in_own_group_dying_with_us(command: &mut Command) {
+/// SIGTERM when arkor dies without stopping it (so it still saves its records), and the
+/// listening socket `listen_fd` kept open across exec.
+fn prepare_child(command: &mut Command, listen_fd: libc::c_int) {
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: only async-signal-safe system calls between fork and exec; nothing allocates.
     unsafe {
@@ -202,6 +229,10 @@ fn in_own_group_dying_with_us(command: &mut Command) {
             {
                 return Err(std::io::Error::last_os_error());
             }
+            // std opens every descriptor close-on-exec; this one must survive the exec.
+            if libc::fcntl(listen_fd, libc::F_SETFD, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             // arkor may have died before prctl took effect.
             if libc::getppid() != parent {
                 libc::raise(libc::SIGTERM);
@@ -209,6 +240,22 @@ fn in_own_group_dying_with_us(command: &mut Command) {
             Ok(())
         });
     }
+}
+
+/// The same socket on a descriptor above 2: with a closed stdin or stdout, the bind may have
+/// got 0, 1 or 2, which the child's own stdio would replace.
+fn above_stdio(listener: TcpListener) -> std::io::Result<TcpListener> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    if listener.as_raw_fd() > 2 {
+        return Ok(listener);
+    }
+    // SAFETY: duplicating a descriptor we own; the copy is owned by the OwnedFd below.
+    let fd = unsafe { libc::fcntl(listener.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor nothing else owns.
+    Ok(TcpListener::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 fn signal_group(child: &Child, signal: libc::c_int) {
@@ -229,18 +276,15 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
-/// The first stdout line goes to `ready`; later ones (there should be none) to the log.
-fn read_stdout(stdout: impl Read + Send + 'static, ready: tokio::sync::oneshot::Sender<String>) {
+/// Its stdout (the listening line) goes to the log; `gone` fires when it closes.
+fn read_stdout(stdout: impl Read + Send + 'static, gone: tokio::sync::oneshot::Sender<()>) {
     let spawned = std::thread::Builder::new()
         .name("arkor-sim-cloud-out".into())
         .spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = ready.send(line);
-            }
-            for line in lines.map_while(Result::ok) {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 tracing::debug!(target: "sim_cloud", "{line}");
             }
+            let _ = gone.send(());
         });
     if let Err(e) = spawned {
         tracing::warn!("cannot read the simulated cloud's output: {e}");
@@ -272,38 +316,5 @@ fn tail_text(tail: &Mutex<VecDeque<String>>) -> String {
         String::new()
     } else {
         format!(":\n{}", tail.iter().cloned().collect::<Vec<_>>().join("\n"))
-    }
-}
-
-/// `{"type":"listening","url":"http://127.0.0.1:<port>",…}` → the URL.
-fn listening_url(line: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_str(line).ok()?;
-    if value["type"] != "listening" {
-        return None;
-    }
-    let url = value["url"].as_str()?;
-    url.starts_with("http://127.0.0.1:").then(|| url.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_a_loopback_listening_line_gives_a_url() {
-        assert_eq!(
-            listening_url(r#"{"type":"listening","url":"http://127.0.0.1:4321","pid":7}"#)
-                .as_deref(),
-            Some("http://127.0.0.1:4321")
-        );
-        for line in [
-            "",
-            "listening on http://127.0.0.1:4321",
-            r#"{"type":"error","url":"http://127.0.0.1:4321"}"#,
-            r#"{"type":"listening","url":"https://api.arkor.ai"}"#,
-            r#"{"type":"listening"}"#,
-        ] {
-            assert_eq!(listening_url(line), None, "{line}");
-        }
     }
 }

@@ -151,3 +151,47 @@ fn a_simulated_project_keeps_its_cloud_jobs_across_sessions() {
     assert_eq!(h.wait_exit().code(), Some(130), "stderr: {}", h.stderr());
     assert!(files_under(h.home.path()).is_empty());
 }
+
+#[test]
+fn a_simulated_cloud_that_cannot_start_stops_arkor_with_its_reason() {
+    let p = TestProject::with_entry();
+    p.write(".arkor/sim-cloud/cloud.json", "not json");
+    let mut h = Headless::start(&p, &[], &[]);
+    let status = h.wait_exit();
+    assert_eq!(status.code(), Some(1));
+    let stderr = h.stderr();
+    assert!(
+        stderr.contains("the simulated Arkor cloud exited")
+            && stderr.contains(".arkor/sim-cloud/cloud.json")
+            && stderr.contains("delete the file to start afresh"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_simulated_cloud_that_dies_mid_session_is_reported_once() {
+    let p = TestProject::with_entry();
+    let mut h = Headless::start(&p, &[], &[]);
+    let (_, cloud_pid) = sim_cloud(&mut h);
+    h.next_of_type("ready");
+    // SAFETY: plain syscall on the helper this test's arkor started.
+    unsafe {
+        libc::kill(cloud_pid as i32, libc::SIGKILL);
+    }
+    let notice = h.next_of_type("notice");
+    assert_eq!(notice["level"], "error", "{notice}");
+    assert!(
+        notice["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("the simulated Arkor cloud stopped unexpectedly")),
+        "{notice}"
+    );
+    h.signal(libc::SIGINT);
+    assert_eq!(h.wait_exit().code(), Some(130), "stderr: {}", h.stderr());
+    let notices = h
+        .seen_json()
+        .into_iter()
+        .filter(|v| v["type"] == "notice")
+        .count();
+    assert_eq!(notices, 1);
+}

@@ -87,7 +87,7 @@ export async function main(argv) {
   }
   if (REAL_ONLY_COMMANDS.has(command)) {
     process.stderr.write(
-      `arkor ${command} is not available in the simulated arkor SDK (${sdkVersion()}); only \`arkor start\` is. Install the real arkor package for ${command}.\n`,
+      `arkor ${command} is not available in the simulated arkor SDK (${sdkVersion()}); only \`arkor start\` and \`arkor sim-cloud\` are. Install the real arkor package for ${command}.\n`,
     );
     return 1;
   }

@@ -6,9 +6,10 @@ import { tokenMs } from "../simKnobs.mjs";
 import { createSimCloud } from "./server.mjs";
 
 export const SIM_CLOUD_USAGE = [
-  "Usage: arkor sim-cloud [--port N] [--data DIR] [--seed-history] [--token-ms N] [--ping-ms N] [--verbose]",
+  "Usage: arkor sim-cloud [--port N | --listen-fd FD] [--data DIR] [--seed-history] [--token-ms N] [--ping-ms N] [--verbose]",
   "",
   "  --port N         port on 127.0.0.1 (default 0: any free port)",
+  "  --listen-fd FD   accept on this already-listening socket instead (its parent bound it)",
   "  --data DIR       keep accounts, projects, jobs and endpoints in DIR across restarts",
   "  --seed-history   give each project two finished earlier jobs before its first one",
   "  --token-ms N     delay between streamed chat tokens (default: ARKOR_SIM_TOKEN_MS or 30)",
@@ -18,7 +19,7 @@ export const SIM_CLOUD_USAGE = [
 ].join("\n");
 
 function parseArgs(argv, env) {
-  const options = { port: 0, dataDir: null, seedHistory: false, tokenMs: undefined, pingMs: undefined, verbose: false };
+  const options = { port: 0, listenFd: null, dataDir: null, seedHistory: false, tokenMs: undefined, pingMs: undefined, verbose: false };
   const integer = (flag, value) => {
     const n = Number(value);
     if (value === undefined || !Number.isInteger(n) || n < 0) {
@@ -31,6 +32,9 @@ function parseArgs(argv, env) {
     switch (arg) {
       case "--port":
         options.port = integer(arg, argv[++i]);
+        break;
+      case "--listen-fd":
+        options.listenFd = integer(arg, argv[++i]);
         break;
       case "--data":
         options.dataDir = argv[++i];
@@ -80,6 +84,6 @@ export async function runSimCloud(argv, env = process.env) {
     );
   };
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"]) process.on(signal, stop);
-  const url = await cloud.listen(options.port);
+  const url = await cloud.listen(options.listenFd === null ? options.port : { fd: options.listenFd });
   process.stdout.write(`${JSON.stringify({ type: "listening", url, pid: process.pid })}\n`);
 }

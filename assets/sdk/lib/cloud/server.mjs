@@ -115,14 +115,19 @@ export function createSimCloud(options = {}) {
     server,
     store,
     jobs: jobService,
-    /** Listen on 127.0.0.1 (`port` 0: any free port); resolves with the base URL. */
+    /**
+     * Listen on 127.0.0.1 (`port` 0: any free port), or accept on an inherited listening
+     * socket (`{ fd }`); resolves with the base URL.
+     */
     listen(port = 0) {
       return new Promise((resolve, reject) => {
         server.once("error", reject);
-        server.listen(port, "127.0.0.1", () => {
+        const ready = () => {
           server.off("error", reject);
           resolve(`http://127.0.0.1:${server.address().port}`);
-        });
+        };
+        if (typeof port === "object") server.listen(port, ready);
+        else server.listen(port, "127.0.0.1", ready);
       });
     },
     /**
