@@ -36,6 +36,7 @@ pub const SDK_FILES: &[EmbeddedFile] = embed!("sdk":
     "lib/cacheBust.mjs",
     "lib/cli.mjs",
     "lib/cloud/access.mjs",
+    "lib/cloud/adopt.mjs",
     "lib/cloud/http.mjs",
     "lib/cloud/ids.mjs",
     "lib/cloud/jobs.mjs",

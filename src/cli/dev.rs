@@ -44,8 +44,8 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     // A project on the simulated SDK gets its own simulated cloud: it never talks to the real
     // one, and its credentials stay out of `~/.arkor`.
     let mut sim_cloud = if uses_simulated_sdk(&project) {
-        let cloud = SimCloud::start(&project, &node.path, args.demo)
-            .context("cannot start the simulated Arkor cloud")?;
+        let cloud = SimCloud::prepare(&project, &node.path, args.demo)
+            .context("cannot set up the simulated Arkor cloud")?;
         Some(cloud)
     } else {
         None
@@ -55,7 +55,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         None => CloudEnv::from_process(),
     };
     let sign_in_line = match &cloud_env {
-        Some(env) => sign_in(&project, env, sim_cloud.as_mut()).await?,
+        Some(env) => sign_in(&project, env, sim_cloud.as_ref()).await?,
         None => Some("no home directory (HOME is unset): the Studio's cloud routes and the cloud cancel are off".into()),
     };
 
@@ -78,6 +78,9 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     // Before the signal forwarder exists, so the printer sees `ShuttingDown` and `Stopped`
     // even when a signal arrived during start-up.
     let headless_events = args.headless.then(|| engine.subscribe());
+    if let Some(cloud) = sim_cloud.as_mut() {
+        cloud.launch_after_first_build(&engine);
+    }
 
     let cloud_routes = cloud_env.map(|env| {
         let mut options = CloudOptions::new(&project.root, env);
@@ -103,15 +106,6 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
             return Err(e);
         }
     };
-
-    // A simulated cloud that dies mid-session is said once, in the timeline.
-    let sim_cloud_watch = sim_cloud.as_mut().map(|cloud| {
-        let exit = cloud.unexpected_exit();
-        let notices = engine.clone();
-        tokio::spawn(async move {
-            notices.notice(crate::core::events::NoticeLevel::Error, exit.await);
-        })
-    });
 
     let received = Arc::new(AtomicI32::new(0));
     let signals = tokio::spawn(forward_signals(
@@ -143,8 +137,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
             print_line(&serde_json::json!({"type": "server", "url": server.url()}).to_string());
             if let Some(cloud) = &sim_cloud {
                 print_line(
-                    &serde_json::json!({"type": "simCloud", "url": cloud.url(), "pid": cloud.pid()})
-                        .to_string(),
+                    &serde_json::json!({"type": "simCloud", "url": cloud.url()}).to_string(),
                 );
             }
         }
@@ -194,9 +187,6 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     signals.abort();
     server.shutdown().await;
     // After the runs: their early stop cancels jobs on it.
-    if let Some(watch) = sim_cloud_watch {
-        watch.abort();
-    }
     if let Some(cloud) = sim_cloud {
         cloud.stop().await;
     }
@@ -219,24 +209,21 @@ fn print_line(line: &str) {
     let _ = writeln!(std::io::stdout(), "{line}");
 }
 
-/// SPEC §12.10 start-up sign-in; returns the line to show, if any. With a simulated cloud
-/// the sign-in goes to it (only the first session of a project, or a demo, has to), and the
-/// line says where the cloud is instead.
+/// SPEC §12.10 start-up sign-in; returns the line to show, if any. A simulated cloud's
+/// project is signed in already (its credentials are written before it starts): the line says
+/// where that cloud is instead.
 async fn sign_in(
     project: &Project,
     env: &CloudEnv,
-    sim_cloud: Option<&mut SimCloud>,
+    sim_cloud: Option<&SimCloud>,
 ) -> anyhow::Result<Option<String>> {
-    let outcome = crate::core::cloud::bootstrap::sign_in_for_project(&project.root, env).await;
-    match (outcome, sim_cloud) {
-        (Ok(_), Some(cloud)) => Ok(Some(cloud.describe())),
-        (Ok(outcome), None) => Ok(outcome.message()),
-        (Err(e), Some(cloud)) => match cloud.failure().await {
-            Some(why) => Err(anyhow::anyhow!(why)),
-            None => Err(e).context("signing in to the simulated Arkor cloud at start-up"),
-        },
-        (Err(e), None) => Err(e).context("signing in to the Arkor Cloud at start-up"),
+    if let Some(cloud) = sim_cloud {
+        return Ok(Some(cloud.describe()));
     }
+    let outcome = crate::core::cloud::bootstrap::sign_in_for_project(&project.root, env)
+        .await
+        .context("signing in to the Arkor Cloud at start-up")?;
+    Ok(outcome.message())
 }
 
 fn uses_simulated_sdk(project: &Project) -> bool {

@@ -5,7 +5,15 @@
 //! client code as real ones, and nothing of the simulation touches the real cloud or `~/.arkor`.
 //!
 //! Its records (identity, projects, jobs, endpoints) live in `<project>/.arkor/sim-cloud/`, and
-//! the credentials the cloud clients use in `<project>/.arkor/sim-cloud/home/.arkor/`.
+//! the credentials the cloud clients use in `<project>/.arkor/sim-cloud/home/.arkor/`. arkor
+//! writes those credentials (an anonymous identity, in the real file format) before the cloud
+//! starts, and the cloud adopts them: no client waits for a sign-in, and none can race another
+//! into minting a second identity.
+//!
+//! Nothing waits for the helper either: arkor binds its port first and hands it the listening
+//! socket, so the URL is known at once and early requests wait in the socket's backlog; the
+//! helper itself is started once the first build is in (or after [`LAUNCH_AT_THE_LATEST`]), so
+//! its Node start-up never competes with that build for the CPU.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
@@ -19,37 +27,40 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::core::cloud::credentials::{
+    AnonymousCredentials, Credentials, read_credentials, write_credentials,
+};
 use crate::core::cloud::{CLOUD_API_URL_ENV, CloudEnv};
+use crate::core::engine::EngineHandle;
+use crate::core::events::NoticeLevel;
 use crate::core::project::Project;
 
 /// Where a simulated runner keeps its credentials (the real SDK's `HOME`).
 const SIM_HOME_ENV: &str = "ARKOR_SIM_HOME";
+/// The helper starts after the first build, or this long after arkor did, whichever is first.
+pub const LAUNCH_AT_THE_LATEST: Duration = Duration::from_secs(3);
 /// How long a stop waits for the helper to save its records and exit.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 const STDERR_TAIL_LINES: usize = 20;
 
-/// A running simulated cloud. Stop it with [`SimCloud::stop`] after the runs are gone (their
-/// early stop cancels jobs on it); dropping it kills it.
+/// The session's simulated cloud: its address and identity exist from [`SimCloud::prepare`]
+/// on; the helper process from [`SimCloud::launch_after_first_build`] on. Stop it with
+/// [`SimCloud::stop`] after the runs are gone (their early stop cancels jobs on it).
 pub struct SimCloud {
-    child: Option<Child>,
     url: String,
     home: PathBuf,
-    /// Fires when the helper's output closes: it exited.
-    gone: Option<tokio::sync::oneshot::Receiver<()>>,
-    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    /// Until launched: the bound socket and the command that will accept on it.
+    pending: Option<(TcpListener, Command)>,
+    /// Once launched: the helper, shared with the task that launched it.
+    helper: Arc<Mutex<Option<Helper>>>,
+    launcher: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl SimCloud {
-    /// Start the project's simulated cloud. `seed_history`: its project gets two finished
-    /// earlier jobs before the first one (the demo's job list).
-    ///
-    /// arkor binds the loopback port itself and hands the listening socket to the helper, so
-    /// the URL is known at once and nothing waits for Node to boot: connections made before it
-    /// accepts wait in the socket's backlog.
-    ///
-    /// Call it from the thread that lives as long as arkor (`arkor tui` runs on the main
-    /// thread): the parent-death signal fires when the forking thread ends.
-    pub fn start(project: &Project, node: &Path, seed_history: bool) -> anyhow::Result<Self> {
+    /// Reserve the project's simulated cloud: bind a loopback port and make sure an identity
+    /// is on file. `seed_history`: its project gets two finished earlier jobs before the first
+    /// one (the demo's job list).
+    pub fn prepare(project: &Project, node: &Path, seed_history: bool) -> anyhow::Result<Self> {
         let data = project.root.join(".arkor").join("sim-cloud");
         let home = data.join("home");
         create_private_dir(&home).with_context(|| format!("cannot create {}", home.display()))?;
@@ -57,15 +68,19 @@ impl SimCloud {
             .and_then(above_stdio)
             .context("cannot bind a loopback port")?;
         let url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
-        let bin = crate::assets::installed_sdk_bin(&project.root);
+        ensure_identity(&home, &url)?;
         let mut command = Command::new(node);
         command
-            .arg(&bin)
+            .arg(crate::assets::installed_sdk_bin(&project.root))
             .arg("sim-cloud")
             .arg("--listen-fd")
             .arg(listener.as_raw_fd().to_string())
             .arg("--data")
             .arg(&data)
+            .arg("--home")
+            .arg(&home)
+            .arg("--project")
+            .arg(&project.root)
             .current_dir(&project.root)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -74,33 +89,18 @@ impl SimCloud {
             command.arg("--seed-history");
         }
         prepare_child(&mut command, listener.as_raw_fd());
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("cannot run {} {}", node.display(), bin.display()))?;
-        // The helper holds the socket now.
-        drop(listener);
-        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        let (gone_tx, gone) = tokio::sync::oneshot::channel();
-        if let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) {
-            read_stdout(stdout, gone_tx);
-            read_stderr(stderr, stderr_tail.clone());
-        }
         Ok(SimCloud {
-            child: Some(child),
             url,
             home,
-            gone: Some(gone),
-            stderr_tail,
+            pending: Some((listener, command)),
+            helper: Arc::new(Mutex::new(None)),
+            launcher: None,
         })
     }
 
     /// The cloud API base URL, `http://127.0.0.1:<port>`.
     pub fn url(&self) -> &str {
         &self.url
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
     }
 
     /// The environment the cloud clients of this session use: the simulated cloud, with the
@@ -128,9 +128,103 @@ impl SimCloud {
         )
     }
 
-    /// Resolves, with what it said on stderr, if the helper exits before [`SimCloud::stop`]
-    /// (a broken data folder, a crash). Once per cloud.
-    pub fn unexpected_exit(&mut self) -> impl Future<Output = String> + Send + 'static {
+    /// Start the helper once the engine's first build is in (or after
+    /// [`LAUNCH_AT_THE_LATEST`]). A helper that fails to start, or dies before [`SimCloud::stop`],
+    /// is reported once as an error notice, with what it said.
+    pub fn launch_after_first_build(&mut self, engine: &EngineHandle) {
+        let Some((listener, command)) = self.pending.take() else {
+            return;
+        };
+        let (built, mut dev_events) = engine.subscribe_dev();
+        let helper_slot = self.helper.clone();
+        let engine = engine.clone();
+        self.launcher = Some(tokio::spawn(async move {
+            if built.is_none() {
+                let _ = tokio::time::timeout(LAUNCH_AT_THE_LATEST, dev_events.recv()).await;
+            }
+            // Spawned from a runtime worker thread, which lives as long as arkor: the
+            // parent-death signal is tied to the thread that forks.
+            let helper = match Helper::spawn(command) {
+                Ok(helper) => helper,
+                Err(e) => {
+                    engine.notice(
+                        NoticeLevel::Error,
+                        format!("cannot start the simulated Arkor cloud: {e:#}"),
+                    );
+                    return;
+                }
+            };
+            // The helper holds the socket now.
+            drop(listener);
+            let mut helper = helper;
+            let exit = helper.unexpected_exit();
+            *helper_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(helper);
+            engine.notice(NoticeLevel::Error, exit.await);
+        }));
+    }
+
+    /// The helper's pid, once it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.helper
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|h| h.child.id())
+    }
+
+    /// SIGTERM (it ends running jobs and saves its records), then SIGKILL after a grace
+    /// period. A helper never launched is simply not started.
+    pub async fn stop(mut self) {
+        if let Some(launcher) = self.launcher.take() {
+            launcher.abort();
+        }
+        let helper = self.helper.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(helper) = helper {
+            helper.stop().await;
+        }
+    }
+}
+
+impl Drop for SimCloud {
+    /// Every exit path (an early `?`, a panic unwinding) takes the helper down.
+    fn drop(&mut self) {
+        if let Some(launcher) = self.launcher.take() {
+            launcher.abort();
+        }
+        if let Some(mut helper) = self.helper.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            helper.kill();
+        }
+    }
+}
+
+/// The running `sim-cloud` process.
+struct Helper {
+    child: Child,
+    /// Fires when the helper's output closes: it exited.
+    gone: Option<tokio::sync::oneshot::Receiver<()>>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Helper {
+    fn spawn(mut command: Command) -> anyhow::Result<Helper> {
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot run {:?}", command.get_program()))?;
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        let (gone_tx, gone) = tokio::sync::oneshot::channel();
+        if let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) {
+            read_stdout(stdout, gone_tx);
+            read_stderr(stderr, stderr_tail.clone());
+        }
+        Ok(Helper {
+            child,
+            gone: Some(gone),
+            stderr_tail,
+        })
+    }
+
+    /// Resolves, with what it said on stderr, when the helper exits. Once per helper.
+    fn unexpected_exit(&mut self) -> impl Future<Output = String> + Send + 'static {
         let gone = self.gone.take();
         let tail = self.stderr_tail.clone();
         async move {
@@ -149,36 +243,10 @@ impl SimCloud {
         }
     }
 
-    /// Why a request to the cloud failed, when the reason is that the helper is gone (given
-    /// a moment: a connection reset by a dying helper comes just before its exit).
-    pub async fn failure(&mut self) -> Option<String> {
-        let child = self.child.as_mut()?;
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                _ => return None,
-            }
-        };
-        // Its last stderr lines may still be on their way.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        Some(format!(
-            "the simulated Arkor cloud exited ({status}){}",
-            tail_text(&self.stderr_tail)
-        ))
-    }
-
-    /// SIGTERM (it ends running jobs and saves its records), then SIGKILL after a grace period.
-    pub async fn stop(mut self) {
-        let Some(child) = self.child.as_mut() else {
-            return;
-        };
-        signal_group(child, libc::SIGTERM);
+    async fn stop(mut self) {
+        signal_group(&self.child, libc::SIGTERM);
         let deadline = tokio::time::Instant::now() + STOP_GRACE;
-        while matches!(child.try_wait(), Ok(None)) {
+        while matches!(self.child.try_wait(), Ok(None)) {
             if tokio::time::Instant::now() >= deadline {
                 tracing::warn!(
                     "the simulated cloud did not stop within {STOP_GRACE:?}; killing it"
@@ -192,20 +260,37 @@ impl SimCloud {
 
     /// SIGKILL the group (if still there) and reap.
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if matches!(child.try_wait(), Ok(None)) {
-                signal_group(&child, libc::SIGKILL);
-            }
-            let _ = child.wait();
+        if matches!(self.child.try_wait(), Ok(None)) {
+            signal_group(&self.child, libc::SIGKILL);
         }
+        let _ = self.child.wait();
     }
 }
 
-impl Drop for SimCloud {
-    /// Every exit path (an early `?`, a panic unwinding) takes the helper down.
-    fn drop(&mut self) {
-        self.kill();
+/// Credentials under the simulated home, written (a fresh anonymous identity) when there are
+/// none or they are unreadable as credentials.
+fn ensure_identity(home: &Path, url: &str) -> anyhow::Result<()> {
+    let path = CloudEnv {
+        home: home.to_path_buf(),
+        cloud_api_url_override: None,
     }
+    .credentials_path();
+    if let Some(Credentials::Anonymous(_)) = read_credentials(&path)? {
+        return Ok(());
+    }
+    let hex = |bytes: usize| -> String {
+        (0..bytes)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect()
+    };
+    let credentials = Credentials::Anonymous(AnonymousCredentials {
+        token: format!("sim_anon_{}", hex(24)),
+        anonymous_id: format!("anon_{}", hex(8)),
+        arkor_cloud_api_url: Some(url.to_owned()),
+        org_slug: format!("anon-{}", hex(6)),
+    });
+    write_credentials(&path, &credentials)?;
+    Ok(())
 }
 
 /// Own process group (a terminal's Ctrl-C reaches only arkor, which stops it deliberately),

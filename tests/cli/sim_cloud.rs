@@ -6,14 +6,35 @@ use serde_json::Value;
 
 use super::support::*;
 
-/// The simulated cloud's announcement: its URL and pid.
-fn sim_cloud(h: &mut Headless) -> (String, u32) {
+/// The simulated cloud's announcement: its URL.
+fn sim_cloud_url(h: &mut Headless) -> String {
     let line = h.next_of_type("simCloud");
     let url = line["url"].as_str().expect("url").to_owned();
     assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    let pid = line["pid"].as_u64().expect("pid") as u32;
-    assert!(pid_alive(pid), "the simulated cloud runs");
-    (url, pid)
+    url
+}
+
+/// The pid of the `sim-cloud` helper working in `root` (it starts after the first build).
+fn sim_cloud_pid(root: &std::path::Path) -> u32 {
+    let root = root.canonicalize().expect("project root");
+    let mut found = None;
+    wait_until("the simulated cloud helper", || {
+        found = helpers_in(&root);
+        found.is_some()
+    });
+    found.expect("found")
+}
+
+fn helpers_in(root: &std::path::Path) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|&pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains("sim-cloud")
+                && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == root)
+                && pid_alive(pid)
+        })
 }
 
 /// `GET /api/jobs` through arkor tui's Studio server.
@@ -44,10 +65,12 @@ fn the_demo_trains_on_its_simulated_cloud_and_leaves_nothing_behind() {
         .as_str()
         .expect("url")
         .to_owned();
-    let (cloud_url, cloud_pid) = sim_cloud(&mut h);
+    let cloud_url = sim_cloud_url(&mut h);
     let run = h.next_json("the run's job id", |v| {
         v["type"] == "run" && v["jobId"].is_string()
     });
+    let demo_root = tmp.path().join(format!("arkor-demo-{}", h.child.id()));
+    let cloud_pid = sim_cloud_pid(&demo_root);
     let job_id = run["jobId"].as_str().expect("job id").to_owned();
 
     // The Studio's job list comes from the simulated cloud: the live job first, then the
@@ -89,7 +112,6 @@ fn the_demo_trains_on_its_simulated_cloud_and_leaves_nothing_behind() {
 
     // Credentials and project scope of the simulation stay in the demo project.
     assert_eq!(files_under(h.home.path()), [".arkor/studio-token"]);
-    let demo_root = tmp.path().join(format!("arkor-demo-{}", h.child.id()));
     assert!(
         demo_root
             .join(".arkor/sim-cloud/home/.arkor/credentials.json")
@@ -122,10 +144,11 @@ fn a_simulated_project_keeps_its_cloud_jobs_across_sessions() {
     let p = TestProject::with_entry();
     let first_job = {
         let mut h = Headless::start(&p, &["--run"], &sim_env(5));
-        let (_, cloud_pid) = sim_cloud(&mut h);
+        sim_cloud_url(&mut h);
         let run = h.next_json("the first job", |v| {
             v["type"] == "run" && v["jobId"].is_string()
         });
+        let cloud_pid = sim_cloud_pid(p.root());
         h.signal(libc::SIGINT);
         assert_eq!(h.wait_exit().code(), Some(130), "stderr: {}", h.stderr());
         assert!(!pid_alive(cloud_pid));
@@ -137,7 +160,7 @@ fn a_simulated_project_keeps_its_cloud_jobs_across_sessions() {
         .as_str()
         .expect("url")
         .to_owned();
-    sim_cloud(&mut h);
+    sim_cloud_url(&mut h);
     let run = h.next_json("the second job", |v| {
         v["type"] == "run" && v["jobId"].is_string()
     });
@@ -153,27 +176,30 @@ fn a_simulated_project_keeps_its_cloud_jobs_across_sessions() {
 }
 
 #[test]
-fn a_simulated_cloud_that_cannot_start_stops_arkor_with_its_reason() {
+fn a_simulated_cloud_that_cannot_start_is_reported_with_its_reason() {
     let p = TestProject::with_entry();
     p.write(".arkor/sim-cloud/cloud.json", "not json");
     let mut h = Headless::start(&p, &[], &[]);
-    let status = h.wait_exit();
-    assert_eq!(status.code(), Some(1));
-    let stderr = h.stderr();
+    let notice = h.next_of_type("notice");
+    assert_eq!(notice["level"], "error", "{notice}");
+    let message = notice["message"].as_str().unwrap_or_default();
     assert!(
-        stderr.contains("the simulated Arkor cloud exited")
-            && stderr.contains(".arkor/sim-cloud/cloud.json")
-            && stderr.contains("delete the file to start afresh"),
-        "{stderr}"
+        message.starts_with("the simulated Arkor cloud stopped unexpectedly")
+            && message.contains(".arkor/sim-cloud/cloud.json")
+            && message.contains("delete the file to start afresh"),
+        "{notice}"
     );
+    h.signal(libc::SIGINT);
+    assert_eq!(h.wait_exit().code(), Some(130), "stderr: {}", h.stderr());
 }
 
 #[test]
 fn a_simulated_cloud_that_dies_mid_session_is_reported_once() {
     let p = TestProject::with_entry();
     let mut h = Headless::start(&p, &[], &[]);
-    let (_, cloud_pid) = sim_cloud(&mut h);
+    sim_cloud_url(&mut h);
     h.next_of_type("ready");
+    let cloud_pid = sim_cloud_pid(p.root());
     // SAFETY: plain syscall on the helper this test's arkor started.
     unsafe {
         libc::kill(cloud_pid as i32, libc::SIGKILL);

@@ -3,7 +3,7 @@
 // sign-in and scope checks, realistic 4xx answers, persistence and seeded history.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -494,6 +494,36 @@ test("`arkor sim-cloud` prints one JSON line with its URL, serves, and exits 0 o
   child.kill("SIGTERM");
   assert.deepEqual(await exited, { code: 0, signal: null });
   await assert.rejects(fetch(`${ready.url}/v1/auth/cli/config`, { headers: CLIENT }));
+});
+
+test("`arkor sim-cloud --home --project` knows the account on file and its project from the first request", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "arkor-sim-adopt-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const home = join(dir, "home");
+  const project = join(dir, "my-project");
+  mkdirSync(join(home, ".arkor"), { recursive: true });
+  mkdirSync(join(project, ".arkor"), { recursive: true });
+  const token = "sim_anon_adopted";
+  writeFileSync(
+    join(home, ".arkor", "credentials.json"),
+    JSON.stringify({ mode: "anon", token, anonymousId: "anon_1", arkorCloudApiUrl: "http://127.0.0.1:1", orgSlug: "anon-mine" }),
+  );
+  writeFileSync(join(project, ".arkor", "state.json"), JSON.stringify({ orgSlug: "anon-mine", projectSlug: "my-project", projectId: "p-1" }));
+  const child = spawn(process.execPath, [join(SDK_DIR, "bin.mjs"), "sim-cloud", "--home", home, "--project", project], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  t.after(() => child.kill("SIGKILL"));
+  const ready = await new Promise((resolve, reject) => {
+    child.stdout.once("data", (chunk) => resolve(JSON.parse(String(chunk).split("\n")[0])));
+    child.on("exit", (code) => reject(new Error(`exited ${code}`)));
+  });
+  const headers = { ...CLIENT, Authorization: `Bearer ${token}` };
+  const jobs = await fetch(`${ready.url}/v1/jobs?orgSlug=anon-mine&projectSlug=my-project`, { headers });
+  assert.equal(jobs.status, 200);
+  assert.deepEqual(await jobs.json(), { jobs: [] });
+  const projects = await (await fetch(`${ready.url}/v1/projects?orgSlug=anon-mine`, { headers })).json();
+  assert.deepEqual(projects.projects.map((p) => [p.id, p.slug]), [["p-1", "my-project"]]);
+  assert.equal((await fetch(`${ready.url}/v1/me`, { headers: { ...CLIENT, Authorization: "Bearer other" } })).status, 401);
 });
 
 test("`arkor sim-cloud` with a bad flag exits 1 and says why", async () => {

@@ -3,14 +3,17 @@
 // accepts connections; stops (ending running jobs and saving its records) on SIGTERM, SIGINT
 // or SIGHUP.
 import { tokenMs } from "../simKnobs.mjs";
+import { adoptAccount } from "./adopt.mjs";
 import { createSimCloud } from "./server.mjs";
 
 export const SIM_CLOUD_USAGE = [
-  "Usage: arkor sim-cloud [--port N | --listen-fd FD] [--data DIR] [--seed-history] [--token-ms N] [--ping-ms N] [--verbose]",
+  "Usage: arkor sim-cloud [--port N | --listen-fd FD] [--data DIR] [--home DIR [--project DIR]] [--seed-history] [--token-ms N] [--ping-ms N] [--verbose]",
   "",
   "  --port N         port on 127.0.0.1 (default 0: any free port)",
   "  --listen-fd FD   accept on this already-listening socket instead (its parent bound it)",
   "  --data DIR       keep accounts, projects, jobs and endpoints in DIR across restarts",
+  "  --home DIR       the anonymous account in DIR/.arkor/credentials.json is known to this cloud",
+  "  --project DIR    so is the project DIR/.arkor/state.json names for that account",
   "  --seed-history   give each project two finished earlier jobs before its first one",
   "  --token-ms N     delay between streamed chat tokens (default: ARKOR_SIM_TOKEN_MS or 30)",
   "  --ping-ms N      keep-alive interval of idle event streams (default 15000)",
@@ -19,7 +22,7 @@ export const SIM_CLOUD_USAGE = [
 ].join("\n");
 
 function parseArgs(argv, env) {
-  const options = { port: 0, listenFd: null, dataDir: null, seedHistory: false, tokenMs: undefined, pingMs: undefined, verbose: false };
+  const options = { port: 0, listenFd: null, dataDir: null, home: null, projectDir: null, seedHistory: false, tokenMs: undefined, pingMs: undefined, verbose: false };
   const integer = (flag, value) => {
     const n = Number(value);
     if (value === undefined || !Number.isInteger(n) || n < 0) {
@@ -39,6 +42,14 @@ function parseArgs(argv, env) {
       case "--data":
         options.dataDir = argv[++i];
         if (!options.dataDir) throw new Error("--data needs a directory");
+        break;
+      case "--home":
+        options.home = argv[++i];
+        if (!options.home) throw new Error("--home needs a directory");
+        break;
+      case "--project":
+        options.projectDir = argv[++i];
+        if (!options.projectDir) throw new Error("--project needs a directory");
         break;
       case "--seed-history":
         options.seedHistory = true;
@@ -71,6 +82,7 @@ export async function runSimCloud(argv, env = process.env) {
     pingMs: options.pingMs,
     log: options.verbose ? (line) => process.stderr.write(`${line}\n`) : undefined,
   });
+  if (options.home) adoptAccount(cloud.store, { home: options.home, projectDir: options.projectDir });
   let stopping = false;
   const stop = () => {
     if (stopping) return;
