@@ -89,6 +89,11 @@ pub fn sdk_version() -> &'static str {
     SDK_VERSION
 }
 
+/// True for any simulated SDK's version (this one or an older copy a project still has).
+pub fn is_simulated_version(version: &str) -> bool {
+    version.ends_with(SIMULATED_VERSION_SUFFIX)
+}
+
 /// Install the simulated SDK as `<project_root>/node_modules/arkor` (plus the usual
 /// `node_modules/.bin/arkor` link), with `bin.mjs` executable.
 ///
@@ -188,7 +193,7 @@ fn is_simulated_sdk(package_dir: &Path) -> bool {
     manifest["name"] == "arkor"
         && manifest["version"]
             .as_str()
-            .is_some_and(|version| version.ends_with(SIMULATED_VERSION_SUFFIX))
+            .is_some_and(is_simulated_version)
 }
 
 fn make_executable(path: &Path) -> io::Result<()> {

@@ -226,10 +226,11 @@ async fn sign_in(
     Ok(outcome.message())
 }
 
+/// Any simulated SDK, even an older copy: such a project never talks to the real cloud.
 fn uses_simulated_sdk(project: &Project) -> bool {
     project
         .sdk()
-        .is_ok_and(|sdk| sdk.version == crate::assets::sdk_version())
+        .is_ok_and(|sdk| crate::assets::is_simulated_version(&sdk.version))
 }
 
 /// SIGINT / SIGTERM / SIGHUP: the first asks for a graceful shutdown (runs early-stop at

@@ -221,3 +221,31 @@ fn a_simulated_cloud_that_dies_mid_session_is_reported_once() {
         .count();
     assert_eq!(notices, 1);
 }
+
+#[test]
+fn a_sigkilled_arkor_takes_its_simulated_cloud_down_with_the_records_saved() {
+    let p = TestProject::with_entry();
+    let mut h = Headless::start(&p, &["--run"], &sim_env(5));
+    sim_cloud_url(&mut h);
+    let run = h.next_json("the job", |v| v["type"] == "run" && v["jobId"].is_string());
+    let job_id = run["jobId"].as_str().expect("job id").to_owned();
+    let cloud_pid = sim_cloud_pid(p.root());
+    h.signal(libc::SIGKILL);
+    h.wait_exit();
+    // The parent-death signal is SIGTERM: the helper ends the job it can no longer run
+    // and saves its records before it goes.
+    wait_until("the simulated cloud to exit", || !pid_alive(cloud_pid));
+    let records: Value = serde_json::from_str(
+        &std::fs::read_to_string(p.path(".arkor/sim-cloud/cloud.json")).expect("records"),
+    )
+    .expect("records JSON");
+    let job = records["jobs"]
+        .as_array()
+        .and_then(|jobs| jobs.iter().find(|j| j["id"] == job_id.as_str()))
+        .unwrap_or_else(|| panic!("job {job_id} in {records}"));
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(
+        p.path(&format!(".arkor/sim-cloud/jobs/{job_id}.ndjson"))
+            .is_file()
+    );
+}
