@@ -124,6 +124,7 @@ export function createTrainer(input, context = {}) {
       const knobs = simulationKnobs(env);
       const target = await connectCloud(env);
       cloud = target;
+      hostedCloudClosed = false;
       try {
         const session = await openSession({ baseUrl: target.baseUrl, home: target.home, cwd, persistent: target.persistent });
         return { ...session, knobs };
