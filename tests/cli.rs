@@ -1,5 +1,5 @@
 //! End-to-end tests of the real `arkor` binary: headless JSON output (issue 3), signals and
-//! shutdown, parent death, and `arkor build`. Each test uses a temp project and a temp HOME.
+//! shutdown, parent death, the simulated cloud of simulated-SDK projects, and `arkor build`. Each test uses a temp project and a temp HOME.
 
 #[path = "cli/build.rs"]
 mod build;
@@ -9,5 +9,7 @@ mod faults;
 mod headless;
 #[path = "cli/shutdown.rs"]
 mod shutdown;
+#[path = "cli/sim_cloud.rs"]
+mod sim_cloud;
 #[path = "cli/support.rs"]
 mod support;

@@ -12,6 +12,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::args::TuiArgs;
 use super::headless::{self, LineFormat};
+use super::sim_cloud::SimCloud;
 use super::stdout_lines::StdoutLines;
 use crate::core::cloud::CloudEnv;
 use crate::core::engine::{self, Command, EngineConfig, EngineHandle};
@@ -49,9 +50,21 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     }
     let node = project::find_node()?;
 
-    let cloud_env = CloudEnv::from_process();
+    // A project on the simulated SDK gets its own simulated cloud: it never talks to the real
+    // one, and its credentials stay out of `~/.arkor`.
+    let mut sim_cloud = if uses_simulated_sdk(&project) {
+        let cloud = SimCloud::prepare(&project, &node.path, args.demo)
+            .context("cannot set up the simulated Arkor cloud")?;
+        Some(cloud)
+    } else {
+        None
+    };
+    let cloud_env = match &sim_cloud {
+        Some(cloud) => Some(cloud.cloud_env()),
+        None => CloudEnv::from_process(),
+    };
     let sign_in_line = match &cloud_env {
-        Some(env) => sign_in(&project, env).await?,
+        Some(env) => sign_in(&project, env, sim_cloud.as_ref()).await?,
         None => Some("no home directory (HOME is unset): the Studio's cloud routes and the cloud cancel are off".into()),
     };
 
@@ -65,12 +78,18 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         node: node.path.clone(),
         stop_timeout: Duration::from_secs(args.stop_timeout),
         run_on_ready: args.run || args.demo,
-        run_env: Vec::new(),
+        run_env: sim_cloud
+            .as_ref()
+            .map(SimCloud::run_env)
+            .unwrap_or_default(),
         cloud: cloud_env.clone(),
     });
     // Before the signal forwarder exists, so the printer sees `ShuttingDown` and `Stopped`
     // even when a signal arrived during start-up.
     let headless_events = args.headless.then(|| engine.subscribe());
+    if let Some(cloud) = sim_cloud.as_mut() {
+        cloud.launch_after_first_build(&engine);
+    }
 
     // Every line arkor prints goes through this writer: a stdout nobody reads (a paused
     // pager, Ctrl-S, a full pipe) must never hold up the dev loop or its shutdown.
@@ -80,12 +99,8 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         LineFormat::Human
     };
     let out = StdoutLines::start(headless::stdout_skip_note(format));
-
-    let simulated_sdk = uses_simulated_sdk(&project);
     let cloud_routes = cloud_env.map(|env| {
         let mut options = CloudOptions::new(&project.root, env);
-        // The simulated SDK has no cloud: never mint an identity for it.
-        options.auto_anonymous = !simulated_sdk;
         let notices = engine.clone();
         options.notices = Arc::new(move |level, message| notices.notice(level, message));
         crate::server::cloud::router(CloudContext::new(options))
@@ -132,6 +147,9 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
             }
         } else {
             out.line(serde_json::json!({"type": "server", "url": server.url()}).to_string());
+            if let Some(cloud) = &sim_cloud {
+                out.line(serde_json::json!({"type": "simCloud", "url": cloud.url()}).to_string());
+            }
         }
         headless::print_events(engine.clone(), events, format, args.logs, &out).await;
     } else {
@@ -177,6 +195,10 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     signals.abort();
     // Lines still queued get a moment to go out, never more.
     tokio::join!(server.shutdown(), out.flush(STDOUT_FLUSH_GRACE));
+    // After the runs: their early stop cancels jobs on it.
+    if let Some(cloud) = sim_cloud {
+        cloud.stop().await;
+    }
     // Every run is gone: the demo's temp copy can go too.
     drop(demo);
     let sig = received.load(Ordering::SeqCst);
@@ -190,11 +212,16 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// SPEC §12.10 start-up sign-in; returns the line to show, if any. The simulated SDK has
-/// no cloud, so projects that use it (the demo, the tests) never touch the network.
-async fn sign_in(project: &Project, env: &CloudEnv) -> anyhow::Result<Option<String>> {
-    if uses_simulated_sdk(project) {
-        return Ok(None);
+/// SPEC §12.10 start-up sign-in; returns the line to show, if any. A simulated cloud's
+/// project is signed in already (its credentials are written before it starts): the line says
+/// where that cloud is instead.
+async fn sign_in(
+    project: &Project,
+    env: &CloudEnv,
+    sim_cloud: Option<&SimCloud>,
+) -> anyhow::Result<Option<String>> {
+    if let Some(cloud) = sim_cloud {
+        return Ok(Some(cloud.describe()));
     }
     let outcome = crate::core::cloud::bootstrap::sign_in_for_project(&project.root, env)
         .await
@@ -202,10 +229,11 @@ async fn sign_in(project: &Project, env: &CloudEnv) -> anyhow::Result<Option<Str
     Ok(outcome.message())
 }
 
+/// Any simulated SDK, even an older copy: such a project never talks to the real cloud.
 fn uses_simulated_sdk(project: &Project) -> bool {
     project
         .sdk()
-        .is_ok_and(|sdk| sdk.version == crate::assets::sdk_version())
+        .is_ok_and(|sdk| crate::assets::is_simulated_version(&sdk.version))
 }
 
 /// SIGINT / SIGTERM / SIGHUP: the first asks for a graceful shutdown (runs early-stop at

@@ -7,4 +7,5 @@ pub mod forward;
 pub mod headless;
 pub mod logging;
 pub mod open_files;
+pub mod sim_cloud;
 pub mod stdout_lines;

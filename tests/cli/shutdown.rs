@@ -175,26 +175,6 @@ fn the_demo_runs_and_its_temp_project_is_removed_on_exit() {
     assert!(!demo_root.exists(), "demo project removed");
 }
 
-/// The de-chunked body of a (possibly partial) chunked HTTP/1.1 response.
-fn chunked_body(raw: &[u8]) -> String {
-    let text = String::from_utf8_lossy(raw);
-    let Some((_, mut rest)) = text.split_once("\r\n\r\n") else {
-        return String::new();
-    };
-    let mut body = String::new();
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || after.len() < size {
-            break;
-        }
-        body.push_str(&after[..size]);
-        rest = after[size..].strip_prefix("\r\n").unwrap_or("");
-    }
-    body
-}
-
 #[test]
 fn sigint_early_stops_a_studio_run_whose_stream_shows_the_runner_and_the_trailer() {
     use std::io::{Read, Write};

@@ -329,3 +329,105 @@ pub const BUILT_KEYS: [&str; 6] = [
 pub fn is_dev_event(v: &Value) -> bool {
     matches!(v["type"].as_str(), Some("ready" | "rebuild" | "error"))
 }
+
+/// The de-chunked body of a (possibly partial) chunked HTTP/1.1 response.
+pub fn chunked_body(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let Some((_, mut rest)) = text.split_once("\r\n\r\n") else {
+        return String::new();
+    };
+    let mut body = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || after.len() < size {
+            break;
+        }
+        body.push_str(&after[..size]);
+        rest = after[size..].strip_prefix("\r\n").unwrap_or("");
+    }
+    body
+}
+
+/// The port of a `http://127.0.0.1:<port>[/]` URL.
+pub fn loopback_port(url: &str) -> u16 {
+    url.trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {url}"))
+}
+
+/// `GET <path>` on a loopback server, reading the response until `done(body)` holds or the
+/// server closes; returns the status line and the de-chunked body read so far.
+pub fn http_get_until(
+    url: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    done: impl Fn(&str) -> bool,
+) -> (String, String) {
+    use std::io::{Read, Write};
+    let port = loopback_port(url);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(WAIT)).expect("read timeout");
+    let mut request =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("request");
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = stream.read(&mut buf).expect("read the response");
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if done(&response_body(&raw)) {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&raw);
+    let status = text.lines().next().unwrap_or_default().to_owned();
+    (status, response_body(&raw))
+}
+
+/// The body of a raw HTTP/1.1 response, chunked or not.
+fn response_body(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return String::new();
+    };
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        chunked_body(raw)
+    } else {
+        body.to_owned()
+    }
+}
+
+/// Every file under `dir`, relative to it.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                out.push(rel.display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
