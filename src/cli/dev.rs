@@ -19,6 +19,8 @@ use crate::core::project::{self, Project};
 use crate::server::cloud::{CloudContext, CloudOptions};
 
 pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
+    // First: without Node there is nothing to run, and the error should say only that.
+    let node = project::find_node()?;
     let demo = if args.demo {
         Some(DemoProject::create()?)
     } else {
@@ -38,7 +40,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let log = super::logging::init_file_logging(&project.root.join(".arkor"));
-    let node = project::find_node()?;
+    tracing::info!("{node}");
 
     let cloud_env = CloudEnv::from_process();
     let sign_in_line = match &cloud_env {
@@ -106,6 +108,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
             LineFormat::Human
         };
         if format == LineFormat::Human {
+            print_line(&node.to_string());
             // The reference's ready line: scripts written for `arkor dev` wait for it.
             print_line(&format!("Arkor Studio running on {}", server.url()));
             for line in sign_in_line.iter().chain(server.warnings()) {
@@ -118,13 +121,18 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
                 print_line(&format!("arkor tui log: {}", path.display()));
             }
         } else {
-            print_line(&serde_json::json!({"type": "server", "url": server.url()}).to_string());
+            let node = serde_json::json!({"version": node.version, "path": node.path});
+            print_line(
+                &serde_json::json!({"type": "server", "url": server.url(), "node": node})
+                    .to_string(),
+            );
         }
         headless::print_events(engine.clone(), events, format, args.logs).await;
     } else {
         let mut opts = crate::tui::TuiOptions::from_env();
         opts.server_url = Some(server.url().to_string());
         opts.notifications = !args.no_notify;
+        opts.hints.push(node.to_string());
         opts.hints.extend(sign_in_line.clone());
         opts.hints.extend(server.warnings().iter().cloned());
         if let Some(d) = &demo {

@@ -5,4 +5,5 @@ pub mod build;
 pub mod dev;
 pub mod forward;
 pub mod headless;
+pub mod launcher;
 pub mod logging;
