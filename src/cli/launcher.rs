@@ -2,38 +2,71 @@
 //! binary and passes signals on): end with it.
 //!
 //! A launcher killed outright (SIGKILL, an OOM kill) passes nothing on, and arkor tui would go
-//! on without a parent, its runs with it. On Linux the kernel's parent-death signal turns the
-//! launcher's death into a SIGTERM here, which stops the runs at their next checkpoint like any
-//! other SIGTERM.
+//! on without a parent, its runs with it. On Linux a thread waits on a pidfd of the launcher
+//! and, when it exits, sends arkor tui one SIGTERM, which stops the runs at their next
+//! checkpoint like any other SIGTERM. (Not PR_SET_PDEATHSIG: it fires once per exiting thread
+//! of the parent, and Node has several; a second SIGTERM would force-stop the runs.)
 
 /// The launcher sets it to its own pid.
 pub const LAUNCHER_PID_ENV: &str = "ARKOR_TUI_LAUNCHER_PID";
 
-/// When the parent is the launcher named in [`LAUNCHER_PID_ENV`], ask for a SIGTERM when it
-/// dies. Call it first thing, before any signal handler exists. A variable inherited by some
-/// other descendant (the parent is not that pid) is ignored.
+/// When the parent is the launcher named in [`LAUNCHER_PID_ENV`], send this process one
+/// SIGTERM when the launcher exits. Call it first thing, before any signal handler exists. A
+/// variable inherited by some other descendant (the parent is not that pid) is ignored, and so
+/// is a kernel without pidfds (Linux before 5.3): arkor tui then runs as it would on its own.
 pub fn follow_launcher() {
     #[cfg(target_os = "linux")]
     {
-        use nix::sys::signal::Signal;
-        use nix::unistd::getppid;
-
         let Some(launcher) = std::env::var(LAUNCHER_PID_ENV)
             .ok()
             .and_then(|pid| pid.parse::<i32>().ok())
         else {
             return;
         };
+        linux::follow(launcher);
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::{Pid, getppid};
+
+    pub fn follow(launcher: i32) {
         if getppid().as_raw() != launcher {
             return;
         }
-        // No logging exists yet; without the signal arkor tui runs as it would on its own.
-        if nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).is_err() {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is shared.
+        let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, launcher, 0) };
+        let Ok(raw) = i32::try_from(raw) else { return };
+        if raw < 0 {
             return;
         }
-        // The launcher died between the two checks: the signal asked for will never come.
+        // SAFETY: `raw` is a pidfd just opened above and owned by nothing else.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // The launcher may have died (and its pid been reused) before the pidfd was opened.
         if getppid().as_raw() != launcher {
-            let _ = nix::sys::signal::raise(Signal::SIGTERM);
+            let _ = kill(Pid::this(), Signal::SIGTERM);
+            return;
         }
+        let watcher = std::thread::Builder::new()
+            .name("arkor-launcher".into())
+            .spawn(move || {
+                // The pidfd turns readable once the launcher has exited.
+                let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+                loop {
+                    match poll(&mut fds, PollTimeout::NONE) {
+                        Ok(_) => break,
+                        Err(nix::errno::Errno::EINTR) => continue,
+                        Err(_) => return,
+                    }
+                }
+                let _ = kill(Pid::this(), Signal::SIGTERM);
+            });
+        // No thread, no watch: arkor tui runs as it would on its own.
+        drop(watcher);
     }
 }

@@ -132,6 +132,12 @@ impl Headless {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Headless::watch(cmd, home)
+    }
+
+    /// Start `cmd` (stdout and stderr piped), a headless JSON run of arkor however it is
+    /// launched, and read its lines; `home` is its HOME and lives as long as the harness.
+    pub fn watch(mut cmd: Command, home: tempfile::TempDir) -> Headless {
         let mut child = cmd.spawn().expect("arkor starts");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::channel();
