@@ -219,39 +219,33 @@ fn version_and_build_through_npx(installed: &Installed) {
     );
 }
 
-/// A running `--run` under the launcher: the run's pid once it runs.
-fn running_run(h: &mut Headless) -> u32 {
+/// Start `--run` under the launcher, wait for the run, send the launcher `signal`, and check
+/// that the run early-stopped (exit 0): one shutdown signal reached arkor, not two.
+fn signal_the_launcher_of_a_run(installed: &Installed, signal: i32) -> (Headless, u32) {
+    let mut h = installed.launcher_headless();
     h.next_of_type("server");
     let running = h.run_state(None, "running");
-    running["pid"].as_u64().expect("run pid") as u32
-}
-
-fn signals_reach_the_binary_once_without_a_terminal(installed: &Installed) {
-    // SIGTERM to the launcher: one early stop at the next checkpoint, and arkor's 143 back.
-    let mut h = installed.launcher_headless();
-    let pid = running_run(&mut h);
-    h.signal(libc::SIGTERM);
+    let pid = running["pid"].as_u64().expect("run pid") as u32;
+    h.signal(signal);
     let exited = h.run_state(Some(pid.into()), "exited");
     assert_eq!(
         exited["state"]["status"],
         serde_json::json!({"code": 0}),
-        "one SIGTERM, so no forced stop"
-    );
-    let status = h.wait_exit();
-    assert_eq!(status.code(), Some(143), "stderr: {}", h.stderr());
-
-    // The launcher killed outright: the binary is told (SIGTERM) and still early-stops.
-    let mut h = installed.launcher_headless();
-    let pid = running_run(&mut h);
-    h.signal(libc::SIGKILL);
-    let exited = h.run_state(Some(pid.into()), "exited");
-    assert_eq!(
-        exited["state"]["status"],
-        serde_json::json!({"code": 0}),
-        "{}\nstderr: {}",
+        "signal {signal}: an early stop, not a forced one\n{}\nstderr: {}",
         h.seen.join("\n"),
         h.stderr()
     );
+    (h, pid)
+}
+
+fn signals_reach_the_binary_once_without_a_terminal(installed: &Installed) {
+    // SIGTERM to the launcher: passed on once, and arkor's 143 comes back.
+    let (mut h, _) = signal_the_launcher_of_a_run(installed, libc::SIGTERM);
+    let status = h.wait_exit();
+    assert_eq!(status.code(), Some(143), "stderr: {}", h.stderr());
+
+    // The launcher killed outright: the binary is told (one SIGTERM) and still early-stops.
+    let (mut h, pid) = signal_the_launcher_of_a_run(installed, libc::SIGKILL);
     h.wait_exit();
     wait_until("the run to be gone", || !pid_alive(pid));
 }
