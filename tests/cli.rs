@@ -1,5 +1,6 @@
 //! End-to-end tests of the real `arkor` binary: headless JSON output (issue 3), signals and
-//! shutdown, parent death, the simulated cloud of simulated-SDK projects, and `arkor build`. Each test uses a temp project and a temp HOME.
+//! shutdown, parent death, the simulated cloud of simulated-SDK projects, `arkor build`, and the
+//! npm packages (npm/). Each test uses a temp project and a temp HOME.
 
 #[path = "cli/build.rs"]
 mod build;
@@ -7,6 +8,8 @@ mod build;
 mod faults;
 #[path = "cli/headless.rs"]
 mod headless;
+#[path = "cli/npm.rs"]
+mod npm;
 #[path = "cli/shutdown.rs"]
 mod shutdown;
 #[path = "cli/sim_cloud.rs"]

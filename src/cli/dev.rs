@@ -25,6 +25,8 @@ use crate::server::cloud::{CloudContext, CloudOptions};
 const STDOUT_FLUSH_GRACE: Duration = Duration::from_millis(500);
 
 pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
+    // First: without Node there is nothing to run, and the error should say only that.
+    let node = project::find_node()?;
     let demo = if args.demo {
         Some(DemoProject::create()?)
     } else {
@@ -48,7 +50,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         Ok((before, after)) => tracing::debug!(before, after, "open-file limit"),
         Err(e) => tracing::warn!("could not raise the open-file limit: {e}"),
     }
-    let node = project::find_node()?;
+    tracing::info!("{node}");
 
     // A project on the simulated SDK gets its own simulated cloud: it never talks to the real
     // one, and its credentials stay out of `~/.arkor`.
@@ -134,6 +136,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     let mut dashboard_error = None;
     if let Some(events) = headless_events {
         if format == LineFormat::Human {
+            out.line(node.to_string());
             // The reference's ready line: scripts written for `arkor dev` wait for it.
             out.line(format!("Arkor Studio running on {}", server.url()));
             for line in sign_in_line.iter().chain(server.warnings()) {
@@ -146,7 +149,11 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
                 out.line(format!("arkor tui log: {}", path.display()));
             }
         } else {
-            out.line(serde_json::json!({"type": "server", "url": server.url()}).to_string());
+            let node = serde_json::json!({"version": node.version, "path": node.path});
+            out.line(
+                serde_json::json!({"type": "server", "url": server.url(), "node": node})
+                    .to_string(),
+            );
             if let Some(cloud) = &sim_cloud {
                 out.line(serde_json::json!({"type": "simCloud", "url": cloud.url()}).to_string());
             }
@@ -156,6 +163,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         let mut opts = crate::tui::TuiOptions::from_env();
         opts.server_url = Some(server.url().to_string());
         opts.notifications = !args.no_notify;
+        opts.hints.push(node.to_string());
         opts.hints.extend(sign_in_line.clone());
         opts.hints.extend(server.warnings().iter().cloned());
         if let Some(d) = &demo {

@@ -5,6 +5,7 @@ pub mod build;
 pub mod dev;
 pub mod forward;
 pub mod headless;
+pub mod launcher;
 pub mod logging;
 pub mod open_files;
 pub mod sim_cloud;

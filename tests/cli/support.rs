@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -430,4 +430,44 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// Run `cmd` to the end and collect its output, in a process group of its own that is killed
+/// (and the test failed) after `limit`: `wait_with_output` alone would wait forever on a hang.
+pub fn output_within(mut cmd: Command, limit: Duration) -> Output {
+    use std::os::unix::process::CommandExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    cmd.process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let pid = child.id() as i32;
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    let watchdog = std::thread::spawn(move || {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if flag.load(Ordering::SeqCst) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: plain syscall on the group of the child spawned above, not yet reaped.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+        true
+    });
+    let output = child.wait_with_output().expect("output");
+    done.store(true, Ordering::SeqCst);
+    let hung = watchdog.join().expect("watchdog");
+    assert!(
+        !hung,
+        "{cmd:?} hung; output so far:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
 }
