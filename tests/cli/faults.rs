@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
@@ -173,7 +173,7 @@ struct UnreadStdout {
     home: tempfile::TempDir,
     _project: TestProject,
     /// The read end, held open and never read.
-    unread: File,
+    _unread: File,
 }
 
 impl UnreadStdout {
@@ -190,7 +190,9 @@ impl UnreadStdout {
         let mut args = vec!["--cwd", root, "--logs", "--run"];
         args.extend_from_slice(extra);
         let mut cmd = headless_command(home.path(), &args, env);
-        let (read, write): (OwnedFd, OwnedFd) = nix::unistd::pipe().expect("pipe");
+        // Close-on-exec, so that arkors other tests start meanwhile do not inherit it.
+        let (read, write): (OwnedFd, OwnedFd) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
         cmd.stdout(Stdio::from(write)).stderr(Stdio::null());
         let child = cmd.spawn().expect("arkor starts");
         drop(cmd);
@@ -199,11 +201,12 @@ impl UnreadStdout {
             child,
             home,
             _project: project,
-            unread,
+            _unread: unread,
         };
-        wait_until("stdout pipe full and token file written", || {
-            blocked.pipe_is_full() && blocked.token_file().exists()
-        });
+        wait_until(
+            "arkor blocked writing to its full stdout pipe, and its token file written",
+            || blocked.stdout_write_blocked() && blocked.token_file().exists(),
+        );
         blocked
     }
 
@@ -211,15 +214,21 @@ impl UnreadStdout {
         self.home.path().join(".arkor").join("studio-token")
     }
 
-    fn pipe_is_full(&self) -> bool {
-        let fd = self.unread.as_raw_fd();
-        let mut queued: libc::c_int = 0;
-        // SAFETY: FIONREAD and F_GETPIPE_SZ on a pipe fd this test owns.
-        let (queued, capacity) = unsafe {
-            libc::ioctl(fd, libc::FIONREAD, &mut queued);
-            (queued, libc::fcntl(fd, libc::F_GETPIPE_SZ))
-        };
-        capacity > 0 && queued >= capacity - 4096
+    /// A thread of arkor is asleep in `write(1, …)`: its stdout pipe is full and arkor is
+    /// blocked on it. The bytes queued in the pipe cannot tell: the kernel counts a pipe's
+    /// capacity in pages, and a write that does not fit in the last page's free tail starts
+    /// a new page, so a full pipe may hold several KiB less than its nominal size.
+    fn stdout_write_blocked(&self) -> bool {
+        let blocked_in_write = format!("{} 0x1 ", libc::SYS_write);
+        std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|task| {
+                // The number and arguments of the system call a task sleeps in, or "running".
+                std::fs::read_to_string(task.path().join("syscall"))
+                    .is_ok_and(|call| call.starts_with(&blocked_in_write))
+            })
     }
 
     /// Pids of arkor's direct children (runs and the inspector).

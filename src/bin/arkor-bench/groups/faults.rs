@@ -10,7 +10,7 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -277,7 +277,7 @@ fn blocked_stdout_exit(
     let port = fixture::free_port()?;
     let cloud_url = format!("http://127.0.0.1:{}", fixture::free_port()?);
     fixture::write_home(&home, &cloud_url)?;
-    let (unread, write): (OwnedFd, OwnedFd) = nix::unistd::pipe()?;
+    let (unread, write): (OwnedFd, OwnedFd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let unread = File::from(unread);
     let mut child = Command::new(arkor)
         .args(["tui", "--headless", "--logs", "--run", "--cwd"])
@@ -298,7 +298,7 @@ fn blocked_stdout_exit(
     let pid = Pid::from_raw(child.id() as i32);
     let token_file = home.join(".arkor/studio-token");
     let ready_by = Instant::now() + Duration::from_secs(60);
-    while !(pipe_is_full(&unread) && token_file.exists()) {
+    while !(stdout_write_blocked(pid) && token_file.exists()) {
         if Instant::now() > ready_by {
             let _ = killpg(pid, Signal::SIGKILL);
             let _ = child.wait();
@@ -325,13 +325,19 @@ fn blocked_stdout_exit(
     Ok(took)
 }
 
-fn pipe_is_full(read_end: &File) -> bool {
-    let fd = read_end.as_raw_fd();
-    let mut queued: libc::c_int = 0;
-    // SAFETY: FIONREAD and F_GETPIPE_SZ on a pipe fd the harness owns.
-    let (queued, capacity) = unsafe {
-        libc::ioctl(fd, libc::FIONREAD, &mut queued);
-        (queued, libc::fcntl(fd, libc::F_GETPIPE_SZ))
-    };
-    capacity > 0 && queued >= capacity - 4096
+/// A thread of `pid` is asleep in `write(1, …)`: its stdout pipe is full and it is blocked
+/// on it. (The bytes queued in the pipe cannot tell: the kernel counts a pipe's capacity in
+/// pages, and a write that does not fit in the last page's free tail starts a new page, so
+/// a full pipe may hold several KiB less than its nominal size.)
+fn stdout_write_blocked(pid: Pid) -> bool {
+    let blocked_in_write = format!("{} 0x1 ", libc::SYS_write);
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|task| {
+            // The number and arguments of the system call a task sleeps in, or "running".
+            std::fs::read_to_string(task.path().join("syscall"))
+                .is_ok_and(|call| call.starts_with(&blocked_in_write))
+        })
 }
