@@ -39,8 +39,9 @@ use crate::core::project::Project;
 const SIM_HOME_ENV: &str = "ARKOR_SIM_HOME";
 /// The helper starts after the first build, or this long after arkor did, whichever is first.
 pub const LAUNCH_AT_THE_LATEST: Duration = Duration::from_secs(3);
-/// How long a stop waits for the helper to save its records and exit.
-const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long a stop waits for the helper to save its records and exit (it takes a few ms; the
+/// bound keeps a wedged helper from stretching arkor's exit past its stop timeout + 2 s).
+const STOP_GRACE: Duration = Duration::from_secs(1);
 const STDERR_TAIL_LINES: usize = 20;
 
 /// The session's simulated cloud: its address and identity exist from [`SimCloud::prepare`]
