@@ -16,7 +16,6 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use crate::support::*;
 
@@ -45,7 +44,7 @@ impl TerminalHost<TestBackend> for RecordingHost {
 struct Harness {
     /// What the engine would report in its snapshot (kept in step with published runs).
     snapshot: EngineSnapshot,
-    keys: mpsc::UnboundedSender<io::Result<Event>>,
+    keys: futures::channel::mpsc::UnboundedSender<io::Result<Event>>,
     signals: mpsc::UnboundedSender<i32>,
     engine: DetachedEngine,
     host: RecordingHost,
@@ -64,7 +63,7 @@ impl Harness {
             options(true),
             at(300),
         );
-        let (keys, key_rx) = mpsc::unbounded_channel();
+        let (keys, key_rx) = futures::channel::mpsc::unbounded();
         let (signals, signal_rx) = mpsc::unbounded_channel();
         let host = RecordingHost::default();
         let mut loop_host = host.clone();
@@ -75,7 +74,7 @@ impl Harness {
                 &mut loop_host,
                 &handle,
                 &mut app,
-                UnboundedReceiverStream::new(key_rx),
+                key_rx,
                 events,
                 signal_rx,
             )
@@ -95,11 +94,11 @@ impl Harness {
     fn code(&self, code: KeyCode) {
         let _ = self
             .keys
-            .send(Ok(Event::Key(KeyEvent::new(code, KeyModifiers::NONE))));
+            .unbounded_send(Ok(Event::Key(KeyEvent::new(code, KeyModifiers::NONE))));
     }
 
     fn key(&self, c: char) {
-        let _ = self.keys.send(Ok(Event::Key(KeyEvent::new(
+        let _ = self.keys.unbounded_send(Ok(Event::Key(KeyEvent::new(
             KeyCode::Char(c),
             KeyModifiers::NONE,
         ))));
