@@ -1,8 +1,8 @@
 //! Spawns, signals and reaps training runner processes, and captures their output.
 //!
-//! Linux only. Every child runs in its own process group (termination signals go to the
-//! group, so a grandchild dies with it), dies with arkor (`PR_SET_PDEATHSIG`, set from a
-//! spawner thread that lives as long as the process), and is always reaped. Its stdout and
+//! Every child is started isolated ([`crate::core::process`]: its own process group, so
+//! termination signals go to the group and a grandchild dies with it; it dies with arkor)
+//! and is always reaped. Its stdout and
 //! stderr are drained by dedicated threads with large reads, so a child is never blocked by
 //! a slow reader; lines go to the [`LogStore`], raw bytes to an optional per-run tap (for
 //! `/api/train`), and the job-id marker is looked for on stdout only.
@@ -23,24 +23,21 @@
 //! ```
 
 mod capture;
-mod group;
 mod marker;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, mpsc as std_mpsc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc as std_mpsc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use nix::errno::Errno;
-use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::signal::Signal;
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::Pid;
 use tokio::sync::{mpsc, watch};
@@ -52,6 +49,7 @@ pub use marker::{MARKER_SCAN_WINDOW, MarkerScanner};
 use crate::core::engine::RunOutput;
 use crate::core::events::ExitStatus;
 use crate::core::logs::{LogStore, LogStream};
+use crate::core::process::{self, SpawnFailure};
 use crate::core::registry::{SignalOutcome, Signaller};
 
 /// Environment variable carrying the per-spawn marker nonce (the runner deletes it).
@@ -68,9 +66,6 @@ pub const RESTART_ESCALATION_TIMEOUT: Duration = Duration::from_secs(5 * 60 + 30
 
 /// Bytes per `read(2)` on a child's pipe.
 const READ_CHUNK: usize = 64 * 1024;
-/// Requested pipe capacity (the unprivileged maximum by default): a burst of output fits
-/// without the child waiting for the reader to be scheduled.
-const PIPE_CAPACITY: libc::c_int = 1024 * 1024;
 /// Stack of the per-child reader / monitor threads (buffers live on the heap).
 const THREAD_STACK: usize = 256 * 1024;
 /// After the child exited: how long leftover group members get after SIGTERM.
@@ -329,34 +324,9 @@ impl Supervisor {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let parent = std::process::id() as libc::pid_t;
-        // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
-        // system calls (setpgid, prctl, getppid, raise); it allocates nothing.
-        unsafe {
-            command.pre_exec(move || {
-                if libc::setpgid(0, 0) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                if libc::prctl(
-                    libc::PR_SET_PDEATHSIG,
-                    libc::SIGKILL as libc::c_ulong,
-                    0,
-                    0,
-                    0,
-                ) != 0
-                {
-                    return Err(io::Error::last_os_error());
-                }
-                // The parent may have died before prctl took effect.
-                if libc::getppid() != parent {
-                    libc::raise(libc::SIGKILL);
-                }
-                Ok(())
-            });
-        }
-        let mut child = spawn_on_spawner_thread(command).map_err(|e| match e {
-            SpawnerFailure::Unavailable => SpawnError::SpawnerUnavailable,
-            SpawnerFailure::Io(source) => SpawnError::Io {
+        let mut child = process::spawn_isolated(command).map_err(|e| match e {
+            SpawnFailure::SpawnerUnavailable => SpawnError::SpawnerUnavailable,
+            SpawnFailure::Io(source) => SpawnError::Io {
                 program: spec.program.display().to_string(),
                 source,
             },
@@ -364,16 +334,14 @@ impl Supervisor {
         let pid = child.id();
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             // Piped stdio is always present; stay safe anyway.
-            kill_and_reap(pid);
+            process::kill_group_and_reap(&mut child);
             return Err(SpawnError::Io {
                 program: spec.program.display().to_string(),
                 source: io::Error::other("child pipes missing"),
             });
         };
-        // `child` is dropped here: std neither kills nor waits on drop; the monitor reaps.
-        drop(child);
-        grow_pipe(&stdout);
-        grow_pipe(&stderr);
+        process::grow_pipe(&stdout);
+        process::grow_pipe(&stderr);
 
         let entry = Arc::new(ChildEntry {
             pid,
@@ -389,7 +357,7 @@ impl Supervisor {
 
         if let Err(source) = self.start_threads(entry, &nonce, stdout, stderr, tap) {
             // Nobody would drain or reap it: take it down now.
-            kill_and_reap(pid);
+            process::kill_group_and_reap(&mut child);
             self.lock_children().remove(&pid);
             self.inner.live.send_modify(|n| *n = n.saturating_sub(1));
             return Err(SpawnError::Io {
@@ -397,6 +365,8 @@ impl Supervisor {
                 source,
             });
         }
+        // std neither kills nor waits on drop: from here on the monitor thread reaps it.
+        drop(child);
         Ok(SpawnedChild { pid, nonce })
     }
 
@@ -653,15 +623,10 @@ impl Signaller for DispatchSignaller<'_> {
 /// `kill` / `killpg` for a child that is known not to be reaped yet (the caller holds its
 /// state lock, so the pid cannot have been reused).
 fn deliver(pid: u32, signal: Signal) -> SignalOutcome {
-    let target = Pid::from_raw(pid as libc::pid_t);
     let result = if signal == Signal::SIGUSR2 {
-        kill(target, signal)
+        process::signal_process(pid, signal)
     } else {
-        match killpg(target, signal) {
-            // The child left its group (setsid): still reach the child itself.
-            Err(Errno::ESRCH) => kill(target, signal),
-            other => other,
-        }
+        process::signal_group(pid, signal)
     };
     match result {
         Ok(()) => SignalOutcome::Delivered,
@@ -803,7 +768,7 @@ fn monitor(
         status
     };
 
-    group::ensure_gone(target, LEFTOVER_TERM_GRACE, LEFTOVER_KILL_WAIT);
+    process::ensure_group_gone(pid, LEFTOVER_TERM_GRACE, LEFTOVER_KILL_WAIT);
 
     let drain_until = Instant::now() + PIPE_DRAIN_WAIT;
     for _ in 0..2 {
@@ -847,65 +812,9 @@ fn reap(target: Pid) -> ExitStatus {
     }
 }
 
-/// Last resort when a child cannot be supervised: SIGKILL its group and reap it.
-fn kill_and_reap(pid: u32) {
-    let target = Pid::from_raw(pid as libc::pid_t);
-    let _ = killpg(target, Signal::SIGKILL);
-    let _ = kill(target, Signal::SIGKILL);
-    let _ = reap(target);
-}
-
-/// Best effort: a failure (per-user pipe memory limit) keeps the default 64 KiB.
-fn grow_pipe(pipe: &impl AsRawFd) {
-    // SAFETY: F_SETPIPE_SZ on a pipe fd we own; no memory is passed.
-    let _ = unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_CAPACITY) };
-}
-
 fn new_nonce() -> String {
     let bytes: [u8; 16] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-enum SpawnerFailure {
-    Unavailable,
-    Io(io::Error),
-}
-
-struct SpawnRequest {
-    command: Command,
-    reply: std_mpsc::SyncSender<io::Result<std::process::Child>>,
-}
-
-/// Forks from one thread that lives as long as the process: `PR_SET_PDEATHSIG` fires when
-/// the forking *thread* exits, so a short-lived pool thread would kill its children.
-fn spawn_on_spawner_thread(command: Command) -> Result<std::process::Child, SpawnerFailure> {
-    static SPAWNER: OnceLock<Option<std_mpsc::Sender<SpawnRequest>>> = OnceLock::new();
-    let spawner = SPAWNER.get_or_init(|| {
-        let (tx, rx) = std_mpsc::channel::<SpawnRequest>();
-        let started = thread::Builder::new()
-            .name("arkor-spawner".into())
-            .spawn(move || {
-                for mut request in rx {
-                    let _ = request.reply.send(request.command.spawn());
-                }
-            });
-        match started {
-            Ok(_) => Some(tx),
-            Err(err) => {
-                tracing::error!(%err, "could not start the spawner thread");
-                None
-            }
-        }
-    });
-    let spawner = spawner.as_ref().ok_or(SpawnerFailure::Unavailable)?;
-    let (reply, answer) = std_mpsc::sync_channel(1);
-    spawner
-        .send(SpawnRequest { command, reply })
-        .map_err(|_| SpawnerFailure::Unavailable)?;
-    match answer.recv() {
-        Ok(result) => result.map_err(SpawnerFailure::Io),
-        Err(_) => Err(SpawnerFailure::Unavailable),
-    }
 }
 
 #[cfg(test)]
