@@ -5,14 +5,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::core::events::{
-    BuiltArtifact, DevEvent, EngineEvent, ExitStatus, ReplayBus, RunInfo, RunOrigin,
-};
+use crate::core::events::{BuiltArtifact, DevEvent, EngineEvent, ReplayBus, RunInfo, RunOrigin};
 use crate::core::logs::LogStore;
 use crate::core::project::Project;
+use crate::core::supervisor::RunOutput;
 
 /// What a front end can ask of the engine.
 #[derive(Debug)]
@@ -37,14 +35,6 @@ pub enum Command {
     ClearLogs { pid: u32 },
     /// Stop everything (graceful first; `force` on the second request) and end the engine.
     Shutdown { force: bool },
-}
-
-/// Raw output of a run, for `/api/train` streaming.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunOutput {
-    /// Bytes exactly as the child wrote them (stdout and stderr interleaved as read).
-    Data(Bytes),
-    Exited(ExitStatus),
 }
 
 #[derive(Debug)]

@@ -46,7 +46,6 @@ use tokio::task::JoinHandle;
 pub use capture::{LineSplitter, MAX_LINE_BYTES};
 pub use marker::{MARKER_SCAN_WINDOW, MarkerScanner};
 
-use crate::core::engine::RunOutput;
 use crate::core::events::ExitStatus;
 use crate::core::logs::{LogStore, LogStream};
 use crate::core::process::{self, SpawnFailure};
@@ -106,6 +105,15 @@ impl SpawnSpec {
         self.env.push((key.into(), value.into()));
         self
     }
+}
+
+/// Raw output of a run as its tap receives it (`/api/train` streams it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutput {
+    /// Bytes exactly as the child wrote them (stdout and stderr interleaved as read).
+    Data(Bytes),
+    /// The last item: how the child ended.
+    Exited(ExitStatus),
 }
 
 /// A started child.

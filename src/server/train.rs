@@ -16,8 +16,9 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::AppState;
-use crate::core::engine::{Command, EngineHandle, RunHandle, RunOutput, StartRunError};
+use crate::core::engine::{Command, EngineHandle, RunHandle, StartRunError};
 use crate::core::events::RunOrigin;
+use crate::core::supervisor::RunOutput;
 
 pub const TRAIN_PID_HEADER: &str = "x-arkor-train-pid";
 

@@ -1,12 +1,11 @@
 //! The dashboard's state. It is fed engine events and user actions, answers with engine
-//! commands, and is drawn by `ui`. No I/O happens here, so tests can drive it directly and
+//! commands, and is drawn by [`crate::tui::render`] (which depends on it, never the other way). No I/O happens here, so tests can drive it directly and
 //! render it on a `TestBackend` with a fixed clock.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use ratatui::Frame;
 use ratatui::layout::Rect;
 
 use crate::core::engine::{BuildStatus, Command, EngineSnapshot, StartRunError};
@@ -730,11 +729,6 @@ impl App {
         } else if self.hit_map.runs_area.contains(at) {
             self.focus = Focus::Runs;
         }
-    }
-
-    /// Draw the whole screen from the current state and `self.now`.
-    pub fn render(&mut self, frame: &mut Frame) {
-        crate::tui::ui::render(self, frame);
     }
 }
 

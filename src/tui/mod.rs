@@ -44,9 +44,8 @@ use crate::core::events::{EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunStat
 
 pub use action::Action;
 pub use app::{App, AppOptions, QuitState};
+pub use ui::{MIN_FRAME_INTERVAL, render};
 
-/// Frames are at most this often (~60 fps); anything arriving in between joins the next frame.
-pub const MIN_FRAME_INTERVAL: Duration = Duration::from_millis(16);
 /// Engine events folded into the state before a frame is considered.
 const MAX_EVENTS_PER_BATCH: usize = 8192;
 
@@ -313,7 +312,7 @@ where
         }
         if dirty && last_draw.is_none_or(|t| t.elapsed() >= MIN_FRAME_INTERVAL) {
             app.now = SystemTime::now();
-            terminal.draw(|frame| app.render(frame))?;
+            terminal.draw(|frame| render(app, frame))?;
             if last_draw.is_none() {
                 tracing::info!(
                     after_us = loop_started.elapsed().as_micros() as u64,

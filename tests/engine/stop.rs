@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use arkor_tui::core::engine::{Command, RunOutput};
+use arkor_tui::core::engine::Command;
 use arkor_tui::core::events::{EngineEvent, ExitStatus, NoticeLevel, RunOrigin, RunState};
+use arkor_tui::core::supervisor::RunOutput;
 use tokio::sync::mpsc;
 
 use super::support::*;

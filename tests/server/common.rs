@@ -5,9 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arkor_tui::core::engine::{DetachedEngine, EngineHandle, RunHandle, RunOutput};
+use arkor_tui::core::engine::{DetachedEngine, EngineHandle, RunHandle};
 use arkor_tui::core::events::{BuiltArtifact, DevEvent, DispatchOutcome, ExitStatus};
 use arkor_tui::core::project::Project;
+use arkor_tui::core::supervisor::RunOutput;
 use arkor_tui::server::{self, RunningServer, ServerConfig, TokenFile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -2,9 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use arkor_tui::core::engine::RunOutput;
 use arkor_tui::core::events::ExitStatus;
 use arkor_tui::core::logs::{LogStream, MAX_BYTES_PER_RUN, MAX_LINES_PER_RUN};
+use arkor_tui::core::supervisor::RunOutput;
 use arkor_tui::core::supervisor::{ChildEvent, MAX_LINE_BYTES};
 use tokio::sync::mpsc;
 

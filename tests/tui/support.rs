@@ -109,7 +109,9 @@ pub fn app(logs: LogStore, snapshot: EngineSnapshot) -> App {
 
 pub fn draw(app: &mut App, width: u16, height: u16) -> Buffer {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
-    terminal.draw(|f| app.render(f)).expect("draw");
+    terminal
+        .draw(|f| arkor_tui::tui::render(app, f))
+        .expect("draw");
     terminal.backend().buffer().clone()
 }
 

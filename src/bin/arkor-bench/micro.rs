@@ -458,7 +458,7 @@ pub fn render(lines: usize, frames: usize) -> anyhow::Result<(Samples, Samples)>
     for i in 0..frames + 3 {
         let mut terminal = Terminal::new(TestBackend::new(200, 50))?;
         let started = Instant::now();
-        terminal.draw(|f| app.render(f))?;
+        terminal.draw(|f| arkor_tui::tui::render(&mut app, f))?;
         let took = started.elapsed();
         // One new line, then the frame a following log pane actually draws.
         logs.push(
@@ -468,7 +468,7 @@ pub fn render(lines: usize, frames: usize) -> anyhow::Result<(Samples, Samples)>
         );
         app.handle_action(Action::ScrollBottom);
         let started = Instant::now();
-        steady.draw(|f| app.render(f))?;
+        steady.draw(|f| arkor_tui::tui::render(&mut app, f))?;
         let step = started.elapsed();
         if i >= 3 {
             full.push(ms(took));

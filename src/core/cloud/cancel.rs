@@ -6,10 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::CloudEnv;
 use super::client::{CloudClient, CloudError, http_client};
 use super::credentials::{CredentialsError, read_credentials};
-use super::installed_sdk_version;
+use super::env::CloudEnv;
+use super::env::installed_sdk_version;
 use super::state::{ProjectScope, read_state};
 
 /// The identity and scope a child was spawned with.

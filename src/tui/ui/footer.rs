@@ -194,7 +194,9 @@ mod tests {
         app.handle_action(Action::Quit);
         let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, 12))
             .expect("test backend");
-        terminal.draw(|f| app.render(f)).expect("draw");
+        terminal
+            .draw(|f| crate::tui::render(&mut app, f))
+            .expect("draw");
         let buffer = terminal.backend().buffer();
         (0..width)
             .map(|x| buffer[(x, 1)].symbol().to_string())

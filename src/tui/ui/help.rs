@@ -98,7 +98,9 @@ mod tests {
         app.help_open = true;
         let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(40, 40))
             .expect("test backend");
-        terminal.draw(|f| app.render(f)).expect("draw");
+        terminal
+            .draw(|f| crate::tui::render(&mut app, f))
+            .expect("draw");
         let buffer = terminal.backend().buffer();
         let screen: Vec<String> = (0..40)
             .map(|y| {

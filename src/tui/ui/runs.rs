@@ -404,7 +404,9 @@ mod tests {
         );
         let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 12))
             .expect("test backend");
-        terminal.draw(|f| app.render(f)).expect("draw");
+        terminal
+            .draw(|f| crate::tui::render(&mut app, f))
+            .expect("draw");
         let buffer = terminal.backend().buffer();
         let row: String = (0..120)
             .map(|x| buffer[(x, 3)].symbol().to_string())
