@@ -5,6 +5,8 @@
 mod burst;
 #[path = "engine/dev_loop.rs"]
 mod dev_loop;
+#[path = "engine/restart.rs"]
+mod restart;
 #[path = "engine/stop.rs"]
 mod stop;
 #[path = "engine/support.rs"]

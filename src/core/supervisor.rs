@@ -7,19 +7,20 @@
 //! a slow reader; lines go to the [`LogStore`], raw bytes to an optional per-run tap (for
 //! `/api/train`), and the job-id marker is looked for on stdout only.
 //!
-//! Events come back on [`ChildEvents`]: `JobId`, coalesced `LogsAppended`, `Escalated`, and
-//! `Exited` last (after both pipes reached EOF and the process group is gone).
+//! Events come back on [`ChildEvents`]: `JobId`, coalesced `LogsAppended`, and `Exited` last
+//! (after both pipes reached EOF and the process group is gone).
 //!
+//! The supervisor is mechanism only: it starts, signals and reaps. When to stop a run, and
+//! when a stop that takes too long becomes a SIGKILL, is the engine's policy (its timers).
 //! How the engine uses it:
 //! ```text
 //! let supervisor = Supervisor::new(shared.logs.clone(), child_tx); // or with_events()
 //! let child = supervisor.spawn(SpawnSpec::new(node, root).arg(bin).arg("start"), tap)?;
-//! registry.register(ChildRecord::new(child.pid, origin, config_hash, content_hash));
-//! // per rebuild:   registry.dispatch(config_hash, content_hash,
-//! //                     &supervisor.dispatch_signaller(RESTART_ESCALATION_TIMEOUT))
-//! // stop key:      registry.latch(pid); supervisor.early_stop(pid, DEFAULT_EARLY_STOP_TIMEOUT)
-//! // JobId → registry.record_job_id; Exited → registry.remove (+ restart if owned)
-//! // quit:          supervisor.shutdown_all(grace).await
+//! // per rebuild: registry::dispatch(live records, &artifact, &supervisor)
+//! //              (SIGUSR2 for a hot swap, SIGTERM, sent at most once, for a restart)
+//! // stop key:    supervisor.terminate(pid); the engine SIGKILLs with force_stop(pid)
+//! //              if the run is still alive at its deadline
+//! // ChildEvent::JobId, ChildEvent::Exited → the engine's record of the run
 //! ```
 
 mod capture;
@@ -31,9 +32,9 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc as std_mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc as std_mpsc};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use nix::errno::Errno;
@@ -53,15 +54,6 @@ use crate::core::registry::{SignalOutcome, Signaller};
 
 /// Environment variable carrying the per-spawn marker nonce (the runner deletes it).
 pub const MARKER_NONCE_ENV: &str = "ARKOR_JOB_ID_MARKER_NONCE";
-
-/// SIGTERM → SIGKILL escalation for a stop the user asked for (stop key, quit). Long
-/// enough for a checkpoint upload to finish in the common case, short enough that a
-/// visible countdown is bearable; a second request force-stops at once.
-pub const DEFAULT_EARLY_STOP_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Backstop for a config-change restart (SIGTERM from dispatch): the runner itself gives
-/// up waiting for the checkpoint after 5 minutes and cancels, so escalate only after that.
-pub const RESTART_ESCALATION_TIMEOUT: Duration = Duration::from_secs(5 * 60 + 30);
 
 /// Bytes per `read(2)` on a child's pipe.
 const READ_CHUNK: usize = 64 * 1024;
@@ -146,8 +138,6 @@ pub enum ChildEvent {
     /// New lines are in the log store. Coalesced: at most one is queued per child until
     /// it is received, however many lines arrive meanwhile.
     LogsAppended { pid: u32 },
-    /// The early-stop timeout passed and the group got SIGKILL.
-    Escalated { pid: u32 },
     /// The child was reaped, its pipes are drained and its process group is gone. Last
     /// event for this pid.
     Exited { pid: u32, status: ExitStatus },
@@ -201,14 +191,6 @@ fn open(envelope: Envelope) -> ChildEvent {
     }
 }
 
-/// Result of an early stop.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StopOutcome {
-    pub signal: SignalOutcome,
-    /// When the group gets SIGKILL unless the child exits first (for a countdown).
-    pub kill_deadline: Option<SystemTime>,
-}
-
 /// What [`Supervisor::shutdown_all`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShutdownReport {
@@ -241,8 +223,6 @@ struct Inner {
 struct ChildEntry {
     pid: u32,
     state: Mutex<ChildState>,
-    /// Notified when the child is reaped or its kill deadline moves (wakes the escalation).
-    changed: Condvar,
     /// Set once `Exited` was sent: late output (from a process that escaped the group) is
     /// drained but no longer stored or forwarded.
     closed: AtomicBool,
@@ -252,10 +232,9 @@ struct ChildEntry {
 struct ChildState {
     /// The pid was reaped and may be reused: never signal it again.
     reaped: bool,
-    /// When the (one) SIGTERM went out, by dispatch or an early stop.
-    sigterm_at: Option<Instant>,
-    /// When an early stop escalates to SIGKILL (monotonic, and wall clock for the UI).
-    kill_due: Option<(Instant, SystemTime)>,
+    /// The (one) SIGTERM went out, by dispatch or a stop: a second one would make the
+    /// runner exit at once without its checkpoint.
+    sigterm_sent: bool,
 }
 
 impl ChildEntry {
@@ -354,7 +333,6 @@ impl Supervisor {
         let entry = Arc::new(ChildEntry {
             pid,
             state: Mutex::new(ChildState::default()),
-            changed: Condvar::new(),
             closed: AtomicBool::new(false),
         });
         // A reused pid starts with an empty log, never a previous run's lines.
@@ -440,9 +418,7 @@ impl Supervisor {
         let outcome = deliver(pid, signal);
         if outcome == SignalOutcome::Delivered {
             match signal {
-                Signal::SIGTERM => {
-                    state.sigterm_at.get_or_insert_with(Instant::now);
-                }
+                Signal::SIGTERM => state.sigterm_sent = true,
                 Signal::SIGKILL => {
                     self.inner.kills.fetch_add(1, Ordering::SeqCst);
                 }
@@ -452,72 +428,25 @@ impl Supervisor {
         outcome
     }
 
-    /// Graceful stop: SIGTERM to the group (unless one was already sent: a second SIGTERM
-    /// makes the runner exit without its checkpoint), then SIGKILL if it is still alive
-    /// after `timeout`. Returns when the SIGKILL is due (for a countdown), or `None` when
-    /// the child is gone or could not be signalled. Asking again never sends another
-    /// SIGTERM; it only brings the deadline forward when the new one is earlier.
-    pub fn early_stop(&self, pid: u32, timeout: Duration) -> Option<SystemTime> {
-        self.early_stop_with_outcome(pid, timeout).kill_deadline
-    }
-
-    /// [`Supervisor::early_stop`], also telling what the SIGTERM did.
-    pub fn early_stop_with_outcome(&self, pid: u32, timeout: Duration) -> StopOutcome {
-        let gone = StopOutcome {
-            signal: SignalOutcome::Gone,
-            kill_deadline: None,
-        };
+    /// The early stop: SIGTERM to the group, unless one was already sent (a second SIGTERM
+    /// makes the runner exit without its checkpoint; then this is `Delivered` again and
+    /// sends nothing). The caller decides when a stop that takes too long is force-stopped.
+    pub fn terminate(&self, pid: u32) -> SignalOutcome {
         let Some(entry) = self.entry(pid) else {
-            return gone;
+            return SignalOutcome::Gone;
         };
         let mut state = entry.lock();
         if state.reaped {
-            return gone;
+            return SignalOutcome::Gone;
         }
-        if state.sigterm_at.is_none() {
-            let outcome = deliver(pid, Signal::SIGTERM);
-            if outcome != SignalOutcome::Delivered {
-                return StopOutcome {
-                    signal: outcome,
-                    kill_deadline: None,
-                };
-            }
-            state.sigterm_at = Some(Instant::now());
+        if state.sigterm_sent {
+            return SignalOutcome::Delivered;
         }
-        let due = Instant::now() + timeout;
-        match state.kill_due {
-            Some((current, _)) if current <= due => {}
-            Some(_) => {
-                state.kill_due = Some((due, SystemTime::now() + timeout));
-                entry.changed.notify_all();
-            }
-            None => {
-                let inner = self.inner.clone();
-                let escalation_entry = entry.clone();
-                let started = thread::Builder::new()
-                    .name(format!("arkor-escalate-{pid}"))
-                    .stack_size(THREAD_STACK)
-                    .spawn(move || escalate_when_due(inner, escalation_entry));
-                match started {
-                    Ok(_) => state.kill_due = Some((due, SystemTime::now() + timeout)),
-                    Err(err) => tracing::warn!(pid, %err, "could not arm the SIGKILL escalation"),
-                }
-            }
+        let outcome = deliver(pid, Signal::SIGTERM);
+        if outcome == SignalOutcome::Delivered {
+            state.sigterm_sent = true;
         }
-        StopOutcome {
-            signal: SignalOutcome::Delivered,
-            kill_deadline: state.kill_due.map(|(_, deadline)| deadline),
-        }
-    }
-
-    /// A [`Signaller`] for [`Registry::dispatch`](crate::core::registry::Registry::dispatch):
-    /// its SIGTERM is an early stop that escalates to SIGKILL after `escalate_after`, so a
-    /// restart target that never reaches its checkpoint cannot hang forever.
-    pub fn dispatch_signaller(&self, escalate_after: Duration) -> DispatchSignaller<'_> {
-        DispatchSignaller {
-            supervisor: self,
-            escalate_after,
-        }
+        outcome
     }
 
     /// SIGKILL to the child's group, now.
@@ -532,17 +461,6 @@ impl Supervisor {
             .into_iter()
             .filter(|&pid| self.force_stop(pid) == SignalOutcome::Delivered)
             .count()
-    }
-
-    /// When the pending early stop escalates to SIGKILL, if one is pending.
-    pub fn kill_deadline(&self, pid: u32) -> Option<SystemTime> {
-        let entry = self.entry(pid)?;
-        let state = entry.lock();
-        if state.reaped {
-            None
-        } else {
-            state.kill_due.map(|(_, deadline)| deadline)
-        }
     }
 
     /// Pids of children not yet finished (not yet `Exited`).
@@ -569,13 +487,13 @@ impl Supervisor {
             let pids = supervisor.live_pids();
             let kills_before = supervisor.inner.kills.load(Ordering::SeqCst);
             for &pid in &pids {
-                supervisor.early_stop_with_outcome(pid, grace);
+                supervisor.terminate(pid);
             }
             let mut live = supervisor.inner.live.subscribe();
             let all_exited = tokio::time::timeout(grace, live.wait_for(|n| *n == 0))
                 .await
                 .is_ok();
-            // A child may have been SIGKILLed (at its deadline, or by a second quit request)
+            // A child may have been SIGKILLed (by a second quit request)
             // just before the wait ended.
             let graceful =
                 all_exited && supervisor.inner.kills.load(Ordering::SeqCst) == kills_before;
@@ -604,26 +522,13 @@ impl Supervisor {
     }
 }
 
+/// Dispatch's SIGTERM is an early stop: sent at most once per run.
 impl Signaller for Supervisor {
     fn signal(&self, pid: u32, signal: Signal) -> SignalOutcome {
-        Supervisor::signal(self, pid, signal)
-    }
-}
-
-/// See [`Supervisor::dispatch_signaller`].
-pub struct DispatchSignaller<'a> {
-    supervisor: &'a Supervisor,
-    escalate_after: Duration,
-}
-
-impl Signaller for DispatchSignaller<'_> {
-    fn signal(&self, pid: u32, signal: Signal) -> SignalOutcome {
         if signal == Signal::SIGTERM {
-            self.supervisor
-                .early_stop_with_outcome(pid, self.escalate_after)
-                .signal
+            self.terminate(pid)
         } else {
-            self.supervisor.signal(pid, signal)
+            Supervisor::signal(self, pid, signal)
         }
     }
 }
@@ -641,45 +546,6 @@ fn deliver(pid: u32, signal: Signal) -> SignalOutcome {
         Err(Errno::ESRCH) => SignalOutcome::Gone,
         Err(errno) => SignalOutcome::Unsupported(errno),
     }
-}
-
-/// Sleeps until the child's kill deadline (which may move earlier) and SIGKILLs its group
-/// unless it was reaped first.
-fn escalate_when_due(inner: Arc<Inner>, entry: Arc<ChildEntry>) {
-    let mut state = entry.lock();
-    loop {
-        if state.reaped {
-            return;
-        }
-        let Some((due, _)) = state.kill_due else {
-            return;
-        };
-        let now = Instant::now();
-        if now >= due {
-            break;
-        }
-        state = match entry.changed.wait_timeout(state, due - now) {
-            Ok((guard, _)) => guard,
-            Err(poisoned) => poisoned.into_inner().0,
-        };
-    }
-    if deliver(entry.pid, Signal::SIGKILL) != SignalOutcome::Delivered {
-        return;
-    }
-    let waited = state.sigterm_at.map(|at| at.elapsed()).unwrap_or_default();
-    inner.kills.fetch_add(1, Ordering::SeqCst);
-    // Still under the state lock: the monitor cannot reap and report `Exited` before this.
-    inner.logs.push(
-        entry.pid,
-        LogStream::System,
-        format!(
-            "still running {:.1} s after SIGTERM: sent SIGKILL",
-            waited.as_secs_f32()
-        ),
-    );
-    let _ = inner
-        .events
-        .send(Envelope::Event(ChildEvent::Escalated { pid: entry.pid }));
 }
 
 /// Drains one pipe of one child.
@@ -771,8 +637,6 @@ fn monitor(
         let mut state = entry.lock();
         let status = reap(target);
         state.reaped = true;
-        state.kill_due = None;
-        entry.changed.notify_all();
         status
     };
 
@@ -856,7 +720,7 @@ mod tests {
         // Never our child: never signalled, whatever the pid (0 would mean our own group).
         for pid in [0, 1, std::process::id()] {
             assert_eq!(sup.signal(pid, Signal::SIGTERM), SignalOutcome::Gone);
-            assert_eq!(sup.early_stop(pid, Duration::from_secs(1)), None);
+            assert_eq!(sup.terminate(pid), SignalOutcome::Gone);
             assert_eq!(sup.force_stop(pid), SignalOutcome::Gone);
         }
         assert_eq!(sup.force_stop_all(), 0);

@@ -2,7 +2,7 @@
 //! a build error touches no child and keeps the previous artifact.
 
 use arkor_tui::core::engine::Command;
-use arkor_tui::core::events::{DevEvent, EngineEvent, ExitStatus, RunState};
+use arkor_tui::core::events::{DevEvent, EngineEvent, ExitStatus, RestartCause, RunState};
 
 use super::support::*;
 
@@ -168,12 +168,19 @@ async fn config_edit_early_stops_at_a_checkpoint_and_restarts_with_the_new_confi
             .snapshot()
             .runs
             .iter()
-            .find(|r| r.restarted_from == Some(old.pid) && r.state == RunState::Running)
+            .find(|r| replaces(r, old.pid) && r.state == RunState::Running)
             .map(|r| (**r).clone())
     })
     .await;
     assert_ne!(replacement.pid, old.pid);
     assert_eq!(replacement.config_hash.as_deref(), Some(new_hash.as_str()));
+    assert_eq!(
+        replacement
+            .restarted_from
+            .map(|r| r.cause.to_string())
+            .as_deref(),
+        Some("learningRate 0.0002 → 0.0003")
+    );
     let old_after = e
         .wait_run(old.pid, "old run exited 0", |r| {
             is_exit(r, ExitStatus::Code(0))
@@ -316,11 +323,15 @@ async fn a_callback_edit_before_the_job_id_is_known_restarts_instead_of_hot_swap
             .snapshot()
             .runs
             .iter()
-            .find(|r| r.restarted_from == Some(old.pid))
+            .find(|r| replaces(r, old.pid))
             .map(|r| (**r).clone())
     })
     .await;
     assert_eq!(replacement.content_hash, artifact.content_hash);
+    assert_eq!(
+        replacement.restarted_from.map(|r| r.cause),
+        Some(RestartCause::NotReadyForHotSwap)
+    );
     let old_after = e
         .wait_run(old.pid, "old run exited", |r| {
             matches!(r.state, RunState::Exited { .. })

@@ -247,6 +247,11 @@ pub fn pid_alive(pid: u32) -> bool {
     }
 }
 
+/// Whether `run` is the engine's restart of `pid`.
+pub fn replaces(run: &RunInfo, pid: u32) -> bool {
+    run.restarted_from.as_ref().is_some_and(|r| r.from == pid)
+}
+
 pub fn is_exit(run: &RunInfo, status: ExitStatus) -> bool {
     run.state == RunState::Exited { status }
 }

@@ -425,25 +425,17 @@ pub fn render(lines: usize, frames: usize) -> anyhow::Result<(Samples, Samples)>
     );
     let now = SystemTime::now();
     let run = RunInfo {
-        pid,
-        origin: RunOrigin::Engine,
         trainer_name: Some("bench-trainer".into()),
         job_id: Some("bench-job".into()),
         config_hash: Some("996c886df5bc8d78".into()),
         content_hash: Some("c0ffee1234567890".into()),
         state: RunState::Running,
-        started_at: now,
-        state_since: now,
-        kill_deadline: None,
-        restart_reason: Vec::new(),
-        restarted_from: None,
+        ..RunInfo::new(pid, RunOrigin::Engine, now)
     };
     let snapshot = EngineSnapshot {
         status: BuildStatus::Ok,
-        last_good: None,
-        last_event: None,
         runs: vec![Arc::new(run)],
-        shutting_down: false,
+        ..EngineSnapshot::default()
     };
     let options = AppOptions {
         server_url: Some("http://127.0.0.1:4000/".into()),

@@ -82,10 +82,7 @@ mod tests {
     fn a_narrow_help_wraps_descriptions_instead_of_cutting_them() {
         let snapshot = EngineSnapshot {
             status: BuildStatus::Ok,
-            last_good: None,
-            last_event: None,
-            runs: Vec::new(),
-            shutting_down: false,
+            ..EngineSnapshot::default()
         };
         let options = AppOptions::default();
         let mut app = App::new(

@@ -94,13 +94,9 @@ fn state_text(app: &App, run: &RunInfo) -> String {
 
 /// The explanatory second line of a run, when there is something to explain.
 fn why_line(app: &App, run: &RunInfo) -> Option<String> {
-    // Stopping and restarting are explained by the run's own config change only; the one a
-    // replacement inherited from its predecessor explains where it came from, not why it stops.
+    // Stopping and restarting are explained by the run's own config change only; why a
+    // replacement was started explains where it came from, not why it stops.
     let own_reason = Some(format::config_changes(&run.restart_reason)).filter(|s| !s.is_empty());
-    let reason = app
-        .restart_reason(run)
-        .map(format::config_changes)
-        .filter(|s| !s.is_empty());
     match &run.state {
         RunState::EarlyStopping => {
             let waited = app.elapsed_since(run.state_since);
@@ -131,10 +127,13 @@ fn why_line(app: &App, run: &RunInfo) -> Option<String> {
             None => "restarting with the current build".to_string(),
         }),
         RunState::Exited { .. } => None,
-        _ => match (run.restarted_from, reason) {
-            (Some(from), Some(reason)) => Some(format!("restarted from {from}: {reason}")),
-            _ => None,
-        },
+        _ => run.restarted_from.as_ref().map(|restart| {
+            format!(
+                "restarted from {}: {}",
+                restart.from,
+                format::restart_cause(&restart.cause)
+            )
+        }),
     }
 }
 
@@ -341,35 +340,25 @@ mod tests {
 
     use super::why_line;
     use crate::core::engine::{BuildStatus, EngineSnapshot};
-    use crate::core::events::{ConfigChange, EngineEvent, RunInfo, RunOrigin, RunState};
+    use crate::core::events::{
+        ConfigChange, EngineEvent, Restart, RestartCause, RunInfo, RunOrigin, RunState,
+    };
     use crate::core::logs::LogStore;
     use crate::tui::action::Action;
     use crate::tui::app::{App, AppOptions};
 
     fn run(pid: u32, state: RunState) -> RunInfo {
         RunInfo {
-            pid,
-            origin: RunOrigin::Engine,
             trainer_name: Some("demo".into()),
-            job_id: None,
-            config_hash: None,
-            content_hash: None,
             state,
-            started_at: SystemTime::UNIX_EPOCH,
-            state_since: SystemTime::UNIX_EPOCH,
-            kill_deadline: None,
-            restart_reason: Vec::new(),
-            restarted_from: None,
+            ..RunInfo::new(pid, RunOrigin::Engine, SystemTime::UNIX_EPOCH)
         }
     }
 
     fn app() -> App {
         let snapshot = EngineSnapshot {
             status: BuildStatus::Ok,
-            last_good: None,
-            last_event: None,
-            runs: Vec::new(),
-            shutting_down: false,
+            ..EngineSnapshot::default()
         };
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(10);
         App::new(
@@ -390,10 +379,8 @@ mod tests {
         };
         let snapshot = EngineSnapshot {
             status: BuildStatus::Ok,
-            last_good: None,
-            last_event: None,
             runs: vec![Arc::new(run)],
-            shutting_down: false,
+            ..EngineSnapshot::default()
         };
         let mut app = App::new(
             "demo",
@@ -430,9 +417,14 @@ mod tests {
             why_line(&app, &old).is_some_and(|w| w.contains("config changed: learningRate")),
             "the run that stops for the change says so"
         );
-        app.apply_event(EngineEvent::Run(Arc::new(old)));
+        app.apply_event(EngineEvent::Run(Arc::new(old.clone())));
         let replacement = RunInfo {
-            restarted_from: Some(100),
+            restarted_from: Some(Restart {
+                from: 100,
+                cause: RestartCause::ConfigChanged {
+                    changes: old.restart_reason.clone(),
+                },
+            }),
             ..run(200, RunState::Running)
         };
         app.apply_event(EngineEvent::Run(Arc::new(replacement.clone())));
