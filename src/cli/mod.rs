@@ -6,3 +6,4 @@ pub mod dev;
 pub mod forward;
 pub mod headless;
 pub mod logging;
+pub mod signals;

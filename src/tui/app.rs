@@ -25,6 +25,7 @@ pub const FORCE_QUIT_GRACE: Duration = Duration::from_secs(3);
 /// Columns one ←/→ press scrolls truncated log lines.
 const HSCROLL_STEP: u16 = 8;
 
+/// How the dashboard looks and behaves.
 #[derive(Clone, Debug, Default)]
 pub struct AppOptions {
     /// Studio / dev server URL shown in the header.
@@ -35,6 +36,39 @@ pub struct AppOptions {
     pub colors: bool,
     /// Local time offset for the timeline clock (seconds east of UTC).
     pub utc_offset_secs: i64,
+    /// Lines shown in the timeline at start (demo instructions, sign-in, server warnings).
+    pub hints: Vec<String>,
+}
+
+impl AppOptions {
+    /// Notifications on, colours unless NO_COLOR is set (to anything non-empty, per
+    /// no-color.org), the local time zone's offset.
+    pub fn from_env() -> Self {
+        Self {
+            server_url: None,
+            notifications: true,
+            colors: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            utc_offset_secs: local_utc_offset(),
+            hints: Vec::new(),
+        }
+    }
+}
+
+/// Seconds east of UTC for the timeline clock.
+fn local_utc_offset() -> i64 {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as libc::time_t)
+        .unwrap_or(0);
+    // SAFETY: localtime_r only writes into the zeroed `tm` we own; `now` outlives the call.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&now, &mut tm).is_null() {
+            0
+        } else {
+            tm.tm_gmtoff
+        }
+    }
 }
 
 /// Where the user is in the deliberate quit sequence.

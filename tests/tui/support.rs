@@ -99,7 +99,7 @@ pub fn options(colors: bool) -> AppOptions {
         server_url: Some("http://127.0.0.1:4000/".into()),
         notifications: true,
         colors,
-        utc_offset_secs: 0,
+        ..AppOptions::default()
     }
 }
 

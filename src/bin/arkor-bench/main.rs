@@ -844,6 +844,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
             Err(e) => s.failed("render with a 10k-line pane", "≤ 1 ms", e),
         }
+        match micro::render_long_line(plan.render_frames) {
+            Ok(frames) => s.latency(
+                "render: 120×40 frame of one 10 MB log line, truncated / wrapped",
+                &frames,
+                "—".into(),
+                None,
+                "",
+                "≤ 100 ms",
+                at_most(frames.median(), 100.0),
+            ),
+            Err(e) => s.failed("render of a 10 MB log line", "≤ 100 ms", e),
+        }
     }
 
     if s.wants("start") {
@@ -1178,8 +1190,10 @@ const METHOD: &str = r#"## Method
   the harness drains and discards. mprocs runs the same emitter command in its own pty pane.
 - **Keys under flood**: `?` every ~100 ms while the flood runs; the time until the help overlay's text
   is written to the pty; then `?` closes it.
-- **Render**: `App::render` into a fresh 200×50 `TestBackend` (the diff writes every cell), selected run
-  with 10,000 coloured lines; "following frame" reuses the terminal after one new line.
+- **Render**: `tui::render` into a fresh 200×50 `TestBackend` (the diff writes every cell), selected run
+  with 10,000 coloured lines; "following frame" reuses the terminal after one new line. The 10 MB line:
+  one run whose log is a single coloured line of 5 M two-byte characters, 120×40, alternately
+  truncated and wrapped.
 - **Start → first frame**: spawn of `arkor tui` in a 160×48 pty → the read that carries the header's
   title; the first build is reported separately (the header turns to "build ok").
 - **RSS**: VmRSS (VmHWM in parentheses) of the dashboard after every run has printed its lines. The

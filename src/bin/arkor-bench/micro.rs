@@ -441,7 +441,7 @@ pub fn render(lines: usize, frames: usize) -> anyhow::Result<(Samples, Samples)>
         server_url: Some("http://127.0.0.1:4000/".into()),
         notifications: false,
         colors: true,
-        utc_offset_secs: 0,
+        ..AppOptions::default()
     };
     let mut app = App::new("~/bench", logs.clone(), snapshot, options, now);
     let mut full = Samples::new();
@@ -468,6 +468,39 @@ pub fn render(lines: usize, frames: usize) -> anyhow::Result<(Samples, Samples)>
         }
     }
     Ok((full, incremental))
+}
+
+/// A 120×40 frame whose log holds one 10 MB line (5 M two-byte characters, coloured),
+/// alternately truncated and wrapped; ms per frame. The pane reads only what it shows.
+pub fn render_long_line(frames: usize) -> anyhow::Result<Samples> {
+    let logs = LogStore::new();
+    let pid = 4242;
+    logs.push(
+        pid,
+        LogStream::Stdout,
+        format!("\u{1b}[31m{}\u{1b}[0m", "é".repeat(5_000_000)),
+    );
+    let now = SystemTime::now();
+    let snapshot = EngineSnapshot {
+        status: BuildStatus::Ok,
+        runs: vec![Arc::new(RunInfo {
+            state: RunState::Running,
+            ..RunInfo::new(pid, RunOrigin::Engine, now)
+        })],
+        ..EngineSnapshot::default()
+    };
+    let mut app = App::new("~/bench", logs, snapshot, AppOptions::default(), now);
+    let mut samples = Samples::new();
+    for i in 0..frames + 2 {
+        app.handle_action(Action::ToggleWrap);
+        let mut terminal = Terminal::new(TestBackend::new(120, 40))?;
+        let started = Instant::now();
+        terminal.draw(|f| arkor_tui::tui::render(&mut app, f))?;
+        if i >= 2 {
+            samples.push(ms(started.elapsed()));
+        }
+    }
+    Ok(samples)
 }
 
 /// `node` on PATH (the product's own lookup).
