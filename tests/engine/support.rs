@@ -10,8 +10,7 @@ use arkor_tui::core::events::{DevEvent, EngineEvent, ExitStatus, RunInfo, RunSta
 use arkor_tui::core::project::{self, Project};
 use tokio::sync::broadcast;
 
-/// Upper bound for anything a test waits on; only catches hangs.
-pub const WAIT: Duration = Duration::from_secs(30);
+pub use crate::shared::{WAIT, pid_alive, wait_until};
 
 pub const CALLBACKS: &str = "src/arkor/callbacks.ts";
 pub const TRAINER: &str = "src/arkor/trainer.ts";
@@ -219,31 +218,6 @@ impl Drop for TestEngine {
                 }
             }
         }
-    }
-}
-
-/// Poll `probe` until it yields a value; panics after [`WAIT`].
-pub async fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        if Instant::now() >= deadline {
-            panic!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Alive and not a zombie, per /proc.
-pub fn pid_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|state| state != 'Z' && state != 'X'),
-        Err(_) => false,
     }
 }
 
