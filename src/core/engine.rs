@@ -84,6 +84,13 @@ pub struct EngineSnapshot {
     pub shutting_down: bool,
 }
 
+impl EngineSnapshot {
+    /// The run with this pid, if the engine still lists it.
+    pub fn run(&self, pid: u32) -> Option<&Arc<RunInfo>> {
+        self.runs.iter().find(|r| r.pid == pid)
+    }
+}
+
 /// The state the engine shares read-only with front ends.
 pub struct Shared {
     pub project: Project,

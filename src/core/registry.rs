@@ -1,4 +1,4 @@
-//! The run policy: what a rebuild does to each run (SPEC §8) and what a run's exit leads to.
+//! The run policy: what a rebuild does to each run and what a run's exit leads to.
 //!
 //! [`decide`] is a pure function from one run's record and a new build to an action;
 //! [`dispatch`] applies it to every live run exactly once per call, through a [`Signaller`]
@@ -128,9 +128,9 @@ pub fn decide(
     }
 }
 
-/// Apply SPEC §8 to every given run (the engine passes the live ones it has not abandoned,
-/// in the order they started) for one successful build, and report the targets for the
-/// `rebuild` frame. Call it once per build; a repeated call with the same build finds every
+/// Apply [`decide`] to every given run (the engine passes the live ones it has not
+/// abandoned, in the order they started) for one successful build, and report the targets for
+/// the `rebuild` frame. Call it once per build; a repeated call with the same build finds every
 /// run latched or already on these bytes and signals nobody.
 pub fn dispatch<'a>(
     records: impl IntoIterator<Item = &'a mut ChildRecord>,

@@ -15,13 +15,8 @@ fn slow_checkpoints() -> Vec<(String, String)> {
 
 /// The replacement of `pid`, once it is running.
 async fn running_replacement(e: &TestEngine, pid: u32) -> RunInfo {
-    wait_until("the replacement run", || {
-        e.handle
-            .snapshot()
-            .runs
-            .iter()
-            .find(|r| replaces(r, pid) && r.state == RunState::Running)
-            .map(|r| (**r).clone())
+    e.wait_for_run("the replacement run", |r| {
+        replaces(r, pid) && r.state == RunState::Running
     })
     .await
 }
@@ -38,32 +33,21 @@ async fn a_change_reverted_during_the_early_stop_is_not_the_replacements_label()
         .expect("config hash");
     let old = e.first_running_run().await;
 
-    e.edit(TRAINER, "learningRate: 2e-4,", "learningRate: 1e-4,");
-    let rebuild = e.next_dev().await;
-    let (_, dispatch) = built_parts(&rebuild).expect("a build");
-    assert_eq!(
-        dispatch.expect("dispatched").restart_targets[0].pid,
-        old.pid
-    );
+    e.edit_config_restarting("learningRate: 2e-4,", "learningRate: 1e-4,", old.pid)
+        .await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     e.edit(TRAINER, "learningRate: 1e-4,", "learningRate: 2e-4,");
     e.next_dev().await;
 
     // Whichever way the timing went, the run that ends up on the original config does not
     // claim the change that was reverted.
-    let last = wait_until("a running run on the original config", || {
-        e.handle
-            .snapshot()
-            .runs
-            .iter()
-            .find(|r| {
-                r.state == RunState::Running
-                    && r.restarted_from.is_some()
-                    && r.config_hash.as_deref() == Some(original.as_str())
-            })
-            .map(|r| (**r).clone())
-    })
-    .await;
+    let last = e
+        .wait_for_run("a running run on the original config", |r| {
+            r.state == RunState::Running
+                && r.restarted_from.is_some()
+                && r.config_hash.as_deref() == Some(original.as_str())
+        })
+        .await;
     let cause = last.restarted_from.clone().expect("a restart").cause;
     assert!(
         !cause.to_string().contains("learningRate 0.0002 → 0.0001"),

@@ -104,6 +104,15 @@ impl TestEngine {
         std::fs::rename(&tmp, &path).expect("rename over the source");
     }
 
+    /// Save a config edit of the trainer and wait for its rebuild, which must early-stop
+    /// `pid` for a restart.
+    pub async fn edit_config_restarting(&mut self, from: &str, to: &str, pid: u32) {
+        self.edit(TRAINER, from, to);
+        let rebuild = self.next_dev().await;
+        let (_, dispatch) = built_parts(&rebuild).expect("a build");
+        assert_eq!(dispatch.expect("dispatched").restart_targets[0].pid, pid);
+    }
+
     /// Wait for an engine event matching `pick`; everything before it is consumed.
     pub async fn next_event<T>(&mut self, mut pick: impl FnMut(&EngineEvent) -> Option<T>) -> T {
         let deadline = Instant::now() + WAIT;
@@ -137,25 +146,26 @@ impl TestEngine {
     }
 
     pub fn run(&self, pid: u32) -> Option<RunInfo> {
-        self.handle
-            .snapshot()
-            .runs
-            .iter()
-            .find(|r| r.pid == pid)
-            .map(|r| (**r).clone())
+        self.handle.snapshot().run(pid).map(|r| (**r).clone())
     }
 
-    /// The first engine-owned run, once it has its job id (so it can take a hot-swap).
-    pub async fn first_running_run(&self) -> RunInfo {
-        wait_until("a running run", || {
+    /// Wait until the engine lists a run satisfying `cond`; the first such one.
+    pub async fn wait_for_run(&self, what: &str, cond: impl Fn(&RunInfo) -> bool) -> RunInfo {
+        wait_until(what, || {
             self.handle
                 .snapshot()
                 .runs
                 .iter()
-                .find(|r| r.state == RunState::Running)
+                .find(|r| cond(r))
                 .map(|r| (**r).clone())
         })
         .await
+    }
+
+    /// The first engine-owned run, once it has its job id (so it can take a hot-swap).
+    pub async fn first_running_run(&self) -> RunInfo {
+        self.wait_for_run("a running run", |r| r.state == RunState::Running)
+            .await
     }
 
     /// Stored log lines of a run that contain `needle`.

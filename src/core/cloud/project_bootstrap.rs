@@ -1,5 +1,5 @@
-//! The project bootstrap (SPEC §12.7): the cloud project a workspace's jobs belong to, created
-//! on first use for an anonymous identity and remembered in `.arkor/state.json`.
+//! The project bootstrap: the cloud project a workspace's jobs belong to, created on first use
+//! for an anonymous identity and remembered in `.arkor/state.json`.
 
 use std::path::{Path, PathBuf};
 

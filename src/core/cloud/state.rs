@@ -1,5 +1,5 @@
-//! `<project>/.arkor/state.json`: which cloud org and project this workspace's jobs go to
-//! (SPEC §12.9). Creating it is [`super::project_bootstrap`]'s business.
+//! `<project>/.arkor/state.json`: which cloud org and project this workspace's jobs go to.
+//! Creating it is [`super::project_bootstrap`]'s business.
 
 use std::path::{Path, PathBuf};
 

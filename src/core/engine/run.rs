@@ -44,7 +44,8 @@ pub(super) struct Run {
     pub escalated: bool,
     /// How the process ended; `None` while it is alive.
     pub exit_status: Option<ExitStatus>,
-    /// Credentials and scope at spawn time, for the cloud cancel (SPEC §12.11).
+    /// Credentials and scope at spawn time, for the cloud cancel of a run that died without
+    /// ending its job (later credential changes must not redirect it).
     pub cancel: Option<CancelSnapshot>,
 }
 

@@ -326,8 +326,8 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
     }
 
     fn abandon_http_run(&mut self, pid: u32) {
-        // The Studio's "Stop": the run leaves dispatch at once (SPEC §6), and is killed once
-        // its job id is known (the runner then has a job to cancel) or after the wait.
+        // The Studio's "Stop": the run leaves dispatch at once, and is killed once its job id
+        // is known (the runner then has a job to cancel) or after the wait.
         let Some(run) = self.run_mut(pid) else {
             return;
         };

@@ -203,6 +203,17 @@ impl Harness {
         }
     }
 
+    /// Let `by` pass on the paused clock (the engine's timers due meanwhile fire), then settle.
+    async fn advance(&self, by: Duration) {
+        tokio::time::sleep(by).await;
+        self.settle().await;
+    }
+
+    /// How often `signal` ("SIGTERM", "SIGKILL", "SIGUSR2") went to `pid`.
+    fn sent(&self, signal: &str, pid: u32) -> usize {
+        self.journal.count(&format!("{signal} {pid}"))
+    }
+
     async fn build(&self, config: serde_json::Value) {
         self.build_with(artifact_for(config)).await;
     }
@@ -247,9 +258,7 @@ impl Harness {
     fn run(&self, pid: u32) -> RunInfo {
         self.handle
             .snapshot()
-            .runs
-            .iter()
-            .find(|r| r.pid == pid)
+            .run(pid)
             .map(|r| (**r).clone())
             .unwrap_or_else(|| panic!("no run {pid} in the snapshot"))
     }
@@ -268,16 +277,10 @@ impl Harness {
         found
     }
 
-    fn log(&self, pid: u32) -> String {
+    /// Whether a stored line of `pid` contains `needle`.
+    fn logged(&self, pid: u32, needle: &str) -> bool {
         self.handle.logs().with(pid, |log| {
-            log.map(|l| {
-                l.lines()
-                    .iter()
-                    .map(|line| line.text.clone())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-            .unwrap_or_default()
+            log.is_some_and(|l| l.lines().iter().any(|line| line.text.contains(needle)))
         })
     }
 
@@ -341,7 +344,7 @@ async fn a_config_change_restarts_the_run_after_its_clean_exit_and_names_the_cha
     assert_eq!(stopping.state, RunState::EarlyStopping);
     assert_eq!(stopping.restart_reason, lr_change());
     assert!(stopping.kill_deadline.is_some());
-    assert_eq!(h.journal.count(&format!("SIGTERM {first}")), 1);
+    assert_eq!(h.sent("SIGTERM", first), 1);
 
     h.exit(first, ExitStatus::Code(0)).await;
     let second = first + 1;
@@ -360,10 +363,7 @@ async fn a_config_change_restarts_the_run_after_its_clean_exit_and_names_the_cha
         replacement.config_hash,
         artifact_for(lr(0.0001)).config_hash
     );
-    assert!(
-        h.log(second)
-            .contains("replaces pid 1000) with the new config")
-    );
+    assert!(h.logged(second, "replaces pid 1000) with the new config"));
 
     // The predecessor's Restarting is over once the replacement runs.
     h.job_id(second).await;
@@ -384,7 +384,7 @@ async fn a_change_reverted_during_the_early_stop_is_not_labelled_with_the_change
     tokio::time::sleep(Duration::from_millis(600)).await;
     // The revert: dispatch skips the latched run; the replacement gets the original config.
     h.build_with(edited(lr(0.0002), "c")).await;
-    assert_eq!(h.journal.count(&format!("SIGTERM {first}")), 1);
+    assert_eq!(h.sent("SIGTERM", first), 1);
     h.exit(first, ExitStatus::Code(0)).await;
     let replacement = h.run(first + 1);
     let cause = replacement.restarted_from.expect("a restart").cause;
@@ -396,7 +396,7 @@ async fn a_change_reverted_during_the_early_stop_is_not_labelled_with_the_change
     );
     // What the predecessor shows while restarting is what the replacement changes: nothing.
     assert!(h.run(first).restart_reason.is_empty());
-    assert!(!h.log(first + 1).contains("with the new config"));
+    assert!(!h.logged(first + 1, "with the new config"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -437,7 +437,7 @@ async fn a_config_adopted_for_unchanged_bytes_is_what_the_table_and_the_next_res
     h.build(lr(0.0002)).await;
     assert_eq!(h.run(pid).config_hash, artifact_for(lr(0.0002)).config_hash);
     assert_eq!(h.run(pid).state, RunState::Running);
-    assert_eq!(h.journal.count(&format!("SIGTERM {pid}")), 0);
+    assert_eq!(h.sent("SIGTERM", pid), 0);
     // The next config edit is diffed against the adopted config.
     h.build_with(edited(lr(0.0001), "b")).await;
     assert_eq!(h.run(pid).restart_reason, lr_change());
@@ -458,10 +458,10 @@ async fn a_callback_edit_hot_swaps_and_the_run_records_the_new_bytes() {
     let run = h.run(pid);
     assert_eq!(run.state, RunState::HotSwapped);
     assert_eq!(run.content_hash.as_deref(), Some("b"));
-    assert_eq!(h.journal.count(&format!("SIGUSR2 {pid}")), 1);
+    assert_eq!(h.sent("SIGUSR2", pid), 1);
     // Reverting the callbacks is a change again.
     h.build(lr(0.0002)).await;
-    assert_eq!(h.journal.count(&format!("SIGUSR2 {pid}")), 2);
+    assert_eq!(h.sent("SIGUSR2", pid), 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -470,7 +470,7 @@ async fn an_edit_before_the_job_id_restarts_on_the_same_config_and_says_why() {
     h.build(lr(0.0002)).await;
     let pid = *h.pids().last().expect("a run");
     h.build_with(edited(lr(0.0002), "b")).await;
-    assert_eq!(h.journal.count(&format!("SIGTERM {pid}")), 1);
+    assert_eq!(h.sent("SIGTERM", pid), 1);
     // SIGTERMed before its handlers existed: it dies of the signal, and still restarts.
     h.exit(pid, ExitStatus::Signal(libc::SIGTERM)).await;
     let cause = h.run(pid + 1).restarted_from.map(|r| r.cause);
@@ -483,16 +483,15 @@ async fn an_abandoned_studio_run_is_killed_when_the_job_id_wait_runs_out() {
     h.build(lr(0.0002)).await;
     let pid = h.start_run(RunOrigin::Http).await;
     h.command(Command::AbandonHttpRun { pid }).await;
-    tokio::time::sleep(ABANDON_JOB_ID_WAIT - Duration::from_millis(100)).await;
-    h.settle().await;
-    assert_eq!(h.journal.count(&format!("SIGKILL {pid}")), 0);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    h.settle().await;
-    assert_eq!(h.journal.count(&format!("SIGKILL {pid}")), 1);
-    assert!(h.log(pid).contains("stopped from the Studio (SIGKILL)"));
+    h.advance(ABANDON_JOB_ID_WAIT - Duration::from_millis(100))
+        .await;
+    assert_eq!(h.sent("SIGKILL", pid), 0);
+    h.advance(Duration::from_millis(200)).await;
+    assert_eq!(h.sent("SIGKILL", pid), 1);
+    assert!(h.logged(pid, "stopped from the Studio (SIGKILL)"));
     // Out of dispatch: a config edit signals nobody.
     h.build_with(edited(lr(0.0001), "b")).await;
-    assert_eq!(h.journal.count(&format!("SIGTERM {pid}")), 0);
+    assert_eq!(h.sent("SIGTERM", pid), 0);
     // Never restarted by the engine.
     h.exit(pid, ExitStatus::Signal(9)).await;
     assert_eq!(h.pids(), vec![pid]);
@@ -506,10 +505,9 @@ async fn an_abandoned_studio_run_dies_as_soon_as_its_job_id_arrives_and_only_onc
     h.command(Command::AbandonHttpRun { pid }).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     h.job_id(pid).await;
-    assert_eq!(h.journal.count(&format!("SIGKILL {pid}")), 1);
-    tokio::time::sleep(ABANDON_JOB_ID_WAIT * 2).await;
-    h.settle().await;
-    assert_eq!(h.journal.count(&format!("SIGKILL {pid}")), 1);
+    assert_eq!(h.sent("SIGKILL", pid), 1);
+    h.advance(ABANDON_JOB_ID_WAIT * 2).await;
+    assert_eq!(h.sent("SIGKILL", pid), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -517,7 +515,7 @@ async fn a_stop_that_outlasts_its_timeout_escalates_to_sigkill_at_the_deadline()
     let mut h = Harness::start(true, false);
     let pid = running_run(&h, lr(0.0002)).await;
     h.command(Command::RestartRun { pid }).await;
-    assert_eq!(h.journal.count(&format!("SIGTERM {pid}")), 1);
+    assert_eq!(h.sent("SIGTERM", pid), 1);
     let deadline = h.run(pid).kill_deadline.expect("a countdown");
     let ahead = deadline
         .duration_since(std::time::SystemTime::now())
@@ -526,18 +524,13 @@ async fn a_stop_that_outlasts_its_timeout_escalates_to_sigkill_at_the_deadline()
     // A second stop request sends no second SIGTERM (the runner would lose its checkpoint).
     h.command(Command::StopRun { pid, force: false }).await;
     h.command(Command::RestartRun { pid }).await;
-    assert_eq!(h.journal.count(&format!("SIGTERM {pid}")), 1);
+    assert_eq!(h.sent("SIGTERM", pid), 1);
 
-    tokio::time::sleep(STOP_TIMEOUT - Duration::from_secs(1)).await;
-    h.settle().await;
-    assert_eq!(h.journal.count(&format!("SIGKILL {pid}")), 0);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    h.settle().await;
-    assert_eq!(h.journal.count(&format!("SIGKILL {pid}")), 1);
-    assert!(
-        h.log(pid)
-            .contains("still running 30.0 s after SIGTERM: sent SIGKILL")
-    );
+    h.advance(STOP_TIMEOUT - Duration::from_secs(1)).await;
+    assert_eq!(h.sent("SIGKILL", pid), 0);
+    h.advance(Duration::from_secs(2)).await;
+    assert_eq!(h.sent("SIGKILL", pid), 1);
+    assert!(h.logged(pid, "still running 30.0 s after SIGTERM: sent SIGKILL"));
     let notices = h.notices();
     assert!(
         notices
@@ -549,9 +542,8 @@ async fn a_stop_that_outlasts_its_timeout_escalates_to_sigkill_at_the_deadline()
     h.exit(pid, ExitStatus::Signal(9)).await;
     assert_eq!(h.run(pid + 1).restarted_from.map(|r| r.from), Some(pid));
     // Nothing fires again for the dead run.
-    tokio::time::sleep(STOP_TIMEOUT * 2).await;
-    h.settle().await;
-    assert_eq!(h.journal.count(&format!("SIGKILL {pid}")), 1);
+    h.advance(STOP_TIMEOUT * 2).await;
+    assert_eq!(h.sent("SIGKILL", pid), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -559,12 +551,11 @@ async fn a_restart_target_gets_the_long_backstop_not_the_user_stop_timeout() {
     let h = Harness::start(true, false);
     let pid = running_run(&h, lr(0.0002)).await;
     h.build_with(edited(lr(0.0001), "b")).await;
-    tokio::time::sleep(RESTART_ESCALATION_TIMEOUT - Duration::from_secs(1)).await;
-    h.settle().await;
-    assert_eq!(h.journal.count(&format!("SIGKILL {pid}")), 0);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    h.settle().await;
-    assert_eq!(h.journal.count(&format!("SIGKILL {pid}")), 1);
+    h.advance(RESTART_ESCALATION_TIMEOUT - Duration::from_secs(1))
+        .await;
+    assert_eq!(h.sent("SIGKILL", pid), 0);
+    h.advance(Duration::from_secs(2)).await;
+    assert_eq!(h.sent("SIGKILL", pid), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -630,8 +621,8 @@ async fn exited_runs_are_kept_up_to_the_limit_with_their_logs() {
         pids[3..].to_vec(),
         "the oldest finished runs go first"
     );
-    assert!(h.log(pids[0]).is_empty(), "their logs go with them");
-    assert!(h.log(pids[total - 1]).contains("started"));
+    assert!(!h.logged(pids[0], "started"), "their logs go with them");
+    assert!(h.logged(pids[total - 1], "started"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -649,7 +640,7 @@ async fn a_reused_pid_starts_a_fresh_record() {
     assert_eq!(h.pids(), vec![pid], "one record per pid");
     // Not latched: a config edit reaches it.
     h.build_with(edited(lr(0.0001), "b")).await;
-    assert_eq!(h.journal.count(&format!("SIGTERM {pid}")), 1);
+    assert_eq!(h.sent("SIGTERM", pid), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -675,7 +666,7 @@ async fn shutdown_stops_the_runs_first_and_the_build_loop_after_them() {
         sigterm.is_some() && builds_down.is_some() && sigterm < builds_down,
         "{journal:?}"
     );
-    assert_eq!(h.journal.count(&format!("SIGTERM {pid}")), 1);
+    assert_eq!(h.sent("SIGTERM", pid), 1);
     assert_eq!(
         h.journal.count("spawn 1001"),
         0,
@@ -698,8 +689,8 @@ async fn a_second_shutdown_request_force_stops() {
     let pid = running_run(&h, lr(0.0002)).await;
     h.command(Command::Shutdown { force: false }).await;
     h.command(Command::Shutdown { force: true }).await;
-    assert_eq!(h.journal.count(&format!("SIGTERM {pid}")), 1);
-    assert_eq!(h.journal.count(&format!("SIGKILL {pid}")), 1);
+    assert_eq!(h.sent("SIGTERM", pid), 1);
+    assert_eq!(h.sent("SIGKILL", pid), 1);
     h.exit(pid, ExitStatus::Signal(9)).await;
     tokio::time::timeout(Duration::from_secs(60), h.join)
         .await
