@@ -445,4 +445,60 @@ mod tests {
         let last = app.timeline.entries().back().map(|e| e.text.clone());
         assert_eq!(last.as_deref(), Some("200 early-stopping (quitting)"));
     }
+
+    #[test]
+    fn a_manual_restart_of_a_restarted_run_is_labelled_manual_not_with_the_old_change() {
+        let mut app = app();
+        let lr = vec![ConfigChange {
+            key: "learningRate".into(),
+            old: Some("0.0002".into()),
+            new: Some("0.0001".into()),
+        }];
+        // 100 stops for a config change, 200 replaces it, the user restarts 200 by hand.
+        app.apply_event(EngineEvent::Run(Arc::new(RunInfo {
+            restart_reason: lr.clone(),
+            ..run(100, RunState::EarlyStopping)
+        })));
+        app.apply_event(EngineEvent::Run(Arc::new(RunInfo {
+            restarted_from: Some(Restart {
+                from: 100,
+                cause: RestartCause::ConfigChanged { changes: lr },
+            }),
+            ..run(200, RunState::Running)
+        })));
+        let stopping = run(200, RunState::EarlyStopping);
+        app.apply_event(EngineEvent::Run(Arc::new(stopping.clone())));
+        assert!(
+            !why_line(&app, &stopping)
+                .unwrap_or_default()
+                .contains("learningRate"),
+            "a manual stop blames no config change"
+        );
+        let third = RunInfo {
+            restarted_from: Some(Restart {
+                from: 200,
+                cause: RestartCause::Manual,
+            }),
+            ..run(300, RunState::Running)
+        };
+        app.apply_event(EngineEvent::Run(Arc::new(third.clone())));
+        assert_eq!(
+            why_line(&app, &third).as_deref(),
+            Some("restarted from 200: manual restart")
+        );
+        // A change reverted before the restart says so instead of naming it.
+        let reverted = RunInfo {
+            restarted_from: Some(Restart {
+                from: 300,
+                cause: RestartCause::ConfigChanged {
+                    changes: Vec::new(),
+                },
+            }),
+            ..run(400, RunState::Running)
+        };
+        assert_eq!(
+            why_line(&app, &reverted).as_deref(),
+            Some("restarted from 300: config changed and changed back")
+        );
+    }
 }
