@@ -2,6 +2,11 @@
 //!
 //! Front ends hold an [`EngineHandle`]: they send [`Command`]s and read [`EngineEvent`]s
 //! (or the replaying [`DevEvent`] bus for SSE). Nothing but the engine task signals a child.
+//!
+//! Inside: `task` is the loop; `run` is the one record per run (everything known about a run
+//! lives there, and the [`RunInfo`] front ends see is derived from it); `ports` are the traits
+//! the loop drives ([`Processes`], [`Builds`], [`CloudJobs`]), so `tests` can run it on paused
+//! time with fakes.
 
 use std::sync::{Arc, Mutex};
 

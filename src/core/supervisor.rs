@@ -2,10 +2,10 @@
 //!
 //! Every child is started isolated ([`crate::core::process`]: its own process group, so
 //! termination signals go to the group and a grandchild dies with it; it dies with arkor)
-//! and is always reaped. Its stdout and
-//! stderr are drained by dedicated threads with large reads, so a child is never blocked by
-//! a slow reader; lines go to the [`LogStore`], raw bytes to an optional per-run tap (for
-//! `/api/train`), and the job-id marker is looked for on stdout only.
+//! and is always reaped. Its stdout and stderr are drained by dedicated threads with large
+//! reads, so a child is never blocked by a slow reader; lines go to the [`LogStore`], raw
+//! bytes to an optional per-run tap (for `/api/train`), and the job-id marker is looked for
+//! on stdout only.
 //!
 //! Events come back on [`ChildEvents`]: `JobId`, coalesced `LogsAppended`, and `Exited` last
 //! (after both pipes reached EOF and the process group is gone).
