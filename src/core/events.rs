@@ -401,3 +401,39 @@ mod unix_ms_opt {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runs_json_names_what_it_replaced_and_why() {
+        let fresh = RunInfo::new(7, RunOrigin::Engine, SystemTime::UNIX_EPOCH);
+        let json = serde_json::to_value(&fresh).expect("json");
+        assert_eq!(json["restartedFrom"], serde_json::Value::Null);
+        assert_eq!(json["restartCause"], serde_json::Value::Null);
+        assert_eq!(json["state"], serde_json::json!({"state": "starting"}));
+
+        let restarted = RunInfo {
+            restarted_from: Some(Restart {
+                from: 6,
+                cause: RestartCause::ConfigChanged {
+                    changes: vec![ConfigChange {
+                        key: "learningRate".into(),
+                        old: Some("0.0002".into()),
+                        new: Some("0.0001".into()),
+                    }],
+                },
+            }),
+            ..fresh
+        };
+        let json = serde_json::to_value(&restarted).expect("json");
+        assert_eq!(json["restartedFrom"], 6);
+        assert_eq!(
+            json["restartCause"],
+            serde_json::json!({"kind": "configChanged", "changes": [
+                {"key": "learningRate", "old": "0.0002", "new": "0.0001"}
+            ]})
+        );
+    }
+}
