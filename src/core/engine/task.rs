@@ -448,6 +448,12 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
     fn on_built(&mut self, artifact: BuiltArtifact) {
         let first = !self.seen_ready;
         self.seen_ready = true;
+        let hashes_before: Vec<(u32, Option<String>)> = self
+            .runs
+            .iter()
+            .filter(|r| r.dispatchable())
+            .map(|r| (r.pid(), r.record.config_hash.clone()))
+            .collect();
         let dispatch = self.runs.iter().any(Run::dispatchable).then(|| {
             registry::dispatch(
                 self.runs
@@ -467,6 +473,16 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             artifact: artifact.clone(),
             dispatch: dispatch.clone(),
         });
+        // A run that adopted this build's configHash (same bytes) changed too: front ends
+        // show its config.
+        for (pid, before) in hashes_before {
+            if self
+                .run_ref(pid)
+                .is_some_and(|r| r.record.config_hash != before)
+            {
+                self.publish_run(pid);
+            }
+        }
         if let Some(outcome) = &dispatch {
             for target in &outcome.hot_swap_targets {
                 let pid = target.pid;

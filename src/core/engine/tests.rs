@@ -424,7 +424,7 @@ async fn a_manual_restart_of_a_restarted_run_is_a_manual_restart() {
 
 #[tokio::test(start_paused = true)]
 async fn a_config_adopted_for_unchanged_bytes_is_what_the_table_and_the_next_restart_use() {
-    let h = Harness::start(true, false);
+    let mut h = Harness::start(true, false);
     // The first build's inspection found no config; the run spawns with none.
     let mut blind = artifact_for(lr(0.0002));
     blind.config_hash = None;
@@ -433,9 +433,18 @@ async fn a_config_adopted_for_unchanged_bytes_is_what_the_table_and_the_next_res
     let pid = *h.pids().last().expect("a run");
     h.job_id(pid).await;
     assert_eq!(h.run(pid).config_hash, None);
-    // Same bytes, now with a config: dispatch adopts it for the run, signalling nobody.
+    // Same bytes, now with a config: dispatch adopts it for the run, signalling nobody, and
+    // front ends hear of it.
+    while h.events.try_recv().is_ok() {}
     h.build(lr(0.0002)).await;
-    assert_eq!(h.run(pid).config_hash, artifact_for(lr(0.0002)).config_hash);
+    let adopted = artifact_for(lr(0.0002)).config_hash;
+    assert_eq!(h.run(pid).config_hash, adopted);
+    let mut published = false;
+    while let Ok(event) = h.events.try_recv() {
+        published |=
+            matches!(&event, EngineEvent::Run(run) if run.pid == pid && run.config_hash == adopted);
+    }
+    assert!(published, "the adopted config was published");
     assert_eq!(h.run(pid).state, RunState::Running);
     assert_eq!(h.sent("SIGTERM", pid), 0);
     // The next config edit is diffed against the adopted config.
