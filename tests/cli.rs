@@ -2,6 +2,9 @@
 //! shutdown, parent death, the simulated cloud of simulated-SDK projects, `arkor build`, and the
 //! npm packages (npm/). Each test uses a temp project and a temp HOME.
 
+#[path = "shared/mod.rs"]
+mod shared;
+
 #[path = "cli/build.rs"]
 mod build;
 #[path = "cli/faults.rs"]

@@ -1,5 +1,8 @@
 //! The Studio-compatible dev server over real HTTP on 127.0.0.1.
 
+#[path = "shared/mod.rs"]
+mod shared;
+
 #[path = "server/common.rs"]
 mod common;
 #[path = "server/connections.rs"]

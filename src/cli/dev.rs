@@ -4,18 +4,17 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::args::TuiArgs;
 use super::headless::{self, LineFormat};
+use super::signals::ShutdownSignals;
 use super::sim_cloud::SimCloud;
 use super::stdout_lines::StdoutLines;
 use crate::core::cloud::CloudEnv;
-use crate::core::engine::{self, Command, EngineConfig, EngineHandle};
+use crate::core::engine::{self, Command, EngineConfig};
 use crate::core::events::RunState;
 use crate::core::project::{self, Project};
 use crate::server::cloud::{CloudContext, CloudOptions};
@@ -126,12 +125,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         }
     };
 
-    let received = Arc::new(AtomicI32::new(0));
-    let signals = tokio::spawn(forward_signals(
-        engine.clone(),
-        received.clone(),
-        shutdown_signals,
-    ));
+    let (signals, signal_feed) = shutdown_signals.forward_to(engine.clone());
 
     let mut dashboard_error = None;
     if let Some(events) = headless_events {
@@ -160,7 +154,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         }
         headless::print_events(engine.clone(), events, format, args.logs, &out).await;
     } else {
-        let mut opts = crate::tui::TuiOptions::from_env();
+        let mut opts = crate::tui::AppOptions::from_env();
         opts.server_url = Some(server.url().to_string());
         opts.notifications = !args.no_notify;
         opts.hints.push(node.to_string());
@@ -172,13 +166,10 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         }
         // The terminal may be gone by now (a hang-up): a failed write must neither panic nor
         // skip the shutdown below, or the runs die of a broken pipe instead of early-stopping.
-        match crate::tui::run(engine.clone(), opts).await {
+        match crate::tui::run(engine.clone(), opts, signal_feed).await {
             Ok(exit) => {
                 for line in exit.summary_lines() {
                     out.line(line);
-                }
-                if let crate::tui::ExitReason::Signal(sig) = exit.reason {
-                    let _ = received.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
                 }
             }
             Err(e) => {
@@ -200,8 +191,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     // The front end returns once the engine has stopped (or the user forced it); make sure.
     engine.send(Command::Shutdown { force: false });
     let _ = engine_done.await;
-    signals.abort();
-    // Lines still queued get a moment to go out, never more.
+    let first_signal = signals.stop();
     // The simulated cloud goes after the runs (their early stop cancels jobs on it), alongside
     // the server and the last stdout lines, so none of the three adds to the others' time.
     let stop_sim_cloud = async {
@@ -216,14 +206,10 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     );
     // Every run is gone: the demo's temp copy can go too.
     drop(demo);
-    let sig = received.load(Ordering::SeqCst);
-    if let Some(e) = dashboard_error.filter(|_| sig == 0) {
-        return Err(e);
-    }
-    Ok(if sig > 0 {
-        ExitCode::from((128 + sig) as u8)
-    } else {
-        ExitCode::SUCCESS
+    Ok(match (first_signal, dashboard_error) {
+        (Some(sig), _) => ExitCode::from((128 + sig) as u8),
+        (None, Some(e)) => return Err(e),
+        (None, None) => ExitCode::SUCCESS,
     })
 }
 
@@ -249,55 +235,6 @@ fn uses_simulated_sdk(project: &Project) -> bool {
     project
         .sdk()
         .is_ok_and(|sdk| crate::assets::is_simulated_version(&sdk.version))
-}
-
-/// SIGINT / SIGTERM / SIGHUP: the first asks for a graceful shutdown (runs early-stop at
-/// their next checkpoint), the second forces it. Runs are in their own process groups, so
-/// a terminal's Ctrl-C or hang-up reaches only arkor, which then stops them deliberately.
-async fn forward_signals(
-    engine: EngineHandle,
-    received: Arc<AtomicI32>,
-    signals: Option<ShutdownSignals>,
-) {
-    let Some(ShutdownSignals {
-        mut int,
-        mut term,
-        mut hup,
-    }) = signals
-    else {
-        tracing::warn!("could not install signal handlers");
-        return;
-    };
-    let mut count = 0;
-    loop {
-        let sig = tokio::select! {
-            _ = int.recv() => libc::SIGINT,
-            _ = term.recv() => libc::SIGTERM,
-            _ = hup.recv() => libc::SIGHUP,
-        };
-        count += 1;
-        if received.load(Ordering::SeqCst) == 0 {
-            received.store(sig, Ordering::SeqCst);
-        }
-        engine.send(Command::Shutdown { force: count > 1 });
-    }
-}
-
-/// The shutdown signals' streams; creating them installs the handlers.
-struct ShutdownSignals {
-    int: Signal,
-    term: Signal,
-    hup: Signal,
-}
-
-impl ShutdownSignals {
-    fn install() -> Option<ShutdownSignals> {
-        Some(ShutdownSignals {
-            int: signal(SignalKind::interrupt()).ok()?,
-            term: signal(SignalKind::terminate()).ok()?,
-            hup: signal(SignalKind::hangup()).ok()?,
-        })
-    }
 }
 
 /// The embedded demo, copied to a fresh temp dir with the simulated SDK installed.

@@ -213,8 +213,8 @@ fn format_run(run: &RunInfo, format: LineFormat) -> String {
     if let Some(hash) = &run.config_hash {
         line.push_str(&format!(" configHash={hash}"));
     }
-    if let Some(old) = run.restarted_from {
-        line.push_str(&format!(" replaces={old}"));
+    if let Some(restart) = &run.restarted_from {
+        line.push_str(&format!(" replaces={}", restart.from));
     }
     if !run.restart_reason.is_empty() {
         let changes: Vec<String> = run.restart_reason.iter().map(ToString::to_string).collect();
@@ -244,18 +244,10 @@ mod tests {
 
     fn exited_run(status: ExitStatus) -> RunInfo {
         RunInfo {
-            pid: 4242,
-            origin: RunOrigin::Http,
             trainer_name: Some("demo-triage".into()),
             job_id: Some("job_1".into()),
-            config_hash: None,
-            content_hash: None,
             state: RunState::Exited { status },
-            started_at: SystemTime::UNIX_EPOCH,
-            state_since: SystemTime::UNIX_EPOCH,
-            kill_deadline: None,
-            restart_reason: Vec::new(),
-            restarted_from: None,
+            ..RunInfo::new(4242, RunOrigin::Http, SystemTime::UNIX_EPOCH)
         }
     }
 

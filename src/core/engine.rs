@@ -2,6 +2,11 @@
 //!
 //! Front ends hold an [`EngineHandle`]: they send [`Command`]s and read [`EngineEvent`]s
 //! (or the replaying [`DevEvent`] bus for SSE). Nothing but the engine task signals a child.
+//!
+//! Inside: `task` is the loop; `run` is the one record per run (everything known about a run
+//! lives there, and the [`RunInfo`] front ends see is derived from it); `ports` are the traits
+//! the loop drives ([`Processes`], [`Builds`], [`CloudJobs`]), so `tests` can run it on paused
+//! time with fakes.
 
 use std::sync::{Arc, Mutex};
 
@@ -22,8 +27,9 @@ pub enum Command {
         origin: RunOrigin,
         reply: Option<oneshot::Sender<Result<RunHandle, StartRunError>>>,
     },
-    /// Early-stop (SIGTERM, escalated to SIGKILL after the timeout) or force-stop (SIGKILL)
-    /// one run. `cancel_cloud_job` asks for the cloud cancel once the child is gone.
+    /// Early-stop (SIGTERM, escalated to SIGKILL after the stop timeout) or force-stop
+    /// (SIGKILL) one run. A run that dies without ending its cloud job itself has the job
+    /// cancelled by the engine once it is gone.
     StopRun { pid: u32, force: bool },
     /// Early-stop one run and start a replacement once it has exited.
     RestartRun { pid: u32 },
@@ -65,17 +71,19 @@ pub enum StartRunError {
 }
 
 /// Build status as front ends show it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum BuildStatus {
     /// No build finished yet.
+    #[default]
     Pending,
     Building,
     Ok,
     Error(String),
 }
 
-/// A consistent view of the engine's state for a front end that (re)attaches.
-#[derive(Clone, Debug)]
+/// A consistent view of the engine's state for a front end that (re)attaches. The default is
+/// the engine before its first build: nothing built, no runs.
+#[derive(Clone, Debug, Default)]
 pub struct EngineSnapshot {
     pub status: BuildStatus,
     /// The last successful build (kept across errors: new runs spawn with it, SPEC §10.29).
@@ -85,6 +93,13 @@ pub struct EngineSnapshot {
     /// Every run the engine knows, live ones and recently exited ones, oldest first.
     pub runs: Vec<Arc<RunInfo>>,
     pub shutting_down: bool,
+}
+
+impl EngineSnapshot {
+    /// The run with this pid, if the engine still lists it.
+    pub fn run(&self, pid: u32) -> Option<&Arc<RunInfo>> {
+        self.runs.iter().find(|r| r.pid == pid)
+    }
 }
 
 /// The state the engine shares read-only with front ends.
@@ -191,13 +206,7 @@ impl EngineHandle {
             logs: LogStore::new(),
             dev_events: ReplayBus::new(1024),
             events,
-            snapshot: Mutex::new(EngineSnapshot {
-                status: BuildStatus::Pending,
-                last_good: None,
-                last_event: None,
-                runs: Vec::new(),
-                shutting_down: false,
-            }),
+            snapshot: Mutex::new(EngineSnapshot::default()),
         });
         (
             EngineHandle::new(tx, shared.clone()),
@@ -209,9 +218,14 @@ impl EngineHandle {
     }
 }
 
+mod ports;
+mod run;
 mod task;
+#[cfg(test)]
+mod tests;
 
-pub use task::EngineConfig;
+pub use ports::{Builds, CloudCancel, CloudJobs, Processes};
+pub use task::{ABANDON_JOB_ID_WAIT, EngineConfig, RESTART_ESCALATION_TIMEOUT};
 
 /// Start the engine on the current tokio runtime: the build loop begins at once.
 /// The returned join handle completes after shutdown, when every run has ended and the
@@ -228,19 +242,21 @@ pub fn start(config: EngineConfig) -> (EngineHandle, tokio::task::JoinHandle<()>
     let (child_tx, children) = mpsc::unbounded_channel();
     let supervisor =
         crate::core::supervisor::Supervisor::new(detached.shared.logs.clone(), child_tx);
-    let (internal_tx, internal) = mpsc::unbounded_channel();
+    let cloud_jobs = CloudCancel {
+        logs: detached.shared.logs.clone(),
+        events: detached.shared.events.clone(),
+    };
     let task = task::EngineTask::new(
         config,
         detached.shared.clone(),
         supervisor,
         build_loop,
-        internal_tx,
+        cloud_jobs,
     );
     let join = tokio::spawn(task.run(task::Inputs {
         commands: detached.commands,
         builds,
         children,
-        internal,
     }));
     (handle, join)
 }

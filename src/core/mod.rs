@@ -7,6 +7,7 @@ pub mod events;
 pub mod hash;
 pub mod inspect;
 pub mod logs;
+pub mod process;
 pub mod project;
 pub mod registry;
 pub mod run_output;

@@ -100,11 +100,13 @@ fn runs_die_with_a_sigkilled_arkor() {
         std::os::unix::process::ExitStatusExt::signal(&status),
         Some(9)
     );
-    wait_until("the run to die with its parent", || !pid_alive(pid));
+    wait_until_blocking("the run to die with its parent", || {
+        (!pid_alive(pid)).then_some(())
+    });
     // Nothing arkor started (runs, the inspector helper) lives on in the project.
     let root = p.root().canonicalize().expect("project root");
-    wait_until("every process in the project to be gone", || {
-        processes_in(&root).is_empty()
+    wait_until_blocking("every process in the project to be gone", || {
+        processes_in(&root).is_empty().then_some(())
     });
 }
 

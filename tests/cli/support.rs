@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// Upper bound for anything a test waits on; only catches hangs.
-pub const WAIT: Duration = Duration::from_secs(30);
+pub use crate::shared::WAIT;
 
 pub const ENTRY: &str = "src/arkor/index.ts";
 
@@ -288,24 +287,11 @@ impl Drop for Headless {
     }
 }
 
-/// Alive and not a zombie, per /proc.
-pub fn pid_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|state| state != 'Z' && state != 'X'),
-        Err(_) => false,
-    }
-}
+pub use crate::shared::{pid_alive, wait_until_blocking};
 
-/// Poll until `cond` holds; panics after [`WAIT`].
+/// [`wait_until_blocking`] for a plain condition.
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_blocking(what, || cond().then_some(()));
 }
 
 /// Keys of a JSON object, in order.

@@ -48,10 +48,6 @@ fn post_train(h: &Harness, body: &'static str) -> reqwest::RequestBuilder {
         .body(body)
 }
 
-fn alive(pid: u32) -> bool {
-    kill(Pid::from_raw(pid as i32), None).is_ok()
-}
-
 #[tokio::test]
 async fn streams_raw_output_then_the_exit_trailer_with_the_pid_header() {
     let mut h = Harness::start().await;
@@ -118,7 +114,7 @@ async fn output_streams_before_exit_and_a_cancelled_body_abandons_the_run() {
         .expect("read")
         .expect("a chunk before exit");
     assert_eq!(&chunk[..], b"first\n");
-    assert!(alive(pid));
+    assert!(crate::shared::pid_alive(pid));
     drop(res); // the Studio's Stop: the client drops the body
 
     match next_command(&mut h).await {
@@ -128,7 +124,7 @@ async fn output_streams_before_exit_and_a_cancelled_body_abandons_the_run() {
     // Play the engine's part: SIGKILL.
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill");
     let deadline = std::time::Instant::now() + WAIT;
-    while alive(pid) && std::time::Instant::now() < deadline {
+    while crate::shared::pid_alive(pid) && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     // Exactly one abandon.

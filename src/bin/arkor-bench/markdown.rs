@@ -156,8 +156,10 @@ const METHOD: &str = r#"## Method
   the harness drains and discards. mprocs runs the same emitter command in its own pty pane.
 - **Keys under flood**: `?` every ~100 ms while the flood runs; the time until the help overlay's text
   is written to the pty; then `?` closes it.
-- **Render**: `App::render` into a fresh 200×50 `TestBackend` (the diff writes every cell), selected run
-  with 10,000 coloured lines; "following frame" reuses the terminal after one new line.
+- **Render**: `tui::render` into a fresh 200×50 `TestBackend` (the diff writes every cell), selected run
+  with 10,000 coloured lines; "following frame" reuses the terminal after one new line. The 10 MB line:
+  one run whose log is a single coloured line of 5 M two-byte characters, 120×40, alternately
+  truncated and wrapped.
 - **Start → first frame**: spawn of `arkor tui` in a 160×48 pty → the read that carries the header's
   title; the first build is reported separately (the header turns to "build ok").
 - **RSS**: VmRSS (VmHWM in parentheses) of the dashboard after every run has printed its lines. The

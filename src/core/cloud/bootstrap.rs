@@ -10,7 +10,7 @@ use super::client::{CloudClient, CloudError, UpstreamRequest, http_client};
 use super::credentials::{
     AnonymousCredentials, Credentials, CredentialsError, read_credentials, write_credentials,
 };
-use super::{CloudEnv, installed_sdk_version};
+use super::env::{CloudEnv, installed_sdk_version};
 
 /// Serialises anonymous mints in this process: concurrent first requests mint once (the
 /// reference can mint twice and keep whichever file write lands last).

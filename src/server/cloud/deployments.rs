@@ -14,13 +14,14 @@ use crate::core::cloud::bootstrap::{MintError, SessionError};
 use crate::core::cloud::client::{
     CloudClient, CloudError, DeprecationNotice, UpstreamRequest, encode_component,
 };
+use crate::core::cloud::project_bootstrap::{
+    ANON_STATE_MISMATCH_MESSAGE, OAUTH_MISSING_STATE_MESSAGE, ProjectStateError,
+    ensure_project_state,
+};
 use crate::core::cloud::schemas::{
     Envelope, check_deployment_create, check_key_create, decode_envelope, format_issues,
 };
-use crate::core::cloud::state::{
-    ANON_STATE_MISMATCH_MESSAGE, OAUTH_MISSING_STATE_MESSAGE, ProjectScope, ProjectStateError,
-    ensure_project_state, read_state,
-};
+use crate::core::cloud::state::{ProjectScope, read_state};
 use crate::server::body::BufferedBody;
 
 const NO_USABLE_STATE_MESSAGE: &str = "No usable .arkor/state.json for this workspace (missing or invalid). Create your first deployment to bootstrap one (anonymous), restore the file by hand (OAuth), or regenerate it with the correct { orgSlug, projectSlug, projectId } if it's currently corrupt.";

@@ -12,7 +12,8 @@ use super::{
     CloudContext, cloud_error_response, json_error, json_response, session_error_response,
 };
 use crate::core::cloud::client::{CloudClient, CloudError, UpstreamRequest};
-use crate::core::cloud::state::{ProjectStateError, ensure_project_state, read_state};
+use crate::core::cloud::project_bootstrap::{ProjectStateError, ensure_project_state};
+use crate::core::cloud::state::read_state;
 
 const DEPRECATION_HEADERS: [&str; 3] = ["deprecation", "sunset", "warning"];
 const NO_CACHE: &str = "no-cache, no-transform";

@@ -26,5 +26,17 @@ pub async fn measure(bench: &mut Bench, report: &mut Report) -> anyhow::Result<(
         }
         Err(e) => report.failed("render with a 10k-line pane", "≤ 1 ms", e),
     }
+    match micro::render_long_line(bench.plan.render_frames) {
+        Ok(frames) => report.latency(
+            "render: 120×40 frame of one 10 MB log line, truncated / wrapped",
+            &frames,
+            "—".into(),
+            None,
+            "",
+            "≤ 100 ms",
+            at_most(frames.median(), 100.0),
+        ),
+        Err(e) => report.failed("render of a 10 MB log line", "≤ 100 ms", e),
+    }
     Ok(())
 }
