@@ -1,5 +1,5 @@
 //! `arkor tui`: start the engine and the Studio server, then run the dashboard or the
-//! headless printer until shutdown, and clean up in the order of SPEC §9.
+//! headless printer until shutdown, and clean up in the order of docs/protocol.md §13.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -213,7 +213,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// SPEC §12.10 start-up sign-in; returns the line to show, if any. A simulated cloud's
+/// docs/protocol.md §16 start-up sign-in; returns the line to show, if any. A simulated cloud's
 /// project is signed in already (its credentials are written before it starts): the line says
 /// where that cloud is instead.
 async fn sign_in(

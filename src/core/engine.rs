@@ -33,7 +33,7 @@ pub enum Command {
     StopRun { pid: u32, force: bool },
     /// Early-stop one run and start a replacement once it has exited.
     RestartRun { pid: u32 },
-    /// An HTTP client dropped its `/api/train` body: SPEC §6 "Stop" (wait ≤ 2 s for the job
+    /// An HTTP client dropped its `/api/train` body: docs/protocol.md §7.5 "Stop" (wait ≤ 2 s for the job
     /// id, SIGKILL, cloud cancel).
     AbandonHttpRun { pid: u32 },
     /// Clear a run's stored log lines.
@@ -86,7 +86,7 @@ pub enum BuildStatus {
 #[derive(Clone, Debug, Default)]
 pub struct EngineSnapshot {
     pub status: BuildStatus,
-    /// The last successful build (kept across errors: new runs spawn with it, SPEC §10.29).
+    /// The last successful build (kept across errors: new runs spawn with it, docs/protocol.md D29).
     pub last_good: Option<BuiltArtifact>,
     /// The last dev event (what SSE would replay).
     pub last_event: Option<Arc<DevEvent>>,

@@ -1,6 +1,6 @@
 //! Typed events of the dev loop and the broadcast bus that carries them.
 //!
-//! `DevEvent` is the wire object of SPEC §3/§5 (`ready` / `rebuild` / `error`, plus the
+//! `DevEvent` is the wire object of docs/protocol.md §3, §5 (`ready` / `rebuild` / `error`, plus the
 //! dispatch fields of §8 once runs exist). Its JSON is hand-ordered to match the reference
 //! byte for byte: `type, outFile, hash, contentHash, configHash, trainerName[, hotSwap,
 //! hotSwapTargets, restart, restartTargets]` or `type, message`.
@@ -21,7 +21,7 @@ pub struct BuiltArtifact {
     pub hash: String,
     /// First 16 hex chars of sha256 of the artifact bytes.
     pub content_hash: Option<String>,
-    /// SPEC §4 hash of the trainer's JobConfig; `None` when there is no inspectable trainer.
+    /// docs/protocol.md §4 hash of the trainer's JobConfig; `None` when there is no inspectable trainer.
     pub config_hash: Option<String>,
     pub trainer_name: Option<String>,
     /// The JobConfig as JSON (for "why did it restart" diffs). Not part of the wire frame.
@@ -48,7 +48,7 @@ pub struct RestartTarget {
     pub forced_kill: Option<bool>,
 }
 
-/// What one rebuild did to the registered runs. Computed once per rebuild (SPEC §8).
+/// What one rebuild did to the registered runs. Computed once per rebuild (docs/protocol.md §10).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DispatchOutcome {
     pub hot_swap_targets: Vec<HotSwapTarget>,
@@ -119,7 +119,7 @@ impl Serialize for DevEvent {
     }
 }
 
-/// Who started a run, which decides who restarts it after a config change (SPEC §8).
+/// Who started a run, which decides who restarts it after a config change (docs/protocol.md §10).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunOrigin {
@@ -338,7 +338,7 @@ pub enum NoticeLevel {
 }
 
 /// A broadcast channel that remembers the last value and hands it to each new subscriber
-/// first (SPEC §3 replay). Lagging subscribers see `RecvError::Lagged` and decide for
+/// first (docs/protocol.md §3 replay). Lagging subscribers see `RecvError::Lagged` and decide for
 /// themselves (the SSE route drops the connection; the TUI resyncs from snapshots).
 pub struct ReplayBus<T: Clone> {
     tx: broadcast::Sender<T>,

@@ -3,7 +3,7 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-/// The default entry, relative to the project root (SPEC §1).
+/// The default entry, relative to the project root (docs/protocol.md §1).
 pub const ENTRY_REL: &str = "src/arkor/index.ts";
 /// The build output folder, relative to the project root.
 pub const OUT_DIR_REL: &str = ".arkor/build";
@@ -49,7 +49,7 @@ impl Project {
         PathBuf::from(s)
     }
 
-    /// `<root>/.arkor/state.json` (SPEC §12.9).
+    /// `<root>/.arkor/state.json` (docs/protocol.md §15.3).
     pub fn state_file(&self) -> PathBuf {
         self.root.join(".arkor").join("state.json")
     }

@@ -46,15 +46,15 @@ pub struct ChildRecord {
     pub origin: RunOrigin,
     /// The `file` of `/api/train` (always `None` while the watcher owns the artifact).
     pub train_file: Option<String>,
-    /// configHash of the build the run was spawned with (backfilled by §8 rule 2).
+    /// configHash of the build the run was spawned with (backfilled by docs/protocol.md §10 rule 2).
     pub config_hash: Option<String>,
     /// contentHash of the bundle the run has loaded most recently: the artifact at spawn,
-    /// then every build it was hot-swapped to (SPEC §10.25).
+    /// then every build it was hot-swapped to (docs/protocol.md D25).
     pub content_hash: Option<String>,
     /// The JobConfig `config_hash` stands for, for "what changed" diffs. Adopted together
     /// with the hash, so the two never disagree.
     pub config: Option<serde_json::Value>,
-    /// Set once a SIGTERM was sent; later rebuilds skip the run (SPEC §10.3).
+    /// Set once a SIGTERM was sent; later rebuilds skip the run (docs/protocol.md D3).
     pub early_stop_requested: bool,
     /// Cloud job id from the runner's marker; also proves its SIGUSR2 handler is armed.
     pub job_id: Option<String>,
@@ -103,7 +103,7 @@ pub enum Decision {
     Restart,
 }
 
-/// SPEC §8 for one run, without side effects.
+/// docs/protocol.md §10 for one run, without side effects.
 pub fn decide(
     record: &ChildRecord,
     next_config_hash: Option<&str>,
@@ -120,7 +120,7 @@ pub fn decide(
         };
     }
     // SIGUSR2 kills a process that has no handler yet; the marker is printed after the
-    // runner armed it, so without a job id a hot swap could kill the run (SPEC §10.5).
+    // runner armed it, so without a job id a hot swap could kill the run (docs/protocol.md D5).
     if record.same_config_as(next_config_hash) && record.job_id.is_some() {
         Decision::HotSwap
     } else {
@@ -307,7 +307,7 @@ mod tests {
         }
     }
 
-    // ---- decide(): one case per SPEC §8 rule / §10 item ----
+    // ---- decide(): one case per docs/protocol.md §10 rule / D item ----
 
     #[test]
     fn decide_skips_a_latched_run_whatever_the_build() {
@@ -320,7 +320,7 @@ mod tests {
 
     #[test]
     fn decide_same_bytes_is_nothing_and_refreshes_config() {
-        // §10.4: unchanged artifact bytes signal nobody, even with a stale configHash.
+        // D4: unchanged artifact bytes signal nobody, even with a stale configHash.
         let r = ready(1, Some("stale"), Some("a"));
         assert_eq!(
             decide(&r, Some("fresh"), Some("a")),
@@ -339,7 +339,7 @@ mod tests {
 
     #[test]
     fn decide_content_gate_needs_both_sides_non_null() {
-        // §10.26: spawned before any artifact existed → restart on the first rebuild.
+        // D26: spawned before any artifact existed → restart on the first rebuild.
         assert_eq!(
             decide(&record(1, None, None), Some("c"), Some("a")),
             Decision::Restart
@@ -361,7 +361,7 @@ mod tests {
             decide(&ready(1, Some("c"), Some("a")), Some("c"), Some("b")),
             Decision::HotSwap
         );
-        // §10.26 second half: no spawn content hash, but hash match + marker → hot swap.
+        // D26 second half: no spawn content hash, but hash match + marker → hot swap.
         assert_eq!(
             decide(&ready(1, Some("c"), None), Some("c"), Some("b")),
             Decision::HotSwap
@@ -370,7 +370,7 @@ mod tests {
 
     #[test]
     fn decide_same_config_without_job_id_is_restart() {
-        // §10.5: the runner's SIGUSR2 handler is not provably armed yet.
+        // D5: the runner's SIGUSR2 handler is not provably armed yet.
         assert_eq!(
             decide(&record(1, Some("c"), Some("a")), Some("c"), Some("b")),
             Decision::Restart
@@ -379,7 +379,7 @@ mod tests {
 
     #[test]
     fn decide_null_config_on_either_side_is_restart() {
-        // §10.6
+        // D6
         assert_eq!(
             decide(&ready(1, None, Some("a")), Some("c"), Some("b")),
             Decision::Restart
@@ -484,7 +484,7 @@ mod tests {
 
     #[test]
     fn dispatch_latch_means_one_sigterm_across_rebuilds() {
-        // §10.3
+        // D3
         let mut runs = Runs::default();
         runs.add(record(901, Some("h-old"), Some("a")));
         let sig = FakeSignaller::default();
@@ -519,7 +519,7 @@ mod tests {
 
     #[test]
     fn dispatch_unchanged_bytes_signal_nobody_and_backfill_hash_and_config_together() {
-        // §10.4 + the pre-ready backfill: afterwards the same config hot-swaps.
+        // D4 + the pre-ready backfill: afterwards the same config hot-swaps.
         let mut runs = Runs::default();
         runs.add(ready(401, None, Some("art-v1")));
         let sig = FakeSignaller::default();
@@ -550,7 +550,7 @@ mod tests {
 
     #[test]
     fn dispatch_hot_swap_records_the_new_bytes_so_a_revert_swaps_again() {
-        // §10.25
+        // D25
         let mut runs = Runs::default();
         runs.add(ready(461, Some("cfg"), Some("art-A")));
         let sig = FakeSignaller::default();
@@ -576,7 +576,7 @@ mod tests {
 
     #[test]
     fn dispatch_gone_child_is_neither_target() {
-        // §10.7 / §10.27, on both branches, and no SIGTERM fallback after a gone SIGUSR2.
+        // D7 / D27, on both branches, and no SIGTERM fallback after a gone SIGUSR2.
         let mut runs = Runs::default();
         runs.add(ready(801, Some("match"), Some("a")));
         runs.add(ready(802, Some("stale"), Some("a")));

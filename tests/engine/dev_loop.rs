@@ -14,7 +14,7 @@ async fn callback_edit_hot_swaps_and_a_build_error_signals_nobody() {
     let run = e.first_running_run().await;
     let pid = run.pid;
 
-    // A rebuild with unchanged bytes (the `r` key) dispatches to nobody (SPEC §10.4).
+    // A rebuild with unchanged bytes (the `r` key) dispatches to nobody (docs/protocol.md D4).
     e.handle.send(Command::Rebuild);
     let same = e.next_dev().await;
     let (artifact, dispatch) = built_parts(&same).expect("a build");
@@ -111,7 +111,7 @@ async fn callback_edit_hot_swaps_and_a_build_error_signals_nobody() {
     assert_eq!(e.log_count(pid, HOT_RELOADED), 2, "{}", e.log_text(pid));
 
     // Reverting to the spawn-time source is still a change for this run, which now runs
-    // the v3 callbacks (SPEC §10.25): SIGUSR2 again, not "nothing".
+    // the v3 callbacks (docs/protocol.md D25): SIGUSR2 again, not "nothing".
     e.edit(
         CALLBACKS,
         r#"const LABEL = "v3";"#,
@@ -256,7 +256,7 @@ async fn a_second_config_edit_during_the_early_stop_sends_no_second_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_edit_before_the_job_id_is_known_restarts_instead_of_hot_swapping() {
     // The job is created 3 s after spawn, long after the edit's rebuild normally lands
-    // (SPEC §10.5). The runner's early stop waits for the job to exist (as the reference's).
+    // (docs/protocol.md D5). The runner's early stop waits for the job to exist (as the reference's).
     let mut env = fast_sim_env(5);
     env.retain(|(k, _)| k != "ARKOR_SIM_START_MS");
     env.push(("ARKOR_SIM_START_MS".into(), "3000".into()));

@@ -92,7 +92,7 @@ async fn graceful_shutdown_early_stops_runs_and_publishes_no_more_dev_events() {
     );
     assert!(
         dev.try_recv().is_err(),
-        "no dev event after shutdown began (SPEC §10.32)"
+        "no dev event after shutdown began (docs/protocol.md D32)"
     );
     e.shutdown().await;
 }

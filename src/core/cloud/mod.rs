@@ -1,4 +1,4 @@
-//! Cloud side of arkor (SPEC §12): credentials and project state as the SDK keeps them, the
+//! Cloud side of arkor (docs/protocol.md §14): credentials and project state as the SDK keeps them, the
 //! HTTP client for the cloud API, start-up / lazy anonymous sign-in, project bootstrap, the
 //! deployment body checks, the spawn-time identity of a run, the cloud job cancel behind
 //! "Stop" and the follower of a job's event stream.

@@ -31,7 +31,7 @@ use crate::core::run_output;
 use crate::core::supervisor::{ChildEvent, SpawnSpec};
 use crate::core::watch::BuildLoopEvent;
 
-/// How long an abandoned HTTP run may wait for its job id before it is killed (SPEC §6).
+/// How long an abandoned HTTP run may wait for its job id before it is killed (docs/protocol.md §7).
 pub const ABANDON_JOB_ID_WAIT: Duration = Duration::from_secs(2);
 
 /// Backstop for a config-change restart (SIGTERM from dispatch): the runner itself gives up
@@ -131,7 +131,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
                 () = sleep_until(deadline), if deadline.is_some() => self.on_timers(Instant::now()),
             }
         }
-        // Runs are gone; now release the watcher and the inspector (SPEC §9 order).
+        // Runs are gone; now release the watcher and the inspector (the order of docs/protocol.md §13).
         self.builds.shutdown().await;
         self.publish_snapshot_if_dirty();
         let _ = self.shared.events.send(EngineEvent::Stopped);
@@ -215,7 +215,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             .map_err(|e| StartRunError::Spawn(e.to_string()))?;
         self.forget_reused_pid(pid);
         // New runs spawn with the last good build's config hash, even after an error
-        // (SPEC §10.29), and with the content hash of the artifact on disk right now.
+        // (docs/protocol.md D29), and with the content hash of the artifact on disk right now.
         let mut record = ChildRecord::new(
             pid,
             origin,
@@ -429,7 +429,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
 
     fn on_build(&mut self, ev: BuildLoopEvent) {
         if self.shutting_down {
-            // SPEC §10.32: nothing is broadcast once shutdown began.
+            // docs/protocol.md D32: nothing is broadcast once shutdown began.
             return;
         }
         match ev {

@@ -1,5 +1,5 @@
 //! Routes that pass the cloud's answer through: status and body unvalidated, only the
-//! headers SPEC §12 lists (SPEC §12.1–12.5).
+//! headers docs/protocol.md §14 lists (docs/protocol.md §14.2–§14.6).
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -88,7 +88,7 @@ async fn forward(
     response
 }
 
-/// GET /api/credentials (SPEC §12.1).
+/// GET /api/credentials (docs/protocol.md §14.2).
 pub(super) async fn credentials(State(ctx): State<CloudContext>) -> Response {
     let creds = match ctx.credentials().await {
         Ok(c) => c,
@@ -111,7 +111,7 @@ pub(super) async fn credentials(State(ctx): State<CloudContext>) -> Response {
     )
 }
 
-/// GET /api/me (SPEC §12.2).
+/// GET /api/me (docs/protocol.md §14.3).
 pub(super) async fn me(State(ctx): State<CloudContext>) -> Response {
     let creds = match ctx.credentials().await {
         Ok(c) => c,
@@ -127,7 +127,7 @@ pub(super) async fn me(State(ctx): State<CloudContext>) -> Response {
     .await
 }
 
-/// GET /api/jobs (SPEC §12.3): no state → empty list without touching credentials.
+/// GET /api/jobs (docs/protocol.md §14.4): no state → empty list without touching credentials.
 pub(super) async fn jobs(State(ctx): State<CloudContext>) -> Response {
     let empty = || json_response(StatusCode::OK, &json!({ "jobs": [] }));
     let Some(state) = read_state(ctx.project_root()) else {
@@ -145,7 +145,7 @@ pub(super) async fn jobs(State(ctx): State<CloudContext>) -> Response {
     forward(&ctx, &client, request, Reply::BufferedJson).await
 }
 
-/// GET /api/jobs/{id}/events (SPEC §12.4): the job's event stream, streamed through.
+/// GET /api/jobs/{id}/events (docs/protocol.md §14.5): the job's event stream, streamed through.
 pub(super) async fn job_events(
     State(ctx): State<CloudContext>,
     Path(id): Path<String>,
@@ -168,7 +168,7 @@ pub(super) async fn job_events(
     forward(&ctx, &client, request, Reply::EventStream).await
 }
 
-/// POST /api/inference/chat (SPEC §12.5): bootstrap the project for an anonymous user,
+/// POST /api/inference/chat (docs/protocol.md §14.6): bootstrap the project for an anonymous user,
 /// then forward the body unchanged and stream the answer back.
 pub(super) async fn chat(State(ctx): State<CloudContext>, body: Body) -> Response {
     let creds = match ctx.credentials().await {
@@ -191,7 +191,7 @@ pub(super) async fn chat(State(ctx): State<CloudContext>, body: Body) -> Respons
         }
     };
     ctx.note_deprecation(client.deprecation());
-    // No size limit and no validation: the cloud decides (SPEC §12.5).
+    // No size limit and no validation: the cloud decides (docs/protocol.md §14.6).
     let raw: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
