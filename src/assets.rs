@@ -35,12 +35,33 @@ pub const SDK_FILES: &[EmbeddedFile] = embed!("sdk":
     "lib/arkor.mjs",
     "lib/cacheBust.mjs",
     "lib/cli.mjs",
+    "lib/cloud/access.mjs",
+    "lib/cloud/adopt.mjs",
+    "lib/cloud/http.mjs",
+    "lib/cloud/ids.mjs",
+    "lib/cloud/jobs.mjs",
+    "lib/cloud/main.mjs",
+    "lib/cloud/replies.mjs",
+    "lib/cloud/routes/endpoints.mjs",
+    "lib/cloud/routes/identity.mjs",
+    "lib/cloud/routes/inference.mjs",
+    "lib/cloud/routes/jobs.mjs",
+    "lib/cloud/seed.mjs",
+    "lib/cloud/server.mjs",
+    "lib/cloud/store.mjs",
+    "lib/cloud/training.mjs",
+    "lib/cloud/validate.mjs",
+    "lib/cloudClient.mjs",
+    "lib/cloudTarget.mjs",
     "lib/configHash.mjs",
     "lib/errors.mjs",
+    "lib/httpClient.mjs",
     "lib/inspection.mjs",
     "lib/runner.mjs",
     "lib/runnerSignals.mjs",
-    "lib/simCloud.mjs",
+    "lib/session.mjs",
+    "lib/simKnobs.mjs",
+    "lib/sse.mjs",
     "lib/trainer.mjs",
 );
 
@@ -66,6 +87,11 @@ const SIMULATED_VERSION_SUFFIX: &str = "-sim";
 /// The version string of the embedded simulated SDK.
 pub fn sdk_version() -> &'static str {
     SDK_VERSION
+}
+
+/// True for any simulated SDK's version (this one or an older copy a project still has).
+pub fn is_simulated_version(version: &str) -> bool {
+    version.ends_with(SIMULATED_VERSION_SUFFIX)
 }
 
 /// Install the simulated SDK as `<project_root>/node_modules/arkor` (plus the usual
@@ -167,7 +193,7 @@ fn is_simulated_sdk(package_dir: &Path) -> bool {
     manifest["name"] == "arkor"
         && manifest["version"]
             .as_str()
-            .is_some_and(|version| version.ends_with(SIMULATED_VERSION_SUFFIX))
+            .is_some_and(is_simulated_version)
 }
 
 fn make_executable(path: &Path) -> io::Result<()> {

@@ -1,10 +1,10 @@
 use std::process::ExitCode;
 
-use arkor_tui::cli::args::{Cli, CliCommand};
-use clap::Parser;
+use arkor_tui::cli::args::{self, CliCommand};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let command = args::parse();
+    arkor_tui::cli::launcher::follow_launcher();
     // One runtime for the whole process: the supervisor's spawner and the engine live as
     // long as it does (PR_SET_PDEATHSIG is tied to the spawning thread).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
             CliCommand::Tui(args) => arkor_tui::cli::dev::run(args).await,
             CliCommand::Build { cwd } => arkor_tui::cli::build::run(cwd).await,
             CliCommand::External(args) => arkor_tui::cli::forward::run(args),

@@ -28,6 +28,8 @@ const FIGURES: &[&str] = &[
     "`arkor tui` start → first frame",
     "idle CPU, dashboard, 3 silent runs",
     "RSS of the dashboard",
+    "under faults: peak RSS of `arkor tui --headless`",
+    "under faults: `--headless --logs`, stdout a pipe nobody reads",
 ];
 
 #[test]

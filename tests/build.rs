@@ -1,6 +1,9 @@
 //! Integration tests of the build pipeline: Rolldown builds, hashes, the Node inspector, the
 //! watcher-driven build loop and `arkor build`. Real files, real Node, real inotify.
 
+#[path = "shared/mod.rs"]
+mod shared;
+
 #[path = "build/common.rs"]
 mod common;
 

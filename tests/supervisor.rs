@@ -1,6 +1,9 @@
 //! Supervisor and dispatch with real Node children, real signals and real pipes.
 //! Children live in tests/fixtures/children/.
 
+#[path = "shared/mod.rs"]
+mod shared;
+
 #[path = "supervisor/support.rs"]
 mod support;
 

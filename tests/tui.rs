@@ -3,6 +3,9 @@
 //! (quit sequence, notifications, frame batching, key latency under a log flood) and the
 //! cost of a frame with a big log.
 
+#[path = "shared/mod.rs"]
+mod shared;
+
 #[path = "tui/support.rs"]
 mod support;
 

@@ -1,23 +1,80 @@
 //! Command-line arguments.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
+
+macro_rules! long_about {
+    () => {
+        "arkor tui watches an arkor project, rebuilds src/arkor/index.ts on every save, \
+         hot-swaps callbacks in running training runs or early-stops and restarts them when the \
+         job config changes, and serves the dev endpoints the browser Studio uses.\n\n\
+         Other subcommands are forwarded to the project's own node_modules/.bin/arkor."
+    };
+}
+
+/// The name the npm packages install the binary under. Invoked by that name, the binary runs
+/// the dashboard when no subcommand is given (`arkor-tui` = `arkor tui`): in a JavaScript
+/// project `arkor` on PATH is the SDK's own CLI, so the console needs a name of its own.
+pub const TUI_BIN_NAME: &str = "arkor-tui";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "arkor",
     version,
     about = "A fast terminal dev console for arkor projects",
-    long_about = "arkor tui watches an arkor project, rebuilds src/arkor/index.ts on every save, \
-                  hot-swaps callbacks in running training runs or early-stops and restarts them when \
-                  the job config changes, and serves the dev endpoints the browser Studio uses.\n\n\
-                  Other subcommands are forwarded to the project's own node_modules/.bin/arkor."
+    long_about = long_about!()
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: CliCommand,
+}
+
+/// The command line of `arkor-tui`: a subcommand as for `arkor`, or the flags of `arkor tui`.
+#[derive(Debug, Parser)]
+#[command(
+    name = TUI_BIN_NAME,
+    version,
+    about = "A fast terminal dev console for arkor projects (with no subcommand: `arkor tui`)",
+    long_about = concat!(
+        long_about!(),
+        "\n\nWith no subcommand, arkor-tui runs the dashboard: the options below are those of `arkor tui`."
+    ),
+    args_conflicts_with_subcommands = true
+)]
+pub struct TuiCli {
+    #[command(subcommand)]
+    pub command: Option<CliCommand>,
+    #[command(flatten)]
+    pub tui: TuiArgs,
+}
+
+/// The command to run, parsed from the process's arguments; `arkor-tui` and `arkor` differ
+/// only in what no subcommand means.
+pub fn parse() -> CliCommand {
+    parse_from(std::env::args_os())
+}
+
+/// [`parse`] over the given arguments (the first is the program name); exits with clap's
+/// message on a usage error, `--help` or `--version`.
+pub fn parse_from(args: impl IntoIterator<Item = OsString>) -> CliCommand {
+    try_parse_from(args).unwrap_or_else(|e| e.exit())
+}
+
+/// [`parse_from`] returning clap's error (which `--help` and `--version` also are).
+pub fn try_parse_from(args: impl IntoIterator<Item = OsString>) -> Result<CliCommand, clap::Error> {
+    let mut args = args.into_iter().peekable();
+    let invoked_as_tui = args
+        .peek()
+        .and_then(|program| Path::new(program).file_name())
+        .is_some_and(|name| name == TUI_BIN_NAME);
+    if invoked_as_tui {
+        let cli = TuiCli::try_parse_from(args)?;
+        Ok(cli.command.unwrap_or(CliCommand::Tui(cli.tui)))
+    } else {
+        Ok(Cli::try_parse_from(args)?.command)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,4 +121,66 @@ pub struct TuiArgs {
     /// Seconds a run may take to reach its checkpoint after SIGTERM before it is killed.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub stop_timeout: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<CliCommand, clap::Error> {
+        try_parse_from(line.split_whitespace().map(OsString::from))
+    }
+
+    fn tui_args(line: &str) -> TuiArgs {
+        match parse(line) {
+            Ok(CliCommand::Tui(args)) => args,
+            other => panic!("`{line}` should mean `arkor tui`, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn arkor_tui_without_a_subcommand_is_the_dashboard() {
+        let args = tui_args("arkor-tui");
+        assert!(!args.headless && args.cwd.is_none() && args.stop_timeout == 30);
+        // Installed under node_modules/.bin, the program name is a path.
+        let args = tui_args(
+            "/p/node_modules/arkor-tui-linux-x64-gnu/bin/arkor-tui --headless --json --port 0",
+        );
+        assert!(args.headless && args.json);
+        assert_eq!(args.port, Some(0));
+    }
+
+    #[test]
+    fn arkor_tui_takes_the_subcommands_of_arkor() {
+        assert!(tui_args("arkor-tui tui --headless --logs").logs);
+        match parse("arkor-tui build --cwd proj") {
+            Ok(CliCommand::Build { cwd }) => assert_eq!(cwd, Some(PathBuf::from("proj"))),
+            other => panic!("{other:?}"),
+        }
+        match parse("arkor-tui login --oauth") {
+            Ok(CliCommand::External(args)) => assert_eq!(args, ["login", "--oauth"]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn arkor_still_needs_a_subcommand() {
+        assert!(parse("arkor").is_err());
+        assert!(parse("arkor --headless").is_err());
+        assert!(!tui_args("arkor tui").headless);
+        // Only the exact name switches: `arkor-tui-old` is another program's name.
+        assert!(parse("arkor-tui-old").is_err());
+    }
+
+    #[test]
+    fn both_names_print_the_version() {
+        for (program, name) in [("arkor", "arkor"), ("/x/arkor-tui", "arkor-tui")] {
+            let err = parse(&format!("{program} --version")).expect_err("--version exits");
+            assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
+            assert_eq!(
+                err.to_string(),
+                format!("{name} {}\n", env!("CARGO_PKG_VERSION"))
+            );
+        }
+    }
 }

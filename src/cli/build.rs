@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::core::build::{BuildError, Builder};
-use crate::core::inspect::Inspector;
-use crate::core::project::{ENTRY_REL, Project};
+use crate::core::inspect::{Inspector, InspectorOptions};
+use crate::core::project::{ENTRY_REL, Project, find_node};
 
 /// Build the project at `cwd` (default: the process cwd), printing to stdout / stderr.
 pub async fn run(cwd: Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -21,6 +21,15 @@ pub async fn run_with_output(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
+    // First: a build that cannot be inspected is no use, and nothing should be written.
+    let node = match find_node() {
+        Ok(node) => node,
+        Err(node_error) => {
+            writeln!(err, "error: {node_error}")?;
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    writeln!(out, "{node}")?;
     let root = match cwd {
         Some(dir) => dir,
         None => std::env::current_dir()?,
@@ -65,13 +74,7 @@ pub async fn run_with_output(
     )?;
     writeln!(out, "contentHash: {}", output.content_hash)?;
 
-    let inspector = match Inspector::for_project(&project) {
-        Ok(inspector) => inspector,
-        Err(node_error) => {
-            writeln!(err, "error: cannot inspect the trainer: {node_error}")?;
-            return Ok(ExitCode::FAILURE);
-        }
-    };
+    let inspector = Inspector::start(InspectorOptions::new(node.path, project.root.clone()));
     let inspection = match inspector
         .inspect(&output.out_file, &output.content_hash)
         .await

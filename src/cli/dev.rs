@@ -1,24 +1,31 @@
 //! `arkor tui`: start the engine and the Studio server, then run the dashboard or the
-//! headless printer until shutdown, and clean up in the order of SPEC §9.
+//! headless printer until shutdown, and clean up in the order of docs/protocol.md §13.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::args::TuiArgs;
 use super::headless::{self, LineFormat};
+use super::signals::ShutdownSignals;
+use super::sim_cloud::SimCloud;
+use super::stdout_lines::StdoutLines;
 use crate::core::cloud::CloudEnv;
-use crate::core::engine::{self, Command, EngineConfig, EngineHandle};
+use crate::core::engine::{self, Command, EngineConfig};
 use crate::core::events::RunState;
 use crate::core::project::{self, Project};
 use crate::server::cloud::{CloudContext, CloudOptions};
 
+/// How long shutdown waits for queued stdout lines to be written: enough for any reader that
+/// reads, short enough that a stdout nobody reads adds only this to the exit.
+const STDOUT_FLUSH_GRACE: Duration = Duration::from_millis(500);
+
 pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
+    // First: without Node there is nothing to run, and the error should say only that.
+    let node = project::find_node()?;
     let demo = if args.demo {
         Some(DemoProject::create()?)
     } else {
@@ -38,11 +45,27 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let log = super::logging::init_file_logging(&project.root.join(".arkor"));
-    let node = project::find_node()?;
+    match super::open_files::raise_open_file_limit() {
+        Ok((before, after)) => tracing::debug!(before, after, "open-file limit"),
+        Err(e) => tracing::warn!("could not raise the open-file limit: {e}"),
+    }
+    tracing::info!("{node}");
 
-    let cloud_env = CloudEnv::from_process();
+    // A project on the simulated SDK gets its own simulated cloud: it never talks to the real
+    // one, and its credentials stay out of `~/.arkor`.
+    let mut sim_cloud = if uses_simulated_sdk(&project) {
+        let cloud = SimCloud::prepare(&project, &node.path, args.demo)
+            .context("cannot set up the simulated Arkor cloud")?;
+        Some(cloud)
+    } else {
+        None
+    };
+    let cloud_env = match &sim_cloud {
+        Some(cloud) => Some(cloud.cloud_env()),
+        None => CloudEnv::from_process(),
+    };
     let sign_in_line = match &cloud_env {
-        Some(env) => sign_in(&project, env).await?,
+        Some(env) => sign_in(&project, env, sim_cloud.as_ref()).await?,
         None => Some("no home directory (HOME is unset): the Studio's cloud routes and the cloud cancel are off".into()),
     };
 
@@ -56,18 +79,29 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         node: node.path.clone(),
         stop_timeout: Duration::from_secs(args.stop_timeout),
         run_on_ready: args.run || args.demo,
-        run_env: Vec::new(),
+        run_env: sim_cloud
+            .as_ref()
+            .map(SimCloud::run_env)
+            .unwrap_or_default(),
         cloud: cloud_env.clone(),
     });
     // Before the signal forwarder exists, so the printer sees `ShuttingDown` and `Stopped`
     // even when a signal arrived during start-up.
     let headless_events = args.headless.then(|| engine.subscribe());
+    if let Some(cloud) = sim_cloud.as_mut() {
+        cloud.launch_after_first_build(&engine);
+    }
 
-    let simulated_sdk = uses_simulated_sdk(&project);
+    // Every line arkor prints goes through this writer: a stdout nobody reads (a paused
+    // pager, Ctrl-S, a full pipe) must never hold up the dev loop or its shutdown.
+    let format = if args.json {
+        LineFormat::Json
+    } else {
+        LineFormat::Human
+    };
+    let out = StdoutLines::start(headless::stdout_skip_note(format));
     let cloud_routes = cloud_env.map(|env| {
         let mut options = CloudOptions::new(&project.root, env);
-        // The simulated SDK has no cloud: never mint an identity for it.
-        options.auto_anonymous = !simulated_sdk;
         let notices = engine.clone();
         options.notices = Arc::new(move |level, message| notices.notice(level, message));
         crate::server::cloud::router(CloudContext::new(options))
@@ -91,40 +125,39 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         }
     };
 
-    let received = Arc::new(AtomicI32::new(0));
-    let signals = tokio::spawn(forward_signals(
-        engine.clone(),
-        received.clone(),
-        shutdown_signals,
-    ));
+    let (signals, signal_feed) = shutdown_signals.forward_to(engine.clone());
 
     let mut dashboard_error = None;
     if let Some(events) = headless_events {
-        let format = if args.json {
-            LineFormat::Json
-        } else {
-            LineFormat::Human
-        };
         if format == LineFormat::Human {
+            out.line(node.to_string());
             // The reference's ready line: scripts written for `arkor dev` wait for it.
-            print_line(&format!("Arkor Studio running on {}", server.url()));
+            out.line(format!("Arkor Studio running on {}", server.url()));
             for line in sign_in_line.iter().chain(server.warnings()) {
-                print_line(line);
+                out.line(line.as_str());
             }
             if let Some(d) = &demo {
-                print_line(&d.instructions());
+                out.line(d.instructions());
             }
             if let Some((_, path)) = &log {
-                print_line(&format!("arkor tui log: {}", path.display()));
+                out.line(format!("arkor tui log: {}", path.display()));
             }
         } else {
-            print_line(&serde_json::json!({"type": "server", "url": server.url()}).to_string());
+            let node = serde_json::json!({"version": node.version, "path": node.path});
+            out.line(
+                serde_json::json!({"type": "server", "url": server.url(), "node": node})
+                    .to_string(),
+            );
+            if let Some(cloud) = &sim_cloud {
+                out.line(serde_json::json!({"type": "simCloud", "url": cloud.url()}).to_string());
+            }
         }
-        headless::print_events(engine.clone(), events, format, args.logs).await;
+        headless::print_events(engine.clone(), events, format, args.logs, &out).await;
     } else {
-        let mut opts = crate::tui::TuiOptions::from_env();
+        let mut opts = crate::tui::AppOptions::from_env();
         opts.server_url = Some(server.url().to_string());
         opts.notifications = !args.no_notify;
+        opts.hints.push(node.to_string());
         opts.hints.extend(sign_in_line.clone());
         opts.hints.extend(server.warnings().iter().cloned());
         if let Some(d) = &demo {
@@ -133,13 +166,10 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         }
         // The terminal may be gone by now (a hang-up): a failed write must neither panic nor
         // skip the shutdown below, or the runs die of a broken pipe instead of early-stopping.
-        match crate::tui::run(engine.clone(), opts).await {
+        match crate::tui::run(engine.clone(), opts, signal_feed).await {
             Ok(exit) => {
                 for line in exit.summary_lines() {
-                    print_line(&line);
-                }
-                if let crate::tui::ExitReason::Signal(sig) = exit.reason {
-                    let _ = received.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+                    out.line(line);
                 }
             }
             Err(e) => {
@@ -154,41 +184,45 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .any(|r| !matches!(r.state, RunState::Exited { .. }))
         {
-            print_line(
-                "waiting for runs to stop at their next checkpoint (Ctrl-C again to force)…",
-            );
+            out.line("waiting for runs to stop at their next checkpoint (Ctrl-C again to force)…");
         }
     }
 
     // The front end returns once the engine has stopped (or the user forced it); make sure.
     engine.send(Command::Shutdown { force: false });
     let _ = engine_done.await;
-    signals.abort();
-    server.shutdown().await;
+    let first_signal = signals.stop();
+    // The simulated cloud goes after the runs (their early stop cancels jobs on it), alongside
+    // the server and the last stdout lines, so none of the three adds to the others' time.
+    let stop_sim_cloud = async {
+        if let Some(cloud) = sim_cloud {
+            cloud.stop().await;
+        }
+    };
+    tokio::join!(
+        server.shutdown(),
+        out.flush(STDOUT_FLUSH_GRACE),
+        stop_sim_cloud
+    );
     // Every run is gone: the demo's temp copy can go too.
     drop(demo);
-    let sig = received.load(Ordering::SeqCst);
-    if let Some(e) = dashboard_error.filter(|_| sig == 0) {
-        return Err(e);
-    }
-    Ok(if sig > 0 {
-        ExitCode::from((128 + sig) as u8)
-    } else {
-        ExitCode::SUCCESS
+    Ok(match (first_signal, dashboard_error) {
+        (Some(sig), _) => ExitCode::from((128 + sig) as u8),
+        (None, Some(e)) => return Err(e),
+        (None, None) => ExitCode::SUCCESS,
     })
 }
 
-/// One line on stdout, or nothing when stdout is gone (`println!` would panic).
-fn print_line(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stdout(), "{line}");
-}
-
-/// SPEC §12.10 start-up sign-in; returns the line to show, if any. The simulated SDK has
-/// no cloud, so projects that use it (the demo, the tests) never touch the network.
-async fn sign_in(project: &Project, env: &CloudEnv) -> anyhow::Result<Option<String>> {
-    if uses_simulated_sdk(project) {
-        return Ok(None);
+/// docs/protocol.md §16 start-up sign-in; returns the line to show, if any. A simulated cloud's
+/// project is signed in already (its credentials are written before it starts): the line says
+/// where that cloud is instead.
+async fn sign_in(
+    project: &Project,
+    env: &CloudEnv,
+    sim_cloud: Option<&SimCloud>,
+) -> anyhow::Result<Option<String>> {
+    if let Some(cloud) = sim_cloud {
+        return Ok(Some(cloud.describe()));
     }
     let outcome = crate::core::cloud::bootstrap::sign_in_for_project(&project.root, env)
         .await
@@ -196,59 +230,11 @@ async fn sign_in(project: &Project, env: &CloudEnv) -> anyhow::Result<Option<Str
     Ok(outcome.message())
 }
 
+/// Any simulated SDK, even an older copy: such a project never talks to the real cloud.
 fn uses_simulated_sdk(project: &Project) -> bool {
     project
         .sdk()
-        .is_ok_and(|sdk| sdk.version == crate::assets::sdk_version())
-}
-
-/// SIGINT / SIGTERM / SIGHUP: the first asks for a graceful shutdown (runs early-stop at
-/// their next checkpoint), the second forces it. Runs are in their own process groups, so
-/// a terminal's Ctrl-C or hang-up reaches only arkor, which then stops them deliberately.
-async fn forward_signals(
-    engine: EngineHandle,
-    received: Arc<AtomicI32>,
-    signals: Option<ShutdownSignals>,
-) {
-    let Some(ShutdownSignals {
-        mut int,
-        mut term,
-        mut hup,
-    }) = signals
-    else {
-        tracing::warn!("could not install signal handlers");
-        return;
-    };
-    let mut count = 0;
-    loop {
-        let sig = tokio::select! {
-            _ = int.recv() => libc::SIGINT,
-            _ = term.recv() => libc::SIGTERM,
-            _ = hup.recv() => libc::SIGHUP,
-        };
-        count += 1;
-        if received.load(Ordering::SeqCst) == 0 {
-            received.store(sig, Ordering::SeqCst);
-        }
-        engine.send(Command::Shutdown { force: count > 1 });
-    }
-}
-
-/// The shutdown signals' streams; creating them installs the handlers.
-struct ShutdownSignals {
-    int: Signal,
-    term: Signal,
-    hup: Signal,
-}
-
-impl ShutdownSignals {
-    fn install() -> Option<ShutdownSignals> {
-        Some(ShutdownSignals {
-            int: signal(SignalKind::interrupt()).ok()?,
-            term: signal(SignalKind::terminate()).ok()?,
-            hup: signal(SignalKind::hangup()).ok()?,
-        })
-    }
+        .is_ok_and(|sdk| crate::assets::is_simulated_version(&sdk.version))
 }
 
 /// The embedded demo, copied to a fresh temp dir with the simulated SDK installed.

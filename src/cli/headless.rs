@@ -1,13 +1,13 @@
 //! `arkor tui --headless`: one line per event on stdout (human-readable or JSON).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::stdout_lines::{SkipNote, StdoutLines};
 use crate::core::engine::EngineHandle;
 use crate::core::events::{
     DevEvent, EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunState, signal_name,
@@ -26,17 +26,22 @@ pub enum LineFormat {
 /// `events` must come from [`EngineHandle::subscribe`] before anything can stop the engine
 /// (e.g. before signals are forwarded to it): a `Stopped` published before the subscription
 /// would never arrive and the printer would wait forever.
+///
+/// Lines go to `out`, which never waits for stdout: a stdout nobody reads cannot hold up the
+/// engine's shutdown.
 pub async fn print_events(
     engine: EngineHandle,
     mut events: broadcast::Receiver<EngineEvent>,
     format: LineFormat,
     with_logs: bool,
+    out: &StdoutLines,
 ) {
+    let emit = |line: String| out.line(line);
     // The dev bus publishes before the engine-event send, so its last value covers every
     // dev event sent before `events` was subscribed; only that one can arrive live as well.
     let (replayed, _) = engine.subscribe_dev();
     if let Some(last) = &replayed {
-        emit(&format_dev(last, format));
+        emit(format_dev(last, format));
     }
     let mut printed_upto: HashMap<u32, u64> = HashMap::new();
     loop {
@@ -45,17 +50,17 @@ pub async fn print_events(
             Ok(EngineEvent::Logs { pid }) if with_logs => {
                 let next = printed_upto.entry(pid).or_insert(0);
                 for line in new_log_lines(&engine, pid, next, format) {
-                    emit(&line);
+                    emit(line);
                 }
             }
             Ok(EngineEvent::Dev(dev))
                 if replayed.as_ref().is_some_and(|r| Arc::ptr_eq(r, &dev)) => {}
             Ok(ev) => {
                 if let Some(line) = format_event(&ev, format) {
-                    emit(&line);
+                    emit(line);
                 }
             }
-            Err(RecvError::Lagged(n)) => emit(&match format {
+            Err(RecvError::Lagged(n)) => emit(match format {
                 LineFormat::Human => format!("{} (skipped {n} events: output too slow)", stamp()),
                 LineFormat::Json => format!("{{\"type\":\"lagged\",\"skipped\":{n}}}"),
             }),
@@ -102,11 +107,19 @@ fn new_log_lines(
     })
 }
 
-fn emit(line: &str) {
-    let mut out = std::io::stdout().lock();
-    // A closed stdout (e.g. `| head`) must not kill the dev loop.
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+/// The line that stands for `n` lines stdout did not take in time (see [`StdoutLines`]).
+pub fn stdout_skip_note(format: LineFormat) -> SkipNote {
+    match format {
+        LineFormat::Human => Box::new(|n| {
+            format!(
+                "{} … {n} lines not shown (stdout was not being read)",
+                stamp()
+            )
+        }),
+        LineFormat::Json => {
+            Box::new(|n| serde_json::json!({"type": "stdoutSkipped", "lines": n}).to_string())
+        }
+    }
 }
 
 /// The line for one engine event, or `None` for events headless output skips (log chunks).
@@ -200,8 +213,8 @@ fn format_run(run: &RunInfo, format: LineFormat) -> String {
     if let Some(hash) = &run.config_hash {
         line.push_str(&format!(" configHash={hash}"));
     }
-    if let Some(old) = run.restarted_from {
-        line.push_str(&format!(" replaces={old}"));
+    if let Some(restart) = &run.restarted_from {
+        line.push_str(&format!(" replaces={}", restart.from));
     }
     if !run.restart_reason.is_empty() {
         let changes: Vec<String> = run.restart_reason.iter().map(ToString::to_string).collect();
@@ -231,18 +244,10 @@ mod tests {
 
     fn exited_run(status: ExitStatus) -> RunInfo {
         RunInfo {
-            pid: 4242,
-            origin: RunOrigin::Http,
             trainer_name: Some("demo-triage".into()),
             job_id: Some("job_1".into()),
-            config_hash: None,
-            content_hash: None,
             state: RunState::Exited { status },
-            started_at: SystemTime::UNIX_EPOCH,
-            state_since: SystemTime::UNIX_EPOCH,
-            kill_deadline: None,
-            restart_reason: Vec::new(),
-            restarted_from: None,
+            ..RunInfo::new(4242, RunOrigin::Http, SystemTime::UNIX_EPOCH)
         }
     }
 

@@ -1,4 +1,4 @@
-//! One Rolldown build of `src/arkor/index.ts` into `.arkor/build/index.mjs` (SPEC §2).
+//! One Rolldown build of `src/arkor/index.ts` into `.arkor/build/index.mjs` (docs/protocol.md §2).
 //!
 //! Two ways to build. [`Builder::build`] is a one-shot build on a fresh `Bundler` (a reused one
 //! caches failed resolutions, so an import of a file created after the failure would keep
@@ -861,7 +861,7 @@ where
     }
 }
 
-/// SPEC §2 external policy: an unresolved id that is neither relative nor absolute (a bare
+/// docs/protocol.md §2 external policy: an unresolved id that is neither relative nor absolute (a bare
 /// package name or `node:` builtin) stays an import; everything else is bundled.
 fn is_external(
     id: &str,

@@ -2,15 +2,17 @@
 //!
 //! Front ends hold an [`EngineHandle`]: they send [`Command`]s and read [`EngineEvent`]s
 //! (or the replaying [`DevEvent`] bus for SSE). Nothing but the engine task signals a child.
+//!
+//! Inside: `task` is the loop; `run` is the one record per run (everything known about a run
+//! lives there, and the [`RunInfo`] front ends see is derived from it); `ports` are the traits
+//! the loop drives ([`Processes`], [`Builds`], [`CloudJobs`]), so `tests` can run it on paused
+//! time with fakes.
 
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::core::events::{
-    BuiltArtifact, DevEvent, EngineEvent, ExitStatus, ReplayBus, RunInfo, RunOrigin,
-};
+use crate::core::events::{BuiltArtifact, DevEvent, EngineEvent, ReplayBus, RunInfo, RunOrigin};
 use crate::core::logs::LogStore;
 use crate::core::project::Project;
 
@@ -25,12 +27,13 @@ pub enum Command {
         origin: RunOrigin,
         reply: Option<oneshot::Sender<Result<RunHandle, StartRunError>>>,
     },
-    /// Early-stop (SIGTERM, escalated to SIGKILL after the timeout) or force-stop (SIGKILL)
-    /// one run. `cancel_cloud_job` asks for the cloud cancel once the child is gone.
+    /// Early-stop (SIGTERM, escalated to SIGKILL after the stop timeout) or force-stop
+    /// (SIGKILL) one run. A run that dies without ending its cloud job itself has the job
+    /// cancelled by the engine once it is gone.
     StopRun { pid: u32, force: bool },
     /// Early-stop one run and start a replacement once it has exited.
     RestartRun { pid: u32 },
-    /// An HTTP client dropped its `/api/train` body: SPEC §6 "Stop" (wait ≤ 2 s for the job
+    /// An HTTP client dropped its `/api/train` body: docs/protocol.md §7.5 "Stop" (wait ≤ 2 s for the job
     /// id, SIGKILL, cloud cancel).
     AbandonHttpRun { pid: u32 },
     /// Clear a run's stored log lines.
@@ -39,27 +42,26 @@ pub enum Command {
     Shutdown { force: bool },
 }
 
-/// Raw output of a run, for `/api/train` streaming.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunOutput {
-    /// Bytes exactly as the child wrote them (stdout and stderr interleaved as read).
-    Data(Bytes),
-    Exited(ExitStatus),
-}
+pub use crate::core::run_output::{OutputReceiver, RunOutput};
 
 #[derive(Debug)]
 pub struct RunHandle {
     pub pid: u32,
-    /// Present for runs that asked for their raw output (HTTP runs).
-    pub output: Option<mpsc::UnboundedReceiver<RunOutput>>,
+    /// Present for runs that asked for their raw output (HTTP runs): a byte-budgeted queue
+    /// that drops what a slow reader misses instead of holding up the run.
+    pub output: Option<OutputReceiver>,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum StartRunError {
     #[error("the engine is shutting down; no new runs are started")]
     ShuttingDown,
+    /// The project root has no `node_modules/arkor`.
     #[error("no arkor SDK is installed in {0}: run `npm install arkor` in the project")]
     NoSdk(String),
+    /// `node_modules/arkor` is there but cannot be used (the message says why).
+    #[error("{0}")]
+    UnusableSdk(String),
     #[error("failed to start the runner: {0}")]
     Spawn(String),
     #[error(
@@ -69,26 +71,35 @@ pub enum StartRunError {
 }
 
 /// Build status as front ends show it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum BuildStatus {
     /// No build finished yet.
+    #[default]
     Pending,
     Building,
     Ok,
     Error(String),
 }
 
-/// A consistent view of the engine's state for a front end that (re)attaches.
-#[derive(Clone, Debug)]
+/// A consistent view of the engine's state for a front end that (re)attaches. The default is
+/// the engine before its first build: nothing built, no runs.
+#[derive(Clone, Debug, Default)]
 pub struct EngineSnapshot {
     pub status: BuildStatus,
-    /// The last successful build (kept across errors: new runs spawn with it, SPEC §10.29).
+    /// The last successful build (kept across errors: new runs spawn with it, docs/protocol.md D29).
     pub last_good: Option<BuiltArtifact>,
     /// The last dev event (what SSE would replay).
     pub last_event: Option<Arc<DevEvent>>,
     /// Every run the engine knows, live ones and recently exited ones, oldest first.
     pub runs: Vec<Arc<RunInfo>>,
     pub shutting_down: bool,
+}
+
+impl EngineSnapshot {
+    /// The run with this pid, if the engine still lists it.
+    pub fn run(&self, pid: u32) -> Option<&Arc<RunInfo>> {
+        self.runs.iter().find(|r| r.pid == pid)
+    }
 }
 
 /// The state the engine shares read-only with front ends.
@@ -195,13 +206,7 @@ impl EngineHandle {
             logs: LogStore::new(),
             dev_events: ReplayBus::new(1024),
             events,
-            snapshot: Mutex::new(EngineSnapshot {
-                status: BuildStatus::Pending,
-                last_good: None,
-                last_event: None,
-                runs: Vec::new(),
-                shutting_down: false,
-            }),
+            snapshot: Mutex::new(EngineSnapshot::default()),
         });
         (
             EngineHandle::new(tx, shared.clone()),
@@ -213,9 +218,14 @@ impl EngineHandle {
     }
 }
 
+mod ports;
+mod run;
 mod task;
+#[cfg(test)]
+mod tests;
 
-pub use task::EngineConfig;
+pub use ports::{Builds, CloudCancel, CloudJobs, Processes};
+pub use task::{ABANDON_JOB_ID_WAIT, EngineConfig, RESTART_ESCALATION_TIMEOUT};
 
 /// Start the engine on the current tokio runtime: the build loop begins at once.
 /// The returned join handle completes after shutdown, when every run has ended and the
@@ -232,19 +242,21 @@ pub fn start(config: EngineConfig) -> (EngineHandle, tokio::task::JoinHandle<()>
     let (child_tx, children) = mpsc::unbounded_channel();
     let supervisor =
         crate::core::supervisor::Supervisor::new(detached.shared.logs.clone(), child_tx);
-    let (internal_tx, internal) = mpsc::unbounded_channel();
+    let cloud_jobs = CloudCancel {
+        logs: detached.shared.logs.clone(),
+        events: detached.shared.events.clone(),
+    };
     let task = task::EngineTask::new(
         config,
         detached.shared.clone(),
         supervisor,
         build_loop,
-        internal_tx,
+        cloud_jobs,
     );
     let join = tokio::spawn(task.run(task::Inputs {
         commands: detached.commands,
         builds,
         children,
-        internal,
     }));
     (handle, join)
 }

@@ -1,6 +1,6 @@
 //! Typed events of the dev loop and the broadcast bus that carries them.
 //!
-//! `DevEvent` is the wire object of SPEC §3/§5 (`ready` / `rebuild` / `error`, plus the
+//! `DevEvent` is the wire object of docs/protocol.md §3, §5 (`ready` / `rebuild` / `error`, plus the
 //! dispatch fields of §8 once runs exist). Its JSON is hand-ordered to match the reference
 //! byte for byte: `type, outFile, hash, contentHash, configHash, trainerName[, hotSwap,
 //! hotSwapTargets, restart, restartTargets]` or `type, message`.
@@ -21,7 +21,7 @@ pub struct BuiltArtifact {
     pub hash: String,
     /// First 16 hex chars of sha256 of the artifact bytes.
     pub content_hash: Option<String>,
-    /// SPEC §4 hash of the trainer's JobConfig; `None` when there is no inspectable trainer.
+    /// docs/protocol.md §4 hash of the trainer's JobConfig; `None` when there is no inspectable trainer.
     pub config_hash: Option<String>,
     pub trainer_name: Option<String>,
     /// The JobConfig as JSON (for "why did it restart" diffs). Not part of the wire frame.
@@ -48,7 +48,7 @@ pub struct RestartTarget {
     pub forced_kill: Option<bool>,
 }
 
-/// What one rebuild did to the registered runs. Computed once per rebuild (SPEC §8).
+/// What one rebuild did to the registered runs. Computed once per rebuild (docs/protocol.md §10).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DispatchOutcome {
     pub hot_swap_targets: Vec<HotSwapTarget>,
@@ -119,7 +119,7 @@ impl Serialize for DevEvent {
     }
 }
 
-/// Who started a run, which decides who restarts it after a config change (SPEC §8).
+/// Who started a run, which decides who restarts it after a config change (docs/protocol.md §10).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunOrigin {
@@ -221,10 +221,93 @@ pub struct RunInfo {
     /// While early-stopping: when the engine escalates to SIGKILL.
     #[serde(with = "unix_ms_opt")]
     pub kill_deadline: Option<SystemTime>,
-    /// Why this run is being restarted (config keys that changed), when known.
+    /// Why this run is early-stopping for a restart: the config keys a rebuild changed. When
+    /// the replacement starts, what actually differs between the two runs' configs.
     pub restart_reason: Vec<ConfigChange>,
-    /// The pid this run replaced, when it is an engine restart.
-    pub restarted_from: Option<u32>,
+    /// The run this one replaced and why, when it is an engine restart. On the wire:
+    /// `restartedFrom` (a pid or null) and `restartCause`.
+    #[serde(flatten, serialize_with = "restart_fields")]
+    pub restarted_from: Option<Restart>,
+}
+
+impl RunInfo {
+    /// A run just started: `Starting`, nothing known yet beyond who started it and when.
+    pub fn new(pid: u32, origin: RunOrigin, started_at: SystemTime) -> Self {
+        Self {
+            pid,
+            origin,
+            trainer_name: None,
+            job_id: None,
+            config_hash: None,
+            content_hash: None,
+            state: RunState::Starting,
+            started_at,
+            state_since: started_at,
+            kill_deadline: None,
+            restart_reason: Vec::new(),
+            restarted_from: None,
+        }
+    }
+}
+
+/// Which run a run replaced, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Restart {
+    pub from: u32,
+    pub cause: RestartCause,
+}
+
+/// Why the engine started a run in place of another one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum RestartCause {
+    /// The user asked for it (the restart key).
+    Manual,
+    /// A rebuild changed the job config: the keys that differ between the predecessor's
+    /// config and this run's. Empty when the config changed and changed back before this
+    /// run started.
+    ConfigChanged { changes: Vec<ConfigChange> },
+    /// A rebuild changed the config, but one side has none to compare (no inspectable
+    /// trainer).
+    ConfigUnknown,
+    /// The callbacks changed before the run could take a hot swap (no job id yet), so it
+    /// was restarted on the same config.
+    NotReadyForHotSwap,
+}
+
+impl std::fmt::Display for RestartCause {
+    /// `manual restart`, `learningRate 0.0002 → 0.0001, loraR 16 → 32`, …
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RestartCause::Manual => f.write_str("manual restart"),
+            RestartCause::ConfigChanged { changes } if changes.is_empty() => {
+                f.write_str("config changed and changed back")
+            }
+            RestartCause::ConfigChanged { changes } => {
+                for (i, change) in changes.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{change}")?;
+                }
+                Ok(())
+            }
+            RestartCause::ConfigUnknown => f.write_str("config changed"),
+            RestartCause::NotReadyForHotSwap => {
+                f.write_str("callbacks changed before it could hot-swap")
+            }
+        }
+    }
+}
+
+fn restart_fields<S: serde::Serializer>(
+    restart: &Option<Restart>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_map(Some(2))?;
+    map.serialize_entry("restartedFrom", &restart.as_ref().map(|r| r.from))?;
+    map.serialize_entry("restartCause", &restart.as_ref().map(|r| &r.cause))?;
+    map.end()
 }
 
 /// Everything the engine publishes. Front ends read these; none of them sends signals.
@@ -255,7 +338,7 @@ pub enum NoticeLevel {
 }
 
 /// A broadcast channel that remembers the last value and hands it to each new subscriber
-/// first (SPEC §3 replay). Lagging subscribers see `RecvError::Lagged` and decide for
+/// first (docs/protocol.md §3 replay). Lagging subscribers see `RecvError::Lagged` and decide for
 /// themselves (the SSE route drops the connection; the TUI resyncs from snapshots).
 pub struct ReplayBus<T: Clone> {
     tx: broadcast::Sender<T>,
@@ -316,5 +399,41 @@ mod unix_ms_opt {
             Some(t) => super::unix_ms::serialize(t, s),
             None => s.serialize_none(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runs_json_names_what_it_replaced_and_why() {
+        let fresh = RunInfo::new(7, RunOrigin::Engine, SystemTime::UNIX_EPOCH);
+        let json = serde_json::to_value(&fresh).expect("json");
+        assert_eq!(json["restartedFrom"], serde_json::Value::Null);
+        assert_eq!(json["restartCause"], serde_json::Value::Null);
+        assert_eq!(json["state"], serde_json::json!({"state": "starting"}));
+
+        let restarted = RunInfo {
+            restarted_from: Some(Restart {
+                from: 6,
+                cause: RestartCause::ConfigChanged {
+                    changes: vec![ConfigChange {
+                        key: "learningRate".into(),
+                        old: Some("0.0002".into()),
+                        new: Some("0.0001".into()),
+                    }],
+                },
+            }),
+            ..fresh
+        };
+        let json = serde_json::to_value(&restarted).expect("json");
+        assert_eq!(json["restartedFrom"], 6);
+        assert_eq!(
+            json["restartCause"],
+            serde_json::json!({"kind": "configChanged", "changes": [
+                {"key": "learningRate", "old": "0.0002", "new": "0.0001"}
+            ]})
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! The Node inspector: a persistent helper process that imports each new artifact and reports
 //! its trainer (name + `JSON.stringify(config)`); Rust computes the hashes.
 //!
-//! One dedicated thread owns the helper (so the helper's parent-death signal is tied to a
-//! thread that lives as long as the inspector) and serves requests one at a time. A helper
+//! One dedicated thread owns the helper (started isolated, like every child: see
+//! [`crate::core::process`]) and serves requests one at a time. A helper
 //! that times out is killed and replaced; one that died is replaced on the next request; one
 //! that served `recycle_after` imports is replaced so Node's never-evicted ESM cache (one
 //! record per distinct artifact) cannot grow without bound.
@@ -10,7 +10,6 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc as std_mpsc;
@@ -23,6 +22,7 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use crate::core::hash;
+use crate::core::process;
 use crate::core::project::{self, NodeError, Project};
 
 /// The helper script, embedded so the binary works from anywhere.
@@ -90,7 +90,7 @@ pub struct Inspection {
     /// `JSON.stringify(config)` from the brand; `None` without a brand or when the config
     /// cannot be serialised (circular, throwing `toJSON`).
     pub config_wire: Option<String>,
-    /// SPEC §4 hash of the config; `None` exactly when `config_wire` is.
+    /// docs/protocol.md §4 hash of the config; `None` exactly when `config_wire` is.
     pub config_hash: Option<String>,
     /// The config as JSON, for diffs.
     pub config: Option<serde_json::Value>,
@@ -311,29 +311,14 @@ impl Helper {
         if let Some(warmup) = &options.warmup_module {
             command.env(WARMUP_ENV, warmup);
         }
-        let parent = std::process::id();
-        // SAFETY: only async-signal-safe libc calls between fork and exec.
-        unsafe {
-            command.pre_exec(move || {
-                // Own process group: terminal Ctrl-C does not reach it, and a timeout kills
-                // whatever the user module started too.
-                libc::setpgid(0, 0);
-                // Backstop if the console is SIGKILLed; re-check the parent for the race
-                // where it died before prctl.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if libc::getppid() != parent as libc::pid_t {
-                    libc::raise(libc::SIGKILL);
-                }
-                Ok(())
-            });
-        }
-        let mut child = command
-            .spawn()
+        // Own process group (a terminal's Ctrl-C does not reach it, and a timeout kills
+        // whatever the user module started too) and dies with arkor.
+        let mut child = process::spawn_isolated(command)
             .map_err(|e| InspectError::Spawn(format!("{}: {e}", options.node.display())))?;
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
-            kill_group(&mut child);
+            process::kill_group_and_reap(&mut child);
             return Err(InspectError::Spawn("stdio pipes missing".into()));
         };
 
@@ -347,7 +332,7 @@ impl Helper {
                 let _ = done_tx.send(());
             });
         if let Err(e) = err_reader {
-            kill_group(&mut child);
+            process::kill_group_and_reap(&mut child);
             return Err(InspectError::Spawn(format!("reader thread: {e}")));
         }
         Ok(Helper {
@@ -429,20 +414,20 @@ impl Helper {
                 Err(std_mpsc::RecvTimeoutError::Timeout)
                     if deadline.is_none() && Instant::now() >= boot_deadline =>
                 {
-                    kill_group(&mut self.child);
+                    process::kill_group_and_reap(&mut self.child);
                     return Err(InspectError::Spawn(format!(
                         "Node did not start within {} s",
                         BOOT_TIMEOUT.as_secs()
                     )));
                 }
                 Err(std_mpsc::RecvTimeoutError::Timeout) if abandoned() => {
-                    kill_group(&mut self.child);
+                    process::kill_group_and_reap(&mut self.child);
                     return Err(InspectError::Cancelled);
                 }
                 Err(std_mpsc::RecvTimeoutError::Timeout)
                     if deadline.is_some_and(|d| Instant::now() >= d) =>
                 {
-                    kill_group(&mut self.child);
+                    process::kill_group_and_reap(&mut self.child);
                     return Err(InspectError::Timeout(timeout));
                 }
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {}
@@ -462,7 +447,7 @@ impl Helper {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 _ => {
-                    kill_group(&mut self.child);
+                    process::kill_group_and_reap(&mut self.child);
                     break "closed its output".to_owned();
                 }
             }
@@ -483,22 +468,8 @@ impl Helper {
 impl Drop for Helper {
     fn drop(&mut self) {
         self.stdin.take();
-        kill_group(&mut self.child);
+        process::kill_group_and_reap(&mut self.child);
     }
-}
-
-/// SIGKILL the helper's process group and reap the helper.
-fn kill_group(child: &mut Child) {
-    if let Ok(pid) = libc::pid_t::try_from(child.id())
-        && matches!(child.try_wait(), Ok(None))
-    {
-        // SAFETY: plain syscall; the group id is the helper's pid (setpgid in pre_exec).
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// The helper's stdout, read by the inspector thread itself: a reader thread would add one

@@ -3,7 +3,7 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-/// The default entry, relative to the project root (SPEC §1).
+/// The default entry, relative to the project root (docs/protocol.md §1).
 pub const ENTRY_REL: &str = "src/arkor/index.ts";
 /// The build output folder, relative to the project root.
 pub const OUT_DIR_REL: &str = ".arkor/build";
@@ -49,7 +49,7 @@ impl Project {
         PathBuf::from(s)
     }
 
-    /// `<root>/.arkor/state.json` (SPEC §12.9).
+    /// `<root>/.arkor/state.json` (docs/protocol.md §15.3).
     pub fn state_file(&self) -> PathBuf {
         self.root.join(".arkor").join("state.json")
     }
@@ -73,10 +73,19 @@ pub struct NodeInfo {
     pub major: u32,
 }
 
+impl std::fmt::Display for NodeInfo {
+    /// `Node.js v20.20.2 (/usr/bin/node)`: what arkor tui says it runs trainer code with.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Node.js v{} ({})", self.version, self.path.display())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NodeError {
     #[error(
-        "arkor tui needs Node.js ≥ {MIN_NODE_MAJOR} on PATH; found {found}. Install it from nodejs.org or your package manager."
+        "arkor tui needs Node.js {MIN_NODE_MAJOR} or newer on PATH to run your trainer code, but found {found}. \
+         Install Node.js {MIN_NODE_MAJOR}+ (https://nodejs.org, or a version manager: `nvm install {MIN_NODE_MAJOR}`) \
+         and make sure it is the `node` found first on PATH."
     )]
     Unusable {
         /// What was found: "no `node` on PATH", "v18.19.0 at /usr/bin/node", "/usr/bin/node (failed to run: …)".

@@ -1,16 +1,20 @@
-//! The registered runs and the dispatch policy of SPEC §8.
+//! The run policy: what a rebuild does to each run and what a run's exit leads to.
 //!
-//! [`decide`] is a pure function from one run's record and a new build to an action.
-//! [`Registry::dispatch`] applies it to every run exactly once per call, through a
-//! [`Signaller`] (the real [`Supervisor`](crate::core::supervisor::Supervisor) or a counting
-//! fake in tests), and reports the targets for the `rebuild` frame. The registry is owned
-//! by one task (the engine), so a rebuild is dispatched once however many front ends
+//! [`decide`] is a pure function from one run's record and a new build to an action;
+//! [`dispatch`] applies it to every live run exactly once per call, through a [`Signaller`]
+//! (the real [`Supervisor`](crate::core::supervisor::Supervisor) or a counting fake in
+//! tests), and reports the targets for the `rebuild` frame. [`after_exit`] is the pure
+//! decision once a run has exited: restart it, finish it, or say it was not restarted, and
+//! whether its cloud job needs cancelling. The records live in the engine's run table and
+//! only the engine task calls these, so a rebuild is dispatched once however many front ends
 //! watch it, and dispatching the same build twice signals nobody the second time.
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
-use crate::core::events::{DispatchOutcome, HotSwapTarget, RestartTarget, RunOrigin};
+use crate::core::events::{
+    BuiltArtifact, DispatchOutcome, ExitStatus, HotSwapTarget, RestartTarget, RunOrigin,
+};
 
 /// What `kill(2)` said.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,27 +37,30 @@ impl<T: Signaller + ?Sized> Signaller for &T {
     }
 }
 
-/// One registered run. `C` is the cloud-cancel context captured at spawn time (credentials
-/// and scope); the registry only stores it.
+/// What dispatch knows of one run: the one copy of these facts. The engine keeps it inside
+/// its record of the run, so the runs table, a restart's label and the next dispatch all
+/// read the same values.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ChildRecord<C = ()> {
+pub struct ChildRecord {
     pub pid: u32,
     pub origin: RunOrigin,
     /// The `file` of `/api/train` (always `None` while the watcher owns the artifact).
     pub train_file: Option<String>,
-    /// configHash of the build the run was spawned with (backfilled by §8 rule 2).
+    /// configHash of the build the run was spawned with (backfilled by docs/protocol.md §10 rule 2).
     pub config_hash: Option<String>,
     /// contentHash of the bundle the run has loaded most recently: the artifact at spawn,
-    /// then every build it was hot-swapped to (SPEC §10.25).
+    /// then every build it was hot-swapped to (docs/protocol.md D25).
     pub content_hash: Option<String>,
-    /// Set once a SIGTERM was sent; later rebuilds skip the run (SPEC §10.3).
+    /// The JobConfig `config_hash` stands for, for "what changed" diffs. Adopted together
+    /// with the hash, so the two never disagree.
+    pub config: Option<serde_json::Value>,
+    /// Set once a SIGTERM was sent; later rebuilds skip the run (docs/protocol.md D3).
     pub early_stop_requested: bool,
     /// Cloud job id from the runner's marker; also proves its SIGUSR2 handler is armed.
     pub job_id: Option<String>,
-    pub cancel_context: Option<C>,
 }
 
-impl<C> ChildRecord<C> {
+impl ChildRecord {
     pub fn new(
         pid: u32,
         origin: RunOrigin,
@@ -66,10 +73,20 @@ impl<C> ChildRecord<C> {
             train_file: None,
             config_hash,
             content_hash,
+            config: None,
             early_stop_requested: false,
             job_id: None,
-            cancel_context: None,
         }
+    }
+
+    /// Whether the config of `next` is provably the one this run has (both hashes known and
+    /// equal). A restart of such a run is not a config change: its runner could not take a
+    /// hot swap yet.
+    pub fn same_config_as(&self, next_config_hash: Option<&str>) -> bool {
+        matches!(
+            (self.config_hash.as_deref(), next_config_hash),
+            (Some(current), Some(next)) if current == next
+        )
     }
 }
 
@@ -86,9 +103,9 @@ pub enum Decision {
     Restart,
 }
 
-/// SPEC §8 for one run, without side effects.
-pub fn decide<C>(
-    record: &ChildRecord<C>,
+/// docs/protocol.md §10 for one run, without side effects.
+pub fn decide(
+    record: &ChildRecord,
     next_config_hash: Option<&str>,
     next_content_hash: Option<&str>,
 ) -> Decision {
@@ -102,141 +119,61 @@ pub fn decide<C>(
             refresh_config_hash: next_config_hash.map(str::to_owned),
         };
     }
-    let same_config = matches!(
-        (record.config_hash.as_deref(), next_config_hash),
-        (Some(current), Some(next)) if current == next
-    );
     // SIGUSR2 kills a process that has no handler yet; the marker is printed after the
-    // runner armed it, so without a job id a hot swap could kill the run (SPEC §10.5).
-    if same_config && record.job_id.is_some() {
+    // runner armed it, so without a job id a hot swap could kill the run (docs/protocol.md D5).
+    if record.same_config_as(next_config_hash) && record.job_id.is_some() {
         Decision::HotSwap
     } else {
         Decision::Restart
     }
 }
 
-/// Every registered run, in registration order, keyed by pid.
-#[derive(Debug)]
-pub struct Registry<C = ()> {
-    records: Vec<ChildRecord<C>>,
-}
-
-impl<C> Default for Registry<C> {
-    fn default() -> Self {
-        Self {
-            records: Vec::new(),
-        }
-    }
-}
-
-impl<C> Registry<C> {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Register a freshly spawned run. A reused pid replaces the old record entirely, so
-    /// it never inherits a latch or job id (SPEC §10.28).
-    pub fn register(&mut self, record: ChildRecord<C>) {
-        self.records.retain(|r| r.pid != record.pid);
-        self.records.push(record);
-    }
-
-    /// Forget a run (on exit, or when the Studio abandons it). Returns its record.
-    pub fn remove(&mut self, pid: u32) -> Option<ChildRecord<C>> {
-        let index = self.records.iter().position(|r| r.pid == pid)?;
-        Some(self.records.remove(index))
-    }
-
-    /// Record the job id from the marker. Returns false for an unknown pid.
-    pub fn record_job_id(&mut self, pid: u32, job_id: impl Into<String>) -> bool {
-        match self.get_mut(pid) {
-            Some(record) => {
-                record.job_id = Some(job_id.into());
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Latch a run as early-stopping (a user stop), so rebuilds skip it.
-    pub fn latch(&mut self, pid: u32) -> bool {
-        match self.get_mut(pid) {
-            Some(record) => {
-                record.early_stop_requested = true;
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub fn get(&self, pid: u32) -> Option<&ChildRecord<C>> {
-        self.records.iter().find(|r| r.pid == pid)
-    }
-
-    pub fn get_mut(&mut self, pid: u32) -> Option<&mut ChildRecord<C>> {
-        self.records.iter_mut().find(|r| r.pid == pid)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &ChildRecord<C>> {
-        self.records.iter()
-    }
-
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
-
-    /// Apply SPEC §8 to every run for one successful build. Call it once per build; a
-    /// repeated call with the same build finds every run latched or already on these
-    /// bytes and signals nobody.
-    pub fn dispatch(
-        &mut self,
-        next_config_hash: Option<&str>,
-        next_content_hash: Option<&str>,
-        signaller: &impl Signaller,
-    ) -> DispatchOutcome {
-        let mut outcome = DispatchOutcome::default();
-        for record in &mut self.records {
-            match decide(record, next_config_hash, next_content_hash) {
-                Decision::Skip => {}
-                Decision::Nothing {
-                    refresh_config_hash,
-                } => {
-                    if refresh_config_hash.is_some() {
-                        record.config_hash = refresh_config_hash;
-                    }
-                }
-                Decision::HotSwap => match signaller.signal(record.pid, Signal::SIGUSR2) {
-                    SignalOutcome::Delivered => {
-                        // The runner re-imports the current artifact: that is now what it
-                        // has loaded (a later revert must count as a change).
-                        record.content_hash = next_content_hash.map(str::to_owned);
-                        outcome.hot_swap_targets.push(HotSwapTarget {
-                            pid: record.pid,
-                            train_file: record.train_file.clone(),
-                        });
-                    }
-                    SignalOutcome::Gone => {}
-                    SignalOutcome::Unsupported(_) => {
-                        restart(record, signaller, &mut outcome);
-                    }
-                },
-                Decision::Restart => restart(record, signaller, &mut outcome),
-            }
-        }
-        outcome
-    }
-}
-
-fn restart<C>(
-    record: &mut ChildRecord<C>,
+/// Apply [`decide`] to every given run (the engine passes the live ones it has not
+/// abandoned, in the order they started) for one successful build, and report the targets for
+/// the `rebuild` frame. Call it once per build; a repeated call with the same build finds every
+/// run latched or already on these bytes and signals nobody.
+pub fn dispatch<'a>(
+    records: impl IntoIterator<Item = &'a mut ChildRecord>,
+    next: &BuiltArtifact,
     signaller: &impl Signaller,
-    outcome: &mut DispatchOutcome,
-) {
-    // Gone or undeliverable: the run is neither target; its exit unregisters it.
+) -> DispatchOutcome {
+    let next_config_hash = next.config_hash.as_deref();
+    let next_content_hash = next.content_hash.as_deref();
+    let mut outcome = DispatchOutcome::default();
+    for record in records {
+        match decide(record, next_config_hash, next_content_hash) {
+            Decision::Skip => {}
+            Decision::Nothing {
+                refresh_config_hash,
+            } => {
+                if refresh_config_hash.is_some() {
+                    record.config_hash = refresh_config_hash;
+                    record.config = next.config.clone();
+                }
+            }
+            Decision::HotSwap => match signaller.signal(record.pid, Signal::SIGUSR2) {
+                SignalOutcome::Delivered => {
+                    // The runner re-imports the current artifact: that is now what it has
+                    // loaded (a later revert must count as a change).
+                    record.content_hash = next_content_hash.map(str::to_owned);
+                    outcome.hot_swap_targets.push(HotSwapTarget {
+                        pid: record.pid,
+                        train_file: record.train_file.clone(),
+                    });
+                }
+                SignalOutcome::Gone => {}
+                SignalOutcome::Unsupported(_) => {
+                    restart(record, signaller, &mut outcome);
+                }
+            },
+            Decision::Restart => restart(record, signaller, &mut outcome),
+        }
+    }
+    outcome
+}
+
+fn restart(record: &mut ChildRecord, signaller: &impl Signaller, outcome: &mut DispatchOutcome) {
+    // Gone or undeliverable: the run is neither target; its exit takes it out of dispatch.
     if signaller.signal(record.pid, Signal::SIGTERM) == SignalOutcome::Delivered {
         record.early_stop_requested = true;
         outcome.restart_targets.push(RestartTarget {
@@ -244,6 +181,63 @@ fn restart<C>(
             train_file: record.train_file.clone(),
             forced_kill: None,
         });
+    }
+}
+
+/// What a run's exit leads to; see [`after_exit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitFacts {
+    pub status: ExitStatus,
+    /// The runner printed its job id (its cloud job exists).
+    pub job_id_known: bool,
+    /// Arkor can cancel that job itself (credentials and scope were captured at spawn).
+    pub can_cancel_job: bool,
+    /// The engine was asked to start a replacement once this run has stopped.
+    pub restart_pending: bool,
+    /// The stop timed out and the run was SIGKILLed (its checkpoint was not waited for).
+    pub escalated: bool,
+    pub shutting_down: bool,
+}
+
+/// What to do after a run exited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AfterExit {
+    /// The runner did not end its cloud job itself: cancel it (best effort).
+    pub cancel_cloud_job: bool,
+    pub next: NextStep,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextStep {
+    /// Start the replacement; the run stays `Restarting` until the replacement runs.
+    Restart,
+    /// The run is over.
+    Finish,
+    /// A restart was asked for, but the run did not stop cleanly: it is over, and the user
+    /// is told it was not restarted.
+    NotRestarted,
+}
+
+/// The after-exit policy, without side effects.
+pub fn after_exit(facts: ExitFacts) -> AfterExit {
+    // A runner that exits 0 finished its job or early-stopped it (and cancelled it) itself;
+    // any other ending may leave the cloud job running.
+    let cancel_cloud_job =
+        facts.job_id_known && facts.can_cancel_job && facts.status != ExitStatus::Code(0);
+    // A runner SIGTERMed before it installed its handlers (a save in the first moments of a
+    // run, before its job exists) dies of the signal itself; nothing ran in the cloud yet,
+    // so the restart it was asked for still applies.
+    let killed_before_its_job =
+        facts.status == ExitStatus::Signal(libc::SIGTERM) && !facts.job_id_known;
+    let clean = facts.status == ExitStatus::Code(0) || facts.escalated || killed_before_its_job;
+    let next = match (facts.restart_pending, clean && !facts.shutting_down) {
+        (true, true) => NextStep::Restart,
+        (true, false) => NextStep::NotRestarted,
+        (false, _) => NextStep::Finish,
+    };
+    AfterExit {
+        cancel_cloud_job,
+        next,
     }
 }
 
@@ -313,7 +307,7 @@ mod tests {
         }
     }
 
-    // ---- decide(): one case per SPEC §8 rule / §10 item ----
+    // ---- decide(): one case per docs/protocol.md §10 rule / D item ----
 
     #[test]
     fn decide_skips_a_latched_run_whatever_the_build() {
@@ -326,7 +320,7 @@ mod tests {
 
     #[test]
     fn decide_same_bytes_is_nothing_and_refreshes_config() {
-        // §10.4: unchanged artifact bytes signal nobody, even with a stale configHash.
+        // D4: unchanged artifact bytes signal nobody, even with a stale configHash.
         let r = ready(1, Some("stale"), Some("a"));
         assert_eq!(
             decide(&r, Some("fresh"), Some("a")),
@@ -345,7 +339,7 @@ mod tests {
 
     #[test]
     fn decide_content_gate_needs_both_sides_non_null() {
-        // §10.26: spawned before any artifact existed → restart on the first rebuild.
+        // D26: spawned before any artifact existed → restart on the first rebuild.
         assert_eq!(
             decide(&record(1, None, None), Some("c"), Some("a")),
             Decision::Restart
@@ -367,7 +361,7 @@ mod tests {
             decide(&ready(1, Some("c"), Some("a")), Some("c"), Some("b")),
             Decision::HotSwap
         );
-        // §10.26 second half: no spawn content hash, but hash match + marker → hot swap.
+        // D26 second half: no spawn content hash, but hash match + marker → hot swap.
         assert_eq!(
             decide(&ready(1, Some("c"), None), Some("c"), Some("b")),
             Decision::HotSwap
@@ -376,7 +370,7 @@ mod tests {
 
     #[test]
     fn decide_same_config_without_job_id_is_restart() {
-        // §10.5: the runner's SIGUSR2 handler is not provably armed yet.
+        // D5: the runner's SIGUSR2 handler is not provably armed yet.
         assert_eq!(
             decide(&record(1, Some("c"), Some("a")), Some("c"), Some("b")),
             Decision::Restart
@@ -385,7 +379,7 @@ mod tests {
 
     #[test]
     fn decide_null_config_on_either_side_is_restart() {
-        // §10.6
+        // D6
         assert_eq!(
             decide(&ready(1, None, Some("a")), Some("c"), Some("b")),
             Decision::Restart
@@ -410,16 +404,52 @@ mod tests {
 
     // ---- dispatch(): application, latch, fallbacks ----
 
+    /// Live runs in start order, as the engine hands them to dispatch.
+    #[derive(Default)]
+    struct Runs(Vec<ChildRecord>);
+
+    impl Runs {
+        fn add(&mut self, record: ChildRecord) {
+            self.0.push(record);
+        }
+
+        fn dispatch(
+            &mut self,
+            config: Option<&str>,
+            content: Option<&str>,
+            sig: &FakeSignaller,
+        ) -> DispatchOutcome {
+            dispatch(self.0.iter_mut(), &build(config, content), sig)
+        }
+
+        fn get(&self, pid: u32) -> Option<&ChildRecord> {
+            self.0.iter().find(|r| r.pid == pid)
+        }
+    }
+
+    fn build(config: Option<&str>, content: Option<&str>) -> BuiltArtifact {
+        BuiltArtifact {
+            out_file: "/p/.arkor/build/index.mjs".into(),
+            hash: "1-1-1".into(),
+            content_hash: content.map(Into::into),
+            config_hash: config.map(Into::into),
+            trainer_name: None,
+            config: config.map(|c| serde_json::json!({ "hash": c })),
+            build_duration: std::time::Duration::ZERO,
+            inspect_duration: std::time::Duration::ZERO,
+        }
+    }
+
     #[test]
     fn dispatch_hot_swaps_matches_and_restarts_the_rest_in_order() {
-        let mut reg = Registry::new();
-        reg.register(ready(101, Some("match"), Some("a")));
+        let mut runs = Runs::default();
+        runs.add(ready(101, Some("match"), Some("a")));
         let mut b = ready(102, Some("different"), Some("a"));
         b.train_file = Some("/tmp/b.ts".into());
-        reg.register(b);
-        reg.register(ready(103, Some("match"), Some("a")));
+        runs.add(b);
+        runs.add(ready(103, Some("match"), Some("a")));
         let sig = FakeSignaller::default();
-        let out = reg.dispatch(Some("match"), Some("b"), &sig);
+        let out = runs.dispatch(Some("match"), Some("b"), &sig);
         assert_eq!(out.hot_swap_targets, vec![hot(101), hot(103)]);
         assert_eq!(
             out.restart_targets,
@@ -437,49 +467,50 @@ mod tests {
                 (103, Signal::SIGUSR2)
             ]
         );
-        assert!(reg.get(102).is_some_and(|r| r.early_stop_requested));
-        assert!(reg.get(101).is_some_and(|r| !r.early_stop_requested));
+        assert!(runs.get(102).is_some_and(|r| r.early_stop_requested));
+        assert!(runs.get(101).is_some_and(|r| !r.early_stop_requested));
     }
 
     #[test]
     fn dispatch_null_next_config_restarts_everyone() {
-        let mut reg = Registry::new();
-        reg.register(ready(201, Some("h"), Some("a")));
-        reg.register(record(202, None, None));
+        let mut runs = Runs::default();
+        runs.add(ready(201, Some("h"), Some("a")));
+        runs.add(record(202, None, None));
         let sig = FakeSignaller::default();
-        let out = reg.dispatch(None, Some("b"), &sig);
+        let out = runs.dispatch(None, Some("b"), &sig);
         assert!(out.hot_swap_targets.is_empty());
         assert_eq!(out.restart_targets, vec![rst(201), rst(202)]);
     }
 
     #[test]
     fn dispatch_latch_means_one_sigterm_across_rebuilds() {
-        // §10.3
-        let mut reg = Registry::new();
-        reg.register(record(901, Some("h-old"), Some("a")));
+        // D3
+        let mut runs = Runs::default();
+        runs.add(record(901, Some("h-old"), Some("a")));
         let sig = FakeSignaller::default();
         assert_eq!(
-            reg.dispatch(Some("h-new"), Some("b"), &sig).restart_targets,
+            runs.dispatch(Some("h-new"), Some("b"), &sig)
+                .restart_targets,
             vec![rst(901)]
         );
-        let second = reg.dispatch(Some("h-newer"), Some("c"), &sig);
+        let second = runs.dispatch(Some("h-newer"), Some("c"), &sig);
         assert_eq!(second, DispatchOutcome::default());
         assert_eq!(sig.sent(), vec![(901, Signal::SIGTERM)]);
     }
 
     #[test]
     fn dispatch_same_build_twice_is_a_no_op_the_second_time() {
-        let mut reg = Registry::new();
-        reg.register(ready(1, Some("c"), Some("a")));
-        reg.register(ready(2, Some("old"), Some("a")));
+        let mut runs = Runs::default();
+        runs.add(ready(1, Some("c"), Some("a")));
+        runs.add(ready(2, Some("old"), Some("a")));
         let sig = FakeSignaller::default();
-        let first = reg.dispatch(Some("c"), Some("b"), &sig);
+        let first = runs.dispatch(Some("c"), Some("b"), &sig);
         assert_eq!(first.hot_swap_targets, vec![hot(1)]);
         assert_eq!(first.restart_targets, vec![rst(2)]);
         sig.clear();
         for _ in 0..10 {
             assert_eq!(
-                reg.dispatch(Some("c"), Some("b"), &sig),
+                runs.dispatch(Some("c"), Some("b"), &sig),
                 DispatchOutcome::default()
             );
         }
@@ -487,23 +518,29 @@ mod tests {
     }
 
     #[test]
-    fn dispatch_unchanged_bytes_signal_nobody_and_backfill() {
-        // §10.4 + the pre-ready backfill: afterwards the same config hot-swaps.
-        let mut reg = Registry::new();
-        reg.register(ready(401, None, Some("art-v1")));
+    fn dispatch_unchanged_bytes_signal_nobody_and_backfill_hash_and_config_together() {
+        // D4 + the pre-ready backfill: afterwards the same config hot-swaps.
+        let mut runs = Runs::default();
+        runs.add(ready(401, None, Some("art-v1")));
         let sig = FakeSignaller::default();
         assert_eq!(
-            reg.dispatch(Some("first"), Some("art-v1"), &sig),
+            runs.dispatch(Some("first"), Some("art-v1"), &sig),
             DispatchOutcome::default()
         );
         assert!(sig.sent().is_empty());
+        let adopted = runs.get(401).cloned();
         assert_eq!(
-            reg.get(401).and_then(|r| r.config_hash.clone()),
+            adopted.as_ref().and_then(|r| r.config_hash.clone()),
             Some("first".into())
         );
-        let second = reg.dispatch(Some("first"), Some("art-v2"), &sig);
+        assert_eq!(
+            adopted.and_then(|r| r.config),
+            Some(serde_json::json!({ "hash": "first" })),
+            "the config a later restart is diffed against is the adopted one"
+        );
+        let second = runs.dispatch(Some("first"), Some("art-v2"), &sig);
         assert_eq!(second.hot_swap_targets, vec![hot(401)]);
-        let third = reg.dispatch(Some("second"), Some("art-v3"), &sig);
+        let third = runs.dispatch(Some("second"), Some("art-v3"), &sig);
         assert_eq!(third.restart_targets, vec![rst(401)]);
         assert_eq!(
             sig.sent(),
@@ -513,21 +550,21 @@ mod tests {
 
     #[test]
     fn dispatch_hot_swap_records_the_new_bytes_so_a_revert_swaps_again() {
-        // §10.25
-        let mut reg = Registry::new();
-        reg.register(ready(461, Some("cfg"), Some("art-A")));
+        // D25
+        let mut runs = Runs::default();
+        runs.add(ready(461, Some("cfg"), Some("art-A")));
         let sig = FakeSignaller::default();
         assert_eq!(
-            reg.dispatch(Some("cfg"), Some("art-B"), &sig)
+            runs.dispatch(Some("cfg"), Some("art-B"), &sig)
                 .hot_swap_targets,
             vec![hot(461)]
         );
         assert_eq!(
-            reg.get(461).and_then(|r| r.content_hash.clone()),
+            runs.get(461).and_then(|r| r.content_hash.clone()),
             Some("art-B".into())
         );
         assert_eq!(
-            reg.dispatch(Some("cfg"), Some("art-A"), &sig)
+            runs.dispatch(Some("cfg"), Some("art-A"), &sig)
                 .hot_swap_targets,
             vec![hot(461)]
         );
@@ -539,135 +576,201 @@ mod tests {
 
     #[test]
     fn dispatch_gone_child_is_neither_target() {
-        // §10.7 / §10.27, on both branches, and no SIGTERM fallback after a gone SIGUSR2.
-        let mut reg = Registry::new();
-        reg.register(ready(801, Some("match"), Some("a")));
-        reg.register(ready(802, Some("stale"), Some("a")));
+        // D7 / D27, on both branches, and no SIGTERM fallback after a gone SIGUSR2.
+        let mut runs = Runs::default();
+        runs.add(ready(801, Some("match"), Some("a")));
+        runs.add(ready(802, Some("stale"), Some("a")));
         let sig = FakeSignaller::default()
             .answer(801, Signal::SIGUSR2, SignalOutcome::Gone)
             .answer(802, Signal::SIGTERM, SignalOutcome::Gone);
-        let out = reg.dispatch(Some("match"), Some("b"), &sig);
+        let out = runs.dispatch(Some("match"), Some("b"), &sig);
         assert_eq!(out, DispatchOutcome::default());
         assert_eq!(
             sig.sent(),
             vec![(801, Signal::SIGUSR2), (802, Signal::SIGTERM)]
         );
-        assert!(reg.get(802).is_some_and(|r| !r.early_stop_requested));
+        assert!(runs.get(802).is_some_and(|r| !r.early_stop_requested));
         assert_eq!(
-            reg.get(801).and_then(|r| r.content_hash.clone()),
+            runs.get(801).and_then(|r| r.content_hash.clone()),
             Some("a".into())
         );
     }
 
     #[test]
     fn dispatch_unsupported_sigusr2_falls_back_to_sigterm() {
-        let mut reg = Registry::new();
-        reg.register(ready(901, Some("match"), Some("a")));
+        let mut runs = Runs::default();
+        runs.add(ready(901, Some("match"), Some("a")));
         let sig = FakeSignaller::default().answer(
             901,
             Signal::SIGUSR2,
             SignalOutcome::Unsupported(Errno::ENOSYS),
         );
-        let out = reg.dispatch(Some("match"), Some("b"), &sig);
+        let out = runs.dispatch(Some("match"), Some("b"), &sig);
         assert!(out.hot_swap_targets.is_empty());
         assert_eq!(out.restart_targets, vec![rst(901)]);
         assert_eq!(
             sig.sent(),
             vec![(901, Signal::SIGUSR2), (901, Signal::SIGTERM)]
         );
-        assert!(reg.get(901).is_some_and(|r| r.early_stop_requested));
+        assert!(runs.get(901).is_some_and(|r| r.early_stop_requested));
     }
 
     #[test]
     fn dispatch_undeliverable_sigterm_drops_the_run_from_targets() {
-        let mut reg = Registry::new();
-        reg.register(ready(5, Some("old"), Some("a")));
+        let mut runs = Runs::default();
+        runs.add(ready(5, Some("old"), Some("a")));
         let sig = FakeSignaller::default().answer(
             5,
             Signal::SIGTERM,
             SignalOutcome::Unsupported(Errno::EPERM),
         );
         assert_eq!(
-            reg.dispatch(Some("new"), Some("b"), &sig),
+            runs.dispatch(Some("new"), Some("b"), &sig),
             DispatchOutcome::default()
         );
-        assert!(reg.get(5).is_some_and(|r| !r.early_stop_requested));
+        assert!(runs.get(5).is_some_and(|r| !r.early_stop_requested));
     }
 
     #[test]
-    fn unregister_and_pid_reuse_start_from_a_clean_slate() {
-        // §10.28
-        let mut reg = Registry::new();
-        reg.register(record(801, Some("h1"), Some("a")));
-        reg.record_job_id(801, "job-old");
-        let sig = FakeSignaller::default();
-        reg.dispatch(Some("h2"), Some("b"), &sig);
-        assert!(reg.remove(801).is_some());
-        assert!(reg.is_empty());
-        assert_eq!(
-            reg.dispatch(Some("h3"), Some("c"), &sig),
-            DispatchOutcome::default()
-        );
-        reg.register(record(801, Some("h3"), Some("c")));
-        let r = reg.get(801).cloned();
-        assert_eq!(
-            r.as_ref()
-                .map(|r| (r.early_stop_requested, r.job_id.clone())),
-            Some((false, None))
-        );
-        assert_eq!(
-            reg.dispatch(Some("h4"), Some("d"), &sig).restart_targets,
-            vec![rst(801)]
-        );
-    }
-
-    #[test]
-    fn register_replaces_a_stale_record_with_the_same_pid() {
-        let mut reg = Registry::new();
-        let mut old = ready(7, Some("h"), Some("a"));
-        old.early_stop_requested = true;
-        reg.register(old);
-        reg.register(record(7, Some("h"), Some("a")));
-        assert_eq!(reg.len(), 1);
-        assert!(
-            reg.get(7)
-                .is_some_and(|r| !r.early_stop_requested && r.job_id.is_none())
-        );
-    }
-
-    #[test]
-    fn job_id_arms_hot_swap_and_unknown_pids_are_ignored() {
-        let mut reg = Registry::new();
-        reg.register(record(471, Some("match"), Some("a")));
-        assert!(!reg.record_job_id(999, "nope"));
-        assert!(reg.record_job_id(471, "job-471"));
+    fn a_job_id_arms_hot_swap() {
+        let mut runs = Runs::default();
+        runs.add(record(471, Some("match"), Some("a")));
+        runs.0[0].job_id = Some("job-471".into());
         let sig = FakeSignaller::default();
         assert_eq!(
-            reg.dispatch(Some("match"), Some("b"), &sig)
+            runs.dispatch(Some("match"), Some("b"), &sig)
                 .hot_swap_targets,
             vec![hot(471)]
         );
     }
 
     #[test]
-    fn user_early_stop_latch_is_respected_by_dispatch() {
-        let mut reg = Registry::new();
-        reg.register(ready(3, Some("old"), Some("a")));
-        assert!(reg.latch(3));
+    fn a_user_early_stop_latch_is_respected_by_dispatch() {
+        let mut runs = Runs::default();
+        runs.add(ready(3, Some("old"), Some("a")));
+        runs.0[0].early_stop_requested = true;
         let sig = FakeSignaller::default();
         assert_eq!(
-            reg.dispatch(Some("new"), Some("b"), &sig),
+            runs.dispatch(Some("new"), Some("b"), &sig),
             DispatchOutcome::default()
         );
         assert!(sig.sent().is_empty());
     }
 
+    // ---- after_exit(): restart, finish, not restarted, cloud cancel ----
+
+    fn exit(status: ExitStatus) -> ExitFacts {
+        ExitFacts {
+            status,
+            job_id_known: true,
+            can_cancel_job: true,
+            restart_pending: false,
+            escalated: false,
+            shutting_down: false,
+        }
+    }
+
     #[test]
-    fn cancel_context_is_carried_untouched() {
-        let mut reg: Registry<&'static str> = Registry::new();
-        let mut r = ChildRecord::new(9, RunOrigin::Http, Some("c".into()), Some("a".into()));
-        r.cancel_context = Some("scope");
-        reg.register(r);
-        assert_eq!(reg.remove(9).and_then(|r| r.cancel_context), Some("scope"));
+    fn a_clean_exit_finishes_and_cancels_nothing() {
+        assert_eq!(
+            after_exit(exit(ExitStatus::Code(0))),
+            AfterExit {
+                cancel_cloud_job: false,
+                next: NextStep::Finish
+            }
+        );
+    }
+
+    #[test]
+    fn a_pending_restart_after_a_clean_stop_restarts() {
+        let facts = ExitFacts {
+            restart_pending: true,
+            ..exit(ExitStatus::Code(0))
+        };
+        assert_eq!(after_exit(facts).next, NextStep::Restart);
+        // Not once shutdown began.
+        let facts = ExitFacts {
+            shutting_down: true,
+            ..facts
+        };
+        assert_eq!(after_exit(facts).next, NextStep::NotRestarted);
+    }
+
+    #[test]
+    fn an_escalated_stop_still_restarts_and_cancels_the_job() {
+        let facts = ExitFacts {
+            restart_pending: true,
+            escalated: true,
+            ..exit(ExitStatus::Signal(libc::SIGKILL))
+        };
+        assert_eq!(
+            after_exit(facts),
+            AfterExit {
+                cancel_cloud_job: true,
+                next: NextStep::Restart
+            }
+        );
+    }
+
+    #[test]
+    fn a_sigterm_before_the_job_existed_restarts_and_has_nothing_to_cancel() {
+        let facts = ExitFacts {
+            restart_pending: true,
+            job_id_known: false,
+            ..exit(ExitStatus::Signal(libc::SIGTERM))
+        };
+        assert_eq!(
+            after_exit(facts),
+            AfterExit {
+                cancel_cloud_job: false,
+                next: NextStep::Restart
+            }
+        );
+        // With a job, dying of SIGTERM is a failure (the runner had its handler).
+        let facts = ExitFacts {
+            job_id_known: true,
+            ..facts
+        };
+        assert_eq!(
+            after_exit(facts),
+            AfterExit {
+                cancel_cloud_job: true,
+                next: NextStep::NotRestarted
+            }
+        );
+    }
+
+    #[test]
+    fn a_failure_is_not_restarted_and_its_job_is_cancelled_when_arkor_can() {
+        for status in [
+            ExitStatus::Code(1),
+            ExitStatus::Code(143),
+            ExitStatus::Signal(9),
+        ] {
+            let facts = ExitFacts {
+                restart_pending: true,
+                ..exit(status)
+            };
+            assert_eq!(
+                after_exit(facts),
+                AfterExit {
+                    cancel_cloud_job: true,
+                    next: NextStep::NotRestarted
+                },
+                "{status:?}"
+            );
+            let unscoped = ExitFacts {
+                can_cancel_job: false,
+                restart_pending: false,
+                ..facts
+            };
+            assert_eq!(
+                after_exit(unscoped),
+                AfterExit {
+                    cancel_cloud_job: false,
+                    next: NextStep::Finish
+                }
+            );
+        }
     }
 }

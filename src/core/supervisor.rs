@@ -1,46 +1,43 @@
 //! Spawns, signals and reaps training runner processes, and captures their output.
 //!
-//! Linux only. Every child runs in its own process group (termination signals go to the
-//! group, so a grandchild dies with it), dies with arkor (`PR_SET_PDEATHSIG`, set from a
-//! spawner thread that lives as long as the process), and is always reaped. Its stdout and
-//! stderr are drained by dedicated threads with large reads, so a child is never blocked by
-//! a slow reader; lines go to the [`LogStore`], raw bytes to an optional per-run tap (for
-//! `/api/train`), and the job-id marker is looked for on stdout only.
+//! Every child is started isolated ([`crate::core::process`]: its own process group, so
+//! termination signals go to the group and a grandchild dies with it; it dies with arkor)
+//! and is always reaped. Its stdout and stderr are drained by dedicated threads with large
+//! reads, so a child is never blocked by a slow reader; lines go to the [`LogStore`], raw
+//! bytes to an optional per-run tap (for `/api/train`), and the job-id marker is looked for
+//! on stdout only.
 //!
-//! Events come back on [`ChildEvents`]: `JobId`, coalesced `LogsAppended`, `Escalated`, and
-//! `Exited` last (after both pipes reached EOF and the process group is gone).
+//! Events come back on [`ChildEvents`]: `JobId`, coalesced `LogsAppended`, and `Exited` last
+//! (after both pipes reached EOF and the process group is gone).
 //!
+//! The supervisor is mechanism only: it starts, signals and reaps. When to stop a run, and
+//! when a stop that takes too long becomes a SIGKILL, is the engine's policy (its timers).
 //! How the engine uses it:
 //! ```text
 //! let supervisor = Supervisor::new(shared.logs.clone(), child_tx); // or with_events()
 //! let child = supervisor.spawn(SpawnSpec::new(node, root).arg(bin).arg("start"), tap)?;
-//! registry.register(ChildRecord::new(child.pid, origin, config_hash, content_hash));
-//! // per rebuild:   registry.dispatch(config_hash, content_hash,
-//! //                     &supervisor.dispatch_signaller(RESTART_ESCALATION_TIMEOUT))
-//! // stop key:      registry.latch(pid); supervisor.early_stop(pid, DEFAULT_EARLY_STOP_TIMEOUT)
-//! // JobId → registry.record_job_id; Exited → registry.remove (+ restart if owned)
-//! // quit:          supervisor.shutdown_all(grace).await
+//! // per rebuild: registry::dispatch(live records, &artifact, &supervisor)
+//! //              (SIGUSR2 for a hot swap, SIGTERM, sent at most once, for a restart)
+//! // stop key:    supervisor.terminate(pid); the engine SIGKILLs with force_stop(pid)
+//! //              if the run is still alive at its deadline
+//! // ChildEvent::JobId, ChildEvent::Exited → the engine's record of the run
 //! ```
 
 mod capture;
-mod group;
 mod marker;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, mpsc as std_mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc as std_mpsc};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use nix::errno::Errno;
-use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::signal::Signal;
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::Pid;
 use tokio::sync::{mpsc, watch};
@@ -49,28 +46,17 @@ use tokio::task::JoinHandle;
 pub use capture::{LineSplitter, MAX_LINE_BYTES};
 pub use marker::{MARKER_SCAN_WINDOW, MarkerScanner};
 
-use crate::core::engine::RunOutput;
 use crate::core::events::ExitStatus;
 use crate::core::logs::{LogStore, LogStream};
+use crate::core::process::{self, SpawnFailure};
 use crate::core::registry::{SignalOutcome, Signaller};
+use crate::core::run_output::OutputTap;
 
 /// Environment variable carrying the per-spawn marker nonce (the runner deletes it).
 pub const MARKER_NONCE_ENV: &str = "ARKOR_JOB_ID_MARKER_NONCE";
 
-/// SIGTERM → SIGKILL escalation for a stop the user asked for (stop key, quit). Long
-/// enough for a checkpoint upload to finish in the common case, short enough that a
-/// visible countdown is bearable; a second request force-stops at once.
-pub const DEFAULT_EARLY_STOP_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Backstop for a config-change restart (SIGTERM from dispatch): the runner itself gives
-/// up waiting for the checkpoint after 5 minutes and cancels, so escalate only after that.
-pub const RESTART_ESCALATION_TIMEOUT: Duration = Duration::from_secs(5 * 60 + 30);
-
 /// Bytes per `read(2)` on a child's pipe.
 const READ_CHUNK: usize = 64 * 1024;
-/// Requested pipe capacity (the unprivileged maximum by default): a burst of output fits
-/// without the child waiting for the reader to be scheduled.
-const PIPE_CAPACITY: libc::c_int = 1024 * 1024;
 /// Stack of the per-child reader / monitor threads (buffers live on the heap).
 const THREAD_STACK: usize = 256 * 1024;
 /// After the child exited: how long leftover group members get after SIGTERM.
@@ -143,8 +129,6 @@ pub enum ChildEvent {
     /// New lines are in the log store. Coalesced: at most one is queued per child until
     /// it is received, however many lines arrive meanwhile.
     LogsAppended { pid: u32 },
-    /// The early-stop timeout passed and the group got SIGKILL.
-    Escalated { pid: u32 },
     /// The child was reaped, its pipes are drained and its process group is gone. Last
     /// event for this pid.
     Exited { pid: u32, status: ExitStatus },
@@ -198,14 +182,6 @@ fn open(envelope: Envelope) -> ChildEvent {
     }
 }
 
-/// Result of an early stop.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StopOutcome {
-    pub signal: SignalOutcome,
-    /// When the group gets SIGKILL unless the child exits first (for a countdown).
-    pub kill_deadline: Option<SystemTime>,
-}
-
 /// What [`Supervisor::shutdown_all`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShutdownReport {
@@ -238,8 +214,6 @@ struct Inner {
 struct ChildEntry {
     pid: u32,
     state: Mutex<ChildState>,
-    /// Notified when the child is reaped or its kill deadline moves (wakes the escalation).
-    changed: Condvar,
     /// Set once `Exited` was sent: late output (from a process that escaped the group) is
     /// drained but no longer stored or forwarded.
     closed: AtomicBool,
@@ -249,10 +223,9 @@ struct ChildEntry {
 struct ChildState {
     /// The pid was reaped and may be reused: never signal it again.
     reaped: bool,
-    /// When the (one) SIGTERM went out, by dispatch or an early stop.
-    sigterm_at: Option<Instant>,
-    /// When an early stop escalates to SIGKILL (monotonic, and wall clock for the UI).
-    kill_due: Option<(Instant, SystemTime)>,
+    /// The (one) SIGTERM went out, by dispatch or a stop: a second one would make the
+    /// runner exit at once without its checkpoint.
+    sigterm_sent: bool,
 }
 
 impl ChildEntry {
@@ -305,11 +278,12 @@ impl Supervisor {
     }
 
     /// Start a child: own process group, parent-death SIGKILL, stdin null, stdout/stderr
-    /// captured. `tap` receives the raw bytes and then [`RunOutput::Exited`].
+    /// captured. `tap` receives the raw bytes (never waiting for its reader) and then the
+    /// exit status.
     pub fn spawn(
         &self,
         spec: SpawnSpec,
-        tap: Option<mpsc::UnboundedSender<RunOutput>>,
+        tap: Option<OutputTap>,
     ) -> Result<SpawnedChild, SpawnError> {
         let lifecycle = self
             .inner
@@ -329,34 +303,9 @@ impl Supervisor {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let parent = std::process::id() as libc::pid_t;
-        // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
-        // system calls (setpgid, prctl, getppid, raise); it allocates nothing.
-        unsafe {
-            command.pre_exec(move || {
-                if libc::setpgid(0, 0) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                if libc::prctl(
-                    libc::PR_SET_PDEATHSIG,
-                    libc::SIGKILL as libc::c_ulong,
-                    0,
-                    0,
-                    0,
-                ) != 0
-                {
-                    return Err(io::Error::last_os_error());
-                }
-                // The parent may have died before prctl took effect.
-                if libc::getppid() != parent {
-                    libc::raise(libc::SIGKILL);
-                }
-                Ok(())
-            });
-        }
-        let mut child = spawn_on_spawner_thread(command).map_err(|e| match e {
-            SpawnerFailure::Unavailable => SpawnError::SpawnerUnavailable,
-            SpawnerFailure::Io(source) => SpawnError::Io {
+        let mut child = process::spawn_isolated(command).map_err(|e| match e {
+            SpawnFailure::SpawnerUnavailable => SpawnError::SpawnerUnavailable,
+            SpawnFailure::Io(source) => SpawnError::Io {
                 program: spec.program.display().to_string(),
                 source,
             },
@@ -364,21 +313,18 @@ impl Supervisor {
         let pid = child.id();
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             // Piped stdio is always present; stay safe anyway.
-            kill_and_reap(pid);
+            process::kill_group_and_reap(&mut child);
             return Err(SpawnError::Io {
                 program: spec.program.display().to_string(),
                 source: io::Error::other("child pipes missing"),
             });
         };
-        // `child` is dropped here: std neither kills nor waits on drop; the monitor reaps.
-        drop(child);
-        grow_pipe(&stdout);
-        grow_pipe(&stderr);
+        process::grow_pipe(&stdout);
+        process::grow_pipe(&stderr);
 
         let entry = Arc::new(ChildEntry {
             pid,
             state: Mutex::new(ChildState::default()),
-            changed: Condvar::new(),
             closed: AtomicBool::new(false),
         });
         // A reused pid starts with an empty log, never a previous run's lines.
@@ -389,7 +335,7 @@ impl Supervisor {
 
         if let Err(source) = self.start_threads(entry, &nonce, stdout, stderr, tap) {
             // Nobody would drain or reap it: take it down now.
-            kill_and_reap(pid);
+            process::kill_group_and_reap(&mut child);
             self.lock_children().remove(&pid);
             self.inner.live.send_modify(|n| *n = n.saturating_sub(1));
             return Err(SpawnError::Io {
@@ -397,6 +343,8 @@ impl Supervisor {
                 source,
             });
         }
+        // std neither kills nor waits on drop: from here on the monitor thread reaps it.
+        drop(child);
         Ok(SpawnedChild { pid, nonce })
     }
 
@@ -406,7 +354,7 @@ impl Supervisor {
         nonce: &str,
         stdout: std::process::ChildStdout,
         stderr: std::process::ChildStderr,
-        tap: Option<mpsc::UnboundedSender<RunOutput>>,
+        tap: Option<OutputTap>,
     ) -> io::Result<()> {
         let pid = entry.pid;
         let tap = Arc::new(Mutex::new(tap));
@@ -462,9 +410,7 @@ impl Supervisor {
         let outcome = deliver(pid, signal);
         if outcome == SignalOutcome::Delivered {
             match signal {
-                Signal::SIGTERM => {
-                    state.sigterm_at.get_or_insert_with(Instant::now);
-                }
+                Signal::SIGTERM => state.sigterm_sent = true,
                 Signal::SIGKILL => {
                     self.inner.kills.fetch_add(1, Ordering::SeqCst);
                 }
@@ -474,72 +420,25 @@ impl Supervisor {
         outcome
     }
 
-    /// Graceful stop: SIGTERM to the group (unless one was already sent: a second SIGTERM
-    /// makes the runner exit without its checkpoint), then SIGKILL if it is still alive
-    /// after `timeout`. Returns when the SIGKILL is due (for a countdown), or `None` when
-    /// the child is gone or could not be signalled. Asking again never sends another
-    /// SIGTERM; it only brings the deadline forward when the new one is earlier.
-    pub fn early_stop(&self, pid: u32, timeout: Duration) -> Option<SystemTime> {
-        self.early_stop_with_outcome(pid, timeout).kill_deadline
-    }
-
-    /// [`Supervisor::early_stop`], also telling what the SIGTERM did.
-    pub fn early_stop_with_outcome(&self, pid: u32, timeout: Duration) -> StopOutcome {
-        let gone = StopOutcome {
-            signal: SignalOutcome::Gone,
-            kill_deadline: None,
-        };
+    /// The early stop: SIGTERM to the group, unless one was already sent (a second SIGTERM
+    /// makes the runner exit without its checkpoint; then this is `Delivered` again and
+    /// sends nothing). The caller decides when a stop that takes too long is force-stopped.
+    pub fn terminate(&self, pid: u32) -> SignalOutcome {
         let Some(entry) = self.entry(pid) else {
-            return gone;
+            return SignalOutcome::Gone;
         };
         let mut state = entry.lock();
         if state.reaped {
-            return gone;
+            return SignalOutcome::Gone;
         }
-        if state.sigterm_at.is_none() {
-            let outcome = deliver(pid, Signal::SIGTERM);
-            if outcome != SignalOutcome::Delivered {
-                return StopOutcome {
-                    signal: outcome,
-                    kill_deadline: None,
-                };
-            }
-            state.sigterm_at = Some(Instant::now());
+        if state.sigterm_sent {
+            return SignalOutcome::Delivered;
         }
-        let due = Instant::now() + timeout;
-        match state.kill_due {
-            Some((current, _)) if current <= due => {}
-            Some(_) => {
-                state.kill_due = Some((due, SystemTime::now() + timeout));
-                entry.changed.notify_all();
-            }
-            None => {
-                let inner = self.inner.clone();
-                let escalation_entry = entry.clone();
-                let started = thread::Builder::new()
-                    .name(format!("arkor-escalate-{pid}"))
-                    .stack_size(THREAD_STACK)
-                    .spawn(move || escalate_when_due(inner, escalation_entry));
-                match started {
-                    Ok(_) => state.kill_due = Some((due, SystemTime::now() + timeout)),
-                    Err(err) => tracing::warn!(pid, %err, "could not arm the SIGKILL escalation"),
-                }
-            }
+        let outcome = deliver(pid, Signal::SIGTERM);
+        if outcome == SignalOutcome::Delivered {
+            state.sigterm_sent = true;
         }
-        StopOutcome {
-            signal: SignalOutcome::Delivered,
-            kill_deadline: state.kill_due.map(|(_, deadline)| deadline),
-        }
-    }
-
-    /// A [`Signaller`] for [`Registry::dispatch`](crate::core::registry::Registry::dispatch):
-    /// its SIGTERM is an early stop that escalates to SIGKILL after `escalate_after`, so a
-    /// restart target that never reaches its checkpoint cannot hang forever.
-    pub fn dispatch_signaller(&self, escalate_after: Duration) -> DispatchSignaller<'_> {
-        DispatchSignaller {
-            supervisor: self,
-            escalate_after,
-        }
+        outcome
     }
 
     /// SIGKILL to the child's group, now.
@@ -554,17 +453,6 @@ impl Supervisor {
             .into_iter()
             .filter(|&pid| self.force_stop(pid) == SignalOutcome::Delivered)
             .count()
-    }
-
-    /// When the pending early stop escalates to SIGKILL, if one is pending.
-    pub fn kill_deadline(&self, pid: u32) -> Option<SystemTime> {
-        let entry = self.entry(pid)?;
-        let state = entry.lock();
-        if state.reaped {
-            None
-        } else {
-            state.kill_due.map(|(_, deadline)| deadline)
-        }
     }
 
     /// Pids of children not yet finished (not yet `Exited`).
@@ -591,13 +479,13 @@ impl Supervisor {
             let pids = supervisor.live_pids();
             let kills_before = supervisor.inner.kills.load(Ordering::SeqCst);
             for &pid in &pids {
-                supervisor.early_stop_with_outcome(pid, grace);
+                supervisor.terminate(pid);
             }
             let mut live = supervisor.inner.live.subscribe();
             let all_exited = tokio::time::timeout(grace, live.wait_for(|n| *n == 0))
                 .await
                 .is_ok();
-            // A child may have been SIGKILLed (at its deadline, or by a second quit request)
+            // A child may have been SIGKILLed (by a second quit request)
             // just before the wait ended.
             let graceful =
                 all_exited && supervisor.inner.kills.load(Ordering::SeqCst) == kills_before;
@@ -626,26 +514,13 @@ impl Supervisor {
     }
 }
 
+/// Dispatch's SIGTERM is an early stop: sent at most once per run.
 impl Signaller for Supervisor {
     fn signal(&self, pid: u32, signal: Signal) -> SignalOutcome {
-        Supervisor::signal(self, pid, signal)
-    }
-}
-
-/// See [`Supervisor::dispatch_signaller`].
-pub struct DispatchSignaller<'a> {
-    supervisor: &'a Supervisor,
-    escalate_after: Duration,
-}
-
-impl Signaller for DispatchSignaller<'_> {
-    fn signal(&self, pid: u32, signal: Signal) -> SignalOutcome {
         if signal == Signal::SIGTERM {
-            self.supervisor
-                .early_stop_with_outcome(pid, self.escalate_after)
-                .signal
+            self.terminate(pid)
         } else {
-            self.supervisor.signal(pid, signal)
+            Supervisor::signal(self, pid, signal)
         }
     }
 }
@@ -653,15 +528,10 @@ impl Signaller for DispatchSignaller<'_> {
 /// `kill` / `killpg` for a child that is known not to be reaped yet (the caller holds its
 /// state lock, so the pid cannot have been reused).
 fn deliver(pid: u32, signal: Signal) -> SignalOutcome {
-    let target = Pid::from_raw(pid as libc::pid_t);
     let result = if signal == Signal::SIGUSR2 {
-        kill(target, signal)
+        process::signal_process(pid, signal)
     } else {
-        match killpg(target, signal) {
-            // The child left its group (setsid): still reach the child itself.
-            Err(Errno::ESRCH) => kill(target, signal),
-            other => other,
-        }
+        process::signal_group(pid, signal)
     };
     match result {
         Ok(()) => SignalOutcome::Delivered,
@@ -670,52 +540,13 @@ fn deliver(pid: u32, signal: Signal) -> SignalOutcome {
     }
 }
 
-/// Sleeps until the child's kill deadline (which may move earlier) and SIGKILLs its group
-/// unless it was reaped first.
-fn escalate_when_due(inner: Arc<Inner>, entry: Arc<ChildEntry>) {
-    let mut state = entry.lock();
-    loop {
-        if state.reaped {
-            return;
-        }
-        let Some((due, _)) = state.kill_due else {
-            return;
-        };
-        let now = Instant::now();
-        if now >= due {
-            break;
-        }
-        state = match entry.changed.wait_timeout(state, due - now) {
-            Ok((guard, _)) => guard,
-            Err(poisoned) => poisoned.into_inner().0,
-        };
-    }
-    if deliver(entry.pid, Signal::SIGKILL) != SignalOutcome::Delivered {
-        return;
-    }
-    let waited = state.sigterm_at.map(|at| at.elapsed()).unwrap_or_default();
-    inner.kills.fetch_add(1, Ordering::SeqCst);
-    // Still under the state lock: the monitor cannot reap and report `Exited` before this.
-    inner.logs.push(
-        entry.pid,
-        LogStream::System,
-        format!(
-            "still running {:.1} s after SIGTERM: sent SIGKILL",
-            waited.as_secs_f32()
-        ),
-    );
-    let _ = inner
-        .events
-        .send(Envelope::Event(ChildEvent::Escalated { pid: entry.pid }));
-}
-
 /// Drains one pipe of one child.
 struct Reader {
     inner: Arc<Inner>,
     entry: Arc<ChildEntry>,
     stream: LogStream,
     marker: Option<MarkerScanner>,
-    tap: Arc<Mutex<Option<mpsc::UnboundedSender<RunOutput>>>>,
+    tap: Arc<Mutex<Option<OutputTap>>>,
     pending: Arc<AtomicBool>,
 }
 
@@ -740,7 +571,7 @@ impl Reader {
             }
             let chunk = &buf[..n];
             if let Some(tap) = self.tap.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                let _ = tap.send(RunOutput::Data(Bytes::copy_from_slice(chunk)));
+                tap.push(chunk);
             }
             let job_id = self.marker.as_mut().and_then(|marker| marker.feed(chunk));
             splitter.feed(chunk, &mut lines);
@@ -784,7 +615,7 @@ fn monitor(
     inner: Arc<Inner>,
     entry: Arc<ChildEntry>,
     readers_done: std_mpsc::Receiver<()>,
-    tap: Arc<Mutex<Option<mpsc::UnboundedSender<RunOutput>>>>,
+    tap: Arc<Mutex<Option<OutputTap>>>,
     pending: Arc<AtomicBool>,
 ) {
     let pid = entry.pid;
@@ -798,12 +629,10 @@ fn monitor(
         let mut state = entry.lock();
         let status = reap(target);
         state.reaped = true;
-        state.kill_due = None;
-        entry.changed.notify_all();
         status
     };
 
-    group::ensure_gone(target, LEFTOVER_TERM_GRACE, LEFTOVER_KILL_WAIT);
+    process::ensure_group_gone(pid, LEFTOVER_TERM_GRACE, LEFTOVER_KILL_WAIT);
 
     let drain_until = Instant::now() + PIPE_DRAIN_WAIT;
     for _ in 0..2 {
@@ -816,7 +645,7 @@ fn monitor(
     entry.closed.store(true, Ordering::SeqCst);
 
     if let Some(tap) = tap.lock().unwrap_or_else(|e| e.into_inner()).take() {
-        let _ = tap.send(RunOutput::Exited(status));
+        tap.finish(status);
     }
     inner.logs.push(pid, LogStream::System, status.describe());
     notify_logs(&inner, pid, &pending);
@@ -847,65 +676,9 @@ fn reap(target: Pid) -> ExitStatus {
     }
 }
 
-/// Last resort when a child cannot be supervised: SIGKILL its group and reap it.
-fn kill_and_reap(pid: u32) {
-    let target = Pid::from_raw(pid as libc::pid_t);
-    let _ = killpg(target, Signal::SIGKILL);
-    let _ = kill(target, Signal::SIGKILL);
-    let _ = reap(target);
-}
-
-/// Best effort: a failure (per-user pipe memory limit) keeps the default 64 KiB.
-fn grow_pipe(pipe: &impl AsRawFd) {
-    // SAFETY: F_SETPIPE_SZ on a pipe fd we own; no memory is passed.
-    let _ = unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_CAPACITY) };
-}
-
 fn new_nonce() -> String {
     let bytes: [u8; 16] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-enum SpawnerFailure {
-    Unavailable,
-    Io(io::Error),
-}
-
-struct SpawnRequest {
-    command: Command,
-    reply: std_mpsc::SyncSender<io::Result<std::process::Child>>,
-}
-
-/// Forks from one thread that lives as long as the process: `PR_SET_PDEATHSIG` fires when
-/// the forking *thread* exits, so a short-lived pool thread would kill its children.
-fn spawn_on_spawner_thread(command: Command) -> Result<std::process::Child, SpawnerFailure> {
-    static SPAWNER: OnceLock<Option<std_mpsc::Sender<SpawnRequest>>> = OnceLock::new();
-    let spawner = SPAWNER.get_or_init(|| {
-        let (tx, rx) = std_mpsc::channel::<SpawnRequest>();
-        let started = thread::Builder::new()
-            .name("arkor-spawner".into())
-            .spawn(move || {
-                for mut request in rx {
-                    let _ = request.reply.send(request.command.spawn());
-                }
-            });
-        match started {
-            Ok(_) => Some(tx),
-            Err(err) => {
-                tracing::error!(%err, "could not start the spawner thread");
-                None
-            }
-        }
-    });
-    let spawner = spawner.as_ref().ok_or(SpawnerFailure::Unavailable)?;
-    let (reply, answer) = std_mpsc::sync_channel(1);
-    spawner
-        .send(SpawnRequest { command, reply })
-        .map_err(|_| SpawnerFailure::Unavailable)?;
-    match answer.recv() {
-        Ok(result) => result.map_err(SpawnerFailure::Io),
-        Err(_) => Err(SpawnerFailure::Unavailable),
-    }
 }
 
 #[cfg(test)]
@@ -939,7 +712,7 @@ mod tests {
         // Never our child: never signalled, whatever the pid (0 would mean our own group).
         for pid in [0, 1, std::process::id()] {
             assert_eq!(sup.signal(pid, Signal::SIGTERM), SignalOutcome::Gone);
-            assert_eq!(sup.early_stop(pid, Duration::from_secs(1)), None);
+            assert_eq!(sup.terminate(pid), SignalOutcome::Gone);
             assert_eq!(sup.force_stop(pid), SignalOutcome::Gone);
         }
         assert_eq!(sup.force_stop_all(), 0);

@@ -1,7 +1,8 @@
-//! The two request guards, as the reference applies them (SPEC §5):
+//! The two request guards, as the reference applies them (docs/protocol.md §6.2, §6.3):
 //!
 //! 1. Host allow-list on every route (DNS-rebinding defence): `127.0.0.1`, `localhost` or
 //!    `[::1]`, optional `:port`. Anything else → 403 (JSON under `/api/`, text elsewhere).
+//!    Two Host headers, or an absolute-form target naming another host → 400.
 //! 2. Studio token on every `/api` route, from `X-Arkor-Studio-Token`; the `?studioToken=`
 //!    query is honoured only for GET on the event-stream routes (EventSource cannot send
 //!    headers). Constant-time comparison.
@@ -57,6 +58,33 @@ fn is_api_path(path: &str) -> bool {
 }
 
 pub async fn host_guard(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    // HTTP/1.1 allows one Host; with two, which one a proxy or a browser meant is ambiguous,
+    // and answering the first would let the other slip past this check.
+    if request
+        .headers()
+        .get_all(header::HOST)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            path,
+            "Bad Request: more than one Host header",
+        );
+    }
+    // An absolute-form target (`GET http://host/path`) names the host the request is for,
+    // in place of the Host header: it must be loopback too.
+    if let Some(authority) = request.uri().authority()
+        && !is_loopback_host(authority.as_str().as_bytes())
+    {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            path,
+            "Bad Request: the request target names a host that is not loopback",
+        );
+    }
     let host = request
         .headers()
         .get(header::HOST)
@@ -65,13 +93,23 @@ pub async fn host_guard(request: Request, next: Next) -> Response {
     if is_loopback_host(host) {
         return next.run(request).await;
     }
-    if request.uri().path().starts_with("/api/") {
-        super::json_error(StatusCode::FORBIDDEN, "Studio API is loopback-only")
+    let message = if path.starts_with("/api/") {
+        "Studio API is loopback-only"
+    } else {
+        "Studio is loopback-only"
+    };
+    refuse(StatusCode::FORBIDDEN, path, message)
+}
+
+/// A refusal: JSON under `/api/`, plain text elsewhere.
+fn refuse(status: StatusCode, path: &str, message: &str) -> Response {
+    if path.starts_with("/api/") {
+        super::json_error(status, message)
     } else {
         (
-            StatusCode::FORBIDDEN,
+            status,
             [(header::CONTENT_TYPE, "text/plain; charset=UTF-8")],
-            "Studio is loopback-only",
+            message.to_owned(),
         )
             .into_response()
     }

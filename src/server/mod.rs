@@ -1,12 +1,14 @@
 //! The Studio-compatible dev server (axum): the routes, frames, headers and guards of the
-//! reference `arkor dev` (SPEC §5, §6, §11), over the one engine the TUI also drives.
+//! reference `arkor dev` (docs/protocol.md §5–§8), over the one engine the TUI also drives.
 //!
 //! It binds loopback only, answers every route behind the Host guard and every `/api` route
 //! behind the studio token, and never signals a child itself: runs are started and stopped
 //! through [`EngineHandle`] commands, and dev events arrive already dispatched.
 
+pub mod body;
 pub mod cloud;
 pub mod cloud_fallback;
+pub mod connections;
 pub mod guards;
 pub mod manifest;
 pub mod sse;
@@ -63,6 +65,13 @@ pub struct ServerConfig {
     /// `/api/deployments…`), e.g. `server::cloud::router(ctx)`. `None` mounts
     /// [`cloud_fallback::cloud_fallback`]. The Host and token guards wrap them either way.
     pub cloud_routes: Option<Router>,
+    /// How long a client may take to send its request headers, and then its body (and how
+    /// long an idle keep-alive connection stays open). `None`:
+    /// [`connections::HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Option<Duration>,
+    /// Most connections served at once (more wait to be accepted). `None`: derived from the
+    /// open-file limit, keeping a reserve for the build ([`connections::connection_cap`]).
+    pub max_connections: Option<usize>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -75,6 +84,8 @@ impl std::fmt::Debug for ServerConfig {
                 "cloud_routes",
                 &self.cloud_routes.as_ref().map(|_| "custom"),
             )
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -98,8 +109,9 @@ pub fn json_error(status: StatusCode, message: &str) -> Response {
 }
 
 /// All routes and guards, ready to serve. `cloud` holds the cloud routes (see
-/// [`ServerConfig::cloud_routes`]).
-pub fn router(state: AppState, cloud: Router) -> Router {
+/// [`ServerConfig::cloud_routes`]); a request body must arrive within `body_timeout` of its
+/// headers.
+pub fn router(state: AppState, cloud: Router, body_timeout: Duration) -> Router {
     let own = Router::new()
         .route("/api/dev/events", get(sse::dev_events))
         .route("/api/manifest", get(manifest::manifest))
@@ -107,6 +119,13 @@ pub fn router(state: AppState, cloud: Router) -> Router {
         .fallback(fallback)
         .with_state(state.clone());
     own.merge(cloud)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            body::MAX_BUFFERED_BODY,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            body_timeout,
+            body::body_deadline,
+        ))
         // The layer added last runs first: the Host guard, then the token guard.
         .layer(axum::middleware::from_fn_with_state(
             state,
@@ -213,13 +232,11 @@ impl Drop for RunningServer {
 /// Bind 127.0.0.1 (and `[::1]` on the same port when available), write the token file, and
 /// serve until [`RunningServer::shutdown`].
 pub async fn start(engine: EngineHandle, cfg: ServerConfig) -> anyhow::Result<RunningServer> {
-    let v4 = bind_v4(cfg.port).await?;
+    let v4 = bind_v4(cfg.port)?;
     let port = v4.local_addr().context("reading the bound address")?.port();
     // IPv6 loopback is a convenience (browsers that resolve localhost to ::1 first); the
     // IPv4 listener is the contract, so a failure here is ignored.
-    let v6 = TcpListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, port)))
-        .await
-        .ok();
+    let v6 = connections::listen(SocketAddr::from((Ipv6Addr::LOCALHOST, port))).ok();
 
     let token: Arc<str> = Arc::from(token::generate_token());
     let mut warnings = Vec::new();
@@ -264,28 +281,26 @@ pub async fn start(engine: EngineHandle, cfg: ServerConfig) -> anyhow::Result<Ru
     let cloud = cfg
         .cloud_routes
         .unwrap_or_else(cloud_fallback::cloud_fallback);
-    let app = router(state, cloud);
+    let header_read_timeout = cfg
+        .header_read_timeout
+        .unwrap_or(connections::HEADER_READ_TIMEOUT);
+    let app = router(state, cloud, header_read_timeout);
 
     let engine_watch = tokio::spawn(close_events_on_engine_shutdown(
         engine,
         events_closed_tx.clone(),
     ));
-    let mut tasks = Vec::new();
-    for listener in std::iter::once(v4).chain(v6) {
-        let app = app.clone();
-        let mut closed = server_closed.clone();
-        tasks.push(tokio::spawn(async move {
-            let stop = async move {
-                let _ = closed.wait_for(|c| *c).await;
-            };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
-            {
-                tracing::warn!("dev server stopped with an error: {e}");
-            }
-        }));
-    }
+    let max_connections = cfg.max_connections.unwrap_or_else(|| {
+        connections::connection_cap(connections::open_file_limit().unwrap_or(1024))
+    });
+    let limits = connections::Limits::new(max_connections, header_read_timeout);
+    tracing::debug!(max_connections, "dev server connection cap");
+    let tasks = vec![tokio::spawn(connections::serve(
+        std::iter::once(v4).chain(v6).collect(),
+        app,
+        limits,
+        server_closed.clone(),
+    ))];
 
     Ok(RunningServer {
         url: format!("http://127.0.0.1:{port}/"),
@@ -301,10 +316,10 @@ pub async fn start(engine: EngineHandle, cfg: ServerConfig) -> anyhow::Result<Ru
     })
 }
 
-async fn bind_v4(port: Option<u16>) -> anyhow::Result<TcpListener> {
-    let bind = |p: u16| TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, p)));
+fn bind_v4(port: Option<u16>) -> anyhow::Result<TcpListener> {
+    let bind = |p: u16| connections::listen(SocketAddr::from((Ipv4Addr::LOCALHOST, p)));
     match port {
-        Some(p) => bind(p).await.map_err(|e| {
+        Some(p) => bind(p).map_err(|e| {
             if e.kind() == io::ErrorKind::AddrInUse {
                 anyhow::anyhow!(
                     "Port {p} is already in use. Another `arkor tui` or `arkor dev` may be running; pass --port to choose a different one (or --port 0 for any free port)."
@@ -315,7 +330,7 @@ async fn bind_v4(port: Option<u16>) -> anyhow::Result<TcpListener> {
         }),
         None => {
             for p in DEFAULT_PORT..DEFAULT_PORT + FALLBACK_PORT_ATTEMPTS {
-                match bind(p).await {
+                match bind(p) {
                     Ok(listener) => return Ok(listener),
                     Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
                     Err(e) => {
@@ -326,13 +341,12 @@ async fn bind_v4(port: Option<u16>) -> anyhow::Result<TcpListener> {
                 }
             }
             bind(0)
-                .await
                 .context("could not listen on any port of 127.0.0.1")
         }
     }
 }
 
-/// Once the engine announces shutdown, no further dev events go out (SPEC §10.32).
+/// Once the engine announces shutdown, no further dev events go out (docs/protocol.md D32).
 async fn close_events_on_engine_shutdown(engine: EngineHandle, events_closed: watch::Sender<bool>) {
     let mut events = engine.subscribe();
     loop {

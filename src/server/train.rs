@@ -1,11 +1,20 @@
-//! `POST /api/train` (SPEC §6): start a run in the engine's registry and stream its raw
+//! `POST /api/train` (docs/protocol.md §7): start a run in the engine's registry and stream its raw
 //! output as `text/plain`, then the trailer `\n---\nexit=<code|null>\n`.
 //!
 //! The pid goes in the `x-arkor-train-pid` header so the Studio can find its own run in the
-//! dispatch targets of `/api/dev/events`. A client that drops the body before the trailer
-//! is the Studio's "Stop": the route sends `Command::AbandonHttpRun` and the engine does the
-//! rest (wait for the job id, SIGKILL, cloud cancel). Once the server shuts down, open
-//! bodies end without that command: stopping runs is then the engine's shutdown sequence.
+//! dispatch targets of `/api/dev/events`.
+//!
+//! A client that reads too slowly never holds up the run: the output waits in a queue of
+//! [`HTTP_OUTPUT_BUDGET`](crate::core::run_output::HTTP_OUTPUT_BUDGET) bytes, what falls out
+//! of it is replaced by one line, `arkor: N bytes of output dropped: the client fell behind`,
+//! and the body goes on to the trailer. Ending the body instead would cost the Studio the
+//! exit code its auto-restart decision reads, and its Stop button, which aborts this very
+//! request; its log pane keeps only the last 100,000 characters anyway.
+//!
+//! A client that drops the body before the trailer is the Studio's "Stop": the route sends
+//! `Command::AbandonHttpRun` and the engine does the rest (wait for the job id, SIGKILL,
+//! cloud cancel). Once the server shuts down, open bodies end without that command:
+//! stopping runs is then the engine's shutdown sequence.
 
 use std::path::Path;
 
@@ -13,10 +22,13 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use super::AppState;
-use crate::core::engine::{Command, EngineHandle, RunHandle, RunOutput, StartRunError};
+use super::body::BufferedBody;
+use crate::core::engine::{
+    Command, EngineHandle, OutputReceiver, RunHandle, RunOutput, StartRunError,
+};
 use crate::core::events::RunOrigin;
 
 pub const TRAIN_PID_HEADER: &str = "x-arkor-train-pid";
@@ -24,7 +36,7 @@ pub const TRAIN_PID_HEADER: &str = "x-arkor-train-pid";
 /// The reference's refusal of custom entries while the watcher owns the artifact.
 pub const CUSTOM_FILE_REFUSED: &str = "custom file runs are not supported while arkor dev's HMR watcher owns the build artifact; run `arkor start <file>` directly instead";
 
-pub async fn train(State(state): State<AppState>, body: Bytes) -> Response {
+pub async fn train(State(state): State<AppState>, BufferedBody(body): BufferedBody) -> Response {
     // The reference parses leniently: a missing or malformed body means `{}`.
     let file = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
@@ -66,6 +78,7 @@ pub async fn train(State(state): State<AppState>, body: Bytes) -> Response {
     };
     let stream = OutputStream {
         output,
+        at_line_start: true,
         closed: state.server_closed.clone(),
         abandon: AbandonOnDrop {
             engine: state.engine.clone(),
@@ -128,10 +141,18 @@ fn refuse_custom_file(root: &Path, file: &serde_json::Value) -> Response {
     super::json_error(StatusCode::BAD_REQUEST, message)
 }
 
+/// The notice that takes the place of output a slow client missed (the run never waits for
+/// its client; see [`crate::core::run_output`]).
+pub fn dropped_notice(bytes: u64) -> String {
+    format!("arkor: {bytes} bytes of output dropped: the client fell behind\n")
+}
+
 struct OutputStream {
-    output: mpsc::UnboundedReceiver<RunOutput>,
+    output: OutputReceiver,
     closed: watch::Receiver<bool>,
     abandon: AbandonOnDrop,
+    /// The last byte sent ended a line (a notice then needs no line break of its own).
+    at_line_start: bool,
 }
 
 impl OutputStream {
@@ -150,7 +171,19 @@ impl OutputStream {
             }
         };
         let chunk = match next {
-            Some(RunOutput::Data(bytes)) => return Some((Ok(bytes), self)),
+            Some(RunOutput::Data(bytes)) => {
+                if let Some(&last) = bytes.last() {
+                    self.at_line_start = last == b'\n';
+                }
+                return Some((Ok(bytes), self));
+            }
+            Some(RunOutput::Dropped(bytes)) => {
+                // Stays a line of its own, whatever was cut.
+                let lead = if self.at_line_start { "" } else { "\n" };
+                self.at_line_start = true;
+                let notice = format!("{lead}{}", dropped_notice(bytes));
+                return Some((Ok(Bytes::from(notice)), self));
+            }
             Some(RunOutput::Exited(status)) => match status.trailer_code() {
                 Some(code) => format!("\n---\nexit={code}\n"),
                 None => "\n---\nexit=null\n".to_owned(),

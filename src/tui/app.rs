@@ -1,18 +1,16 @@
 //! The dashboard's state. It is fed engine events and user actions, answers with engine
-//! commands, and is drawn by `ui`. No I/O happens here, so tests can drive it directly and
+//! commands, and is drawn by [`crate::tui::render`] (which depends on it, never the other way). No I/O happens here, so tests can drive it directly and
 //! render it on a `TestBackend` with a fixed clock.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use ratatui::Frame;
 use ratatui::layout::Rect;
 
 use crate::core::engine::{BuildStatus, Command, EngineSnapshot, StartRunError};
 use crate::core::events::{
-    BuiltArtifact, ConfigChange, DevEvent, EngineEvent, ExitStatus, NoticeLevel, RunInfo,
-    RunOrigin, RunState,
+    BuiltArtifact, DevEvent, EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunOrigin, RunState,
 };
 use crate::core::logs::{LogStore, MAX_EXITED_RUNS_KEPT};
 use crate::tui::action::Action;
@@ -26,9 +24,8 @@ use crate::tui::timeline::{Timeline, TimelineKind};
 pub const FORCE_QUIT_GRACE: Duration = Duration::from_secs(3);
 /// Columns one ←/→ press scrolls truncated log lines.
 const HSCROLL_STEP: u16 = 8;
-/// Restart reasons remembered for replacement runs (bounded; only recent ones matter).
-const REMEMBERED_REASONS: usize = 64;
 
+/// How the dashboard looks and behaves.
 #[derive(Clone, Debug, Default)]
 pub struct AppOptions {
     /// Studio / dev server URL shown in the header.
@@ -39,6 +36,39 @@ pub struct AppOptions {
     pub colors: bool,
     /// Local time offset for the timeline clock (seconds east of UTC).
     pub utc_offset_secs: i64,
+    /// Lines shown in the timeline at start (demo instructions, sign-in, server warnings).
+    pub hints: Vec<String>,
+}
+
+impl AppOptions {
+    /// Notifications on, colours unless NO_COLOR is set (to anything non-empty, per
+    /// no-color.org), the local time zone's offset.
+    pub fn from_env() -> Self {
+        Self {
+            server_url: None,
+            notifications: true,
+            colors: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            utc_offset_secs: local_utc_offset(),
+            hints: Vec::new(),
+        }
+    }
+}
+
+/// Seconds east of UTC for the timeline clock.
+fn local_utc_offset() -> i64 {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as libc::time_t)
+        .unwrap_or(0);
+    // SAFETY: localtime_r only writes into the zeroed `tm` we own; `now` outlives the call.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&now, &mut tm).is_null() {
+            0
+        } else {
+            tm.tm_gmtoff
+        }
+    }
 }
 
 /// Where the user is in the deliberate quit sequence.
@@ -98,7 +128,6 @@ pub struct App {
     pub(crate) next_change: Option<Duration>,
     notifications: Vec<String>,
     user_stopped: HashSet<u32>,
-    restart_reasons: HashMap<u32, Vec<ConfigChange>>,
     logs: LogStore,
 }
 
@@ -134,7 +163,6 @@ impl App {
             next_change: None,
             notifications: Vec::new(),
             user_stopped: HashSet::new(),
-            restart_reasons: HashMap::new(),
             logs,
         };
         app.sync(snapshot);
@@ -155,9 +183,6 @@ impl App {
         self.status = snapshot.status;
         self.last_good = snapshot.last_good;
         self.shutting_down = snapshot.shutting_down;
-        for run in &snapshot.runs {
-            self.remember_reason(run);
-        }
         self.runs = snapshot.runs;
         self.fix_selection();
     }
@@ -180,17 +205,9 @@ impl App {
         self.runs.iter().filter(|r| is_live(r)).count()
     }
 
-    /// Restart reason of `pid`, or of the run it replaced.
-    pub fn restart_reason<'a>(&'a self, run: &'a RunInfo) -> Option<&'a [ConfigChange]> {
-        if !run.restart_reason.is_empty() {
-            return Some(&run.restart_reason);
-        }
-        self.restart_reasons.get(&run.pid).map(Vec::as_slice)
-    }
-
     /// Why a run is early-stopping when no config change is the cause: the user asked for it
-    /// here, or the dashboard is quitting. (A replacement run inherits its predecessor's
-    /// config change for display, which says nothing about why the replacement stops.)
+    /// here, or the dashboard is quitting. (Why a replacement was started, its
+    /// `restarted_from`, says nothing about why it stops.)
     pub fn stop_cause(&self, run: &RunInfo) -> Option<&'static str> {
         if !run.restart_reason.is_empty() {
             None
@@ -310,7 +327,6 @@ impl App {
     }
 
     fn apply_run(&mut self, run: Arc<RunInfo>) {
-        self.remember_reason(&run);
         let previous = self.runs.iter().position(|r| r.pid == run.pid);
         let old_state = previous.map(|i| self.runs[i].state.clone());
         let old_job = previous.and_then(|i| self.runs[i].job_id.clone());
@@ -325,7 +341,8 @@ impl App {
             && (self.selected.is_none()
                 || run
                     .restarted_from
-                    .is_some_and(|old| self.selected == Some(old)))
+                    .as_ref()
+                    .is_some_and(|old| self.selected == Some(old.from)))
         {
             self.select(Some(run.pid));
         }
@@ -346,21 +363,6 @@ impl App {
         });
     }
 
-    fn remember_reason(&mut self, run: &RunInfo) {
-        if !run.restart_reason.is_empty() {
-            if self.restart_reasons.len() >= REMEMBERED_REASONS {
-                self.restart_reasons.clear();
-            }
-            self.restart_reasons
-                .insert(run.pid, run.restart_reason.clone());
-        }
-        if let Some(old) = run.restarted_from
-            && let Some(reason) = self.restart_reasons.get(&old).cloned()
-        {
-            self.restart_reasons.insert(run.pid, reason);
-        }
-    }
-
     fn record_transition(&mut self, run: &RunInfo, old: Option<&RunState>, old_job: Option<&str>) {
         let now = self.now;
         let pid = run.pid;
@@ -378,8 +380,8 @@ impl App {
         let why = format::config_changes(&run.restart_reason);
         match &run.state {
             RunState::Starting | RunState::Running if old.is_none() => {
-                let text = match run.restarted_from {
-                    Some(from) => format!("{pid} started (restart of {from})"),
+                let text = match &run.restarted_from {
+                    Some(restart) => format!("{pid} started (restart of {})", restart.from),
                     None => format!("{pid} started"),
                 };
                 self.timeline.push(now, TimelineKind::RunStarted, text);
@@ -730,11 +732,6 @@ impl App {
         } else if self.hit_map.runs_area.contains(at) {
             self.focus = Focus::Runs;
         }
-    }
-
-    /// Draw the whole screen from the current state and `self.now`.
-    pub fn render(&mut self, frame: &mut Frame) {
-        crate::tui::ui::render(self, frame);
     }
 }
 

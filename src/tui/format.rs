@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use crate::core::events::signal_name;
-use crate::core::events::{ConfigChange, ExitStatus};
+use crate::core::events::{ConfigChange, ExitStatus, RestartCause};
 
 /// `850ms`, `3.2s`, `12s`, `4m05s`, `2h03m`: compact and stable in width class.
 pub fn duration(d: Duration) -> String {
@@ -98,6 +98,14 @@ pub fn config_changes(changes: &[ConfigChange]) -> String {
         .map(config_change)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Why a run replaced another: the config changes (values shortened), or the cause's words.
+pub fn restart_cause(cause: &RestartCause) -> String {
+    match cause {
+        RestartCause::ConfigChanged { changes } if !changes.is_empty() => config_changes(changes),
+        other => other.to_string(),
+    }
 }
 
 /// First `n` chars of a hash (hashes are ASCII hex).

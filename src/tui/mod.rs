@@ -6,13 +6,12 @@
 //! and idle costs nothing. The dashboard only sends engine [`Command`]s; it never signals a
 //! child itself.
 //!
-//! Wiring (main.rs): build the engine, then
-//! `let exit = tui::run(handle, TuiOptions { server_url, notifications, no_color }).await?;`
-//! (`TuiOptions::from_env()` reads NO_COLOR), then wait for the engine task to end and print
-//! `exit.summary_lines()`. `run` sends its tracing output to `<project>/.arkor/tui.log`
-//! unless a global subscriber is already installed: do not install one that writes to the
-//! terminal in TUI mode. It handles SIGTERM / SIGINT / SIGHUP itself (graceful Shutdown,
-//! then returns `ExitReason::Signal`); those tokio handlers stay installed afterwards.
+//! Wiring (`cli/dev.rs`): start the engine, then
+//! `let exit = tui::run(handle, AppOptions::from_env() /* + server_url, hints */, feed).await?`
+//! with the [`SignalFeed`] of the process's signal owner (which asks the engine to shut down
+//! on a signal; the dashboard only leaves), then wait for the engine task to end and print
+//! `exit.summary_lines()`. Install no tracing subscriber that writes to the terminal while
+//! the dashboard runs (arkor logs to `<project>/.arkor/tui.log`).
 
 pub mod action;
 pub mod ansi;
@@ -44,34 +43,19 @@ use crate::core::events::{EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunStat
 
 pub use action::Action;
 pub use app::{App, AppOptions, QuitState};
+pub use ui::{MIN_FRAME_INTERVAL, render};
 
-/// Frames are at most this often (~60 fps); anything arriving in between joins the next frame.
-pub const MIN_FRAME_INTERVAL: Duration = Duration::from_millis(16);
 /// Engine events folded into the state before a frame is considered.
 const MAX_EVENTS_PER_BATCH: usize = 8192;
 
-#[derive(Clone, Debug, Default)]
-pub struct TuiOptions {
-    /// The dev server URL shown in the header (Studio).
-    pub server_url: Option<String>,
-    /// Ring the bell and send an OSC 9 / OSC 777 notification when a run ends on its own.
-    pub notifications: bool,
-    /// Draw without colours (NO_COLOR set, or `--no-color`).
-    pub no_color: bool,
-    /// Lines shown in the timeline at start (demo instructions, sign-in, server warnings).
-    pub hints: Vec<String>,
-}
-
-impl TuiOptions {
-    /// Defaults with NO_COLOR read from the environment (any non-empty value, per no-color.org).
-    pub fn from_env() -> Self {
-        Self {
-            server_url: None,
-            notifications: true,
-            no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
-            hints: Vec::new(),
-        }
-    }
+/// The shutdown signals as the dashboard sees them. Their owner (the caller) has already
+/// asked the engine to shut down when one arrives; the dashboard only leaves.
+pub struct SignalFeed {
+    /// Every shutdown signal (or reported hang-up, as SIGHUP), in order.
+    pub received: mpsc::UnboundedReceiver<i32>,
+    /// Where the dashboard reports that its terminal hung up: a hang-up does not always come
+    /// with a SIGHUP for arkor (a wrapper shell may take it).
+    pub hang_up: mpsc::UnboundedSender<()>,
 }
 
 /// Why the dashboard ended.
@@ -85,7 +69,8 @@ pub enum ExitReason {
     EngineShutDown,
     /// The engine's channels closed.
     EngineGone,
-    /// SIGTERM / SIGINT / SIGHUP reached the TUI; a graceful Shutdown was sent to the engine.
+    /// SIGTERM / SIGINT / SIGHUP (or a terminal hang-up, as SIGHUP) arrived; the signals'
+    /// owner asked the engine to shut down.
     Signal(i32),
     /// The terminal's input ended (the terminal went away).
     InputClosed,
@@ -163,20 +148,19 @@ impl TerminalHost<ratatui::backend::CrosstermBackend<terminal::TerminalOut>> for
     }
 }
 
-/// Run the dashboard until the user quits or the engine ends.
-pub async fn run(engine: EngineHandle, opts: TuiOptions) -> anyhow::Result<TuiExit> {
+/// Run the dashboard until the user quits, a signal arrives or the engine ends.
+pub async fn run(
+    engine: EngineHandle,
+    options: AppOptions,
+    signals: SignalFeed,
+) -> anyhow::Result<TuiExit> {
     let started = Instant::now();
     if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
         anyhow::bail!("arkor tui needs a terminal; use `arkor tui --headless` for plain output");
     }
     // Subscribe before reading the snapshot so nothing falls between them.
     let events = engine.subscribe();
-    let options = AppOptions {
-        server_url: opts.server_url.clone(),
-        notifications: opts.notifications,
-        colors: !opts.no_color,
-        utc_offset_secs: local_utc_offset(),
-    };
+    let hints = options.hints.clone();
     let mut app = App::new(
         project_label(&engine),
         engine.logs().clone(),
@@ -187,13 +171,13 @@ pub async fn run(engine: EngineHandle, opts: TuiOptions) -> anyhow::Result<TuiEx
     // Paths inside the project read relative to it (the header names the project): the
     // timeline is narrow, and `/tmp/arkor-demo-123/src/arkor/trainer.ts` mostly repeats it.
     let root_prefix = format!("{}/", engine.project().root.display());
-    for hint in &opts.hints {
+    for hint in &hints {
         app.apply_event(EngineEvent::Notice {
             level: NoticeLevel::Info,
             message: hint.replace(&root_prefix, ""),
         });
     }
-    let signals = forward_signals()?;
+    let hang_up_watch = tokio::spawn(watch_for_hang_up(signals.hang_up));
     let (mut terminal, guard) = terminal::enter().context("could not set up the terminal")?;
     let input = crossterm::event::EventStream::new();
     tracing::info!(
@@ -209,9 +193,10 @@ pub async fn run(engine: EngineHandle, opts: TuiOptions) -> anyhow::Result<TuiEx
         &mut app,
         input,
         events,
-        signals,
+        signals.received,
     )
     .await;
+    hang_up_watch.abort();
     drop(guard);
     let reason = result?;
     tracing::info!(?reason, "dashboard ended");
@@ -232,56 +217,19 @@ fn project_label(engine: &EngineHandle) -> String {
     }
 }
 
-/// Seconds east of UTC for the timeline clock.
-fn local_utc_offset() -> i64 {
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as libc::time_t)
-        .unwrap_or(0);
-    // SAFETY: localtime_r only writes into the zeroed `tm` we own; `now` outlives the call.
-    unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&now, &mut tm).is_null() {
-            0
-        } else {
-            tm.tm_gmtoff
-        }
-    }
-}
-
 /// How often the dashboard checks that its terminal is still there.
 const HANGUP_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-fn forward_signals() -> anyhow::Result<mpsc::UnboundedReceiver<i32>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (tx, rx) = mpsc::unbounded_channel();
-    for (kind, number) in [
-        (SignalKind::terminate(), libc::SIGTERM),
-        (SignalKind::interrupt(), libc::SIGINT),
-        (SignalKind::hangup(), libc::SIGHUP),
-    ] {
-        let mut stream = signal(kind).context("could not install a signal handler")?;
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while stream.recv().await.is_some() {
-                if tx.send(number).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    // A terminal that hangs up is a SIGHUP, whether or not the signal reaches us.
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(HANGUP_POLL_INTERVAL);
-        while !tx.is_closed() {
-            tick.tick().await;
-            if terminal::hung_up() {
-                let _ = tx.send(libc::SIGHUP);
-                break;
-            }
+/// A terminal that hangs up is a SIGHUP, whether or not the signal reaches us.
+async fn watch_for_hang_up(report: mpsc::UnboundedSender<()>) {
+    let mut tick = tokio::time::interval(HANGUP_POLL_INTERVAL);
+    while !report.is_closed() {
+        tick.tick().await;
+        if terminal::hung_up() {
+            let _ = report.send(());
+            break;
         }
-    });
-    Ok(rx)
+    }
 }
 
 /// The dashboard loop, generic over the backend and input so tests can run it on a
@@ -313,7 +261,7 @@ where
         }
         if dirty && last_draw.is_none_or(|t| t.elapsed() >= MIN_FRAME_INTERVAL) {
             app.now = SystemTime::now();
-            terminal.draw(|frame| app.render(frame))?;
+            terminal.draw(|frame| render(app, frame))?;
             if last_draw.is_none() {
                 tracing::info!(
                     after_us = loop_started.elapsed().as_micros() as u64,
@@ -353,12 +301,7 @@ where
                 None => return Ok(ExitReason::InputClosed),
             },
             signal = signals.recv(), if signals_open => match signal {
-                Some(number) => {
-                    if app.quit == QuitState::Running {
-                        engine.send(Command::Shutdown { force: false });
-                    }
-                    return Ok(ExitReason::Signal(number));
-                }
+                Some(number) => return Ok(ExitReason::Signal(number)),
                 None => signals_open = false,
             },
             received = events.recv() => {

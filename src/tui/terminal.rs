@@ -139,9 +139,12 @@ impl Drop for RestoreGuard {
 /// Ctrl-Z: give the terminal back, stop like any job, and take it again on `fg`.
 pub fn suspend(terminal: &mut CrosstermTerminal) -> io::Result<()> {
     restore();
-    // Raw mode turned ISIG off, so the key did not stop us: stop ourselves. Children live in
-    // their own process groups and keep training.
-    nix::sys::signal::raise(nix::sys::signal::Signal::SIGTSTP).map_err(io::Error::from)?;
+    // Raw mode turned ISIG off, so the key did not stop us: stop our whole process group, as
+    // the terminal's Ctrl-Z would. Alone, a launcher that started us (`npx arkor-tui`: npm and
+    // Node in our group) would keep running and the shell would never see the job stop. Runs
+    // live in their own process groups and keep training.
+    nix::sys::signal::killpg(nix::unistd::getpgrp(), nix::sys::signal::Signal::SIGTSTP)
+        .map_err(io::Error::from)?;
     setup()?;
     terminal.clear()
 }

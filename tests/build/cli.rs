@@ -27,8 +27,12 @@ async fn builds_and_prints_artifact_trainer_and_config_hash() {
     let expected_hash =
         arkor_tui::core::hash::config_hash_from_wire(r#"{"model":"m","learningRate":0.0002}"#)
             .unwrap();
+    // Which Node inspects the trainer comes first, then the build.
+    let node = arkor_tui::core::project::find_node().expect("node >= 20");
+    let (node_line, rest) = out.split_once('\n').expect("two lines at least");
+    assert_eq!(node_line, node.to_string());
     assert!(
-        out.starts_with("Built src/arkor/index.ts → .arkor/build/index.mjs ("),
+        rest.starts_with("Built src/arkor/index.ts → .arkor/build/index.mjs ("),
         "{out}"
     );
     assert!(out.contains("Trainer: basic\n"), "{out}");
@@ -45,7 +49,10 @@ async fn missing_entry_exits_1_with_the_expected_path() {
     let p = TempProject::empty();
     let (code, out, err) = arkor_build(&p).await;
     assert_eq!(code, ExitCode::FAILURE);
-    assert!(out.is_empty());
+    assert!(
+        out.starts_with("Node.js v") && out.lines().count() == 1,
+        "only the Node line: {out}"
+    );
     assert!(
         err.starts_with(&format!(
             "error: Build entry not found: {}.",

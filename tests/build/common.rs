@@ -88,30 +88,4 @@ pub fn inspector_for(
     arkor_tui::core::inspect::Inspector::start(options)
 }
 
-/// Poll `condition` every few ms until it holds or `timeout` passes (then panic with `what`).
-pub async fn wait_until(
-    what: &str,
-    timeout: std::time::Duration,
-    mut condition: impl FnMut() -> bool,
-) {
-    let deadline = std::time::Instant::now() + timeout;
-    while !condition() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-}
-
-/// Whether a process with this pid exists (and is not a zombie we could still signal).
-pub fn process_exists(pid: i32) -> bool {
-    // /proc/<pid>/stat state 'Z' = zombie, which no longer runs anything.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
-}
+pub use crate::shared::{pid_alive, wait_until};

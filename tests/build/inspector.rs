@@ -5,7 +5,7 @@ use std::time::Duration;
 use arkor_tui::core::build::Builder;
 use arkor_tui::core::inspect::{InspectError, Inspection};
 
-use crate::common::{TempProject, inspector_for, process_exists};
+use crate::common::{TempProject, inspector_for, pid_alive};
 
 const LONG: Duration = Duration::from_secs(20);
 
@@ -188,8 +188,8 @@ async fn a_hanging_import_times_out_kills_the_helper_and_recovers() {
     let inspector = inspector_for(&project.project, Duration::from_millis(1500), 200);
     let err = build_and_inspect(&project, &inspector).await.unwrap_err();
     assert_eq!(err, InspectError::Timeout(Duration::from_millis(1500)));
-    let pid: i32 = project.read("helper.pid").trim().parse().unwrap();
-    assert!(!process_exists(pid), "the hung helper {pid} must be killed");
+    let pid: u32 = project.read("helper.pid").trim().parse().unwrap();
+    assert!(!pid_alive(pid), "the hung helper {pid} must be killed");
 
     project.write("src/arkor/index.ts", "import { createTrainer } from \"./brand\";\nexport const trainer = createTrainer({ name: \"after\", model: \"m\" });\n");
     let inspection = build_and_inspect(&project, &inspector).await.unwrap();
@@ -245,7 +245,7 @@ async fn the_helper_is_recycled_after_n_inspections() {
     assert_ne!(pids[3], pids[4]);
     for pid in &pids[..4] {
         assert!(
-            !process_exists(pid.parse().unwrap()),
+            !pid_alive(pid.parse().unwrap()),
             "recycled helper {pid} still runs"
         );
     }
@@ -285,19 +285,19 @@ async fn dropping_the_inspector_stops_its_helper() {
         "import { createTrainer } from \"./brand\";\nexport const trainer = createTrainer({ name: String(process.pid), model: \"m\" });\n",
     );
     let inspector = inspector_for(&project.project, LONG, 200);
-    let pid: i32 = build_and_inspect(&project, &inspector)
+    let pid: u32 = build_and_inspect(&project, &inspector)
         .await
         .unwrap()
         .trainer_name
         .unwrap()
         .parse()
         .unwrap();
-    assert!(process_exists(pid));
+    assert!(pid_alive(pid));
     // A short command line for `ps`, not the whole script.
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
     assert!(cmdline.len() < 400, "{}", String::from_utf8_lossy(&cmdline));
     drop(inspector);
-    crate::common::wait_until("the helper to exit", LONG, || !process_exists(pid)).await;
+    crate::common::wait_until("the helper to exit", || (!pid_alive(pid)).then_some(())).await;
 }
 
 #[tokio::test]

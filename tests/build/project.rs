@@ -26,7 +26,9 @@ fn missing_node_gives_one_clear_error() {
     let err = find_node_in(Some(empty.path().as_os_str())).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "arkor tui needs Node.js ≥ 20 on PATH; found no `node` on PATH. Install it from nodejs.org or your package manager."
+        "arkor tui needs Node.js 20 or newer on PATH to run your trainer code, but found no `node` on PATH. \
+         Install Node.js 20+ (https://nodejs.org, or a version manager: `nvm install 20`) and make sure \
+         it is the `node` found first on PATH."
     );
     assert!(matches!(
         find_node_in(None),
@@ -55,6 +57,10 @@ fn old_node_is_rejected_with_its_version() {
     let node = find_node_in(Some(&path)).unwrap();
     assert_eq!((node.major, node.version.as_str()), (22, "22.1.0"));
     assert_eq!(node.path, second.path().join("node"));
+    assert_eq!(
+        node.to_string(),
+        format!("Node.js v22.1.0 ({})", second.path().join("node").display())
+    );
 }
 
 #[test]

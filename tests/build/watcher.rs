@@ -492,11 +492,10 @@ async fn a_save_that_fixes_a_hanging_import_is_not_held_up_by_the_timeout() {
         std::fs::read_to_string(&pid_file)
             .ok()?
             .trim()
-            .parse::<i32>()
+            .parse::<u32>()
             .ok()
     };
-    crate::common::wait_until("the import to hang", WAIT, || read_pid().is_some()).await;
-    let hung_pid = read_pid().expect("pid written");
+    let hung_pid = crate::common::wait_until("the import to hang", read_pid).await;
     let fixed_at = Instant::now();
     h.project.write(
         "src/arkor/callbacks.ts",
@@ -510,7 +509,7 @@ async fn a_save_that_fixes_a_hanging_import_is_not_held_up_by_the_timeout() {
         fixed_at.elapsed()
     );
     assert!(
-        !crate::common::process_exists(hung_pid),
+        !crate::common::pid_alive(hung_pid),
         "the stuck helper was killed"
     );
     h.handle.shutdown().await;
@@ -526,8 +525,8 @@ async fn an_older_slower_inspection_never_reports_over_a_newer_build() {
         "import { writeFileSync } from 'node:fs';\nwriteFileSync('slow.started', '');\n\
          await new Promise((r) => setTimeout(r, 700));\nexport function onLog(): void {}\n",
     );
-    crate::common::wait_until("the slow import to start", WAIT, || {
-        h.project.path("slow.started").exists()
+    crate::common::wait_until("the slow import to start", || {
+        h.project.path("slow.started").exists().then_some(())
     })
     .await;
     h.project.write("src/arkor/index.ts", &entry("newer"));

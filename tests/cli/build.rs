@@ -10,29 +10,7 @@ fn arkor(home: &std::path::Path, args: &[&str], path_var: Option<&std::path::Pat
     if let Some(dir) = path_var {
         cmd.env("PATH", dir);
     }
-    let child = cmd.spawn().expect("arkor starts");
-    // `wait_with_output` has no timeout; a watchdog kills a hung binary instead.
-    let pid = child.id();
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = done.clone();
-    let watchdog = std::thread::spawn(move || {
-        let deadline = std::time::Instant::now() + WAIT;
-        while std::time::Instant::now() < deadline {
-            if flag.load(std::sync::atomic::Ordering::SeqCst) {
-                return false;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        // SAFETY: plain syscall on the child spawned above, not yet reaped (we are waiting).
-        unsafe {
-            libc::kill(pid as i32, libc::SIGKILL);
-        }
-        true
-    });
-    let output = child.wait_with_output().expect("output");
-    done.store(true, std::sync::atomic::Ordering::SeqCst);
-    assert!(!watchdog.join().expect("watchdog"), "arkor {args:?} hung");
-    output
+    output_within(cmd, WAIT)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -113,8 +91,11 @@ fn without_node_on_path_build_and_tui_fail_with_one_clear_message() {
     );
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("node"), "{stderr}");
+    assert!(stderr.contains("found no `node` on PATH"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "one message: {stderr}");
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    // Node is checked before anything else: nothing was built.
+    assert!(!p.artifact().exists());
 
     let out = arkor(
         home.path(),

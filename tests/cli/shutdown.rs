@@ -100,11 +100,13 @@ fn runs_die_with_a_sigkilled_arkor() {
         std::os::unix::process::ExitStatusExt::signal(&status),
         Some(9)
     );
-    wait_until("the run to die with its parent", || !pid_alive(pid));
+    wait_until_blocking("the run to die with its parent", || {
+        (!pid_alive(pid)).then_some(())
+    });
     // Nothing arkor started (runs, the inspector helper) lives on in the project.
     let root = p.root().canonicalize().expect("project root");
-    wait_until("every process in the project to be gone", || {
-        processes_in(&root).is_empty()
+    wait_until_blocking("every process in the project to be gone", || {
+        processes_in(&root).is_empty().then_some(())
     });
 }
 
@@ -173,26 +175,6 @@ fn the_demo_runs_and_its_temp_project_is_removed_on_exit() {
     assert_eq!(status.code(), Some(130), "stderr: {}", h.stderr());
     assert!(!pid_alive(pid));
     assert!(!demo_root.exists(), "demo project removed");
-}
-
-/// The de-chunked body of a (possibly partial) chunked HTTP/1.1 response.
-fn chunked_body(raw: &[u8]) -> String {
-    let text = String::from_utf8_lossy(raw);
-    let Some((_, mut rest)) = text.split_once("\r\n\r\n") else {
-        return String::new();
-    };
-    let mut body = String::new();
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || after.len() < size {
-            break;
-        }
-        body.push_str(&after[..size]);
-        rest = after[size..].strip_prefix("\r\n").unwrap_or("");
-    }
-    body
 }
 
 #[test]

@@ -3,15 +3,14 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// Upper bound for anything a test waits on; only catches hangs.
-pub const WAIT: Duration = Duration::from_secs(30);
+pub use crate::shared::WAIT;
 
 pub const ENTRY: &str = "src/arkor/index.ts";
 
@@ -103,6 +102,17 @@ pub fn arkor_command(home: &Path) -> Command {
     cmd
 }
 
+/// `arkor tui --headless --json --port 0 <args>` with `home` as HOME, not yet started.
+pub fn headless_command(home: &Path, args: &[&str], env: &[(&str, String)]) -> Command {
+    let mut cmd = arkor_command(home);
+    cmd.args(["tui", "--headless", "--json", "--port", "0"])
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
 /// A running `arkor tui --headless --json`.
 pub struct Headless {
     pub child: Child,
@@ -126,12 +136,12 @@ impl Headless {
     /// `arkor tui --headless --json --port 0 <args>` with a temp HOME.
     pub fn spawn(args: &[&str], env: &[(&str, String)]) -> Headless {
         let home = tempfile::tempdir().expect("temp home");
-        let mut cmd = arkor_command(home.path());
-        cmd.args(["tui", "--headless", "--json", "--port", "0"])
-            .args(args);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        let cmd = headless_command(home.path(), args, env);
+        Headless::from_command(cmd, home)
+    }
+
+    /// Spawn a prepared [`headless_command`] (tests adjust it first) and read its stdout.
+    pub fn from_command(mut cmd: Command, home: tempfile::TempDir) -> Headless {
         let mut child = cmd.spawn().expect("arkor starts");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::channel();
@@ -277,24 +287,11 @@ impl Drop for Headless {
     }
 }
 
-/// Alive and not a zombie, per /proc.
-pub fn pid_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|state| state != 'Z' && state != 'X'),
-        Err(_) => false,
-    }
-}
+pub use crate::shared::{pid_alive, wait_until_blocking};
 
-/// Poll until `cond` holds; panics after [`WAIT`].
+/// [`wait_until_blocking`] for a plain condition.
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_blocking(what, || cond().then_some(()));
 }
 
 /// Keys of a JSON object, in order.
@@ -317,4 +314,146 @@ pub const BUILT_KEYS: [&str; 6] = [
 
 pub fn is_dev_event(v: &Value) -> bool {
     matches!(v["type"].as_str(), Some("ready" | "rebuild" | "error"))
+}
+
+/// The de-chunked body of a (possibly partial) chunked HTTP/1.1 response.
+pub fn chunked_body(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let Some((_, mut rest)) = text.split_once("\r\n\r\n") else {
+        return String::new();
+    };
+    let mut body = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || after.len() < size {
+            break;
+        }
+        body.push_str(&after[..size]);
+        rest = after[size..].strip_prefix("\r\n").unwrap_or("");
+    }
+    body
+}
+
+/// The port of a `http://127.0.0.1:<port>[/]` URL.
+pub fn loopback_port(url: &str) -> u16 {
+    url.trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {url}"))
+}
+
+/// `GET <path>` on a loopback server, reading the response until `done(body)` holds or the
+/// server closes; returns the status line and the de-chunked body read so far.
+pub fn http_get_until(
+    url: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    done: impl Fn(&str) -> bool,
+) -> (String, String) {
+    use std::io::{Read, Write};
+    let port = loopback_port(url);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(WAIT)).expect("read timeout");
+    let mut request =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("request");
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = stream.read(&mut buf).expect("read the response");
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if done(&response_body(&raw)) {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&raw);
+    let status = text.lines().next().unwrap_or_default().to_owned();
+    (status, response_body(&raw))
+}
+
+/// The body of a raw HTTP/1.1 response, chunked or not.
+fn response_body(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return String::new();
+    };
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        chunked_body(raw)
+    } else {
+        body.to_owned()
+    }
+}
+
+/// Every file under `dir`, relative to it.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                out.push(rel.display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Run `cmd` to the end and collect its output, in a process group of its own that is killed
+/// (and the test failed) after `limit`: `wait_with_output` alone would wait forever on a hang.
+pub fn output_within(mut cmd: Command, limit: Duration) -> Output {
+    use std::os::unix::process::CommandExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    cmd.process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let pid = child.id() as i32;
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    let watchdog = std::thread::spawn(move || {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if flag.load(Ordering::SeqCst) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: plain syscall on the group of the child spawned above, not yet reaped.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+        true
+    });
+    let output = child.wait_with_output().expect("output");
+    done.store(true, Ordering::SeqCst);
+    let hung = watchdog.join().expect("watchdog");
+    assert!(
+        !hung,
+        "{cmd:?} hung; output so far:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
 }

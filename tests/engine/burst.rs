@@ -95,8 +95,7 @@ async fn save_burst_signals_each_child_at_most_once_per_build_and_reaches_every_
         ServerConfig {
             port: Some(0),
             token_file: TokenFile::At(token_path.clone()),
-            assets_dir: None,
-            cloud_routes: None,
+            ..Default::default()
         },
     )
     .await
@@ -129,7 +128,8 @@ async fn save_burst_signals_each_child_at_most_once_per_build_and_reaches_every_
             source.replacen(r#"const LABEL = "v1";"#, &label, 1),
         )
         .expect("save");
-        // Paced so the burst spans several debounce windows, hence several builds.
+        // Paced so saves land both during a build (coalesced into the next one) and between
+        // builds: the burst yields several builds, fewer than saves.
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let final_label = format!("burst-{}", SAVES - 1);

@@ -2,7 +2,7 @@
 //! a build error touches no child and keeps the previous artifact.
 
 use arkor_tui::core::engine::Command;
-use arkor_tui::core::events::{DevEvent, EngineEvent, ExitStatus, RunState};
+use arkor_tui::core::events::{DevEvent, EngineEvent, ExitStatus, RestartCause, RunState};
 
 use super::support::*;
 
@@ -14,7 +14,7 @@ async fn callback_edit_hot_swaps_and_a_build_error_signals_nobody() {
     let run = e.first_running_run().await;
     let pid = run.pid;
 
-    // A rebuild with unchanged bytes (the `r` key) dispatches to nobody (SPEC §10.4).
+    // A rebuild with unchanged bytes (the `r` key) dispatches to nobody (docs/protocol.md D4).
     e.handle.send(Command::Rebuild);
     let same = e.next_dev().await;
     let (artifact, dispatch) = built_parts(&same).expect("a build");
@@ -111,7 +111,7 @@ async fn callback_edit_hot_swaps_and_a_build_error_signals_nobody() {
     assert_eq!(e.log_count(pid, HOT_RELOADED), 2, "{}", e.log_text(pid));
 
     // Reverting to the spawn-time source is still a change for this run, which now runs
-    // the v3 callbacks (SPEC §10.25): SIGUSR2 again, not "nothing".
+    // the v3 callbacks (docs/protocol.md D25): SIGUSR2 again, not "nothing".
     e.edit(
         CALLBACKS,
         r#"const LABEL = "v3";"#,
@@ -163,17 +163,20 @@ async fn config_edit_early_stops_at_a_checkpoint_and_restarts_with_the_new_confi
     );
     assert!(dispatch.hot_swap_targets.is_empty());
 
-    let replacement = wait_until("the replacement run", || {
-        e.handle
-            .snapshot()
-            .runs
-            .iter()
-            .find(|r| r.restarted_from == Some(old.pid) && r.state == RunState::Running)
-            .map(|r| (**r).clone())
-    })
-    .await;
+    let replacement = e
+        .wait_for_run("the replacement run", |r| {
+            replaces(r, old.pid) && r.state == RunState::Running
+        })
+        .await;
     assert_ne!(replacement.pid, old.pid);
     assert_eq!(replacement.config_hash.as_deref(), Some(new_hash.as_str()));
+    assert_eq!(
+        replacement
+            .restarted_from
+            .map(|r| r.cause.to_string())
+            .as_deref(),
+        Some("learningRate 0.0002 → 0.0003")
+    );
     let old_after = e
         .wait_run(old.pid, "old run exited 0", |r| {
             is_exit(r, ExitStatus::Code(0))
@@ -214,13 +217,8 @@ async fn a_second_config_edit_during_the_early_stop_sends_no_second_sigterm() {
     e.next_dev().await;
     let old = e.first_running_run().await;
 
-    e.edit(TRAINER, "learningRate: 2e-4,", "learningRate: 3e-4,");
-    let first = e.next_dev().await;
-    let (_, dispatch) = built_parts(&first).expect("a build");
-    assert_eq!(
-        dispatch.expect("dispatched").restart_targets[0].pid,
-        old.pid
-    );
+    e.edit_config_restarting("learningRate: 2e-4,", "learningRate: 3e-4,", old.pid)
+        .await;
     e.edit(TRAINER, "maxSteps: 200,", "maxSteps: 300,");
     let second = e.next_dev().await;
     let (artifact, dispatch) = built_parts(&second).expect("a build");
@@ -246,18 +244,11 @@ async fn a_second_config_edit_during_the_early_stop_sends_no_second_sigterm() {
     );
     assert_eq!(e.log_count(old.pid, "Received second"), 0);
     // The replacement runs the newest config, whichever build it was spawned after.
-    let replacement = wait_until("a replacement with the newest config", || {
-        e.handle
-            .snapshot()
-            .runs
-            .iter()
-            .find(|r| {
-                r.state == RunState::Running
-                    && r.config_hash.as_deref() == Some(newest_hash.as_str())
-            })
-            .map(|r| (**r).clone())
-    })
-    .await;
+    let replacement = e
+        .wait_for_run("a replacement with the newest config", |r| {
+            r.state == RunState::Running && r.config_hash.as_deref() == Some(newest_hash.as_str())
+        })
+        .await;
     assert_ne!(replacement.pid, old.pid);
     e.shutdown().await;
 }
@@ -265,7 +256,7 @@ async fn a_second_config_edit_during_the_early_stop_sends_no_second_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_edit_before_the_job_id_is_known_restarts_instead_of_hot_swapping() {
     // The job is created 3 s after spawn, long after the edit's rebuild normally lands
-    // (SPEC §10.5). The runner's early stop waits for the job to exist (as the reference's).
+    // (docs/protocol.md D5). The runner's early stop waits for the job to exist (as the reference's).
     let mut env = fast_sim_env(5);
     env.retain(|(k, _)| k != "ARKOR_SIM_START_MS");
     env.push(("ARKOR_SIM_START_MS".into(), "3000".into()));
@@ -311,16 +302,14 @@ async fn a_callback_edit_before_the_job_id_is_known_restarts_instead_of_hot_swap
             .collect::<Vec<_>>(),
         vec![old.pid]
     );
-    let replacement = wait_until("the replacement", || {
-        e.handle
-            .snapshot()
-            .runs
-            .iter()
-            .find(|r| r.restarted_from == Some(old.pid))
-            .map(|r| (**r).clone())
-    })
-    .await;
+    let replacement = e
+        .wait_for_run("the replacement", |r| replaces(r, old.pid))
+        .await;
     assert_eq!(replacement.content_hash, artifact.content_hash);
+    assert_eq!(
+        replacement.restarted_from.map(|r| r.cause),
+        Some(RestartCause::NotReadyForHotSwap)
+    );
     let old_after = e
         .wait_run(old.pid, "old run exited", |r| {
             matches!(r.state, RunState::Exited { .. })

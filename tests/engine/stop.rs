@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use arkor_tui::core::engine::{Command, RunOutput};
+use arkor_tui::core::engine::{Command, OutputReceiver, RunOutput};
 use arkor_tui::core::events::{EngineEvent, ExitStatus, NoticeLevel, RunOrigin, RunState};
-use tokio::sync::mpsc;
 
 use super::support::*;
 
@@ -93,17 +92,18 @@ async fn graceful_shutdown_early_stops_runs_and_publishes_no_more_dev_events() {
     );
     assert!(
         dev.try_recv().is_err(),
-        "no dev event after shutdown began (SPEC §10.32)"
+        "no dev event after shutdown began (docs/protocol.md D32)"
     );
     e.shutdown().await;
 }
 
 /// Read a run's raw output until it ends; returns the text and the exit status.
-async fn drain(output: &mut mpsc::UnboundedReceiver<RunOutput>, text: &mut String) -> ExitStatus {
+async fn drain(output: &mut OutputReceiver, text: &mut String) -> ExitStatus {
     loop {
         match tokio::time::timeout(WAIT, output.recv()).await {
             Ok(Some(RunOutput::Data(bytes))) => text.push_str(&String::from_utf8_lossy(&bytes)),
             Ok(Some(RunOutput::Exited(status))) => return status,
+            Ok(Some(RunOutput::Dropped(n))) => panic!("{n} bytes dropped from a small output"),
             Ok(None) => panic!("output ended without Exited"),
             Err(_) => panic!("timed out waiting for run output"),
         }
@@ -111,11 +111,7 @@ async fn drain(output: &mut mpsc::UnboundedReceiver<RunOutput>, text: &mut Strin
 }
 
 /// Read until `needle` shows up in the raw output.
-async fn read_until(
-    output: &mut mpsc::UnboundedReceiver<RunOutput>,
-    text: &mut String,
-    needle: &str,
-) {
+async fn read_until(output: &mut OutputReceiver, text: &mut String, needle: &str) {
     while !text.contains(needle) {
         match tokio::time::timeout(WAIT, output.recv()).await {
             Ok(Some(RunOutput::Data(bytes))) => text.push_str(&String::from_utf8_lossy(&bytes)),
@@ -248,5 +244,46 @@ async fn a_run_that_finishes_its_job_exits_0_and_is_not_restarted() {
     );
     assert!(e.log_count(run.pid, "training completed") == 1);
     assert_eq!(e.handle.snapshot().runs.len(), 1, "not restarted");
+    e.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_broken_sdk_is_named_once_in_the_start_error() {
+    let e = TestEngine::start(Options {
+        run_on_ready: false,
+        ..Options::default()
+    });
+    let sdk = e.path("node_modules/arkor");
+    std::fs::rename(&sdk, e.path("node_modules/arkor-away")).expect("hide the SDK");
+    let err = e
+        .handle
+        .start_run(RunOrigin::Http)
+        .await
+        .expect_err("no SDK, no run");
+    let message = err.to_string();
+    assert_eq!(
+        message,
+        format!(
+            "no arkor SDK is installed in {}: run `npm install arkor` in the project",
+            e.project.root.display()
+        )
+    );
+    assert_eq!(message.matches("no arkor SDK is installed").count(), 1);
+
+    // A package.json that cannot be used: its own message, once, naming the file.
+    std::fs::create_dir_all(&sdk).expect("sdk dir");
+    std::fs::write(sdk.join("package.json"), "{ not json").expect("broken manifest");
+    let message = e
+        .handle
+        .start_run(RunOrigin::Http)
+        .await
+        .expect_err("unusable SDK, no run")
+        .to_string();
+    assert!(
+        message.starts_with(&sdk.join("package.json").display().to_string())
+            && message.contains("is not a usable arkor package.json"),
+        "{message}"
+    );
+    assert_eq!(message.matches("package.json").count(), 2, "{message}");
     e.shutdown().await;
 }

@@ -10,8 +10,7 @@ use arkor_tui::core::events::{DevEvent, EngineEvent, ExitStatus, RunInfo, RunSta
 use arkor_tui::core::project::{self, Project};
 use tokio::sync::broadcast;
 
-/// Upper bound for anything a test waits on; only catches hangs.
-pub const WAIT: Duration = Duration::from_secs(30);
+pub use crate::shared::{WAIT, pid_alive, wait_until};
 
 pub const CALLBACKS: &str = "src/arkor/callbacks.ts";
 pub const TRAINER: &str = "src/arkor/trainer.ts";
@@ -105,6 +104,15 @@ impl TestEngine {
         std::fs::rename(&tmp, &path).expect("rename over the source");
     }
 
+    /// Save a config edit of the trainer and wait for its rebuild, which must early-stop
+    /// `pid` for a restart.
+    pub async fn edit_config_restarting(&mut self, from: &str, to: &str, pid: u32) {
+        self.edit(TRAINER, from, to);
+        let rebuild = self.next_dev().await;
+        let (_, dispatch) = built_parts(&rebuild).expect("a build");
+        assert_eq!(dispatch.expect("dispatched").restart_targets[0].pid, pid);
+    }
+
     /// Wait for an engine event matching `pick`; everything before it is consumed.
     pub async fn next_event<T>(&mut self, mut pick: impl FnMut(&EngineEvent) -> Option<T>) -> T {
         let deadline = Instant::now() + WAIT;
@@ -138,25 +146,26 @@ impl TestEngine {
     }
 
     pub fn run(&self, pid: u32) -> Option<RunInfo> {
-        self.handle
-            .snapshot()
-            .runs
-            .iter()
-            .find(|r| r.pid == pid)
-            .map(|r| (**r).clone())
+        self.handle.snapshot().run(pid).map(|r| (**r).clone())
     }
 
-    /// The first engine-owned run, once it has its job id (so it can take a hot-swap).
-    pub async fn first_running_run(&self) -> RunInfo {
-        wait_until("a running run", || {
+    /// Wait until the engine lists a run satisfying `cond`; the first such one.
+    pub async fn wait_for_run(&self, what: &str, cond: impl Fn(&RunInfo) -> bool) -> RunInfo {
+        wait_until(what, || {
             self.handle
                 .snapshot()
                 .runs
                 .iter()
-                .find(|r| r.state == RunState::Running)
+                .find(|r| cond(r))
                 .map(|r| (**r).clone())
         })
         .await
+    }
+
+    /// The first engine-owned run, once it has its job id (so it can take a hot-swap).
+    pub async fn first_running_run(&self) -> RunInfo {
+        self.wait_for_run("a running run", |r| r.state == RunState::Running)
+            .await
     }
 
     /// Stored log lines of a run that contain `needle`.
@@ -222,29 +231,9 @@ impl Drop for TestEngine {
     }
 }
 
-/// Poll `probe` until it yields a value; panics after [`WAIT`].
-pub async fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        if Instant::now() >= deadline {
-            panic!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Alive and not a zombie, per /proc.
-pub fn pid_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|state| state != 'Z' && state != 'X'),
-        Err(_) => false,
-    }
+/// Whether `run` is the engine's restart of `pid`.
+pub fn replaces(run: &RunInfo, pid: u32) -> bool {
+    run.restarted_from.as_ref().is_some_and(|r| r.from == pid)
 }
 
 pub fn is_exit(run: &RunInfo, status: ExitStatus) -> bool {

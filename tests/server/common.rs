@@ -5,9 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arkor_tui::core::engine::{DetachedEngine, EngineHandle, RunHandle, RunOutput};
+use arkor_tui::core::engine::{DetachedEngine, EngineHandle, RunHandle};
 use arkor_tui::core::events::{BuiltArtifact, DevEvent, DispatchOutcome, ExitStatus};
 use arkor_tui::core::project::Project;
+use arkor_tui::core::run_output;
 use arkor_tui::server::{self, RunningServer, ServerConfig, TokenFile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -40,6 +41,7 @@ impl Harness {
             token_file: TokenFile::At(home.path().join(".arkor").join("studio-token")),
             assets_dir: None,
             cloud_routes: None,
+            ..Default::default()
         };
         tweak(&mut cfg, project.path());
         let running = server::start(handle, cfg).await.expect("server starts");
@@ -310,7 +312,7 @@ pub fn spawn_piped(mut command: tokio::process::Command) -> RunHandle {
         .spawn()
         .expect("spawn the run");
     let pid = child.id().expect("pid");
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, rx) = run_output::channel(run_output::HTTP_OUTPUT_BUDGET);
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     tokio::spawn(async move {
@@ -319,16 +321,16 @@ pub fn spawn_piped(mut command: tokio::process::Command) -> RunHandle {
         while out_open || err_open {
             let chunk = tokio::select! {
                 n = stdout.read(&mut out_buf), if out_open => match n {
-                    Ok(n) if n > 0 => Some(bytes::Bytes::copy_from_slice(&out_buf[..n])),
+                    Ok(n) if n > 0 => Some(&out_buf[..n]),
                     _ => { out_open = false; None }
                 },
                 n = stderr.read(&mut err_buf), if err_open => match n {
-                    Ok(n) if n > 0 => Some(bytes::Bytes::copy_from_slice(&err_buf[..n])),
+                    Ok(n) if n > 0 => Some(&err_buf[..n]),
                     _ => { err_open = false; None }
                 },
             };
             if let Some(chunk) = chunk {
-                let _ = tx.send(RunOutput::Data(chunk));
+                tx.push(chunk);
             }
         }
         let status = child.wait().await.expect("wait");
@@ -337,7 +339,7 @@ pub fn spawn_piped(mut command: tokio::process::Command) -> RunHandle {
             (None, Some(sig)) => ExitStatus::Signal(sig),
             (None, None) => ExitStatus::Code(-1),
         };
-        let _ = tx.send(RunOutput::Exited(status));
+        tx.finish(status);
     });
     RunHandle {
         pid,

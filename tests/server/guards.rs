@@ -306,3 +306,75 @@ async fn path_tricks_never_reach_an_api_route_without_the_token() {
     assert_ne!(res.status, 200);
     assert!(h.engine.commands.is_empty(), "no run was started");
 }
+
+#[tokio::test]
+async fn two_host_headers_are_a_bad_request_whichever_comes_first() {
+    let h = Harness::start().await;
+    let port = h.port;
+    let token = &h.token;
+    for (first, second) in [
+        (format!("127.0.0.1:{port}"), "evil.com".to_owned()),
+        ("evil.com".to_owned(), format!("127.0.0.1:{port}")),
+        (format!("127.0.0.1:{port}"), format!("localhost:{port}")),
+    ] {
+        let api = RawResponse::parse(
+            &h.raw(
+                format!(
+                    "GET /api/manifest HTTP/1.1\r\nHost: {first}\r\nX-Arkor-Studio-Token: {token}\r\nHost: {second}\r\nConnection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await,
+        );
+        assert_eq!(api.status, 400, "{first} + {second}");
+        assert_eq!(
+            api.text(),
+            r#"{"error":"Bad Request: more than one Host header"}"#
+        );
+        let page = RawResponse::parse(
+            &h.raw(
+                format!(
+                    "GET / HTTP/1.1\r\nHost: {first}\r\nHost: {second}\r\nConnection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await,
+        );
+        assert_eq!(page.status, 400, "{first} + {second}");
+        assert_eq!(page.text(), "Bad Request: more than one Host header");
+    }
+}
+
+#[tokio::test]
+async fn an_absolute_form_target_must_name_a_loopback_host() {
+    let h = Harness::start().await;
+    let port = h.port;
+    let token = &h.token;
+    let request = |target: &str| {
+        format!(
+            "GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Arkor-Studio-Token: {token}\r\nConnection: close\r\n\r\n"
+        )
+    };
+    for target in [
+        "http://evil.com/api/manifest".to_owned(),
+        format!("http://evil.com:{port}/api/manifest"),
+        format!("http://user@127.0.0.1:{port}/api/manifest"),
+    ] {
+        let res = RawResponse::parse(&h.raw(request(&target).as_bytes()).await);
+        assert_eq!(res.status, 400, "{target}: {}", res.text());
+        assert_eq!(
+            res.text(),
+            r#"{"error":"Bad Request: the request target names a host that is not loopback"}"#
+        );
+    }
+    let page = RawResponse::parse(&h.raw(request("http://evil.com/").as_bytes()).await);
+    assert_eq!(page.status, 400);
+    // The same request naming this server is served.
+    for target in [
+        format!("http://127.0.0.1:{port}/api/manifest"),
+        format!("http://localhost:{port}/api/manifest"),
+    ] {
+        let res = RawResponse::parse(&h.raw(request(&target).as_bytes()).await);
+        assert_eq!(res.status, 200, "{target}: {}", res.text());
+    }
+}

@@ -87,6 +87,7 @@ async fn an_asked_port_in_use_fails_clearly_and_touches_no_token_file() {
             token_file: TokenFile::At(token_file.clone()),
             assets_dir: None,
             cloud_routes: None,
+            ..Default::default()
         },
     )
     .await
@@ -117,6 +118,7 @@ async fn without_an_asked_port_a_busy_default_moves_to_a_free_one() {
             token_file: TokenFile::Disabled,
             assets_dir: None,
             cloud_routes: None,
+            ..Default::default()
         },
     )
     .await

@@ -48,10 +48,6 @@ fn post_train(h: &Harness, body: &'static str) -> reqwest::RequestBuilder {
         .body(body)
 }
 
-fn alive(pid: u32) -> bool {
-    kill(Pid::from_raw(pid as i32), None).is_ok()
-}
-
 #[tokio::test]
 async fn streams_raw_output_then_the_exit_trailer_with_the_pid_header() {
     let mut h = Harness::start().await;
@@ -118,7 +114,7 @@ async fn output_streams_before_exit_and_a_cancelled_body_abandons_the_run() {
         .expect("read")
         .expect("a chunk before exit");
     assert_eq!(&chunk[..], b"first\n");
-    assert!(alive(pid));
+    assert!(crate::shared::pid_alive(pid));
     drop(res); // the Studio's Stop: the client drops the body
 
     match next_command(&mut h).await {
@@ -128,7 +124,7 @@ async fn output_streams_before_exit_and_a_cancelled_body_abandons_the_run() {
     // Play the engine's part: SIGKILL.
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill");
     let deadline = std::time::Instant::now() + WAIT;
-    while alive(pid) && std::time::Instant::now() < deadline {
+    while crate::shared::pid_alive(pid) && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     // Exactly one abandon.
@@ -320,4 +316,49 @@ async fn a_client_gone_before_the_run_started_still_gets_it_abandoned() {
         other => panic!("expected AbandonHttpRun, got {other:?}"),
     }
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill");
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_json_413_and_starts_nothing() {
+    let h = Harness::start().await;
+    let expected = serde_json::json!({
+        "error": "request body too large: at most 2 MiB is accepted"
+    });
+    // Declared too large: refused before any of it is read.
+    let declared = format!(
+        "POST /api/train HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Arkor-Studio-Token: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{{}}",
+        h.token,
+        3 * 1024 * 1024
+    );
+    let res = RawResponse::parse(&h.raw(declared.as_bytes()).await);
+    assert_eq!(res.status, 413);
+    assert!(
+        res.header("content-type")
+            .is_some_and(|t| t.starts_with("application/json"))
+    );
+    let got: serde_json::Value = serde_json::from_str(&res.text()).expect("a JSON body");
+    assert_eq!(got, expected);
+
+    // Chunked, so the size shows only while reading.
+    let big = vec![b' '; 3 * 1024 * 1024];
+    let res = Harness::client()
+        .post(h.url("/api/train"))
+        .header("x-arkor-studio-token", &h.token)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(
+            big.chunks(64 * 1024)
+                .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+                .collect::<Vec<_>>(),
+        )))
+        .send()
+        .await;
+    // The server may close before the whole upload went out; when the answer arrives, it is
+    // the JSON one.
+    if let Ok(res) = res {
+        assert_eq!(res.status(), 413);
+        assert_eq!(
+            res.json::<serde_json::Value>().await.expect("json"),
+            expected
+        );
+    }
+    assert!(h.engine.commands.is_empty(), "no run was started");
 }

@@ -4,10 +4,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arkor_tui::core::events::{
-    DispatchOutcome, ExitStatus, HotSwapTarget, RestartTarget, RunOrigin,
+    BuiltArtifact, DispatchOutcome, ExitStatus, HotSwapTarget, RestartTarget, RunOrigin,
 };
-use arkor_tui::core::registry::{ChildRecord, Registry, SignalOutcome, Signaller};
-use arkor_tui::core::supervisor::RESTART_ESCALATION_TIMEOUT;
+use arkor_tui::core::registry::{self, ChildRecord, SignalOutcome, Signaller};
 use nix::sys::signal::Signal;
 use tokio::sync::{mpsc, oneshot};
 
@@ -32,14 +31,28 @@ impl<S: Signaller> Signaller for CountingSignaller<S> {
     }
 }
 
+/// A build with these hashes (what dispatch compares).
+fn build(config_hash: &str, content_hash: &str) -> BuiltArtifact {
+    BuiltArtifact {
+        out_file: "/p/.arkor/build/index.mjs".into(),
+        hash: "1-1-1".into(),
+        content_hash: Some(content_hash.into()),
+        config_hash: Some(config_hash.into()),
+        trainer_name: None,
+        config: None,
+        build_duration: Duration::ZERO,
+        inspect_duration: Duration::ZERO,
+    }
+}
+
 struct DispatchRequest {
     config_hash: String,
     content_hash: String,
     reply: oneshot::Sender<DispatchOutcome>,
 }
 
-/// 200 tasks ask for the dispatch of the same build at once; the registry's owner task
-/// applies each request in turn.
+/// 200 tasks ask for the dispatch of the same build at once; the records' owner task (the
+/// engine's role) applies each request in turn.
 async fn dispatch_concurrently(
     requests: &mpsc::UnboundedSender<DispatchRequest>,
     config_hash: &str,
@@ -73,34 +86,31 @@ async fn two_hundred_concurrent_dispatches_of_one_build_send_one_signal() {
     let mut h = Harness::new();
     let child = h.spawn(node("runner.mjs", &[]).env("CHILD_CHECKPOINT_MS", "100"));
     let pid = child.pid;
-    let mut registry: Registry = Registry::new();
-    registry.register(ChildRecord::new(
+    let mut record = ChildRecord::new(
         pid,
         RunOrigin::Engine,
         Some("cfg-A".into()),
         Some("art-1".into()),
-    ));
-    let job_id = h.job_id(pid).await;
-    assert!(registry.record_job_id(pid, job_id));
+    );
+    record.job_id = Some(h.job_id(pid).await);
+    let mut records = [record];
 
     let sent = SentSignals::default();
     let (requests, mut inbox) = mpsc::unbounded_channel::<DispatchRequest>();
     let (owner_supervisor, owner_sent) = (h.sup.clone(), sent.clone());
     let owner = tokio::spawn(async move {
         while let Some(request) = inbox.recv().await {
-            // What the engine does: restart SIGTERMs arm a SIGKILL backstop.
             let signaller = CountingSignaller {
-                inner: owner_supervisor.dispatch_signaller(RESTART_ESCALATION_TIMEOUT),
+                inner: &owner_supervisor,
                 sent: owner_sent.clone(),
             };
-            let outcome = registry.dispatch(
-                Some(&request.config_hash),
-                Some(&request.content_hash),
+            let outcome = registry::dispatch(
+                records.iter_mut(),
+                &build(&request.config_hash, &request.content_hash),
                 &signaller,
             );
             let _ = request.reply.send(outcome);
         }
-        registry
     });
 
     // A callback-only edit: same config, new bytes → one SIGUSR2, then no-ops.
@@ -138,8 +148,6 @@ async fn two_hundred_concurrent_dispatches_of_one_build_send_one_signal() {
             }]
         }]
     );
-    // The restart target has its SIGKILL backstop armed.
-    assert!(h.sup.kill_deadline(pid).is_some());
     // A second SIGTERM would have made the runner exit 143 without its checkpoint.
     assert_eq!(h.exited(pid).await, ExitStatus::Code(0));
 
@@ -154,37 +162,25 @@ async fn two_hundred_concurrent_dispatches_of_one_build_send_one_signal() {
     let texts: Vec<String> = h.lines(pid).into_iter().map(|l| l.1).collect();
     assert!(!texts.iter().any(|t| t == "hot-swap 2"), "{texts:?}");
     assert!(texts.iter().any(|t| t == "checkpoint saved"), "{texts:?}");
-
-    // After the exit the record goes; a late rebuild finds nobody to signal.
     drop(requests);
-    let mut registry = owner.await.expect("owner");
-    assert!(registry.remove(pid).is_some());
-    assert_eq!(
-        registry.dispatch(Some("cfg-C"), Some("art-4"), &h.sup),
-        DispatchOutcome::default()
-    );
+    owner.await.expect("owner");
 }
 
 #[tokio::test]
 async fn a_run_that_exited_before_dispatch_is_neither_target() {
     let mut h = Harness::new();
     let child = h.spawn(node("exit.mjs", &["code", "0"]));
-    let mut registry: Registry = Registry::new();
-    registry.register(ChildRecord::new(
+    let mut records = [ChildRecord::new(
         child.pid,
         RunOrigin::Http,
         Some("a".into()),
         Some("x".into()),
-    ));
+    )];
     h.exited(child.pid).await;
-    // Rebuild lands between the exit and the unregister.
-    let outcome = registry.dispatch(Some("b"), Some("y"), &h.sup);
+    // Rebuild lands between the exit and the engine hearing of it.
+    let outcome = registry::dispatch(records.iter_mut(), &build("b", "y"), &h.sup);
     assert_eq!(outcome, DispatchOutcome::default());
-    assert!(
-        registry
-            .get(child.pid)
-            .is_some_and(|r| !r.early_stop_requested)
-    );
+    assert!(!records[0].early_stop_requested);
 }
 
 #[tokio::test]

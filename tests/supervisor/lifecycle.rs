@@ -1,8 +1,10 @@
-//! Spawn, exit status, stop, escalation, process groups, shutdown, parent death.
+//! Spawn, exit status, stop, process groups, shutdown, parent death. (When a stop that
+//! takes too long becomes a SIGKILL is the engine's timer: tests/engine and the engine's
+//! unit tests.)
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use arkor_tui::core::events::ExitStatus;
 use arkor_tui::core::logs::{LogStore, LogStream};
@@ -109,14 +111,7 @@ async fn signals_to_an_exited_or_unknown_child_are_gone() {
         SignalOutcome::Gone
     );
     assert_eq!(h.sup.force_stop(child.pid), SignalOutcome::Gone);
-    let stop = h
-        .sup
-        .early_stop_with_outcome(child.pid, Duration::from_secs(1));
-    assert_eq!(
-        (stop.signal, stop.kill_deadline),
-        (SignalOutcome::Gone, None)
-    );
-    assert_eq!(h.sup.early_stop(child.pid, Duration::from_secs(1)), None);
+    assert_eq!(h.sup.terminate(child.pid), SignalOutcome::Gone);
     // A pid this supervisor never started is never signalled.
     assert_eq!(
         h.sup.signal(std::process::id(), Signal::SIGTERM),
@@ -137,32 +132,13 @@ async fn spawn_of_a_missing_program_is_a_typed_error() {
 }
 
 #[tokio::test]
-async fn early_stop_waits_for_the_checkpoint_and_never_sends_a_second_sigterm() {
+async fn terminate_waits_for_the_checkpoint_and_never_sends_a_second_sigterm() {
     let mut h = Harness::new();
     let child = h.spawn(node("runner.mjs", &[]));
     h.job_id(child.pid).await;
-    let before = SystemTime::now();
-    let first = h
-        .sup
-        .early_stop_with_outcome(child.pid, Duration::from_secs(20));
-    assert_eq!(first.signal, SignalOutcome::Delivered);
-    let deadline = first.kill_deadline.expect("deadline");
-    let ahead = deadline
-        .duration_since(before)
-        .expect("deadline in the future");
-    assert!(
-        ahead > Duration::from_secs(19) && ahead <= Duration::from_secs(21),
-        "{ahead:?}"
-    );
-    assert_eq!(h.sup.kill_deadline(child.pid), Some(deadline));
-    // Asking again with a later deadline changes nothing and sends no second SIGTERM…
-    let again = h.sup.early_stop(child.pid, Duration::from_secs(60));
-    assert_eq!(again, Some(deadline));
-    // …an earlier one brings the SIGKILL forward.
-    let sooner = h.sup.early_stop(child.pid, Duration::from_secs(5));
-    let sooner_deadline = sooner.expect("deadline");
-    assert!(sooner_deadline < deadline);
-    assert_eq!(h.sup.kill_deadline(child.pid), Some(sooner_deadline));
+    assert_eq!(h.sup.terminate(child.pid), SignalOutcome::Delivered);
+    // Asking again (a second stop request, a rebuild) sends nothing.
+    assert_eq!(h.sup.terminate(child.pid), SignalOutcome::Delivered);
     assert_eq!(h.exited(child.pid).await, ExitStatus::Code(0));
     let texts: Vec<String> = h.lines(child.pid).into_iter().map(|l| l.1).collect();
     assert!(texts.iter().any(|t| t == "checkpoint saved"), "{texts:?}");
@@ -170,27 +146,20 @@ async fn early_stop_waits_for_the_checkpoint_and_never_sends_a_second_sigterm() 
         !texts.iter().any(|t| t.contains("second SIGTERM")),
         "{texts:?}"
     );
-    assert_eq!(h.count(|e| matches!(e, ChildEvent::Escalated { .. })), 0);
-    assert_eq!(h.sup.kill_deadline(child.pid), None);
 }
 
 #[tokio::test]
-async fn a_user_stop_after_a_dispatch_sigterm_arms_the_deadline_without_a_second_sigterm() {
+async fn terminate_after_a_raw_sigterm_sends_no_second_one() {
     let mut h = Harness::new();
     let child = h.spawn(node("runner.mjs", &[]).env("CHILD_CHECKPOINT_MS", "700"));
     h.job_id(child.pid).await;
-    // What dispatch does on a config change.
     assert_eq!(
         h.sup.signal(child.pid, Signal::SIGTERM),
         SignalOutcome::Delivered
     );
     h.line(child.pid, |l| l.starts_with("Received SIGTERM"))
         .await;
-    let stop = h
-        .sup
-        .early_stop_with_outcome(child.pid, Duration::from_secs(20));
-    assert_eq!(stop.signal, SignalOutcome::Delivered);
-    assert!(stop.kill_deadline.is_some());
+    assert_eq!(h.sup.terminate(child.pid), SignalOutcome::Delivered);
     assert_eq!(h.exited(child.pid).await, ExitStatus::Code(0));
     let texts: Vec<String> = h.lines(child.pid).into_iter().map(|l| l.1).collect();
     assert!(
@@ -204,52 +173,10 @@ async fn force_stop_during_an_early_stop_kills_at_once() {
     let mut h = Harness::new();
     let child = h.spawn(node("ignore_sigterm.mjs", &[]));
     h.line(child.pid, |l| l == "ready").await;
-    let started = Instant::now();
-    assert!(
-        h.sup
-            .early_stop(child.pid, Duration::from_secs(20))
-            .is_some()
-    );
+    assert_eq!(h.sup.terminate(child.pid), SignalOutcome::Delivered);
     h.line(child.pid, |l| l == "ignoring SIGTERM").await;
     assert_eq!(h.sup.force_stop(child.pid), SignalOutcome::Delivered);
     assert_eq!(h.exited(child.pid).await, ExitStatus::Signal(9));
-    assert!(started.elapsed() < Duration::from_secs(20));
-    assert_eq!(h.count(|e| matches!(e, ChildEvent::Escalated { .. })), 0);
-}
-
-#[tokio::test]
-async fn early_stop_escalates_to_sigkill_after_the_timeout() {
-    let mut h = Harness::new();
-    let child = h.spawn(node("ignore_sigterm.mjs", &[]));
-    h.line(child.pid, |l| l == "ready").await;
-    let timeout = Duration::from_millis(400);
-    let started = Instant::now();
-    let stop = h.sup.early_stop_with_outcome(child.pid, timeout);
-    assert_eq!(stop.signal, SignalOutcome::Delivered);
-    assert!(stop.kill_deadline.is_some());
-    h.wait_for(
-        "escalation",
-        |e| matches!(e, ChildEvent::Escalated { pid } if *pid == child.pid),
-    )
-    .await;
-    let escalated_after = started.elapsed();
-    assert_eq!(
-        h.exited(child.pid).await,
-        ExitStatus::Signal(Signal::SIGKILL as i32)
-    );
-    assert!(
-        escalated_after >= timeout,
-        "escalated after {escalated_after:?}"
-    );
-    let lines = h.lines(child.pid);
-    assert!(lines.iter().any(|l| l.1 == "ignoring SIGTERM"), "{lines:?}");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.0 == LogStream::System && l.1.contains("sent SIGKILL")),
-        "{lines:?}"
-    );
-    println!("escalation: SIGTERM → SIGKILL after {escalated_after:?} (timeout {timeout:?})");
 }
 
 #[tokio::test]
@@ -258,15 +185,12 @@ async fn force_stop_kills_the_whole_group_including_the_grandchild() {
     let child = h.spawn(node("family.mjs", &[]));
     let line = h.line(child.pid, |l| l.starts_with("grandchild ")).await;
     let grandchild: u32 = line["grandchild ".len()..].parse().expect("grandchild pid");
-    assert!(!process_is_dead(grandchild));
+    assert!(pid_alive(grandchild));
     assert_eq!(pgrp_of(grandchild), Some(child.pid));
     assert_eq!(h.sup.force_stop(child.pid), SignalOutcome::Delivered);
     assert_eq!(h.exited(child.pid).await, ExitStatus::Signal(9));
     // Exited comes after the group is gone, so the grandchild is already dead.
-    assert!(
-        process_is_dead(grandchild),
-        "grandchild {grandchild} survived"
-    );
+    assert!(!pid_alive(grandchild), "grandchild {grandchild} survived");
 }
 
 #[tokio::test]
@@ -277,7 +201,7 @@ async fn leftover_grandchild_is_cleaned_up_after_the_child_exits_by_itself() {
     let grandchild: u32 = line["grandchild ".len()..].parse().expect("grandchild pid");
     assert_eq!(h.exited(child.pid).await, ExitStatus::Code(0));
     assert!(
-        process_is_dead(grandchild),
+        !pid_alive(grandchild),
         "grandchild {grandchild} survived its parent"
     );
 }
@@ -315,7 +239,7 @@ async fn shutdown_all_stops_everyone_and_refuses_new_runs() {
     );
     assert_eq!(statuses.get(&stubborn.pid), Some(&ExitStatus::Signal(9)));
     assert!(statuses.contains_key(&family.pid));
-    assert!(process_is_dead(grandchild));
+    assert!(!pid_alive(grandchild));
     assert!(matches!(
         h.sup.spawn(node("exit.mjs", &["code", "0"]), None),
         Err(SpawnError::ShuttingDown)
@@ -390,17 +314,14 @@ async fn a_sigkilled_supervisor_takes_its_children_along() {
         .expect("reader")
         .expect("helper printed the child pid");
     // The spawning thread ended before the pid was printed; the child lives on.
-    assert!(
-        !process_is_dead(child_pid),
-        "child died with its spawning thread"
-    );
+    assert!(pid_alive(child_pid), "child died with its spawning thread");
 
     kill(Pid::from_raw(helper.0.id() as i32), Signal::SIGKILL).expect("kill helper");
     let started = Instant::now();
-    assert!(
-        wait_dead(child_pid, WAIT).await,
-        "child {child_pid} outlived its SIGKILLed parent"
-    );
+    wait_until("the child to die with its SIGKILLed parent", || {
+        (!pid_alive(child_pid)).then_some(())
+    })
+    .await;
     println!(
         "child gone {:?} after its parent was SIGKILLed",
         started.elapsed()

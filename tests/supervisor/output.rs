@@ -2,13 +2,16 @@
 
 use std::time::{Duration, Instant};
 
-use arkor_tui::core::engine::RunOutput;
 use arkor_tui::core::events::ExitStatus;
 use arkor_tui::core::logs::{LogStream, MAX_BYTES_PER_RUN, MAX_LINES_PER_RUN};
+use arkor_tui::core::run_output::{self, HTTP_OUTPUT_BUDGET, RunOutput};
 use arkor_tui::core::supervisor::{ChildEvent, MAX_LINE_BYTES};
 use tokio::sync::mpsc;
 
 use crate::support::*;
+
+/// A tap budget no test output reaches: every byte is kept.
+const KEEP_ALL: usize = 256 * 1024 * 1024;
 
 fn expected_flood(lines: usize) -> Vec<u8> {
     let mut bytes = Vec::new();
@@ -115,7 +118,7 @@ async fn a_million_lines_are_absorbed_fast_with_bounded_memory_and_few_notificat
 async fn raw_tap_receives_every_byte_in_order_then_exited() {
     const LINES: usize = 200_000;
     let mut h = Harness::new();
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = run_output::channel(KEEP_ALL);
     let child = h
         .sup
         .spawn(node("flood.mjs", &[&LINES.to_string()]), Some(tx))
@@ -133,9 +136,10 @@ async fn raw_tap_receives_every_byte_in_order_then_exited() {
                 assert!(exit.is_none(), "two Exited");
                 exit = Some(status);
             }
+            RunOutput::Dropped(n) => panic!("{n} bytes dropped within the budget"),
         }
     }
-    // The channel closed right after Exited (the supervisor dropped the sender).
+    // The stream ended right after Exited.
     assert_eq!(exit, Some(ExitStatus::Code(0)));
     assert!(
         received == expected_flood(LINES),
@@ -146,9 +150,52 @@ async fn raw_tap_receives_every_byte_in_order_then_exited() {
 }
 
 #[tokio::test]
+async fn a_tap_nobody_reads_holds_up_nothing_and_keeps_only_its_budget() {
+    const LINES: usize = 2_000_000;
+    let mut h = Harness::new();
+    let (tx, mut rx) = run_output::channel(HTTP_OUTPUT_BUDGET);
+    let child = h
+        .sup
+        .spawn(node("flood.mjs", &[&LINES.to_string()]), Some(tx))
+        .expect("spawn");
+    // Nobody reads the tap while the child prints ~15 MB: it still runs to its end, every
+    // line reaches the log store, and the tap holds no more than its budget.
+    assert_eq!(h.exited(child.pid).await, ExitStatus::Code(0));
+    let total = h.logs.with(child.pid, |log| log.expect("log").next_seq());
+    assert_eq!(total, LINES as u64 + 1);
+    assert!(rx.queued_bytes() <= HTTP_OUTPUT_BUDGET);
+
+    let expected = expected_flood(LINES);
+    let mut items = Vec::new();
+    while let Some(item) = tokio::time::timeout(WAIT, rx.recv()).await.expect("item") {
+        items.push(item);
+    }
+    let RunOutput::Dropped(dropped) = items[0] else {
+        panic!("the stream starts with the gap: {:?}", items[0]);
+    };
+    assert_eq!(items.last(), Some(&RunOutput::Exited(ExitStatus::Code(0))));
+    let kept: Vec<u8> = items[1..items.len() - 1]
+        .iter()
+        .flat_map(|item| match item {
+            RunOutput::Data(bytes) => bytes.to_vec(),
+            other => panic!("one gap only, then data: {other:?}"),
+        })
+        .collect();
+    // Every byte is accounted for: the newest ones delivered, from a line start on.
+    assert_eq!(dropped as usize + kept.len(), expected.len());
+    assert!(kept.len() <= HTTP_OUTPUT_BUDGET && kept.len() > HTTP_OUTPUT_BUDGET / 2);
+    assert!(expected.ends_with(&kept), "the kept bytes are the newest");
+    assert_eq!(
+        expected[dropped as usize - 1],
+        b'\n',
+        "resumes at a line start"
+    );
+}
+
+#[tokio::test]
 async fn messy_output_is_stored_as_a_terminal_shows_it() {
     let mut h = Harness::new();
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = run_output::channel(KEEP_ALL);
     let child = h
         .sup
         .spawn(node("messy.mjs", &[]), Some(tx))

@@ -7,8 +7,7 @@ use arkor_tui::core::events::ExitStatus;
 use arkor_tui::core::logs::{LogStore, LogStream};
 use arkor_tui::core::supervisor::{ChildEvent, ChildEvents, SpawnSpec, SpawnedChild, Supervisor};
 
-/// Generous: the machine is shared; this only catches hangs.
-pub const WAIT: Duration = Duration::from_secs(30);
+pub use crate::shared::WAIT;
 
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/children")
@@ -161,35 +160,7 @@ impl Drop for Harness {
     }
 }
 
-/// True when no such process exists or it is a zombie (dead, waiting for a reaper).
-pub fn process_is_dead(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .is_some_and(|state| state == "Z" || state == "X"),
-    }
-}
-
-/// Poll until `pid` is dead; false after `timeout`.
-pub async fn wait_dead(pid: u32, timeout: Duration) -> bool {
-    let until = tokio::time::Instant::now() + timeout;
-    while tokio::time::Instant::now() < until {
-        if process_is_dead(pid) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    process_is_dead(pid)
-}
-
-/// The process group of `pid`, from /proc.
-pub fn pgrp_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(2)?.parse().ok()
-}
+pub use crate::shared::{pgrp_of, pid_alive, wait_until};
 
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {

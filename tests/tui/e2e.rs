@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
+use crate::shared::pid_alive;
+
 /// Generous: the machine is shared, and a hang is the only thing these catch.
 const TIMEOUT: Duration = Duration::from_secs(60);
 const WIDTH: u16 = 120;
@@ -213,7 +215,7 @@ impl Session {
         // arkor waits for its children before it exits, so none may be alive now.
         let mut pids: Vec<u32> = self.pids.iter().copied().collect();
         pids.push(arkor);
-        let alive: Vec<u32> = pids.into_iter().filter(|&pid| is_alive(pid)).collect();
+        let alive: Vec<u32> = pids.into_iter().filter(|&pid| pid_alive(pid)).collect();
         assert!(alive.is_empty(), "processes left after exit: {alive:?}");
         let roots = [self.project.path(), self.home.path()];
         // The tmux server keeps the command line it was started with; it is ours, not arkor's.
@@ -230,17 +232,17 @@ impl Drop for Session {
     fn drop(&mut self) {
         // After a failed assertion arkor may still run: stop it (it stops its runs), then
         // make sure of it; finally the tmux server goes, with the pane's shell.
-        if let Some(pid) = self.arkor_pid.filter(|&pid| is_alive(pid)) {
+        if let Some(pid) = self.arkor_pid.filter(|&pid| pid_alive(pid)) {
             let pid = nix::unistd::Pid::from_raw(pid as i32);
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(5);
-            while is_alive(pid.as_raw() as u32) && Instant::now() < deadline {
+            while pid_alive(pid.as_raw() as u32) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
             }
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         }
-        for pid in self.pids.iter().copied().filter(|&pid| is_alive(pid)) {
+        for pid in self.pids.iter().copied().filter(|&pid| pid_alive(pid)) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid as i32),
                 nix::sys::signal::Signal::SIGKILL,
@@ -248,17 +250,6 @@ impl Drop for Session {
         }
         let _ = self.tmux().arg("kill-server").status();
     }
-}
-
-/// Alive and not a zombie (a zombie is dead, just not reaped by its parent yet).
-fn is_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let after_name = stat.rsplit_once(')')?.1;
-            after_name.split_whitespace().next().map(|s| s != "Z")
-        })
-        .unwrap_or(false)
 }
 
 /// Live processes (other than `except`) whose command line names one of `roots` or whose
@@ -276,7 +267,7 @@ fn processes_touching(roots: &[&Path], except: &[u32]) -> Vec<String> {
         else {
             continue;
         };
-        if except.contains(&pid) || !is_alive(pid) {
+        if except.contains(&pid) || !pid_alive(pid) {
             continue;
         }
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -622,7 +613,7 @@ fn closing_the_terminal_stops_the_run_and_cleans_up() {
         "arkor's exit code"
     );
     assert!(
-        !is_alive(arkor) && !is_alive(run),
+        !pid_alive(arkor) && !pid_alive(run),
         "arkor {arkor} and run {run} are gone"
     );
     let strays = processes_touching(&[session.project.path(), session.home.path()], &[]);

@@ -1,25 +1,27 @@
 //! The real event loop on a TestBackend, driven through a detached engine: the test plays
-//! the engine (publishes events, answers commands) and the terminal (sends key events).
+//! the engine (publishes events, answers commands) and the terminal (sends key events). On
+//! paused tokio time: the frame pacing and every wait run on the virtual clock, so nothing
+//! here depends on how busy the machine is (key latency under load is the benchmark's).
 
 use std::io;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arkor_tui::core::engine::{
     BuildStatus, Command, DetachedEngine, EngineHandle, EngineSnapshot, RunHandle,
 };
 use arkor_tui::core::events::{EngineEvent, ExitStatus, RunInfo, RunState};
 use arkor_tui::core::logs::LogStream;
-use arkor_tui::tui::{App, ExitReason, TerminalHost, event_loop};
+use arkor_tui::tui::{App, ExitReason, MIN_FRAME_INTERVAL, TerminalHost, event_loop};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use crate::support::*;
 
+/// Virtual time: only catches a loop that never answers.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Records what the loop would write to a real terminal between frames.
@@ -45,7 +47,7 @@ impl TerminalHost<TestBackend> for RecordingHost {
 struct Harness {
     /// What the engine would report in its snapshot (kept in step with published runs).
     snapshot: EngineSnapshot,
-    keys: mpsc::UnboundedSender<io::Result<Event>>,
+    keys: futures::channel::mpsc::UnboundedSender<io::Result<Event>>,
     signals: mpsc::UnboundedSender<i32>,
     engine: DetachedEngine,
     host: RecordingHost,
@@ -64,7 +66,7 @@ impl Harness {
             options(true),
             at(300),
         );
-        let (keys, key_rx) = mpsc::unbounded_channel();
+        let (keys, key_rx) = futures::channel::mpsc::unbounded();
         let (signals, signal_rx) = mpsc::unbounded_channel();
         let host = RecordingHost::default();
         let mut loop_host = host.clone();
@@ -75,7 +77,7 @@ impl Harness {
                 &mut loop_host,
                 &handle,
                 &mut app,
-                UnboundedReceiverStream::new(key_rx),
+                key_rx,
                 events,
                 signal_rx,
             )
@@ -95,11 +97,11 @@ impl Harness {
     fn code(&self, code: KeyCode) {
         let _ = self
             .keys
-            .send(Ok(Event::Key(KeyEvent::new(code, KeyModifiers::NONE))));
+            .unbounded_send(Ok(Event::Key(KeyEvent::new(code, KeyModifiers::NONE))));
     }
 
     fn key(&self, c: char) {
-        let _ = self.keys.send(Ok(Event::Key(KeyEvent::new(
+        let _ = self.keys.unbounded_send(Ok(Event::Key(KeyEvent::new(
             KeyCode::Char(c),
             KeyModifiers::NONE,
         ))));
@@ -140,7 +142,7 @@ fn one_live_run() -> EngineSnapshot {
     snapshot(BuildStatus::Ok, vec![run(500, RunState::Running)])
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn quit_twice_early_stops_then_forces_and_exits_when_runs_are_gone() {
     let mut h = Harness::start(one_live_run());
     h.key('q');
@@ -165,7 +167,7 @@ async fn quit_twice_early_stops_then_forces_and_exits_when_runs_are_gone() {
     assert_eq!(app.live_runs(), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn graceful_quit_waits_for_the_checkpoint() {
     let mut h = Harness::start(one_live_run());
     h.key('q');
@@ -201,23 +203,34 @@ async fn graceful_quit_waits_for_the_checkpoint() {
     assert!(notifications.lock().map(|n| n.is_empty()).unwrap_or(false));
 }
 
-#[tokio::test]
-async fn a_signal_asks_the_engine_for_a_graceful_shutdown_and_returns() {
-    let mut h = Harness::start(one_live_run());
-    let _ = h.signals.send(libc::SIGTERM);
-    assert!(matches!(
-        h.command().await,
-        Command::Shutdown { force: false }
-    ));
-    let (reason, _, _) = h.finish().await;
-    assert_eq!(reason, ExitReason::Signal(libc::SIGTERM));
+#[tokio::test(start_paused = true)]
+async fn a_signal_ends_the_dashboard_and_leaves_the_shutdown_to_the_signals_owner() {
+    let Harness {
+        signals,
+        mut engine,
+        task,
+        keys: _keys,
+        ..
+    } = Harness::start(one_live_run());
+    let _ = signals.send(libc::SIGTERM);
+    let (result, _, _) = tokio::time::timeout(TIMEOUT, task)
+        .await
+        .expect("the loop ends within the timeout")
+        .expect("loop task did not panic");
+    assert_eq!(
+        result.expect("loop result"),
+        ExitReason::Signal(libc::SIGTERM)
+    );
+    // The owner of the process's signals asked the engine already; one request, not two.
+    let sent = engine.commands.try_recv();
+    assert!(sent.is_err(), "{sent:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_run_that_ends_on_its_own_rings_the_bell() {
     let mut h = Harness::start(one_live_run());
     h.publish_run(exited(500, ExitStatus::Code(0)));
-    let deadline = Instant::now() + TIMEOUT;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
     let notes = loop {
         let notes = h
             .host
@@ -225,7 +238,7 @@ async fn a_run_that_ends_on_its_own_rings_the_bell() {
             .lock()
             .map(|n| n.clone())
             .unwrap_or_default();
-        if !notes.is_empty() || Instant::now() > deadline {
+        if !notes.is_empty() || tokio::time::Instant::now() > deadline {
             break notes;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -239,7 +252,7 @@ async fn a_run_that_ends_on_its_own_rings_the_bell() {
     assert_eq!(reason, ExitReason::Quit);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn start_key_sends_a_start_with_a_reply_channel() {
     let mut h = Harness::start(snapshot(BuildStatus::Ok, vec![]));
     h.key('s');
@@ -263,7 +276,7 @@ async fn start_key_sends_a_start_with_a_reply_channel() {
     assert_eq!(app.selected, Some(4242));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn idle_dashboard_draws_once_and_sleeps() {
     let h = Harness::start(snapshot(
         BuildStatus::Ok,
@@ -276,8 +289,8 @@ async fn idle_dashboard_draws_once_and_sleeps() {
     assert_eq!(terminal.get_frame().count(), 1, "no frame without a change");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_log_flood_becomes_few_frames_and_keys_stay_fast() {
+#[tokio::test(start_paused = true)]
+async fn a_log_flood_becomes_one_frame_per_interval_and_keys_still_get_through() {
     let mut h = Harness::start(one_live_run());
     // An active search must not make the flood slow either (it is scanned in slices).
     h.key('/');
@@ -287,9 +300,10 @@ async fn a_log_flood_becomes_few_frames_and_keys_stay_fast() {
     h.code(KeyCode::Enter);
     let logs = h.engine.shared.logs.clone();
     let events = h.engine.shared.events.clone();
+    // 600 ms of virtual time, 1000 lines every millisecond.
     let flood_for = Duration::from_millis(600);
-    let flood = tokio::task::spawn_blocking(move || {
-        let started = Instant::now();
+    let flood = tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
         let mut lines = 0u64;
         while started.elapsed() < flood_for {
             logs.push_many(
@@ -303,14 +317,13 @@ async fn a_log_flood_becomes_few_frames_and_keys_stay_fast() {
             );
             lines += 1000;
             let _ = events.send(EngineEvent::Logs { pid: 500 });
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         lines
     });
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let pressed = Instant::now();
     h.key('r');
     assert!(matches!(h.command().await, Command::Rebuild));
-    let latency = pressed.elapsed();
     let lines = flood.await.expect("flood task");
     h.publish_run(exited(500, ExitStatus::Code(0)));
     h.key('q');
@@ -323,13 +336,9 @@ async fn a_log_flood_becomes_few_frames_and_keys_stay_fast() {
     h.publish(EngineEvent::Stopped);
     let (_, mut terminal, _) = h.finish().await;
     let frames = terminal.get_frame().count();
-    eprintln!("flood: {lines} lines in {flood_for:?}, {frames} frames, key→command {latency:?}");
-    assert!(
-        latency < Duration::from_millis(250),
-        "key took {latency:?} under a flood"
-    );
-    // At most one frame per MIN_FRAME_INTERVAL (+ slack for the first and last frames).
-    let budget = (flood_for.as_millis() / 16) as usize + 10;
+    eprintln!("flood: {lines} lines in {flood_for:?} (virtual), {frames} frames");
+    // At most one frame per MIN_FRAME_INTERVAL (+ the first and the last frames).
+    let budget = (flood_for.as_millis() / MIN_FRAME_INTERVAL.as_millis()) as usize + 3;
     assert!(
         frames <= budget,
         "{frames} frames for a {flood_for:?} flood (budget {budget})"
@@ -337,7 +346,7 @@ async fn a_log_flood_becomes_few_frames_and_keys_stay_fast() {
     assert!(frames >= 2, "the flood was shown");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn events_are_stamped_when_they_arrive_not_at_the_last_frame() {
     let h = Harness::start(snapshot(BuildStatus::Ok, vec![]));
     // Let the first frame be drawn, then stay idle: no frame stamps the clock in between.

@@ -1,4 +1,6 @@
 //! The cost of a full frame does not grow with the log: only the visible window is read.
+//! These compare frames with each other (ratios, best of many); the absolute figures are the
+//! benchmark's (`arkor-bench --only render`).
 
 use std::time::{Duration, Instant};
 
@@ -44,7 +46,9 @@ fn frame_time(app: &mut App, n: usize) -> Duration {
             app.handle_action(Action::PageUp);
         }
         let started = Instant::now();
-        terminal.draw(|f| app.render(f)).expect("draw");
+        terminal
+            .draw(|f| arkor_tui::tui::render(app, f))
+            .expect("draw");
         best = best.min(started.elapsed());
     }
     best
@@ -61,15 +65,10 @@ fn frame_cost_is_independent_of_log_size() {
     eprintln!(
         "full 200x50 frame (debug build): 100 lines {small_t:?}, 10k lines {ten_k_t:?}, {MAX_LINES_PER_RUN} lines {full_t:?}"
     );
-    // A frame with the fullest log costs about what a tiny log costs (generous for a shared CPU).
-    assert!(
-        full_t < small_t * 3 + Duration::from_millis(2),
-        "{full_t:?} vs {small_t:?}"
-    );
-    assert!(
-        ten_k_t < Duration::from_millis(50),
-        "10k-line frame took {ten_k_t:?}"
-    );
+    // A frame with the fullest log costs about what a tiny log costs (generous for a shared
+    // CPU: a frame that read the whole log would cost hundreds of times more).
+    assert!(full_t < small_t * 5, "{full_t:?} vs {small_t:?}");
+    assert!(ten_k_t < small_t * 5, "{ten_k_t:?} vs {small_t:?}");
 }
 
 #[test]
@@ -109,15 +108,33 @@ fn a_ten_megabyte_line_costs_no_more_than_a_screenful() {
         logs,
         snapshot(BuildStatus::Ok, vec![run(41001, RunState::Running)]),
     );
+    // The same screen filled with ordinary lines: what a screenful costs.
+    let mut screenful = app_with_log(100);
     for wrap in [false, true] {
         if wrap {
             app.handle_action(Action::ToggleWrap);
+            screenful.handle_action(Action::ToggleWrap);
         }
-        let started = Instant::now();
-        let screen = draw(&mut app, 120, 40);
-        let took = started.elapsed();
-        eprintln!("10 MB line, wrap={wrap}: {took:?}");
-        assert!(took < Duration::from_millis(100), "{took:?}");
-        assert!(text(&screen).contains("ééé"));
+        let took = best_of(5, || {
+            let screen = draw(&mut app, 120, 40);
+            assert!(text(&screen).contains("ééé"));
+        });
+        let normal = best_of(5, || {
+            draw(&mut screenful, 120, 40);
+        });
+        eprintln!("10 MB line, wrap={wrap}: {took:?} (a screenful of short lines: {normal:?})");
+        // Reading the whole line would cost thousands of screenfuls.
+        assert!(took < normal * 20, "{took:?} vs {normal:?}");
     }
+}
+
+fn best_of(n: usize, mut f: impl FnMut()) -> Duration {
+    (0..n)
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            started.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
 }

@@ -8,11 +8,12 @@ use std::process::Command as Process;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use arkor_tui::cli::signals::ShutdownSignals;
 use arkor_tui::core::engine::{BuildStatus, Command, EngineHandle};
 use arkor_tui::core::events::{EngineEvent, ExitStatus, RunInfo, RunState};
 use arkor_tui::core::logs::LogStream;
 use arkor_tui::core::project::Project;
-use arkor_tui::tui::{TuiOptions, run as run_tui};
+use arkor_tui::tui::{AppOptions, run as run_tui};
 
 use crate::support::{run, snapshot};
 
@@ -104,12 +105,15 @@ fn pty_child_entry() {
                 }
             }
         });
+        // As `arkor tui` wires it: the process's signal owner feeds the dashboard.
+        let (_forwarding, signals) = ShutdownSignals::install().forward_to(handle.clone());
         let exit = run_tui(
             handle,
-            TuiOptions {
+            AppOptions {
                 notifications: true,
                 ..Default::default()
             },
+            signals,
         )
         .await
         .expect("tui run");

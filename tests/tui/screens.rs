@@ -56,7 +56,13 @@ fn runs_in_every_state() -> Vec<RunInfo> {
             job_id: None,
             started_at: at(295),
             state_since: at(295),
-            restarted_from: Some(41004),
+            restarted_from: restarted(
+                41004,
+                vec![
+                    change("learningRate", Some("0.0002"), Some("0.0001")),
+                    change("loraR", Some("16"), Some("32")),
+                ],
+            ),
             ..run(41008, RunState::Starting)
         },
     ]
@@ -377,7 +383,10 @@ fn timeline_tells_what_happened() {
         &mut app,
         76,
         EngineEvent::Run(Arc::new(RunInfo {
-            restarted_from: Some(41001),
+            restarted_from: restarted(
+                41001,
+                vec![change("learningRate", Some("0.0002"), Some("0.0001"))],
+            ),
             started_at: at(76),
             state_since: at(76),
             ..run(41002, RunState::Starting)

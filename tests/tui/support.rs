@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arkor_tui::core::engine::{BuildStatus, EngineSnapshot};
 use arkor_tui::core::events::{
-    BuiltArtifact, ConfigChange, ExitStatus, RunInfo, RunOrigin, RunState,
+    BuiltArtifact, ConfigChange, ExitStatus, Restart, RestartCause, RunInfo, RunOrigin, RunState,
 };
 use arkor_tui::core::logs::LogStore;
 use arkor_tui::core::project::Project;
@@ -57,19 +57,21 @@ pub fn change(key: &str, old: Option<&str>, new: Option<&str>) -> ConfigChange {
 
 pub fn run(pid: u32, state: RunState) -> RunInfo {
     RunInfo {
-        pid,
-        origin: RunOrigin::Engine,
         trainer_name: Some("alpaca-lora".into()),
         job_id: Some(format!("job-{pid:x}")),
         config_hash: Some("996c886df5bc8d78".into()),
         content_hash: Some("c0ffee1234567890".into()),
         state,
-        started_at: at(55),
-        state_since: at(55),
-        kill_deadline: None,
-        restart_reason: Vec::new(),
-        restarted_from: None,
+        ..RunInfo::new(pid, RunOrigin::Engine, at(55))
     }
+}
+
+/// A config-change restart of `from`.
+pub fn restarted(from: u32, changes: Vec<ConfigChange>) -> Option<Restart> {
+    Some(Restart {
+        from,
+        cause: RestartCause::ConfigChanged { changes },
+    })
 }
 
 pub fn exited(pid: u32, status: ExitStatus) -> RunInfo {
@@ -87,9 +89,8 @@ pub fn snapshot(status: BuildStatus, runs: Vec<RunInfo>) -> EngineSnapshot {
     EngineSnapshot {
         status,
         last_good,
-        last_event: None,
         runs: runs.into_iter().map(Arc::new).collect(),
-        shutting_down: false,
+        ..EngineSnapshot::default()
     }
 }
 
@@ -98,7 +99,7 @@ pub fn options(colors: bool) -> AppOptions {
         server_url: Some("http://127.0.0.1:4000/".into()),
         notifications: true,
         colors,
-        utc_offset_secs: 0,
+        ..AppOptions::default()
     }
 }
 
@@ -109,7 +110,9 @@ pub fn app(logs: LogStore, snapshot: EngineSnapshot) -> App {
 
 pub fn draw(app: &mut App, width: u16, height: u16) -> Buffer {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
-    terminal.draw(|f| app.render(f)).expect("draw");
+    terminal
+        .draw(|f| arkor_tui::tui::render(app, f))
+        .expect("draw");
     terminal.backend().buffer().clone()
 }
 

@@ -1,8 +1,10 @@
-// The `arkor` command line of the simulated SDK: `start` is the runner; every other real
-// subcommand needs the Arkor cloud or the real toolchain and says so.
+// The `arkor` command line of the simulated SDK: `start` is the runner and `sim-cloud` runs
+// the simulated cloud on its own; every other real subcommand needs the Arkor cloud or the
+// real toolchain and says so.
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 
+import { SIM_CLOUD_USAGE, runSimCloud } from "./cloud/main.mjs";
 import { runTrainer } from "./runner.mjs";
 
 const ARTIFACT = ".arkor/build/index.mjs";
@@ -20,6 +22,7 @@ function usage() {
     "",
     "Commands:",
     "  start [entry]   Run the build artifact at .arkor/build/index.mjs (or an .mjs/.js entry)",
+    "  sim-cloud       Run the simulated Arkor cloud on 127.0.0.1 (see `arkor sim-cloud --help`)",
     "",
     "init, login, logout, whoami, build and dev need the real arkor package.",
     "",
@@ -69,9 +72,22 @@ export async function main(argv) {
     await runStart(positional[0]);
     return undefined;
   }
+  if (command === "sim-cloud") {
+    if (rest.includes("--help") || rest.includes("-h")) {
+      process.stdout.write(SIM_CLOUD_USAGE);
+      return 0;
+    }
+    try {
+      await runSimCloud(rest);
+    } catch (err) {
+      process.stderr.write(`arkor sim-cloud: ${err instanceof Error ? err.message : String(err)}\n`);
+      return 1;
+    }
+    return undefined;
+  }
   if (REAL_ONLY_COMMANDS.has(command)) {
     process.stderr.write(
-      `arkor ${command} is not available in the simulated arkor SDK (${sdkVersion()}); only \`arkor start\` is. Install the real arkor package for ${command}.\n`,
+      `arkor ${command} is not available in the simulated arkor SDK (${sdkVersion()}); only \`arkor start\` and \`arkor sim-cloud\` are. Install the real arkor package for ${command}.\n`,
     );
     return 1;
   }

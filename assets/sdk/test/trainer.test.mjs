@@ -349,5 +349,5 @@ test("checkpoint infer() honours a JSON schema and streams when asked", async ()
   );
   await trainer.wait();
   assert.deepEqual(replies[0], { category: "simulated", urgency: "low", tags: ["simulated"] });
-  assert.match(replies[1], /^\(simulated reply from sim-[0-9a-f]{12} checkpoint 1\)$/);
+  assert.match(replies[1], /^\(simulated reply from sim-[0-9a-f]{12} checkpoint 1\) You said: "hi"\./);
 });

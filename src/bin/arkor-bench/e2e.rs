@@ -50,6 +50,19 @@ async fn drain(sse: &mut SseClient, quiet: Duration) -> usize {
     n
 }
 
+/// [`save_to_rebuild`] against a server started from `spec` (stopped afterwards).
+pub async fn save_to_rebuild_on(
+    spec: &procs::ServerSpec,
+    project: &mut BenchProject,
+    warmup: usize,
+    runs: usize,
+) -> anyhow::Result<RebuildFigures> {
+    procs::with_server(spec, |srv| async move {
+        save_to_rebuild(srv.0, &srv.1, project, warmup, runs).await
+    })
+    .await
+}
+
 /// Save callbacks.ts `warmup + runs` times; each time stamp the write and the arrival of the
 /// `rebuild` frame at this client.
 pub async fn save_to_rebuild(

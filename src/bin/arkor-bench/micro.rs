@@ -425,31 +425,23 @@ pub fn render(lines: usize, frames: usize) -> anyhow::Result<(Samples, Samples)>
     );
     let now = SystemTime::now();
     let run = RunInfo {
-        pid,
-        origin: RunOrigin::Engine,
         trainer_name: Some("bench-trainer".into()),
         job_id: Some("bench-job".into()),
         config_hash: Some("996c886df5bc8d78".into()),
         content_hash: Some("c0ffee1234567890".into()),
         state: RunState::Running,
-        started_at: now,
-        state_since: now,
-        kill_deadline: None,
-        restart_reason: Vec::new(),
-        restarted_from: None,
+        ..RunInfo::new(pid, RunOrigin::Engine, now)
     };
     let snapshot = EngineSnapshot {
         status: BuildStatus::Ok,
-        last_good: None,
-        last_event: None,
         runs: vec![Arc::new(run)],
-        shutting_down: false,
+        ..EngineSnapshot::default()
     };
     let options = AppOptions {
         server_url: Some("http://127.0.0.1:4000/".into()),
         notifications: false,
         colors: true,
-        utc_offset_secs: 0,
+        ..AppOptions::default()
     };
     let mut app = App::new("~/bench", logs.clone(), snapshot, options, now);
     let mut full = Samples::new();
@@ -458,7 +450,7 @@ pub fn render(lines: usize, frames: usize) -> anyhow::Result<(Samples, Samples)>
     for i in 0..frames + 3 {
         let mut terminal = Terminal::new(TestBackend::new(200, 50))?;
         let started = Instant::now();
-        terminal.draw(|f| app.render(f))?;
+        terminal.draw(|f| arkor_tui::tui::render(&mut app, f))?;
         let took = started.elapsed();
         // One new line, then the frame a following log pane actually draws.
         logs.push(
@@ -468,7 +460,7 @@ pub fn render(lines: usize, frames: usize) -> anyhow::Result<(Samples, Samples)>
         );
         app.handle_action(Action::ScrollBottom);
         let started = Instant::now();
-        steady.draw(|f| app.render(f))?;
+        steady.draw(|f| arkor_tui::tui::render(&mut app, f))?;
         let step = started.elapsed();
         if i >= 3 {
             full.push(ms(took));
@@ -476,6 +468,39 @@ pub fn render(lines: usize, frames: usize) -> anyhow::Result<(Samples, Samples)>
         }
     }
     Ok((full, incremental))
+}
+
+/// A 120×40 frame whose log holds one 10 MB line (5 M two-byte characters, coloured),
+/// alternately truncated and wrapped; ms per frame. The pane reads only what it shows.
+pub fn render_long_line(frames: usize) -> anyhow::Result<Samples> {
+    let logs = LogStore::new();
+    let pid = 4242;
+    logs.push(
+        pid,
+        LogStream::Stdout,
+        format!("\u{1b}[31m{}\u{1b}[0m", "é".repeat(5_000_000)),
+    );
+    let now = SystemTime::now();
+    let snapshot = EngineSnapshot {
+        status: BuildStatus::Ok,
+        runs: vec![Arc::new(RunInfo {
+            state: RunState::Running,
+            ..RunInfo::new(pid, RunOrigin::Engine, now)
+        })],
+        ..EngineSnapshot::default()
+    };
+    let mut app = App::new("~/bench", logs, snapshot, AppOptions::default(), now);
+    let mut samples = Samples::new();
+    for i in 0..frames + 2 {
+        app.handle_action(Action::ToggleWrap);
+        let mut terminal = Terminal::new(TestBackend::new(120, 40))?;
+        let started = Instant::now();
+        terminal.draw(|f| arkor_tui::tui::render(&mut app, f))?;
+        if i >= 2 {
+            samples.push(ms(started.elapsed()));
+        }
+    }
+    Ok(samples)
 }
 
 /// `node` on PATH (the product's own lookup).

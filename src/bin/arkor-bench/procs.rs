@@ -173,3 +173,15 @@ pub fn rss_mib(pid: u32) -> Option<(f64, f64)> {
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
+
+/// Start a server, run `f` with its (port, token, pid), stop the server.
+pub async fn with_server<T, F, Fut>(spec: &ServerSpec, f: F) -> anyhow::Result<T>
+where
+    F: FnOnce((u16, String, u32)) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let server = ServerProc::start(spec)?;
+    let result = f((server.port, server.token.clone(), server.pid)).await;
+    let _ = tokio::task::spawn_blocking(move || server.stop()).await;
+    result
+}

@@ -1,8 +1,121 @@
-//! BENCHMARKS.md: machine, method, and one row per figure.
+//! The results of a session: one row per figure and the notes, collected as groups measure.
+//! (`markdown.rs` turns them into BENCHMARKS.md.)
 
 use std::fmt::Write as _;
+use std::time::Instant;
 
 use crate::stats::Samples;
+
+/// Collects rows and notes as figures come in.
+pub struct Report {
+    pub rows: Vec<Row>,
+    pub notes: Vec<String>,
+    pub started: Instant,
+}
+
+impl Report {
+    pub fn new() -> Self {
+        Report {
+            rows: Vec::new(),
+            notes: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn progress(&self, what: &str) {
+        eprintln!("[{:>6.1}s] {what}", self.started.elapsed().as_secs_f64());
+    }
+
+    /// A figure that could not be measured: a row that says so, and the error in the notes.
+    pub fn failed(&mut self, figure: &str, target: &str, error: anyhow::Error) {
+        eprintln!("arkor-bench: {figure}: {error:#}");
+        self.notes
+            .push(format!("{figure}: not measured: {error:#}"));
+        self.rows.push(Row {
+            figure: figure.into(),
+            n: 0,
+            median: "—".into(),
+            p95: "—".into(),
+            floor: "—".into(),
+            peer: "—".into(),
+            target: target.into(),
+            verdict: Verdict::Failed,
+        });
+    }
+
+    /// A row of median / p95 milliseconds, with the peer's figures and ratio when measured.
+    #[allow(clippy::too_many_arguments)]
+    pub fn latency(
+        &mut self,
+        figure: &str,
+        samples: &Samples,
+        floor: String,
+        peer: Option<&Samples>,
+        peer_name: &str,
+        target: &str,
+        verdict: Verdict,
+    ) {
+        let (median, p95) = ms_pair(samples);
+        let peer = match (peer, samples.median()) {
+            (Some(p), Some(ours)) => match p.median() {
+                Some(theirs) => format!(
+                    "{peer_name} {} / {} ms ({:.2}×)",
+                    f2(Some(theirs)),
+                    f2(p.p95()),
+                    ours / theirs
+                ),
+                None => "—".into(),
+            },
+            _ => "—".into(),
+        };
+        self.rows.push(Row {
+            figure: figure.into(),
+            n: samples.len(),
+            median,
+            p95,
+            floor,
+            peer,
+            target: target.into(),
+            verdict,
+        });
+    }
+
+    /// A latency row with no peer and no target: context for the figures that have one.
+    pub fn info(&mut self, figure: &str, samples: &Samples, floor: String) {
+        self.latency(figure, samples, floor, None, "", "—", Verdict::Info);
+    }
+
+    /// Note the `error` frames that arrived before a save's `rebuild`.
+    pub fn note_errors(&mut self, what: &str, errors: &[String]) {
+        if let Some(first) = errors.first() {
+            let short: String = first.chars().take(300).collect();
+            self.notes.push(format!(
+                "{what}: {} `error` frame(s) arrived before a save's `rebuild` (a build that read a half-written file was reported); first: {short}",
+                errors.len()
+            ));
+        }
+    }
+}
+
+/// A row of one value (N = 1).
+pub fn single(figure: &str, value: f64, unit: &str, target: &str, verdict: Verdict) -> Row {
+    Row {
+        figure: figure.into(),
+        n: 1,
+        median: format!("{value:.3} {unit}"),
+        p95: "—".into(),
+        floor: "—".into(),
+        peer: "—".into(),
+        target: target.into(),
+        verdict,
+    }
+}
+
+/// The floor column's text for a floor in ms.
+pub fn floor_ms(v: Option<f64>) -> String {
+    v.map(|v| format!("{} ms", f2(Some(v))))
+        .unwrap_or("—".into())
+}
 
 /// One line of the results table.
 pub struct Row {

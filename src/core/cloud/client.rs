@@ -1,6 +1,6 @@
 //! The HTTP client for the cloud API (reqwest + rustls). Every call carries
 //! `X-Arkor-Client: arkor/<sdk version>` and, when signed in, `Authorization: Bearer`.
-//! Errors are typed so each route can map them as SPEC §12 says (and, deliberately better
+//! Errors are typed so each route can map them as docs/protocol.md §14 says (and, deliberately better
 //! than the reference, report an unreachable cloud as such instead of a bare 500).
 
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CloudError {
-    /// The cloud answered with a non-2xx status; `message` follows SPEC §12.0.
+    /// The cloud answered with a non-2xx status; `message` follows docs/protocol.md §14.1.
     #[error("{message}")]
     Api { status: u16, message: String },
     /// No answer: connection refused, DNS, TLS, timeout, a body cut short.
@@ -43,7 +43,7 @@ pub struct DeprecationNotice {
 }
 
 impl DeprecationNotice {
-    /// SPEC §12.0: message = the quoted text of a `NNN - "text"` Warning, else the raw
+    /// docs/protocol.md §14.1: message = the quoted text of a `NNN - "text"` Warning, else the raw
     /// Warning, else a default line; plus Sunset.
     pub fn from_headers(headers: &HeaderMap, sdk_version: &str) -> Option<Self> {
         let deprecated = headers
@@ -183,6 +183,21 @@ impl UpstreamRequest {
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.extra_headers.push((name, value.into()));
         self
+    }
+
+    /// `GET /v1/jobs/{id}/events/stream` with the scope query, `Accept: text/event-stream`,
+    /// and `Last-Event-ID` when resuming (only when non-empty). Only the wait for the
+    /// response headers is limited: the stream lives as long as the job.
+    pub fn job_events(job_id: &str, scope: &ProjectScope, last_event_id: Option<&str>) -> Self {
+        let path = format!("/v1/jobs/{}/events/stream", encode_component(job_id));
+        let mut request = Self::new(Method::GET, path)
+            .scoped(scope)
+            .header("Accept", "text/event-stream")
+            .streaming();
+        if let Some(last) = last_event_id.filter(|id| !id.is_empty()) {
+            request = request.header("Last-Event-ID", last);
+        }
+        request
     }
 
     /// Limit only the wait for the response headers; the body streams as long as the
@@ -364,7 +379,7 @@ impl CloudClient {
         Ok(())
     }
 
-    /// SPEC §12.0 upstream error message: 426 → the upgrade hint; else the body's `error`
+    /// docs/protocol.md §14.1 upstream error message: 426 → the upgrade hint; else the body's `error`
     /// (or `message`) when a non-empty string; else the raw text; else `cloud-api <status>`.
     pub async fn api_error(&self, response: reqwest::Response) -> CloudError {
         let status = response.status().as_u16();
@@ -410,6 +425,23 @@ impl CloudClient {
             .iter()
             .map(|p| parse_project(p).ok_or_else(decode_err))
             .collect()
+    }
+
+    /// Open a job's event stream: a 2xx response whose body is the stream, or the
+    /// cloud's error (non-2xx answers become [`CloudError::Api`]).
+    pub async fn open_job_events(
+        &self,
+        job_id: &str,
+        scope: &ProjectScope,
+        last_event_id: Option<&str>,
+    ) -> Result<reqwest::Response, CloudError> {
+        let response = self
+            .send(UpstreamRequest::job_events(job_id, scope, last_event_id))
+            .await?;
+        if !response.status().is_success() {
+            return Err(self.api_error(response).await);
+        }
+        Ok(response)
     }
 
     /// `POST /v1/jobs/{id}/cancel` with the scope query and no body.

@@ -1,6 +1,7 @@
-//! Cloud side of arkor (SPEC §12): credentials and project state as the SDK keeps them, the
+//! Cloud side of arkor (docs/protocol.md §14): credentials and project state as the SDK keeps them, the
 //! HTTP client for the cloud API, start-up / lazy anonymous sign-in, project bootstrap, the
-//! deployment body checks and the cloud job cancel behind "Stop".
+//! deployment body checks, the spawn-time identity of a run, the cloud job cancel behind
+//! "Stop" and the follower of a job's event stream.
 //!
 //! Nothing here reads process-global state implicitly: the home directory and the
 //! `ARKOR_CLOUD_API_URL` override travel in a [`CloudEnv`], so tests (and several projects
@@ -10,10 +11,13 @@ pub mod bootstrap;
 pub mod cancel;
 pub mod client;
 pub mod credentials;
+pub mod env;
+pub mod job_events;
+pub mod project_bootstrap;
 pub mod schemas;
+pub mod snapshot;
 pub mod state;
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::core::events::NoticeLevel;
@@ -22,12 +26,12 @@ pub use bootstrap::{MintError, SessionError, StartupError, StartupSignIn};
 pub use cancel::{CancelOutcome, CancelSnapshot, cancel_job};
 pub use client::{CloudClient, CloudError, DeprecationNotice};
 pub use credentials::{AnonymousCredentials, Credentials, CredentialsError, OAuthCredentials};
-pub use state::{ProjectScope, ProjectState, ProjectStateError};
-
-/// Where the production cloud API lives (SPEC §12.8).
-pub const PRODUCTION_API_URL: &str = "https://api.arkor.ai";
-/// The environment variable that overrides the cloud API base URL, even when empty.
-pub const CLOUD_API_URL_ENV: &str = "ARKOR_CLOUD_API_URL";
+pub use env::{
+    CLOUD_API_URL_ENV, CONTRACT_SDK_VERSION, CloudEnv, PRODUCTION_API_URL, installed_sdk_version,
+};
+pub use project_bootstrap::{ProjectStateError, ensure_project_state};
+pub use snapshot::{JobAddress, SpawnSnapshot, Unaddressable};
+pub use state::{ProjectScope, ProjectState};
 
 /// Receives human-readable notices (deprecation, cloud unreachable) for the user. The lead
 /// wires it to `EngineEvent::Notice`.
@@ -37,76 +41,3 @@ pub type NoticeSink = Arc<dyn Fn(NoticeLevel, String) + Send + Sync>;
 pub fn discard_notices() -> NoticeSink {
     Arc::new(|_, _| {})
 }
-
-/// The process environment the cloud code depends on, captured once.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CloudEnv {
-    /// The user's home; credentials live at `<home>/.arkor/credentials.json`.
-    pub home: PathBuf,
-    /// The value of `ARKOR_CLOUD_API_URL` when it is set (an empty value counts as set).
-    pub cloud_api_url_override: Option<String>,
-}
-
-impl CloudEnv {
-    /// HOME (or USERPROFILE) and `ARKOR_CLOUD_API_URL` from the process environment.
-    /// `None` when no home directory can be found.
-    pub fn from_process() -> Option<Self> {
-        let home = std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .or_else(|| std::env::var_os("USERPROFILE").filter(|h| !h.is_empty()))?;
-        Some(Self::with_home(Path::new(&home)))
-    }
-
-    /// This home, with the URL override taken from the process environment.
-    pub fn with_home(home: &Path) -> Self {
-        Self {
-            home: home.to_path_buf(),
-            cloud_api_url_override: std::env::var(CLOUD_API_URL_ENV).ok(),
-        }
-    }
-
-    pub fn credentials_path(&self) -> PathBuf {
-        credentials::credentials_path(&self.home)
-    }
-
-    /// SPEC §12.8: the env override wins (even when empty), then the credentials' own URL
-    /// when it is a string (even empty), then production. Trailing `/` are stripped.
-    pub fn base_url_for(&self, credentials: Option<&Credentials>) -> String {
-        if let Some(url) = &self.cloud_api_url_override {
-            return strip_trailing_slashes(url).to_owned();
-        }
-        if let Some(url) = credentials.and_then(Credentials::cloud_api_url) {
-            return strip_trailing_slashes(url).to_owned();
-        }
-        PRODUCTION_API_URL.to_owned()
-    }
-
-    /// The base used before any credentials exist (start-up sign-in, lazy mint).
-    pub fn startup_base_url(&self) -> String {
-        self.base_url_for(None)
-    }
-}
-
-pub(crate) fn strip_trailing_slashes(s: &str) -> &str {
-    s.trim_end_matches('/')
-}
-
-/// The version the client identifies as in `X-Arkor-Client: arkor/<version>`: the installed
-/// SDK's (`node_modules/arkor/package.json`), so the cloud's version gate answers exactly as
-/// it would for the reference. Without an installed SDK, the SDK version whose contract
-/// this crate implements.
-pub fn installed_sdk_version(project_root: &Path) -> String {
-    let manifest = project_root
-        .join("node_modules")
-        .join("arkor")
-        .join("package.json");
-    std::fs::read(&manifest)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .and_then(|v| v.get("version").and_then(|v| v.as_str()).map(str::to_owned))
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| CONTRACT_SDK_VERSION.to_owned())
-}
-
-/// The reference SDK version (branch eng-615) whose behaviour SPEC §12 restates.
-pub const CONTRACT_SDK_VERSION: &str = "0.0.3-alpha.1";

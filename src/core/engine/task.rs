@@ -1,40 +1,50 @@
 //! The engine task: one loop that owns every piece of mutable dev-loop state.
 //!
 //! Inputs: front-end [`Command`]s, build-loop events, child events, and its own timers.
-//! Outputs: [`EngineEvent`]s, dev events (SSE), snapshots, and — only here — signals to
-//! children via the registry's dispatch.
+//! Outputs: [`EngineEvent`]s, dev events (SSE), snapshots, and (only here) signals to
+//! children, through [`Processes`]. Timers are data: each run's record holds its deadlines
+//! (the SIGKILL of a stop that takes too long, the kill of an abandoned Studio run) and the
+//! loop sleeps until the earliest one, so nothing else sleeps on the engine's behalf.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
+use super::ports::{Builds, CloudJobs, Processes};
+use super::run::{RestartKind, Run, Stop, restart_cause};
 use super::{BuildStatus, Command, EngineSnapshot, RunHandle, Shared, StartRunError};
 use crate::core::cloud::CloudEnv;
-use crate::core::cloud::cancel::{CancelOutcome, CancelSnapshot, cancel_job};
+use crate::core::cloud::cancel::CancelSnapshot;
 use crate::core::events::{
-    BuiltArtifact, ConfigChange, DevEvent, EngineEvent, ExitStatus, NoticeLevel, RunInfo,
-    RunOrigin, RunState,
+    BuiltArtifact, ConfigChange, DevEvent, EngineEvent, ExitStatus, NoticeLevel, Restart,
+    RestartCause, RunOrigin, RunState,
 };
 use crate::core::hash;
 use crate::core::logs::{LogStream, MAX_EXITED_RUNS_KEPT};
-use crate::core::project::Project;
-use crate::core::registry::{ChildRecord, Registry};
-use crate::core::supervisor::{ChildEvent, RESTART_ESCALATION_TIMEOUT, SpawnSpec, Supervisor};
-use crate::core::watch::{BuildLoopEvent, BuildLoopHandle};
+use crate::core::project::SdkError;
+use crate::core::registry::{self, ChildRecord, ExitFacts, NextStep, SignalOutcome};
+use crate::core::run_output;
+use crate::core::supervisor::{ChildEvent, SpawnSpec};
+use crate::core::watch::BuildLoopEvent;
 
-/// How long an abandoned HTTP run may wait for its job id before it is killed (SPEC §6).
-const ABANDON_JOB_ID_WAIT: Duration = Duration::from_secs(2);
+/// How long an abandoned HTTP run may wait for its job id before it is killed (docs/protocol.md §7).
+pub const ABANDON_JOB_ID_WAIT: Duration = Duration::from_secs(2);
+
+/// Backstop for a config-change restart (SIGTERM from dispatch): the runner itself gives up
+/// waiting for the checkpoint after 5 minutes and cancels, so escalate only after that.
+pub const RESTART_ESCALATION_TIMEOUT: Duration = Duration::from_secs(5 * 60 + 30);
 
 /// Tunables of the engine.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
-    pub project: Project,
+    pub project: crate::core::project::Project,
     /// The `node` binary runs are started with.
     pub node: PathBuf,
-    /// SIGTERM → SIGKILL escalation for a graceful stop.
+    /// SIGTERM → SIGKILL escalation for a stop the user asked for (stop key, quit).
     pub stop_timeout: Duration,
     /// Start one engine-owned run as soon as the first build is ready (`--run`, demo).
     pub run_on_ready: bool,
@@ -45,47 +55,22 @@ pub struct EngineConfig {
     pub cloud: Option<CloudEnv>,
 }
 
-/// Messages the engine's own timer tasks send back to it.
-pub(super) enum Internal {
-    AbandonDeadline { pid: u32 },
-}
-
-/// What the engine remembers per run beyond what the registry needs for dispatch.
-struct RunMeta {
-    info: RunInfo,
-    /// JobConfig the run was spawned with (for the restart diff).
-    config: Option<serde_json::Value>,
-    /// Start a replacement when this run exits cleanly (engine-owned runs only).
-    restart_pending: bool,
-    /// SPEC §6 "Stop": kill once the job id is known (or the wait ran out).
-    abandoned: bool,
-    /// The stop was escalated to SIGKILL (the checkpoint was not waited for).
-    escalated: bool,
-    /// How long the pending early stop may take before SIGKILL (the user's stop timeout, or
-    /// the longer restart escalation of a config-change dispatch).
-    stop_timeout: Duration,
-    /// How the process ended, kept while its replacement starts (state `Restarting`).
-    exit_status: Option<ExitStatus>,
-    alive: bool,
-    /// Credentials and scope at spawn time, for the cloud cancel (SPEC §12.11).
-    cancel: Option<CancelSnapshot>,
-}
-
-pub(super) struct EngineTask {
+pub(super) struct EngineTask<P, B, C> {
     config: EngineConfig,
     shared: Arc<Shared>,
-    supervisor: Supervisor,
-    registry: Registry,
-    build_loop: BuildLoopHandle,
+    processes: P,
+    builds: B,
+    cloud_jobs: C,
     status: BuildStatus,
     seen_ready: bool,
     last_good: Option<BuiltArtifact>,
-    runs: BTreeMap<u32, RunMeta>,
-    /// Finished pids in the order they finished, for bounded retention.
-    finished_order: Vec<u32>,
+    /// Every run, live ones and recently exited ones, in the order they started (the order
+    /// of dispatch and of the snapshot).
+    runs: Vec<Run>,
+    /// Exited pids in the order they finished, for bounded retention.
+    finished_order: VecDeque<u32>,
     shutting_down: bool,
     run_on_ready_pending: bool,
-    internal_tx: mpsc::UnboundedSender<Internal>,
     snapshot_dirty: bool,
 }
 
@@ -93,31 +78,29 @@ pub(super) struct Inputs {
     pub commands: mpsc::UnboundedReceiver<Command>,
     pub builds: mpsc::Receiver<BuildLoopEvent>,
     pub children: mpsc::UnboundedReceiver<ChildEvent>,
-    pub internal: mpsc::UnboundedReceiver<Internal>,
 }
 
-impl EngineTask {
+impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
     pub(super) fn new(
         config: EngineConfig,
         shared: Arc<Shared>,
-        supervisor: Supervisor,
-        build_loop: BuildLoopHandle,
-        internal_tx: mpsc::UnboundedSender<Internal>,
+        processes: P,
+        builds: B,
+        cloud_jobs: C,
     ) -> Self {
         Self {
             run_on_ready_pending: config.run_on_ready,
             config,
             shared,
-            supervisor,
-            registry: Registry::new(),
-            build_loop,
+            processes,
+            builds,
+            cloud_jobs,
             status: BuildStatus::Pending,
             seen_ready: false,
             last_good: None,
-            runs: BTreeMap::new(),
-            finished_order: Vec::new(),
+            runs: Vec::new(),
+            finished_order: VecDeque::new(),
             shutting_down: false,
-            internal_tx,
             snapshot_dirty: true,
         }
     }
@@ -130,6 +113,7 @@ impl EngineTask {
             if self.shutting_down && !self.any_alive() {
                 break;
             }
+            let deadline = self.runs.iter().filter_map(Run::next_deadline).min();
             tokio::select! {
                 cmd = inputs.commands.recv(), if commands_open => match cmd {
                     Some(cmd) => self.on_command(cmd),
@@ -144,17 +128,25 @@ impl EngineTask {
                     None => builds_open = false,
                 },
                 Some(ev) = inputs.children.recv() => self.on_child(ev),
-                Some(ev) = inputs.internal.recv() => self.on_internal(ev),
+                () = sleep_until(deadline), if deadline.is_some() => self.on_timers(Instant::now()),
             }
         }
-        // Runs are gone; now release the watcher and the inspector (SPEC §9 order).
-        self.build_loop.shutdown().await;
+        // Runs are gone; now release the watcher and the inspector (the order of docs/protocol.md §13).
+        self.builds.shutdown().await;
         self.publish_snapshot_if_dirty();
         let _ = self.shared.events.send(EngineEvent::Stopped);
     }
 
     fn any_alive(&self) -> bool {
-        self.runs.values().any(|m| m.alive)
+        self.runs.iter().any(Run::alive)
+    }
+
+    fn run_mut(&mut self, pid: u32) -> Option<&mut Run> {
+        self.runs.iter_mut().find(|r| r.pid() == pid)
+    }
+
+    fn run_ref(&self, pid: u32) -> Option<&Run> {
+        self.runs.iter().find(|r| r.pid() == pid)
     }
 
     // ---- commands -------------------------------------------------------------------------
@@ -163,7 +155,7 @@ impl EngineTask {
         match cmd {
             Command::Rebuild => {
                 if !self.shutting_down {
-                    self.build_loop.rebuild();
+                    self.builds.rebuild();
                 }
             }
             Command::StartRun { origin, reply } => {
@@ -190,7 +182,7 @@ impl EngineTask {
     fn start_run(
         &mut self,
         origin: RunOrigin,
-        restarted_from: Option<u32>,
+        restarted_from: Option<Restart>,
     ) -> Result<RunHandle, StartRunError> {
         if self.shutting_down {
             return Err(StartRunError::ShuttingDown);
@@ -200,15 +192,14 @@ impl EngineTask {
         if origin == RunOrigin::Engine && self.last_good.is_none() {
             return Err(StartRunError::NoBuild);
         }
-        let sdk = self
-            .config
-            .project
-            .sdk()
-            .map_err(|e| StartRunError::NoSdk(e.to_string()))?;
+        let sdk = self.config.project.sdk().map_err(|e| match e {
+            SdkError::NotInstalled { root } => StartRunError::NoSdk(root.display().to_string()),
+            other => StartRunError::UnusableSdk(other.to_string()),
+        })?;
         let (tap, output) = match origin {
             RunOrigin::Http => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                (Some(tx), Some(rx))
+                let (tap, output) = run_output::channel(run_output::HTTP_OUTPUT_BUDGET);
+                (Some(tap), Some(output))
             }
             RunOrigin::Engine => (None, None),
         };
@@ -218,146 +209,148 @@ impl EngineTask {
             cwd: self.config.project.root.clone(),
             env: self.config.run_env.clone(),
         };
-        let child = self
-            .supervisor
+        let pid = self
+            .processes
             .spawn(spec, tap)
             .map_err(|e| StartRunError::Spawn(e.to_string()))?;
-        let pid = child.pid;
+        self.forget_reused_pid(pid);
         // New runs spawn with the last good build's config hash, even after an error
-        // (SPEC §10.29), and with the content hash of the artifact on disk right now.
-        let config_hash = self.last_good.as_ref().and_then(|a| a.config_hash.clone());
-        let content_hash = hash::file_content_hash(&self.config.project.out_file);
-        self.registry.register(ChildRecord::new(
+        // (docs/protocol.md D29), and with the content hash of the artifact on disk right now.
+        let mut record = ChildRecord::new(
             pid,
             origin,
-            config_hash.clone(),
-            content_hash.clone(),
-        ));
-        let now = SystemTime::now();
-        let info = RunInfo {
-            pid,
-            origin,
-            trainer_name: self.last_good.as_ref().and_then(|a| a.trainer_name.clone()),
-            job_id: None,
-            config_hash,
-            content_hash,
-            state: RunState::Starting,
-            started_at: now,
-            state_since: now,
-            kill_deadline: None,
-            restart_reason: Vec::new(),
-            restarted_from,
-        };
-        let how = match (origin, restarted_from) {
-            (_, Some(old)) => {
-                let predecessor_hash = self
-                    .runs
-                    .get(&old)
-                    .and_then(|m| m.info.config_hash.as_ref());
-                if predecessor_hash == info.config_hash.as_ref() {
-                    format!("restarted (replaces pid {old})")
-                } else {
-                    format!("restarted (replaces pid {old}) with the new config")
-                }
-            }
-            (RunOrigin::Http, None) => "started from the Studio".to_string(),
-            (RunOrigin::Engine, None) => "started".to_string(),
-        };
-        self.system_log(pid, format!("arkor: run {pid} {how}"));
-        self.runs.insert(
-            pid,
-            RunMeta {
-                info,
-                config: self.last_good.as_ref().and_then(|a| a.config.clone()),
-                restart_pending: false,
-                abandoned: false,
-                escalated: false,
-                stop_timeout: self.config.stop_timeout,
-                exit_status: None,
-                alive: true,
-                cancel: self
-                    .config
-                    .cloud
-                    .clone()
-                    .map(|env| CancelSnapshot::capture_in(&self.config.project.root, env)),
-            },
+            self.last_good.as_ref().and_then(|a| a.config_hash.clone()),
+            hash::file_content_hash(&self.config.project.out_file),
         );
+        record.config = self.last_good.as_ref().and_then(|a| a.config.clone());
+        let mut run = Run::new(
+            record,
+            self.last_good.as_ref().and_then(|a| a.trainer_name.clone()),
+            SystemTime::now(),
+        );
+        run.cancel = self
+            .config
+            .cloud
+            .clone()
+            .map(|env| CancelSnapshot::capture_in(&self.config.project.root, env));
+        let how = match (&restarted_from, origin) {
+            (Some(restart), _) => match restart.cause {
+                RestartCause::ConfigChanged { ref changes } if !changes.is_empty() => {
+                    format!(
+                        "restarted (replaces pid {}) with the new config",
+                        restart.from
+                    )
+                }
+                RestartCause::ConfigUnknown => {
+                    format!(
+                        "restarted (replaces pid {}) with the new config",
+                        restart.from
+                    )
+                }
+                _ => format!("restarted (replaces pid {})", restart.from),
+            },
+            (None, RunOrigin::Http) => "started from the Studio".to_string(),
+            (None, RunOrigin::Engine) => "started".to_string(),
+        };
+        run.restarted_from = restarted_from;
+        self.runs.push(run);
+        self.system_log(pid, format!("arkor: run {pid} {how}"));
         self.publish_run(pid);
         Ok(RunHandle { pid, output })
     }
 
-    /// Graceful (SIGTERM, escalated after the timeout) or forced (SIGKILL) stop; with
-    /// `then_restart` the engine starts a replacement once the run has exited cleanly.
+    /// A pid the OS handed out again: the exited run that had it leaves the table (front ends
+    /// know runs by pid). Its log was already cleared by the supervisor.
+    fn forget_reused_pid(&mut self, pid: u32) {
+        let before = self.runs.len();
+        self.runs.retain(|r| r.pid() != pid);
+        if self.runs.len() != before {
+            self.finished_order.retain(|&p| p != pid);
+            self.snapshot_dirty = true;
+        }
+    }
+
+    /// Graceful (SIGTERM, SIGKILL at the deadline) or forced (SIGKILL) stop; with
+    /// `then_restart` the engine starts a replacement once the run has stopped cleanly.
     fn stop_run(&mut self, pid: u32, force: bool, then_restart: bool) {
-        let Some(meta) = self.runs.get_mut(&pid) else {
+        let shutting_down = self.shutting_down;
+        let stop_timeout = self.config.stop_timeout;
+        let Some(run) = self.run_mut(pid) else {
             self.notice(NoticeLevel::Warn, format!("no run with pid {pid}"));
             return;
         };
-        if !meta.alive {
+        if !run.alive() {
             return;
         }
-        meta.restart_pending = then_restart && !self.shutting_down;
+        // A restart already asked for by a rebuild stays one (its cause is the config).
+        run.restart_pending = if then_restart && !shutting_down {
+            run.restart_pending.or(Some(RestartKind::Manual))
+        } else {
+            None
+        };
+        let early_stopping = run.state == RunState::EarlyStopping;
+        if force || !early_stopping {
+            run.record.early_stop_requested = true;
+        }
         if force {
-            self.registry.latch(pid);
-            self.supervisor.force_stop(pid);
+            self.processes.force_stop(pid);
             self.system_log(
                 pid,
                 "arkor: force stop (SIGKILL to the process group)".into(),
             );
             return;
         }
-        if matches!(meta.info.state, RunState::EarlyStopping) {
+        if early_stopping {
             // Already waiting for its checkpoint; a second SIGTERM would lose it.
             self.publish_run(pid);
             return;
         }
-        self.registry.latch(pid);
-        let deadline = self.supervisor.early_stop(pid, self.config.stop_timeout);
+        let delivered = self.processes.terminate(pid) == SignalOutcome::Delivered;
+        let Some(run) = self.run_mut(pid) else {
+            return;
+        };
+        run.stop = delivered.then(|| Stop::new(Instant::now(), stop_timeout));
+        run.set_state(RunState::EarlyStopping);
         let why = if then_restart {
             "restart requested"
         } else {
             "stop requested"
         };
-        self.set_state(pid, RunState::EarlyStopping);
-        if let Some(meta) = self.runs.get_mut(&pid) {
-            meta.info.kill_deadline = deadline;
-            meta.stop_timeout = self.config.stop_timeout;
-        }
         self.system_log(
             pid,
             format!(
                 "arkor: {why}: SIGTERM sent, early-stopping at the next checkpoint (SIGKILL after {}s)",
-                self.config.stop_timeout.as_secs()
+                stop_timeout.as_secs()
             ),
         );
         self.publish_run(pid);
     }
 
     fn abandon_http_run(&mut self, pid: u32) {
-        // The Studio's "Stop": the run leaves dispatch at once (SPEC §6).
-        self.registry.remove(pid);
-        let Some(meta) = self.runs.get_mut(&pid) else {
+        // The Studio's "Stop": the run leaves dispatch at once, and is killed once its job id
+        // is known (the runner then has a job to cancel) or after the wait.
+        let Some(run) = self.run_mut(pid) else {
             return;
         };
-        meta.abandoned = true;
-        meta.restart_pending = false;
-        if !meta.alive {
+        run.abandoned = true;
+        run.restart_pending = None;
+        if !run.alive() {
             return;
         }
-        if meta.info.job_id.is_some() {
+        if run.record.job_id.is_some() {
             self.kill_abandoned(pid);
         } else {
-            let tx = self.internal_tx.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(ABANDON_JOB_ID_WAIT).await;
-                let _ = tx.send(Internal::AbandonDeadline { pid });
-            });
+            run.abandon_deadline = Some(Instant::now() + ABANDON_JOB_ID_WAIT);
         }
     }
 
     fn kill_abandoned(&mut self, pid: u32) {
-        if self.runs.get(&pid).is_some_and(|m| m.alive) {
-            self.supervisor.force_stop(pid);
+        let Some(run) = self.run_mut(pid) else {
+            return;
+        };
+        run.abandon_deadline = None;
+        if run.alive() {
+            self.processes.force_stop(pid);
             self.system_log(pid, "arkor: stopped from the Studio (SIGKILL)".into());
         }
     }
@@ -371,22 +364,72 @@ impl EngineTask {
         let alive: Vec<u32> = self
             .runs
             .iter()
-            .filter(|(_, m)| m.alive)
-            .map(|(pid, _)| *pid)
+            .filter(|r| r.alive())
+            .map(Run::pid)
             .collect();
         for pid in alive {
-            if let Some(meta) = self.runs.get_mut(&pid) {
-                meta.restart_pending = false;
-            }
             self.stop_run(pid, force, false);
         }
+    }
+
+    // ---- timers ---------------------------------------------------------------------------
+
+    fn on_timers(&mut self, now: Instant) {
+        let due: Vec<(u32, bool, bool)> = self
+            .runs
+            .iter()
+            .filter(|r| r.alive())
+            .map(|r| {
+                let abandon = r.abandon_deadline.is_some_and(|at| at <= now);
+                let escalate = !r.escalated && r.stop.is_some_and(|s| s.kill_at <= now);
+                (r.pid(), abandon, escalate)
+            })
+            .filter(|(_, abandon, escalate)| *abandon || *escalate)
+            .collect();
+        for (pid, abandon, escalate) in due {
+            if abandon {
+                self.kill_abandoned(pid);
+            }
+            if escalate {
+                self.escalate(pid, now);
+            }
+        }
+    }
+
+    /// The stop's deadline passed with the run still alive: SIGKILL its group.
+    fn escalate(&mut self, pid: u32, now: Instant) {
+        let Some(run) = self.run_mut(pid) else {
+            return;
+        };
+        run.escalated = true;
+        let Some(stop) = run.stop else {
+            return;
+        };
+        if self.processes.force_stop(pid) != SignalOutcome::Delivered {
+            return; // already gone: its exit is on the way
+        }
+        let waited = now.saturating_duration_since(stop.since);
+        self.system_log(
+            pid,
+            format!(
+                "still running {:.1} s after SIGTERM: sent SIGKILL",
+                waited.as_secs_f32()
+            ),
+        );
+        self.notice(
+            NoticeLevel::Warn,
+            format!(
+                "run {pid} did not stop within {}s of SIGTERM: sent SIGKILL (its last checkpoint may be lost)",
+                stop.timeout.as_secs()
+            ),
+        );
     }
 
     // ---- builds ---------------------------------------------------------------------------
 
     fn on_build(&mut self, ev: BuildLoopEvent) {
         if self.shutting_down {
-            // SPEC §10.32: nothing is broadcast once shutdown began.
+            // docs/protocol.md D32: nothing is broadcast once shutdown began.
             return;
         }
         match ev {
@@ -406,19 +449,22 @@ impl EngineTask {
     fn on_built(&mut self, artifact: BuiltArtifact) {
         let first = !self.seen_ready;
         self.seen_ready = true;
-        let dispatch = if self.registry.is_empty() {
-            None
-        } else {
-            Some(
-                self.registry.dispatch(
-                    artifact.config_hash.as_deref(),
-                    artifact.content_hash.as_deref(),
-                    &self
-                        .supervisor
-                        .dispatch_signaller(RESTART_ESCALATION_TIMEOUT),
-                ),
+        let hashes_before: Vec<(u32, Option<String>)> = self
+            .runs
+            .iter()
+            .filter(|r| r.dispatchable())
+            .map(|r| (r.pid(), r.record.config_hash.clone()))
+            .collect();
+        let dispatch = self.runs.iter().any(Run::dispatchable).then(|| {
+            registry::dispatch(
+                self.runs
+                    .iter_mut()
+                    .filter(|r| r.dispatchable())
+                    .map(|r| &mut r.record),
+                &artifact,
+                &self.processes,
             )
-        };
+        });
         self.status = BuildStatus::Ok;
         // Publish the frame first, then the per-run consequences, so every front end
         // reads "rebuild → hot-swapped / early-stopping" in cause-and-effect order.
@@ -428,13 +474,22 @@ impl EngineTask {
             artifact: artifact.clone(),
             dispatch: dispatch.clone(),
         });
+        // A run that adopted this build's configHash (same bytes) changed too: front ends
+        // show its config.
+        for (pid, before) in hashes_before {
+            if self
+                .run_ref(pid)
+                .is_some_and(|r| r.record.config_hash != before)
+            {
+                self.publish_run(pid);
+            }
+        }
         if let Some(outcome) = &dispatch {
             for target in &outcome.hot_swap_targets {
                 let pid = target.pid;
-                if let Some(meta) = self.runs.get_mut(&pid) {
-                    meta.info.content_hash = artifact.content_hash.clone();
+                if let Some(run) = self.run_mut(pid) {
+                    run.set_state(RunState::HotSwapped);
                 }
-                self.set_state(pid, RunState::HotSwapped);
                 self.system_log(
                     pid,
                     "arkor: callbacks changed, config unchanged: SIGUSR2 sent (hot-swap)".into(),
@@ -443,15 +498,19 @@ impl EngineTask {
             }
             for target in &outcome.restart_targets {
                 let pid = target.pid;
-                let reason = self.restart_reason(pid, &artifact);
-                let deadline = self.supervisor.kill_deadline(pid);
-                if let Some(meta) = self.runs.get_mut(&pid) {
-                    meta.restart_pending = meta.info.origin == RunOrigin::Engine;
-                    meta.info.restart_reason = reason.clone();
-                    meta.info.kill_deadline = deadline;
-                    meta.stop_timeout = RESTART_ESCALATION_TIMEOUT;
-                }
-                self.set_state(pid, RunState::EarlyStopping);
+                let Some(run) = self.run_mut(pid) else {
+                    continue;
+                };
+                let reason = match (&run.record.config, &artifact.config) {
+                    (Some(old), Some(new)) => hash::config_changes(old, new),
+                    _ => Vec::new(),
+                };
+                let same_config = run.record.same_config_as(artifact.config_hash.as_deref());
+                run.restart_pending = (run.record.origin == RunOrigin::Engine)
+                    .then_some(RestartKind::Rebuild { same_config });
+                run.restart_reason = reason.clone();
+                run.stop = Some(Stop::new(Instant::now(), RESTART_ESCALATION_TIMEOUT));
+                run.set_state(RunState::EarlyStopping);
                 self.system_log(pid, format!("arkor: {}", describe_restart(&reason)));
                 self.publish_run(pid);
             }
@@ -464,16 +523,6 @@ impl EngineTask {
         }
     }
 
-    fn restart_reason(&self, pid: u32, artifact: &BuiltArtifact) -> Vec<ConfigChange> {
-        let Some(meta) = self.runs.get(&pid) else {
-            return Vec::new();
-        };
-        match (&meta.config, &artifact.config) {
-            (Some(old), Some(new)) => hash::config_changes(old, new),
-            _ => Vec::new(),
-        }
-    }
-
     // ---- children -------------------------------------------------------------------------
 
     fn on_child(&mut self, ev: ChildEvent) {
@@ -482,92 +531,76 @@ impl EngineTask {
                 let _ = self.shared.events.send(EngineEvent::Logs { pid });
             }
             ChildEvent::JobId { pid, id } => {
-                self.registry.record_job_id(pid, &id);
-                let abandoned = match self.runs.get_mut(&pid) {
-                    Some(meta) => {
-                        meta.info.job_id = Some(id);
-                        meta.abandoned
-                    }
-                    None => false,
+                let Some(run) = self.run_mut(pid).filter(|r| r.alive()) else {
+                    return;
                 };
+                run.record.job_id = Some(id);
+                let abandoned = run.abandoned;
+                if run.state == RunState::Starting {
+                    run.set_state(RunState::Running);
+                }
                 if abandoned {
                     self.kill_abandoned(pid);
                 }
-                if self
-                    .runs
-                    .get(&pid)
-                    .is_some_and(|m| m.info.state == RunState::Starting)
-                {
-                    self.set_state(pid, RunState::Running);
-                }
                 self.publish_run(pid);
                 self.finish_predecessor(pid);
-            }
-            ChildEvent::Escalated { pid } => {
-                let mut waited = self.config.stop_timeout;
-                if let Some(meta) = self.runs.get_mut(&pid) {
-                    meta.escalated = true;
-                    waited = meta.stop_timeout;
-                }
-                let msg = format!(
-                    "run {pid} did not stop within {}s of SIGTERM: sent SIGKILL (its last checkpoint may be lost)",
-                    waited.as_secs()
-                );
-                // The supervisor already logged the SIGKILL in the run's own log.
-                self.notice(NoticeLevel::Warn, msg);
             }
             ChildEvent::Exited { pid, status } => self.on_exit(pid, status),
         }
     }
 
     fn on_exit(&mut self, pid: u32, status: ExitStatus) {
-        self.registry.remove(pid);
-        let Some(meta) = self.runs.get_mut(&pid) else {
+        let shutting_down = self.shutting_down;
+        let Some(run) = self.run_mut(pid).filter(|r| r.alive()) else {
             return;
         };
-        meta.alive = false;
-        meta.exit_status = Some(status);
-        // A runner that exits 0 finished its job or early-stopped it (and cancelled it)
-        // itself; any other ending may leave the cloud job running, so cancel it.
-        let cancel = match (&meta.info.job_id, &meta.cancel) {
-            (Some(job), Some(snapshot)) if status != ExitStatus::Code(0) => {
-                Some((job.clone(), snapshot.clone()))
-            }
-            _ => None,
-        };
-        if let Some((job_id, snapshot)) = cancel {
-            self.cancel_cloud_job(pid, job_id, snapshot);
+        run.exit_status = Some(status);
+        let decision = registry::after_exit(ExitFacts {
+            status,
+            job_id_known: run.record.job_id.is_some(),
+            can_cancel_job: run.cancel.is_some(),
+            restart_pending: run.restart_pending.is_some(),
+            escalated: run.escalated,
+            shutting_down,
+        });
+        let kind = run.restart_pending.take();
+        if decision.cancel_cloud_job
+            && let (Some(job_id), Some(snapshot)) = (run.record.job_id.clone(), run.cancel.clone())
+        {
+            self.cloud_jobs.cancel(pid, job_id, snapshot);
         }
-        let Some(meta) = self.runs.get_mut(&pid) else {
-            return;
-        };
-        // A runner SIGTERMed before it installed its handlers (a save in the first moments
-        // of a run, before its job exists) dies of the signal itself; nothing ran in the
-        // cloud yet, so the restart it was asked for still applies.
-        let killed_before_its_job =
-            status == ExitStatus::Signal(libc::SIGTERM) && meta.info.job_id.is_none();
-        let clean = status == ExitStatus::Code(0) || meta.escalated || killed_before_its_job;
-        let restart = meta.restart_pending && clean && !self.shutting_down;
-        let was_restart_pending = meta.restart_pending;
-        meta.restart_pending = false;
-        if restart {
-            self.set_state(pid, RunState::Restarting);
-            self.publish_run(pid);
-            match self.start_run(RunOrigin::Engine, Some(pid)) {
-                Ok(_) => return,
-                Err(e) => self.notice(
-                    NoticeLevel::Error,
-                    format!("restart of run {pid} failed: {e}"),
-                ),
+        match (decision.next, kind) {
+            (NextStep::Restart, Some(kind)) => {
+                let Some(run) = self.run_ref(pid) else {
+                    return;
+                };
+                let cause = restart_cause(kind, &run.record, self.last_good.as_ref());
+                if let Some(run) = self.run_mut(pid) {
+                    // From now on the reason is what the replacement actually changes.
+                    run.restart_reason = match &cause {
+                        RestartCause::ConfigChanged { changes } => changes.clone(),
+                        _ => Vec::new(),
+                    };
+                    run.set_state(RunState::Restarting);
+                }
+                self.publish_run(pid);
+                let restart = Restart { from: pid, cause };
+                match self.start_run(RunOrigin::Engine, Some(restart)) {
+                    Ok(_) => return,
+                    Err(e) => self.notice(
+                        NoticeLevel::Error,
+                        format!("restart of run {pid} failed: {e}"),
+                    ),
+                }
             }
-        } else if was_restart_pending {
-            self.notice(
+            (NextStep::NotRestarted, _) => self.notice(
                 NoticeLevel::Warn,
                 format!(
                     "run {pid} {} while early-stopping for a restart: not restarted",
                     status.describe()
                 ),
-            );
+            ),
+            _ => {}
         }
         self.finish(pid);
         self.finish_predecessor(pid);
@@ -575,13 +608,16 @@ impl EngineTask {
 
     /// A replacement reached `Running` (or ended): its predecessor's `Restarting` is over.
     fn finish_predecessor(&mut self, pid: u32) {
-        let Some(old) = self.runs.get(&pid).and_then(|m| m.info.restarted_from) else {
+        let Some(old) = self
+            .run_ref(pid)
+            .and_then(|r| r.restarted_from.as_ref())
+            .map(|r| r.from)
+        else {
             return;
         };
         if self
-            .runs
-            .get(&old)
-            .is_some_and(|m| m.info.state == RunState::Restarting)
+            .run_ref(old)
+            .is_some_and(|r| r.state == RunState::Restarting)
         {
             self.finish(old);
         }
@@ -589,68 +625,33 @@ impl EngineTask {
 
     /// Mark a dead run `Exited` and keep at most `MAX_EXITED_RUNS_KEPT` of them.
     fn finish(&mut self, pid: u32) {
-        let Some(status) = self.runs.get(&pid).and_then(|m| m.exit_status) else {
+        let Some(run) = self.run_mut(pid) else {
             return;
         };
-        self.set_state(pid, RunState::Exited { status });
-        if let Some(meta) = self.runs.get_mut(&pid) {
-            meta.info.kill_deadline = None;
-        }
+        let Some(status) = run.exit_status else {
+            return;
+        };
+        run.set_state(RunState::Exited { status });
         self.publish_run(pid);
-        self.finished_order.push(pid);
+        self.finished_order.push_back(pid);
         while self.finished_order.len() > MAX_EXITED_RUNS_KEPT {
-            let old = self.finished_order.remove(0);
-            self.runs.remove(&old);
+            let Some(old) = self.finished_order.pop_front() else {
+                break;
+            };
+            self.runs.retain(|r| r.pid() != old);
             self.shared.logs.remove(old);
             self.snapshot_dirty = true;
         }
     }
 
-    /// Best effort, off the engine loop: the result is only reported.
-    fn cancel_cloud_job(&self, pid: u32, job_id: String, snapshot: CancelSnapshot) {
-        let logs = self.shared.logs.clone();
-        let events = self.shared.events.clone();
-        tokio::spawn(async move {
-            let line = match cancel_job(snapshot, &job_id).await {
-                Ok(CancelOutcome::Cancelled { base, .. }) => {
-                    format!("arkor: cancelled cloud job {job_id} at {base}")
-                }
-                Ok(CancelOutcome::NoScope) => format!(
-                    "arkor: cloud job {job_id} not cancelled: no .arkor/state.json to address it to"
-                ),
-                Ok(CancelOutcome::NoCredentials) => {
-                    format!("arkor: cloud job {job_id} not cancelled: no credentials on file")
-                }
-                Err(e) => format!("arkor: {e}"),
-            };
-            logs.push(pid, LogStream::System, line);
-            let _ = events.send(EngineEvent::Logs { pid });
-        });
-    }
-
-    fn on_internal(&mut self, ev: Internal) {
-        match ev {
-            Internal::AbandonDeadline { pid } => self.kill_abandoned(pid),
-        }
-    }
-
     // ---- publishing -----------------------------------------------------------------------
 
-    fn set_state(&mut self, pid: u32, state: RunState) {
-        if let Some(meta) = self.runs.get_mut(&pid)
-            && meta.info.state != state
-        {
-            meta.info.state = state;
-            meta.info.state_since = SystemTime::now();
-        }
-    }
-
     fn publish_run(&mut self, pid: u32) {
-        if let Some(meta) = self.runs.get(&pid) {
+        if let Some(run) = self.run_ref(pid) {
             let _ = self
                 .shared
                 .events
-                .send(EngineEvent::Run(Arc::new(meta.info.clone())));
+                .send(EngineEvent::Run(Arc::new(run.info())));
             self.snapshot_dirty = true;
         }
     }
@@ -684,11 +685,7 @@ impl EngineTask {
             status: self.status.clone(),
             last_good: self.last_good.clone(),
             last_event: self.shared.dev_events.last(),
-            runs: self
-                .runs
-                .values()
-                .map(|m| Arc::new(m.info.clone()))
-                .collect(),
+            runs: self.runs.iter().map(|r| Arc::new(r.info())).collect(),
             shutting_down: self.shutting_down,
         };
         *self
@@ -696,6 +693,13 @@ impl EngineTask {
             .snapshot
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = snapshot;
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

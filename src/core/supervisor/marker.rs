@@ -1,4 +1,4 @@
-//! Finds the runner's job-id marker in a child's stdout (SPEC §7, §10.12–14, §12.11).
+//! Finds the runner's job-id marker in a child's stdout (docs/protocol.md §9, D12–D14, §12).
 //!
 //! The runner prints `[arkor:<nonce>] Started job <id>` once the cloud job exists. The
 //! parent matches `\[arkor:<nonce>\] Started job (\S+)$` per line: not anchored at the line

@@ -1,4 +1,4 @@
-//! `/api/deployments…` → `/v1/endpoints…` (SPEC §12.6): local body checks first, then scope
+//! `/api/deployments…` → `/v1/endpoints…` (docs/protocol.md §14.7): local body checks first, then scope
 //! and credentials, then the decoded upstream call. Success is always 200 with the decoded
 //! envelope; errors are `{"error"}` with the upstream status.
 
@@ -14,13 +14,15 @@ use crate::core::cloud::bootstrap::{MintError, SessionError};
 use crate::core::cloud::client::{
     CloudClient, CloudError, DeprecationNotice, UpstreamRequest, encode_component,
 };
+use crate::core::cloud::project_bootstrap::{
+    ANON_STATE_MISMATCH_MESSAGE, OAUTH_MISSING_STATE_MESSAGE, ProjectStateError,
+    ensure_project_state,
+};
 use crate::core::cloud::schemas::{
     Envelope, check_deployment_create, check_key_create, decode_envelope, format_issues,
 };
-use crate::core::cloud::state::{
-    ANON_STATE_MISMATCH_MESSAGE, OAUTH_MISSING_STATE_MESSAGE, ProjectScope, ProjectStateError,
-    ensure_project_state, read_state,
-};
+use crate::core::cloud::state::{ProjectScope, read_state};
+use crate::server::body::BufferedBody;
 
 const NO_USABLE_STATE_MESSAGE: &str = "No usable .arkor/state.json for this workspace (missing or invalid). Create your first deployment to bootstrap one (anonymous), restore the file by hand (OAuth), or regenerate it with the correct { orgSlug, projectSlug, projectId } if it's currently corrupt.";
 
@@ -271,7 +273,10 @@ pub(super) async fn list(State(ctx): State<CloudContext>) -> Response {
     with_deployment_client(&ctx, Op::List).await
 }
 
-pub(super) async fn create(State(ctx): State<CloudContext>, raw: Bytes) -> Response {
+pub(super) async fn create(
+    State(ctx): State<CloudContext>,
+    BufferedBody(raw): BufferedBody,
+) -> Response {
     let Some(body) = parse_body(&raw) else {
         return invalid_json();
     };
@@ -291,7 +296,7 @@ pub(super) async fn read(State(ctx): State<CloudContext>, Path(id): Path<String>
 pub(super) async fn update(
     State(ctx): State<CloudContext>,
     Path(id): Path<String>,
-    raw: Bytes,
+    BufferedBody(raw): BufferedBody,
 ) -> Response {
     let Some(body) = parse_body(&raw) else {
         return invalid_json();
@@ -316,7 +321,7 @@ pub(super) async fn list_keys(State(ctx): State<CloudContext>, Path(id): Path<St
 pub(super) async fn create_key(
     State(ctx): State<CloudContext>,
     Path(id): Path<String>,
-    raw: Bytes,
+    BufferedBody(raw): BufferedBody,
 ) -> Response {
     let Some(body) = parse_body(&raw) else {
         return invalid_json();

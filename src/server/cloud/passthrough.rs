@@ -1,5 +1,5 @@
 //! Routes that pass the cloud's answer through: status and body unvalidated, only the
-//! headers SPEC §12 lists (SPEC §12.1–12.5).
+//! headers docs/protocol.md §14 lists (docs/protocol.md §14.2–§14.6).
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -11,8 +11,9 @@ use serde_json::json;
 use super::{
     CloudContext, cloud_error_response, json_error, json_response, session_error_response,
 };
-use crate::core::cloud::client::{CloudClient, CloudError, UpstreamRequest, encode_component};
-use crate::core::cloud::state::{ProjectStateError, ensure_project_state, read_state};
+use crate::core::cloud::client::{CloudClient, CloudError, UpstreamRequest};
+use crate::core::cloud::project_bootstrap::{ProjectStateError, ensure_project_state};
+use crate::core::cloud::state::read_state;
 
 const DEPRECATION_HEADERS: [&str; 3] = ["deprecation", "sunset", "warning"];
 const NO_CACHE: &str = "no-cache, no-transform";
@@ -87,7 +88,7 @@ async fn forward(
     response
 }
 
-/// GET /api/credentials (SPEC §12.1).
+/// GET /api/credentials (docs/protocol.md §14.2).
 pub(super) async fn credentials(State(ctx): State<CloudContext>) -> Response {
     let creds = match ctx.credentials().await {
         Ok(c) => c,
@@ -110,7 +111,7 @@ pub(super) async fn credentials(State(ctx): State<CloudContext>) -> Response {
     )
 }
 
-/// GET /api/me (SPEC §12.2).
+/// GET /api/me (docs/protocol.md §14.3).
 pub(super) async fn me(State(ctx): State<CloudContext>) -> Response {
     let creds = match ctx.credentials().await {
         Ok(c) => c,
@@ -126,7 +127,7 @@ pub(super) async fn me(State(ctx): State<CloudContext>) -> Response {
     .await
 }
 
-/// GET /api/jobs (SPEC §12.3): no state → empty list without touching credentials.
+/// GET /api/jobs (docs/protocol.md §14.4): no state → empty list without touching credentials.
 pub(super) async fn jobs(State(ctx): State<CloudContext>) -> Response {
     let empty = || json_response(StatusCode::OK, &json!({ "jobs": [] }));
     let Some(state) = read_state(ctx.project_root()) else {
@@ -144,7 +145,7 @@ pub(super) async fn jobs(State(ctx): State<CloudContext>) -> Response {
     forward(&ctx, &client, request, Reply::BufferedJson).await
 }
 
-/// GET /api/jobs/{id}/events (SPEC §12.4): the job's event stream, streamed through.
+/// GET /api/jobs/{id}/events (docs/protocol.md §14.5): the job's event stream, streamed through.
 pub(super) async fn job_events(
     State(ctx): State<CloudContext>,
     Path(id): Path<String>,
@@ -162,22 +163,12 @@ pub(super) async fn job_events(
         return missing();
     }
     let client = ctx.client_for(&creds);
-    let path = format!("/v1/jobs/{}/events/stream", encode_component(&id));
-    let mut request = UpstreamRequest::new(Method::GET, path)
-        .scoped(&state.scope())
-        .header("Accept", "text/event-stream")
-        .streaming();
-    if let Some(last) = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-    {
-        request = request.header("Last-Event-ID", last);
-    }
+    let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    let request = UpstreamRequest::job_events(&id, &state.scope(), last_event_id);
     forward(&ctx, &client, request, Reply::EventStream).await
 }
 
-/// POST /api/inference/chat (SPEC §12.5): bootstrap the project for an anonymous user,
+/// POST /api/inference/chat (docs/protocol.md §14.6): bootstrap the project for an anonymous user,
 /// then forward the body unchanged and stream the answer back.
 pub(super) async fn chat(State(ctx): State<CloudContext>, body: Body) -> Response {
     let creds = match ctx.credentials().await {
@@ -200,7 +191,7 @@ pub(super) async fn chat(State(ctx): State<CloudContext>, body: Body) -> Respons
         }
     };
     ctx.note_deprecation(client.deprecation());
-    // No size limit and no validation: the cloud decides (SPEC §12.5).
+    // No size limit and no validation: the cloud decides (docs/protocol.md §14.6).
     let raw: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),

@@ -170,31 +170,22 @@ mod tests {
     fn banner_at_width(width: u16) -> String {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
         let run = RunInfo {
-            pid: 7,
-            origin: RunOrigin::Engine,
-            trainer_name: None,
-            job_id: None,
-            config_hash: None,
-            content_hash: None,
             state: RunState::EarlyStopping,
-            started_at: t0,
-            state_since: t0,
             kill_deadline: Some(t0 + Duration::from_secs(30)),
-            restart_reason: Vec::new(),
-            restarted_from: None,
+            ..RunInfo::new(7, RunOrigin::Engine, t0)
         };
         let snapshot = EngineSnapshot {
             status: BuildStatus::Ok,
-            last_good: None,
-            last_event: None,
             runs: vec![Arc::new(run)],
-            shutting_down: false,
+            ..EngineSnapshot::default()
         };
         let mut app = App::new("demo", LogStore::new(), snapshot, AppOptions::default(), t0);
         app.handle_action(Action::Quit);
         let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, 12))
             .expect("test backend");
-        terminal.draw(|f| app.render(f)).expect("draw");
+        terminal
+            .draw(|f| crate::tui::render(&mut app, f))
+            .expect("draw");
         let buffer = terminal.backend().buffer();
         (0..width)
             .map(|x| buffer[(x, 1)].symbol().to_string())

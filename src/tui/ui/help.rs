@@ -82,10 +82,7 @@ mod tests {
     fn a_narrow_help_wraps_descriptions_instead_of_cutting_them() {
         let snapshot = EngineSnapshot {
             status: BuildStatus::Ok,
-            last_good: None,
-            last_event: None,
-            runs: Vec::new(),
-            shutting_down: false,
+            ..EngineSnapshot::default()
         };
         let options = AppOptions::default();
         let mut app = App::new(
@@ -98,7 +95,9 @@ mod tests {
         app.help_open = true;
         let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(40, 40))
             .expect("test backend");
-        terminal.draw(|f| app.render(f)).expect("draw");
+        terminal
+            .draw(|f| crate::tui::render(&mut app, f))
+            .expect("draw");
         let buffer = terminal.backend().buffer();
         let screen: Vec<String> = (0..40)
             .map(|y| {

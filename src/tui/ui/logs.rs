@@ -6,12 +6,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use crate::core::logs::LogStream;
-use crate::tui::MIN_FRAME_INTERVAL;
 use crate::tui::ansi;
 use crate::tui::app::App;
 use crate::tui::keymap::Focus;
 use crate::tui::logview::{LogBounds, layout_rows};
-use crate::tui::ui::{Part, animate_within, fit_parts, printable};
+use crate::tui::ui::{MIN_FRAME_INTERVAL, Part, animate_within, fit_parts, printable};
 
 /// Lines a frame searches at most; a flood is searched over several frames so keys stay fast.
 const SEARCH_SCAN_PER_FRAME: usize = 5_000;

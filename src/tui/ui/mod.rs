@@ -18,6 +18,9 @@ use ratatui::text::Span;
 use crate::tui::ansi::{self, char_width};
 use crate::tui::app::App;
 
+/// Frames are at most this often (~60 fps); anything arriving in between joins the next frame.
+pub const MIN_FRAME_INTERVAL: Duration = Duration::from_millis(16);
+
 /// The timeline sits beside the logs only when there is room for both.
 const SIDE_TIMELINE_FROM_WIDTH: u16 = 100;
 const SIDE_TIMELINE_NARROWEST: u16 = 44;
@@ -26,6 +29,7 @@ const SIDE_TIMELINE_MAX_WIDTH: u16 = 72;
 const BOTTOM_TIMELINE_ROWS: u16 = 4;
 const BOTTOM_TIMELINE_FROM_BODY_HEIGHT: u16 = 14;
 
+/// Draw the whole screen from the App's state and its clock (`app.now`).
 pub fn render(app: &mut App, frame: &mut Frame) {
     let area = frame.area();
     app.next_change = None;

@@ -94,13 +94,9 @@ fn state_text(app: &App, run: &RunInfo) -> String {
 
 /// The explanatory second line of a run, when there is something to explain.
 fn why_line(app: &App, run: &RunInfo) -> Option<String> {
-    // Stopping and restarting are explained by the run's own config change only; the one a
-    // replacement inherited from its predecessor explains where it came from, not why it stops.
+    // Stopping and restarting are explained by the run's own config change only; why a
+    // replacement was started explains where it came from, not why it stops.
     let own_reason = Some(format::config_changes(&run.restart_reason)).filter(|s| !s.is_empty());
-    let reason = app
-        .restart_reason(run)
-        .map(format::config_changes)
-        .filter(|s| !s.is_empty());
     match &run.state {
         RunState::EarlyStopping => {
             let waited = app.elapsed_since(run.state_since);
@@ -131,10 +127,13 @@ fn why_line(app: &App, run: &RunInfo) -> Option<String> {
             None => "restarting with the current build".to_string(),
         }),
         RunState::Exited { .. } => None,
-        _ => match (run.restarted_from, reason) {
-            (Some(from), Some(reason)) => Some(format!("restarted from {from}: {reason}")),
-            _ => None,
-        },
+        _ => run.restarted_from.as_ref().map(|restart| {
+            format!(
+                "restarted from {}: {}",
+                restart.from,
+                format::restart_cause(&restart.cause)
+            )
+        }),
     }
 }
 
@@ -341,35 +340,25 @@ mod tests {
 
     use super::why_line;
     use crate::core::engine::{BuildStatus, EngineSnapshot};
-    use crate::core::events::{ConfigChange, EngineEvent, RunInfo, RunOrigin, RunState};
+    use crate::core::events::{
+        ConfigChange, EngineEvent, Restart, RestartCause, RunInfo, RunOrigin, RunState,
+    };
     use crate::core::logs::LogStore;
     use crate::tui::action::Action;
     use crate::tui::app::{App, AppOptions};
 
     fn run(pid: u32, state: RunState) -> RunInfo {
         RunInfo {
-            pid,
-            origin: RunOrigin::Engine,
             trainer_name: Some("demo".into()),
-            job_id: None,
-            config_hash: None,
-            content_hash: None,
             state,
-            started_at: SystemTime::UNIX_EPOCH,
-            state_since: SystemTime::UNIX_EPOCH,
-            kill_deadline: None,
-            restart_reason: Vec::new(),
-            restarted_from: None,
+            ..RunInfo::new(pid, RunOrigin::Engine, SystemTime::UNIX_EPOCH)
         }
     }
 
     fn app() -> App {
         let snapshot = EngineSnapshot {
             status: BuildStatus::Ok,
-            last_good: None,
-            last_event: None,
-            runs: Vec::new(),
-            shutting_down: false,
+            ..EngineSnapshot::default()
         };
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(10);
         App::new(
@@ -390,10 +379,8 @@ mod tests {
         };
         let snapshot = EngineSnapshot {
             status: BuildStatus::Ok,
-            last_good: None,
-            last_event: None,
             runs: vec![Arc::new(run)],
-            shutting_down: false,
+            ..EngineSnapshot::default()
         };
         let mut app = App::new(
             "demo",
@@ -404,7 +391,9 @@ mod tests {
         );
         let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 12))
             .expect("test backend");
-        terminal.draw(|f| app.render(f)).expect("draw");
+        terminal
+            .draw(|f| crate::tui::render(&mut app, f))
+            .expect("draw");
         let buffer = terminal.backend().buffer();
         let row: String = (0..120)
             .map(|x| buffer[(x, 3)].symbol().to_string())
@@ -428,9 +417,14 @@ mod tests {
             why_line(&app, &old).is_some_and(|w| w.contains("config changed: learningRate")),
             "the run that stops for the change says so"
         );
-        app.apply_event(EngineEvent::Run(Arc::new(old)));
+        app.apply_event(EngineEvent::Run(Arc::new(old.clone())));
         let replacement = RunInfo {
-            restarted_from: Some(100),
+            restarted_from: Some(Restart {
+                from: 100,
+                cause: RestartCause::ConfigChanged {
+                    changes: old.restart_reason.clone(),
+                },
+            }),
             ..run(200, RunState::Running)
         };
         app.apply_event(EngineEvent::Run(Arc::new(replacement.clone())));
@@ -450,5 +444,61 @@ mod tests {
         assert!(!why.contains("learningRate"), "{why}");
         let last = app.timeline.entries().back().map(|e| e.text.clone());
         assert_eq!(last.as_deref(), Some("200 early-stopping (quitting)"));
+    }
+
+    #[test]
+    fn a_manual_restart_of_a_restarted_run_is_labelled_manual_not_with_the_old_change() {
+        let mut app = app();
+        let lr = vec![ConfigChange {
+            key: "learningRate".into(),
+            old: Some("0.0002".into()),
+            new: Some("0.0001".into()),
+        }];
+        // 100 stops for a config change, 200 replaces it, the user restarts 200 by hand.
+        app.apply_event(EngineEvent::Run(Arc::new(RunInfo {
+            restart_reason: lr.clone(),
+            ..run(100, RunState::EarlyStopping)
+        })));
+        app.apply_event(EngineEvent::Run(Arc::new(RunInfo {
+            restarted_from: Some(Restart {
+                from: 100,
+                cause: RestartCause::ConfigChanged { changes: lr },
+            }),
+            ..run(200, RunState::Running)
+        })));
+        let stopping = run(200, RunState::EarlyStopping);
+        app.apply_event(EngineEvent::Run(Arc::new(stopping.clone())));
+        assert!(
+            !why_line(&app, &stopping)
+                .unwrap_or_default()
+                .contains("learningRate"),
+            "a manual stop blames no config change"
+        );
+        let third = RunInfo {
+            restarted_from: Some(Restart {
+                from: 200,
+                cause: RestartCause::Manual,
+            }),
+            ..run(300, RunState::Running)
+        };
+        app.apply_event(EngineEvent::Run(Arc::new(third.clone())));
+        assert_eq!(
+            why_line(&app, &third).as_deref(),
+            Some("restarted from 200: manual restart")
+        );
+        // A change reverted before the restart says so instead of naming it.
+        let reverted = RunInfo {
+            restarted_from: Some(Restart {
+                from: 300,
+                cause: RestartCause::ConfigChanged {
+                    changes: Vec::new(),
+                },
+            }),
+            ..run(400, RunState::Running)
+        };
+        assert_eq!(
+            why_line(&app, &reverted).as_deref(),
+            Some("restarted from 300: config changed and changed back")
+        );
     }
 }

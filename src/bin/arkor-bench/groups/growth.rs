@@ -1,10 +1,10 @@
-//! The `growth` group: how save → `rebuild` grows with the module graph. For each size, end to
-//! end against `arkor tui --headless` as shipped (the kept module graph), the same binary with
-//! every save built in full (`ARKOR_TUI_INCREMENTAL=off`, the A/B), and the reference
-//! `arkor dev`, all in one session; the RSS each server holds after its saves; and, in
-//! process, where one build's time goes: scan (read, parse, transform every module) against
-//! link + generate, for a full build and for a partial one, with the AST copy a partial build
-//! makes of Rolldown's snapshot.
+//! growth: how save → `rebuild` grows with the module graph. For the 3-module project and
+//! 10 / 100 / 1,000 generated modules more, end to end against `arkor tui --headless` as
+//! shipped (the kept module graph), the same binary with every save built in full
+//! (`ARKOR_TUI_INCREMENTAL=off`, the A/B), and the reference `arkor dev` when given, all in one
+//! session; the RSS each server holds after its saves; and, in process, where one build's time
+//! goes: scan (read, parse, transform every module) against link + generate, for a full build
+//! and for a partial one, with the AST copy a partial build makes of Rolldown's snapshot.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -16,27 +16,13 @@ use arkor_tui::core::watch::INCREMENTAL_ENV;
 use rolldown::{Bundler, ExperimentalOptions};
 use rolldown_common::{BundleMode, ScanMode};
 
+use crate::bench::Bench;
 use crate::e2e::{self, ms};
 use crate::fixture::BenchProject;
 use crate::micro::{self, IDLE_BEFORE_SAVE};
-use crate::procs::{self, Peer, ServerSpec};
-use crate::report::{Row, Verdict, f2, ms_pair};
+use crate::procs::{self, Peer};
+use crate::report::{Report, Row, Verdict, f2, floor_ms, ms_pair};
 use crate::stats::Samples;
-use crate::{Session, note_errors, with_server};
-
-/// Builds the spec of a dev server: (peer, project, HOME name, extra environment).
-pub type SpecFn<'a> = dyn Fn(Peer, &Path, &str, Vec<(String, String)>) -> ServerSpec + 'a;
-
-pub struct Setup<'a> {
-    pub root: &'a Path,
-    pub node: &'a Path,
-    /// Generated modules added to the 3-module project, per size measured.
-    pub sizes: &'a [usize],
-    pub warmup: usize,
-    pub runs: usize,
-    pub reference: Option<&'a Path>,
-    pub spec: &'a SpecFn<'a>,
-}
 
 /// Targets on the kept graph's p50 against the reference's, by extra modules.
 fn target_ratio(extra_modules: usize) -> Option<f64> {
@@ -47,50 +33,31 @@ fn target_ratio(extra_modules: usize) -> Option<f64> {
     }
 }
 
-pub async fn run(s: &mut Session, setup: &Setup<'_>) -> anyhow::Result<()> {
+pub async fn measure(bench: &mut Bench, report: &mut Report) -> anyhow::Result<()> {
+    let runs = bench.plan.runs;
+    let sizes = bench.plan.scale_modules.clone();
     // The 3-module project first: the A/B there shows what the kept graph costs a small one.
-    for &extra in std::iter::once(&0).chain(setup.sizes) {
+    for extra in std::iter::once(0).chain(sizes) {
         let modules = extra + 3 + usize::from(extra > 0);
-        s.progress(&format!("growth: {modules} modules"));
-        let dir = setup.root.join(format!("growth-{extra}"));
-        let mut project = BenchProject::create(&dir, extra)?;
+        report.progress(&format!("growth: {modules} modules"));
+        let root = bench.tools.root.clone();
+        let mut project = BenchProject::create(&root.join(format!("growth-{extra}")), extra)?;
         project.install_bench_sdk()?;
-        match split(&project.root, setup.runs.clamp(3, 20)).await {
-            Ok(split) => split.rows(s, modules),
-            Err(e) => s.failed(&format!("growth split, {modules} modules"), "—", e),
+        let bare = micro::floors(&project.root, &bench.tools.node, runs.min(10))
+            .await
+            .ok()
+            .as_ref()
+            .and_then(micro::best_bare);
+        match split(&project.root, runs.clamp(3, 20)).await {
+            Ok(split) => split.rows(report, modules),
+            Err(e) => report.failed(&format!("growth split, {modules} modules"), "—", e),
         }
         if extra > 0 {
-            let figure = format!(
-                "growth stages, {modules} modules, kept graph, in process: Rolldown build + write | Node inspection | save → SSE frame"
-            );
-            match micro::stages(&mut project, setup.node, 2, setup.runs.clamp(3, 20)).await {
-                Ok(st) => {
-                    let three = |p95: bool| {
-                        let pick = |x: &Samples| if p95 { x.p95() } else { x.median() };
-                        format!(
-                            "{} \\| {} \\| {} ms",
-                            f2(pick(&st.build_write_hash)),
-                            f2(pick(&st.inspect)),
-                            f2(pick(&st.total))
-                        )
-                    };
-                    s.rows.push(Row {
-                        figure,
-                        n: st.total.len(),
-                        median: three(false),
-                        p95: three(true),
-                        floor: "—".into(),
-                        peer: "—".into(),
-                        target: "—".into(),
-                        verdict: Verdict::Info,
-                    });
-                }
-                Err(e) => s.failed(&figure, "—", e),
-            }
+            stages_row(bench, report, &mut project, modules).await;
         }
         let kept = server_run(
-            s,
-            setup,
+            bench,
+            report,
             Peer::Arkor,
             &mut project,
             &format!("kept-{extra}"),
@@ -98,22 +65,21 @@ pub async fn run(s: &mut Session, setup: &Setup<'_>) -> anyhow::Result<()> {
         )
         .await;
         let full = server_run(
-            s,
-            setup,
+            bench,
+            report,
             Peer::Arkor,
             &mut project,
             &format!("full-{extra}"),
             vec![(INCREMENTAL_ENV.to_owned(), "off".to_owned())],
         )
         .await;
-        let reference = match setup.reference {
+        let reference = match bench.peers.reference.clone() {
             Some(sdk) if extra > 0 => {
-                let mut p =
-                    BenchProject::create(&setup.root.join(format!("growth-{extra}-ref")), extra)?;
-                p.link_reference_sdk(sdk)?;
+                let mut p = BenchProject::create(&root.join(format!("growth-{extra}-ref")), extra)?;
+                p.link_reference_sdk(&sdk)?;
                 server_run(
-                    s,
-                    setup,
+                    bench,
+                    report,
                     Peer::Reference,
                     &mut p,
                     &format!("ref-{extra}"),
@@ -141,23 +107,23 @@ pub async fn run(s: &mut Session, setup: &Setup<'_>) -> anyhow::Result<()> {
                     (Some(limit), None) => (format!("≤ {limit}× reference"), Verdict::Info),
                     (None, _) => ("—".into(), Verdict::Info),
                 };
-                s.latency(
+                report.latency(
                     &figure,
                     &ours.latency,
-                    "—".into(),
+                    floor_ms(bare),
                     reference.as_ref().map(|r| &r.latency),
                     "reference",
                     &target,
                     verdict,
                 );
             }
-            None => s.failed(&figure, "—", anyhow::anyhow!("see the notes")),
+            None => report.failed(&figure, "—", anyhow::anyhow!("see the notes")),
         }
         if let Some(full) = &full {
-            s.latency(
+            report.latency(
                 &format!("growth A/B: the same, every save built in full ({INCREMENTAL_ENV}=off)"),
                 &full.latency,
-                "—".into(),
+                floor_ms(bare),
                 kept.as_ref().map(|k| &k.latency),
                 "kept graph",
                 "—",
@@ -170,7 +136,7 @@ pub async fn run(s: &mut Session, setup: &Setup<'_>) -> anyhow::Result<()> {
                 .map(|(rss, hwm)| format!("{rss:.1} MiB ({hwm:.1})"))
                 .unwrap_or("—".into())
         };
-        s.rows.push(Row {
+        report.rows.push(Row {
             figure: format!(
                 "growth: RSS of the dev server after its saves, {modules} modules (peak in parentheses)"
             ),
@@ -186,6 +152,43 @@ pub async fn run(s: &mut Session, setup: &Setup<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The stages method on a bigger project: Rolldown build + write, Node inspection, and the
+/// whole save → SSE frame, in process.
+async fn stages_row(
+    bench: &Bench,
+    report: &mut Report,
+    project: &mut BenchProject,
+    modules: usize,
+) {
+    let figure = format!(
+        "growth stages, {modules} modules, kept graph, in process: Rolldown build + write | Node inspection | save → SSE frame"
+    );
+    match micro::stages(project, &bench.tools.node, 2, bench.plan.runs.clamp(3, 20)).await {
+        Ok(st) => {
+            let three = |p95: bool| {
+                let pick = |x: &Samples| if p95 { x.p95() } else { x.median() };
+                format!(
+                    "{} \\| {} \\| {} ms",
+                    f2(pick(&st.build_write_hash)),
+                    f2(pick(&st.inspect)),
+                    f2(pick(&st.total))
+                )
+            };
+            report.rows.push(Row {
+                figure,
+                n: st.total.len(),
+                median: three(false),
+                p95: three(true),
+                floor: "—".into(),
+                peer: "—".into(),
+                target: "—".into(),
+                verdict: Verdict::Info,
+            });
+        }
+        Err(e) => report.failed(&figure, "—", e),
+    }
+}
+
 struct ServerRun {
     latency: Samples,
     /// (VmRSS, VmHWM) in MiB after the last save.
@@ -194,30 +197,33 @@ struct ServerRun {
 
 /// Start a dev server on `project`, measure save → `rebuild`, read its RSS, stop it.
 async fn server_run(
-    s: &mut Session,
-    setup: &Setup<'_>,
+    bench: &Bench,
+    report: &mut Report,
     peer: Peer,
     project: &mut BenchProject,
     home: &str,
     env: Vec<(String, String)>,
 ) -> Option<ServerRun> {
-    let spec = (setup.spec)(peer, &project.root, &format!("home-growth-{home}"), env);
-    let (warmup, runs) = (setup.warmup, setup.runs);
-    let measured = with_server(&spec, |srv| async move {
+    let mut spec = bench.server(peer, &project.root, &format!("home-growth-{home}"));
+    spec.env.extend(env);
+    let (warmup, runs) = (bench.plan.warmup, bench.plan.runs);
+    let measured = procs::with_server(&spec, |srv| async move {
         let figures = e2e::save_to_rebuild(srv.0, &srv.1, project, warmup, runs).await?;
         Ok((figures, procs::rss_mib(srv.2)))
     })
     .await;
     match measured {
         Ok((figures, rss)) => {
-            note_errors(s, &format!("growth {home}"), &figures.transient_errors);
+            report.note_errors(&format!("growth {home}"), &figures.transient_errors);
             Some(ServerRun {
                 latency: figures.latency,
                 rss,
             })
         }
         Err(e) => {
-            s.notes.push(format!("growth {home}: not measured: {e:#}"));
+            report
+                .notes
+                .push(format!("growth {home}: not measured: {e:#}"));
             None
         }
     }
@@ -247,12 +253,12 @@ struct Split {
 }
 
 impl Split {
-    fn rows(&self, s: &mut Session, modules: usize) {
+    fn rows(&self, report: &mut Report, modules: usize) {
         let pair = |a: &Samples, b: &Samples, p95: bool| {
             let pick = |x: &Samples| if p95 { x.p95() } else { x.median() };
             format!("{} + {} ms", f2(pick(a)), f2(pick(b)))
         };
-        s.rows.push(Row {
+        report.rows.push(Row {
             figure: format!(
                 "growth split, {modules} modules: full build = scan (every module) + link & generate"
             ),
@@ -264,7 +270,7 @@ impl Split {
             target: "—".into(),
             verdict: Verdict::Info,
         });
-        s.rows.push(Row {
+        report.rows.push(Row {
             figure: format!(
                 "growth split, {modules} modules: partial build (1 file) = scan & merge & AST copy + link & generate; the AST copy alone"
             ),
@@ -284,7 +290,7 @@ impl Split {
             target: "—".into(),
             verdict: Verdict::Info,
         });
-        s.rows.push(Row {
+        report.rows.push(Row {
             figure: format!(
                 "growth split, {modules} modules: the same partial build on every core (multi-thread runtime + rayon pool)"
             ),
@@ -297,7 +303,7 @@ impl Split {
             verdict: Verdict::Info,
         });
         let (median, p95) = ms_pair(&self.product_rebuild);
-        s.rows.push(Row {
+        report.rows.push(Row {
             figure: format!(
                 "growth split, {modules} modules: the product's `Builder::rebuild` after a one-file save (partial build, graph walk, publish, hashes)"
             ),

@@ -1,0 +1,705 @@
+//! The engine task's lifecycle on paused tokio time, with a fake supervisor, build loop and
+//! cloud: no process is started and no test waits on the wall clock. Time moves only when a
+//! test sleeps, and then only the engine's own timers fire.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc};
+
+use super::ports::{Builds, CloudJobs, Processes};
+use super::task::{EngineTask, Inputs};
+use super::*;
+use crate::core::cloud::CloudEnv;
+use crate::core::cloud::cancel::CancelSnapshot;
+use crate::core::events::{
+    ConfigChange, EngineEvent, ExitStatus, NoticeLevel, RestartCause, RunState,
+};
+use crate::core::hash;
+use crate::core::logs::MAX_EXITED_RUNS_KEPT;
+use crate::core::registry::{SignalOutcome, Signaller};
+use crate::core::run_output::OutputTap;
+use crate::core::supervisor::{ChildEvent, SpawnError, SpawnSpec};
+use crate::core::watch::BuildLoopEvent;
+
+/// What the fakes did, in order: `SIGTERM 1000`, `SIGKILL 1000`, `spawn 1001`, `builds
+/// shut down`, `cancel 1000 job-1`.
+#[derive(Clone, Default)]
+struct Journal(Arc<Mutex<Vec<String>>>);
+
+impl Journal {
+    fn push(&self, entry: String) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+    }
+
+    fn entries(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn count(&self, entry: &str) -> usize {
+        self.entries().iter().filter(|e| *e == entry).count()
+    }
+}
+
+/// Hands out pids from 1000 on (or `reuse_pid` once: the OS reusing a pid) and writes down
+/// every signal.
+struct FakeProcesses {
+    journal: Journal,
+    next_pid: Mutex<u32>,
+    reuse_pid: Arc<Mutex<Option<u32>>>,
+}
+
+impl Signaller for FakeProcesses {
+    fn signal(&self, pid: u32, signal: Signal) -> SignalOutcome {
+        self.journal.push(format!("{} {pid}", signal.as_str()));
+        SignalOutcome::Delivered
+    }
+}
+
+impl Processes for FakeProcesses {
+    fn spawn(&self, _spec: SpawnSpec, _tap: Option<OutputTap>) -> Result<u32, SpawnError> {
+        let reused = self
+            .reuse_pid
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let pid = reused.unwrap_or_else(|| {
+            let mut next = self.next_pid.lock().unwrap_or_else(|e| e.into_inner());
+            *next += 1;
+            *next - 1
+        });
+        self.journal.push(format!("spawn {pid}"));
+        Ok(pid)
+    }
+
+    fn terminate(&self, pid: u32) -> SignalOutcome {
+        self.signal(pid, Signal::SIGTERM)
+    }
+
+    fn force_stop(&self, pid: u32) -> SignalOutcome {
+        self.signal(pid, Signal::SIGKILL)
+    }
+}
+
+struct FakeBuilds {
+    journal: Journal,
+}
+
+impl Builds for FakeBuilds {
+    fn rebuild(&self) {
+        self.journal.push("rebuild".into());
+    }
+
+    fn shutdown(&mut self) -> impl Future<Output = ()> + Send {
+        self.journal.push("builds shut down".into());
+        std::future::ready(())
+    }
+}
+
+struct FakeCloud {
+    journal: Journal,
+}
+
+impl CloudJobs for FakeCloud {
+    fn cancel(&self, pid: u32, job_id: String, _snapshot: CancelSnapshot) {
+        self.journal.push(format!("cancel {pid} {job_id}"));
+    }
+}
+
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// The bytes of the artifact on disk: runs spawn with their content hash.
+const ARTIFACT: &str = "export default 1;\n";
+
+struct Harness {
+    handle: EngineHandle,
+    events: broadcast::Receiver<EngineEvent>,
+    builds: mpsc::Sender<BuildLoopEvent>,
+    children: mpsc::UnboundedSender<ChildEvent>,
+    journal: Journal,
+    reuse_pid: Arc<Mutex<Option<u32>>>,
+    join: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+/// A project with an installed SDK (the engine reads its `bin`) and an artifact on disk.
+fn project_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sdk = dir.path().join("node_modules/arkor");
+    std::fs::create_dir_all(&sdk).expect("sdk dir");
+    std::fs::write(
+        sdk.join("package.json"),
+        r#"{"name":"arkor","version":"0.0.0-test","bin":{"arkor":"bin.mjs"}}"#,
+    )
+    .expect("sdk manifest");
+    let out = dir.path().join(".arkor/build");
+    std::fs::create_dir_all(&out).expect("out dir");
+    std::fs::write(out.join("index.mjs"), ARTIFACT).expect("artifact");
+    dir
+}
+
+impl Harness {
+    fn start(run_on_ready: bool, cloud: bool) -> Harness {
+        let dir = project_dir();
+        let project = Project::at(dir.path()).expect("project");
+        let (handle, detached) = EngineHandle::detached(project.clone());
+        let events = handle.subscribe();
+        let journal = Journal::default();
+        let reuse_pid = Arc::new(Mutex::new(None));
+        let processes = FakeProcesses {
+            journal: journal.clone(),
+            next_pid: Mutex::new(1000),
+            reuse_pid: reuse_pid.clone(),
+        };
+        let (builds, build_rx) = mpsc::channel(64);
+        let (children, child_rx) = mpsc::unbounded_channel();
+        let config = EngineConfig {
+            project,
+            node: "node".into(),
+            stop_timeout: STOP_TIMEOUT,
+            run_on_ready,
+            run_env: Vec::new(),
+            cloud: cloud.then(|| CloudEnv {
+                home: dir.path().join("home"),
+                cloud_api_url_override: None,
+            }),
+        };
+        let task = EngineTask::new(
+            config,
+            detached.shared.clone(),
+            processes,
+            FakeBuilds {
+                journal: journal.clone(),
+            },
+            FakeCloud {
+                journal: journal.clone(),
+            },
+        );
+        let join = tokio::spawn(task.run(Inputs {
+            commands: detached.commands,
+            builds: build_rx,
+            children: child_rx,
+        }));
+        Harness {
+            handle,
+            events,
+            builds,
+            children,
+            journal,
+            reuse_pid,
+            join,
+            _dir: dir,
+        }
+    }
+
+    /// Let the engine task handle everything queued (the runtime is single-threaded).
+    async fn settle(&self) {
+        for _ in 0..8 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Let `by` pass on the paused clock (the engine's timers due meanwhile fire), then settle.
+    async fn advance(&self, by: Duration) {
+        tokio::time::sleep(by).await;
+        self.settle().await;
+    }
+
+    /// How often `signal` ("SIGTERM", "SIGKILL", "SIGUSR2") went to `pid`.
+    fn sent(&self, signal: &str, pid: u32) -> usize {
+        self.journal.count(&format!("{signal} {pid}"))
+    }
+
+    async fn build(&self, config: serde_json::Value) {
+        self.build_with(artifact_for(config)).await;
+    }
+
+    async fn build_with(&self, artifact: BuiltArtifact) {
+        self.builds
+            .send(BuildLoopEvent::Built(artifact))
+            .await
+            .expect("engine reads builds");
+        self.settle().await;
+    }
+
+    async fn command(&self, command: Command) {
+        assert!(self.handle.send(command), "engine alive");
+        self.settle().await;
+    }
+
+    async fn child(&self, event: ChildEvent) {
+        self.children.send(event).expect("engine reads children");
+        self.settle().await;
+    }
+
+    async fn job_id(&self, pid: u32) {
+        self.child(ChildEvent::JobId {
+            pid,
+            id: format!("job-{pid}"),
+        })
+        .await;
+    }
+
+    async fn exit(&self, pid: u32, status: ExitStatus) {
+        self.child(ChildEvent::Exited { pid, status }).await;
+    }
+
+    async fn start_run(&self, origin: RunOrigin) -> u32 {
+        let handle = self.handle.clone();
+        let started = tokio::spawn(async move { handle.start_run(origin).await });
+        self.settle().await;
+        started.await.expect("start task").expect("run started").pid
+    }
+
+    fn run(&self, pid: u32) -> RunInfo {
+        self.handle
+            .snapshot()
+            .run(pid)
+            .map(|r| (**r).clone())
+            .unwrap_or_else(|| panic!("no run {pid} in the snapshot"))
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        self.handle.snapshot().runs.iter().map(|r| r.pid).collect()
+    }
+
+    fn notices(&mut self) -> Vec<(NoticeLevel, String)> {
+        let mut found = Vec::new();
+        while let Ok(event) = self.events.try_recv() {
+            if let EngineEvent::Notice { level, message } = event {
+                found.push((level, message));
+            }
+        }
+        found
+    }
+
+    /// Whether a stored line of `pid` contains `needle`.
+    fn logged(&self, pid: u32, needle: &str) -> bool {
+        self.handle.logs().with(pid, |log| {
+            log.is_some_and(|l| l.lines().iter().any(|line| line.text.contains(needle)))
+        })
+    }
+
+    /// The next spawn returns `pid`, as when the OS hands out a pid again.
+    fn reuse_pid_next(&self, pid: u32) {
+        *self.reuse_pid.lock().unwrap_or_else(|e| e.into_inner()) = Some(pid);
+    }
+}
+
+/// A build of the on-disk artifact bytes with this config (hash derived from it), so a run
+/// spawned after it has exactly these bytes loaded.
+fn artifact_for(config: serde_json::Value) -> BuiltArtifact {
+    artifact_with_content(config, &hash::content_hash(ARTIFACT.as_bytes()))
+}
+
+/// A build whose bytes differ from what runs loaded (an edit).
+fn edited(config: serde_json::Value, content: &str) -> BuiltArtifact {
+    artifact_with_content(config, content)
+}
+
+fn artifact_with_content(config: serde_json::Value, content: &str) -> BuiltArtifact {
+    BuiltArtifact {
+        out_file: "/p/.arkor/build/index.mjs".into(),
+        hash: "1-1-1".into(),
+        content_hash: Some(content.into()),
+        config_hash: Some(hash::content_hash(config.to_string().as_bytes())),
+        trainer_name: Some("demo".into()),
+        config: Some(config),
+        build_duration: Duration::from_millis(5),
+        inspect_duration: Duration::from_millis(1),
+    }
+}
+
+fn lr(value: f64) -> serde_json::Value {
+    json!({ "model": "m", "learningRate": value })
+}
+
+fn lr_change() -> Vec<ConfigChange> {
+    vec![ConfigChange {
+        key: "learningRate".into(),
+        old: Some("0.0002".into()),
+        new: Some("0.0001".into()),
+    }]
+}
+
+/// A running engine-owned run (job id known) on `config`.
+async fn running_run(h: &Harness, config: serde_json::Value) -> u32 {
+    h.build(config).await;
+    let pid = *h.pids().last().expect("run_on_ready started a run");
+    h.job_id(pid).await;
+    assert_eq!(h.run(pid).state, RunState::Running);
+    pid
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_config_change_restarts_the_run_after_its_clean_exit_and_names_the_change() {
+    let h = Harness::start(true, false);
+    let first = running_run(&h, lr(0.0002)).await;
+    h.build_with(edited(lr(0.0001), "b")).await;
+    let stopping = h.run(first);
+    assert_eq!(stopping.state, RunState::EarlyStopping);
+    assert_eq!(stopping.restart_reason, lr_change());
+    assert!(stopping.kill_deadline.is_some());
+    assert_eq!(h.sent("SIGTERM", first), 1);
+
+    h.exit(first, ExitStatus::Code(0)).await;
+    let second = first + 1;
+    assert_eq!(h.run(first).state, RunState::Restarting);
+    assert_eq!(h.run(first).kill_deadline, None);
+    let replacement = h.run(second);
+    let restart = replacement.restarted_from.expect("a restart");
+    assert_eq!(restart.from, first);
+    assert_eq!(
+        restart.cause,
+        RestartCause::ConfigChanged {
+            changes: lr_change()
+        }
+    );
+    assert_eq!(
+        replacement.config_hash,
+        artifact_for(lr(0.0001)).config_hash
+    );
+    assert!(h.logged(second, "replaces pid 1000) with the new config"));
+
+    // The predecessor's Restarting is over once the replacement runs.
+    h.job_id(second).await;
+    assert_eq!(
+        h.run(first).state,
+        RunState::Exited {
+            status: ExitStatus::Code(0)
+        }
+    );
+    assert_eq!(h.run(second).state, RunState::Running);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_reverted_during_the_early_stop_is_not_labelled_with_the_change() {
+    let h = Harness::start(true, false);
+    let first = running_run(&h, lr(0.0002)).await;
+    h.build_with(edited(lr(0.0001), "b")).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The revert: dispatch skips the latched run; the replacement gets the original config.
+    h.build_with(edited(lr(0.0002), "c")).await;
+    assert_eq!(h.sent("SIGTERM", first), 1);
+    h.exit(first, ExitStatus::Code(0)).await;
+    let replacement = h.run(first + 1);
+    let cause = replacement.restarted_from.expect("a restart").cause;
+    assert_eq!(cause.to_string(), "config changed and changed back");
+    assert!(!cause.to_string().contains("learningRate"));
+    assert_eq!(
+        replacement.config_hash,
+        artifact_for(lr(0.0002)).config_hash
+    );
+    // What the predecessor shows while restarting is what the replacement changes: nothing.
+    assert!(h.run(first).restart_reason.is_empty());
+    assert!(!h.logged(first + 1, "with the new config"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_manual_restart_of_a_restarted_run_is_a_manual_restart() {
+    let h = Harness::start(true, false);
+    let first = running_run(&h, lr(0.0002)).await;
+    h.build_with(edited(lr(0.0001), "b")).await;
+    h.exit(first, ExitStatus::Code(0)).await;
+    let second = first + 1;
+    h.job_id(second).await;
+
+    h.command(Command::RestartRun { pid: second }).await;
+    let stopping = h.run(second);
+    assert_eq!(stopping.state, RunState::EarlyStopping);
+    assert!(stopping.restart_reason.is_empty(), "{stopping:?}");
+    h.exit(second, ExitStatus::Code(0)).await;
+    let third = h.run(second + 1);
+    let restart = third.restarted_from.expect("a restart");
+    assert_eq!(
+        (restart.from, restart.cause),
+        (second, RestartCause::Manual)
+    );
+    assert_eq!(RestartCause::Manual.to_string(), "manual restart");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_config_adopted_for_unchanged_bytes_is_what_the_table_and_the_next_restart_use() {
+    let mut h = Harness::start(true, false);
+    // The first build's inspection found no config; the run spawns with none.
+    let mut blind = artifact_for(lr(0.0002));
+    blind.config_hash = None;
+    blind.config = None;
+    h.build_with(blind).await;
+    let pid = *h.pids().last().expect("a run");
+    h.job_id(pid).await;
+    assert_eq!(h.run(pid).config_hash, None);
+    // Same bytes, now with a config: dispatch adopts it for the run, signalling nobody, and
+    // front ends hear of it.
+    while h.events.try_recv().is_ok() {}
+    h.build(lr(0.0002)).await;
+    let adopted = artifact_for(lr(0.0002)).config_hash;
+    assert_eq!(h.run(pid).config_hash, adopted);
+    let mut published = false;
+    while let Ok(event) = h.events.try_recv() {
+        published |=
+            matches!(&event, EngineEvent::Run(run) if run.pid == pid && run.config_hash == adopted);
+    }
+    assert!(published, "the adopted config was published");
+    assert_eq!(h.run(pid).state, RunState::Running);
+    assert_eq!(h.sent("SIGTERM", pid), 0);
+    // The next config edit is diffed against the adopted config.
+    h.build_with(edited(lr(0.0001), "b")).await;
+    assert_eq!(h.run(pid).restart_reason, lr_change());
+    h.exit(pid, ExitStatus::Code(0)).await;
+    assert_eq!(
+        h.run(pid + 1).restarted_from.map(|r| r.cause),
+        Some(RestartCause::ConfigChanged {
+            changes: lr_change()
+        })
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_callback_edit_hot_swaps_and_the_run_records_the_new_bytes() {
+    let h = Harness::start(true, false);
+    let pid = running_run(&h, lr(0.0002)).await;
+    h.build_with(edited(lr(0.0002), "b")).await;
+    let run = h.run(pid);
+    assert_eq!(run.state, RunState::HotSwapped);
+    assert_eq!(run.content_hash.as_deref(), Some("b"));
+    assert_eq!(h.sent("SIGUSR2", pid), 1);
+    // Reverting the callbacks is a change again.
+    h.build(lr(0.0002)).await;
+    assert_eq!(h.sent("SIGUSR2", pid), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_edit_before_the_job_id_restarts_on_the_same_config_and_says_why() {
+    let h = Harness::start(true, false);
+    h.build(lr(0.0002)).await;
+    let pid = *h.pids().last().expect("a run");
+    h.build_with(edited(lr(0.0002), "b")).await;
+    assert_eq!(h.sent("SIGTERM", pid), 1);
+    // SIGTERMed before its handlers existed: it dies of the signal, and still restarts.
+    h.exit(pid, ExitStatus::Signal(libc::SIGTERM)).await;
+    let cause = h.run(pid + 1).restarted_from.map(|r| r.cause);
+    assert_eq!(cause, Some(RestartCause::NotReadyForHotSwap));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_abandoned_studio_run_is_killed_when_the_job_id_wait_runs_out() {
+    let h = Harness::start(false, false);
+    h.build(lr(0.0002)).await;
+    let pid = h.start_run(RunOrigin::Http).await;
+    h.command(Command::AbandonHttpRun { pid }).await;
+    h.advance(ABANDON_JOB_ID_WAIT - Duration::from_millis(100))
+        .await;
+    assert_eq!(h.sent("SIGKILL", pid), 0);
+    h.advance(Duration::from_millis(200)).await;
+    assert_eq!(h.sent("SIGKILL", pid), 1);
+    assert!(h.logged(pid, "stopped from the Studio (SIGKILL)"));
+    // Out of dispatch: a config edit signals nobody.
+    h.build_with(edited(lr(0.0001), "b")).await;
+    assert_eq!(h.sent("SIGTERM", pid), 0);
+    // Never restarted by the engine.
+    h.exit(pid, ExitStatus::Signal(9)).await;
+    assert_eq!(h.pids(), vec![pid]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_abandoned_studio_run_dies_as_soon_as_its_job_id_arrives_and_only_once() {
+    let h = Harness::start(false, false);
+    h.build(lr(0.0002)).await;
+    let pid = h.start_run(RunOrigin::Http).await;
+    h.command(Command::AbandonHttpRun { pid }).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    h.job_id(pid).await;
+    assert_eq!(h.sent("SIGKILL", pid), 1);
+    h.advance(ABANDON_JOB_ID_WAIT * 2).await;
+    assert_eq!(h.sent("SIGKILL", pid), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_that_outlasts_its_timeout_escalates_to_sigkill_at_the_deadline() {
+    let mut h = Harness::start(true, false);
+    let pid = running_run(&h, lr(0.0002)).await;
+    h.command(Command::RestartRun { pid }).await;
+    assert_eq!(h.sent("SIGTERM", pid), 1);
+    let deadline = h.run(pid).kill_deadline.expect("a countdown");
+    let ahead = deadline
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    assert!(ahead <= STOP_TIMEOUT && ahead > STOP_TIMEOUT - Duration::from_secs(5));
+    // A second stop request sends no second SIGTERM (the runner would lose its checkpoint).
+    h.command(Command::StopRun { pid, force: false }).await;
+    h.command(Command::RestartRun { pid }).await;
+    assert_eq!(h.sent("SIGTERM", pid), 1);
+
+    h.advance(STOP_TIMEOUT - Duration::from_secs(1)).await;
+    assert_eq!(h.sent("SIGKILL", pid), 0);
+    h.advance(Duration::from_secs(2)).await;
+    assert_eq!(h.sent("SIGKILL", pid), 1);
+    assert!(h.logged(pid, "still running 30.0 s after SIGTERM: sent SIGKILL"));
+    let notices = h.notices();
+    assert!(
+        notices
+            .iter()
+            .any(|(level, m)| *level == NoticeLevel::Warn && m.contains("within 30s")),
+        "{notices:?}"
+    );
+    // An escalated stop counts as stopped: the restart still happens.
+    h.exit(pid, ExitStatus::Signal(9)).await;
+    assert_eq!(h.run(pid + 1).restarted_from.map(|r| r.from), Some(pid));
+    // Nothing fires again for the dead run.
+    h.advance(STOP_TIMEOUT * 2).await;
+    assert_eq!(h.sent("SIGKILL", pid), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_target_gets_the_long_backstop_not_the_user_stop_timeout() {
+    let h = Harness::start(true, false);
+    let pid = running_run(&h, lr(0.0002)).await;
+    h.build_with(edited(lr(0.0001), "b")).await;
+    h.advance(RESTART_ESCALATION_TIMEOUT - Duration::from_secs(1))
+        .await;
+    assert_eq!(h.sent("SIGKILL", pid), 0);
+    h.advance(Duration::from_secs(2)).await;
+    assert_eq!(h.sent("SIGKILL", pid), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_exit_with_a_job_cancels_the_cloud_job_and_is_not_restarted() {
+    let mut h = Harness::start(true, true);
+    let pid = running_run(&h, lr(0.0002)).await;
+    h.build_with(edited(lr(0.0001), "b")).await;
+    h.exit(pid, ExitStatus::Code(1)).await;
+    assert_eq!(h.journal.count(&format!("cancel {pid} job-{pid}")), 1);
+    assert_eq!(h.pids(), vec![pid], "no replacement");
+    assert!(
+        h.notices()
+            .iter()
+            .any(|(_, m)| m.contains("exited with code 1 while early-stopping for a restart"))
+    );
+
+    // A clean exit leaves the cancel to the runner; no job, nothing to cancel.
+    h.command(Command::StartRun {
+        origin: RunOrigin::Engine,
+        reply: None,
+    })
+    .await;
+    let clean = pid + 1;
+    h.job_id(clean).await;
+    h.exit(clean, ExitStatus::Code(0)).await;
+    h.command(Command::StartRun {
+        origin: RunOrigin::Engine,
+        reply: None,
+    })
+    .await;
+    let jobless = pid + 2;
+    h.exit(jobless, ExitStatus::Code(1)).await;
+    let cancels: Vec<String> = h
+        .journal
+        .entries()
+        .into_iter()
+        .filter(|e| e.starts_with("cancel"))
+        .collect();
+    assert_eq!(cancels, vec![format!("cancel {pid} job-{pid}")]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_cloud_env_nothing_is_cancelled() {
+    let h = Harness::start(true, false);
+    let pid = running_run(&h, lr(0.0002)).await;
+    h.exit(pid, ExitStatus::Signal(9)).await;
+    assert!(!h.journal.entries().iter().any(|e| e.starts_with("cancel")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn exited_runs_are_kept_up_to_the_limit_with_their_logs() {
+    let h = Harness::start(false, false);
+    h.build(lr(0.0002)).await;
+    let total = MAX_EXITED_RUNS_KEPT + 3;
+    let mut pids = Vec::new();
+    for _ in 0..total {
+        let pid = h.start_run(RunOrigin::Engine).await;
+        h.exit(pid, ExitStatus::Code(0)).await;
+        pids.push(pid);
+    }
+    assert_eq!(
+        h.pids(),
+        pids[3..].to_vec(),
+        "the oldest finished runs go first"
+    );
+    assert!(!h.logged(pids[0], "started"), "their logs go with them");
+    assert!(h.logged(pids[total - 1], "started"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reused_pid_starts_a_fresh_record() {
+    let h = Harness::start(false, false);
+    h.build(lr(0.0002)).await;
+    let pid = h.start_run(RunOrigin::Engine).await;
+    h.job_id(pid).await;
+    h.command(Command::StopRun { pid, force: true }).await;
+    h.exit(pid, ExitStatus::Signal(9)).await;
+    h.reuse_pid_next(pid);
+    assert_eq!(h.start_run(RunOrigin::Engine).await, pid);
+    let fresh = h.run(pid);
+    assert_eq!((fresh.state, fresh.job_id), (RunState::Starting, None));
+    assert_eq!(h.pids(), vec![pid], "one record per pid");
+    // Not latched: a config edit reaches it.
+    h.build_with(edited(lr(0.0001), "b")).await;
+    assert_eq!(h.sent("SIGTERM", pid), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_stops_the_runs_first_and_the_build_loop_after_them() {
+    let mut h = Harness::start(true, false);
+    let pid = running_run(&h, lr(0.0002)).await;
+    h.command(Command::Shutdown { force: false }).await;
+    assert_eq!(h.run(pid).state, RunState::EarlyStopping);
+    assert!(h.handle.snapshot().shutting_down);
+    // No new run, no rebuild, no dev event while the run stops.
+    assert_eq!(
+        h.handle.start_run(RunOrigin::Engine).await.err(),
+        Some(StartRunError::ShuttingDown)
+    );
+    h.build_with(edited(lr(0.0001), "b")).await;
+    assert_eq!(h.journal.count("builds shut down"), 0);
+    h.exit(pid, ExitStatus::Code(0)).await;
+    (&mut h.join).await.expect("engine task ends");
+    let journal = h.journal.entries();
+    let sigterm = journal.iter().position(|e| *e == format!("SIGTERM {pid}"));
+    let builds_down = journal.iter().position(|e| e == "builds shut down");
+    assert!(
+        sigterm.is_some() && builds_down.is_some() && sigterm < builds_down,
+        "{journal:?}"
+    );
+    assert_eq!(h.sent("SIGTERM", pid), 1);
+    assert_eq!(
+        h.journal.count("spawn 1001"),
+        0,
+        "not restarted while shutting down"
+    );
+    let mut stopped = false;
+    while let Ok(event) = h.events.try_recv() {
+        assert!(
+            !matches!(event, EngineEvent::Dev(_)) || !stopped,
+            "a dev event after Stopped"
+        );
+        stopped |= matches!(event, EngineEvent::Stopped);
+    }
+    assert!(stopped);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_shutdown_request_force_stops() {
+    let h = Harness::start(true, false);
+    let pid = running_run(&h, lr(0.0002)).await;
+    h.command(Command::Shutdown { force: false }).await;
+    h.command(Command::Shutdown { force: true }).await;
+    assert_eq!(h.sent("SIGTERM", pid), 1);
+    assert_eq!(h.sent("SIGKILL", pid), 1);
+    h.exit(pid, ExitStatus::Signal(9)).await;
+    tokio::time::timeout(Duration::from_secs(60), h.join)
+        .await
+        .expect("engine ends once its runs are gone")
+        .expect("engine task did not panic");
+}
