@@ -507,6 +507,36 @@ async fn a_one_file_save_rereads_exactly_that_file() {
     build_loop.handle.shutdown().await;
 }
 
+/// A new source file beside the graph is no reason to build, but it may change where an import
+/// resolves: the next save reads every module again, and the save after that only itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_file_makes_the_next_save_read_everything() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut graph = GraphProject::generate(KEPT_GRAPH_MIN_MODULES + 4, &mut rng);
+    let mut build_loop = Loop::start(Builder::new(graph.project.project.clone()));
+    assert_eq!(build_loop.settle().await, Some(true), "first build");
+    let mods = graph.project.path("src/arkor/mods");
+    let opens = OpenCounter::watch(&[graph.project.path("src/arkor"), mods.clone()]);
+
+    std::fs::write(mods.join("newcomer.ts"), "export const newcomer = 1;\n").expect("new file");
+    assert_eq!(
+        build_loop.settle().await,
+        None,
+        "a file nobody imports starts no build"
+    );
+    for (round, expected) in [graph.modules.len() + 2, 1].into_iter().enumerate() {
+        graph.modules[2].revision += 1;
+        opens.take();
+        graph.write_module(2);
+        assert_eq!(build_loop.settle().await, Some(true), "save {round}");
+        let opened = opens.take();
+        assert_eq!(opened.len(), expected, "save {round}: {opened:?}");
+        assert!(opened.contains_key(&graph.module_path(2)), "{opened:?}");
+    }
+    assert_eq!(graph.artifact(), graph.fresh_build().await.unwrap());
+    build_loop.handle.shutdown().await;
+}
+
 /// A builder that keeps every graph, on a project of `count` generated modules.
 async fn kept_builder(count: usize) -> (GraphProject, Builder) {
     let mut rng = StdRng::seed_from_u64(count as u64);
