@@ -174,16 +174,9 @@ async fn stages_row(
                     f2(pick(&st.total))
                 )
             };
-            report.rows.push(Row {
-                figure,
-                n: st.total.len(),
-                median: three(false),
-                p95: three(true),
-                floor: "—".into(),
-                peer: "—".into(),
-                target: "—".into(),
-                verdict: Verdict::Info,
-            });
+            report
+                .rows
+                .push(info_row(figure, st.total.len(), three(false), three(true)));
         }
         Err(e) => report.failed(&figure, "—", e),
     }
@@ -258,63 +251,47 @@ impl Split {
             let pick = |x: &Samples| if p95 { x.p95() } else { x.median() };
             format!("{} + {} ms", f2(pick(a)), f2(pick(b)))
         };
-        report.rows.push(Row {
-            figure: format!(
+        report.rows.push(info_row(
+            format!(
                 "growth split, {modules} modules: full build = scan (every module) + link & generate"
             ),
-            n: self.full_scan.len(),
-            median: pair(&self.full_scan, &self.full_link_generate, false),
-            p95: pair(&self.full_scan, &self.full_link_generate, true),
-            floor: "—".into(),
-            peer: "—".into(),
-            target: "—".into(),
-            verdict: Verdict::Info,
-        });
-        report.rows.push(Row {
-            figure: format!(
+            self.full_scan.len(),
+            pair(&self.full_scan, &self.full_link_generate, false),
+            pair(&self.full_scan, &self.full_link_generate, true),
+        ));
+        report.rows.push(info_row(
+            format!(
                 "growth split, {modules} modules: partial build (1 file) = scan & merge & AST copy + link & generate; the AST copy alone"
             ),
-            n: self.partial_scan.len(),
-            median: format!(
+            self.partial_scan.len(),
+            format!(
                 "{}; {} ms",
                 pair(&self.partial_scan, &self.partial_link_generate, false),
                 f2(self.ast_copy.median())
             ),
-            p95: format!(
+            format!(
                 "{}; {} ms",
                 pair(&self.partial_scan, &self.partial_link_generate, true),
                 f2(self.ast_copy.p95())
             ),
-            floor: "—".into(),
-            peer: "—".into(),
-            target: "—".into(),
-            verdict: Verdict::Info,
-        });
-        report.rows.push(Row {
-            figure: format!(
+        ));
+        report.rows.push(info_row(
+            format!(
                 "growth split, {modules} modules: the same partial build on every core (multi-thread runtime + rayon pool)"
             ),
-            n: self.parallel_scan.len(),
-            median: pair(&self.parallel_scan, &self.parallel_link_generate, false),
-            p95: pair(&self.parallel_scan, &self.parallel_link_generate, true),
-            floor: "—".into(),
-            peer: "—".into(),
-            target: "—".into(),
-            verdict: Verdict::Info,
-        });
+            self.parallel_scan.len(),
+            pair(&self.parallel_scan, &self.parallel_link_generate, false),
+            pair(&self.parallel_scan, &self.parallel_link_generate, true),
+        ));
         let (median, p95) = ms_pair(&self.product_rebuild);
-        report.rows.push(Row {
-            figure: format!(
+        report.rows.push(info_row(
+            format!(
                 "growth split, {modules} modules: the product's `Builder::rebuild` after a one-file save (partial build, graph walk, publish, hashes)"
             ),
-            n: self.product_rebuild.len(),
+            self.product_rebuild.len(),
             median,
             p95,
-            floor: "—".into(),
-            peer: "—".into(),
-            target: "—".into(),
-            verdict: Verdict::Info,
-        });
+        ));
     }
 }
 
@@ -468,4 +445,18 @@ fn incremental_options(root: &Path) -> rolldown::BundlerOptions {
         ..Default::default()
     });
     options
+}
+
+/// A row with no floor, peer or target: context for the figures that have one.
+fn info_row(figure: String, n: usize, median: String, p95: String) -> Row {
+    Row {
+        figure,
+        n,
+        median,
+        p95,
+        floor: "—".into(),
+        peer: "—".into(),
+        target: "—".into(),
+        verdict: Verdict::Info,
+    }
 }
