@@ -416,8 +416,7 @@ impl LoopState {
                     }
                 }
                 _ = poll.tick(), if self.polling() => {
-                    if self.poll_detects_change() {
-                        self.pending.require_full(FullReason::Polling);
+                    if self.poll_for_changes() {
                         self.change(Instant::now()).await;
                     }
                 }
@@ -724,13 +723,20 @@ impl LoopState {
         self.watcher.is_none() || self.unwatchable || self.entry_missing
     }
 
-    fn poll_detects_change(&mut self) -> bool {
-        if self.entry_missing {
-            return self.project.entry.is_file();
+    /// Whether polling found a change. A poll cannot say which files changed (only that a
+    /// stat differs), so the next build reads everything.
+    fn poll_for_changes(&mut self) -> bool {
+        let changed = if self.entry_missing {
+            self.project.entry.is_file()
+        } else {
+            let now = self.snapshot();
+            let changed = now != self.poll_snapshot;
+            self.poll_snapshot = now;
+            changed
+        };
+        if changed {
+            self.pending.require_full(FullReason::Polling);
         }
-        let now = self.snapshot();
-        let changed = now != self.poll_snapshot;
-        self.poll_snapshot = now;
         changed
     }
 
@@ -906,6 +912,97 @@ mod tests {
         }
         assert!(!c.supersedes_inspection());
         assert!(c.finished(seq, true).publish);
+    }
+
+    /// A loop state on a project with `src/arkor/index.ts` and `a.ts` as its graph, nothing
+    /// pending (as after a build). Its inspector has no Node: nothing here inspects.
+    fn loop_state(root: &Path) -> LoopState {
+        let src = root.join("src/arkor");
+        std::fs::create_dir_all(&src).expect("mkdir");
+        for file in ["index.ts", "a.ts"] {
+            std::fs::write(src.join(file), "export {};\n").expect("write");
+        }
+        let project = Project::at(root).expect("project");
+        let inspector = Inspector::start(crate::core::inspect::InspectorOptions::new(
+            root.join("no-node"),
+            root.to_path_buf(),
+        ));
+        let (events, _) = mpsc::channel(1);
+        let mut state = LoopState::new(Builder::new(project), inspector, events);
+        state.graph = [src.join("index.ts"), src.join("a.ts")].into();
+        state.watched_dirs = [src].into();
+        state.pending = Changes::default();
+        state
+    }
+
+    fn event(kind: EventKind, path: &Path) -> notify::Result<notify::Event> {
+        Ok(notify::Event::new(kind).add_path(path.to_path_buf()))
+    }
+
+    /// What the watcher reports decides between a partial build of the changed files and a
+    /// full one: lost events, polling and new or removed files cannot be built partially.
+    #[tokio::test]
+    async fn watcher_events_choose_partial_or_full_builds() {
+        use notify::event::{CreateKind, DataChange, Flag, RemoveKind};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical");
+        let src = root.join("src/arkor");
+        let modify = EventKind::Modify(ModifyKind::Data(DataChange::Content));
+
+        // A save of a graph file: that file, partially.
+        let mut state = loop_state(&root);
+        assert!(state.is_relevant(event(modify, &src.join("a.ts"))));
+        assert_eq!(state.pending.full_reason(), None);
+        assert_eq!(
+            state.pending.modified_files().collect::<Vec<_>>(),
+            [src.join("a.ts")]
+        );
+
+        // A file nobody imports yet: no build, but the next one reads everything.
+        std::fs::write(src.join("b.ts"), "export {};\n").expect("write");
+        assert!(!state.is_relevant(event(
+            EventKind::Create(CreateKind::File),
+            &src.join("b.ts")
+        )));
+        assert_eq!(
+            state.pending.full_reason(),
+            Some(&FullReason::Created(src.join("b.ts")))
+        );
+
+        // A watched folder removed (or renamed away).
+        let mut state = loop_state(&root);
+        assert!(state.is_relevant(event(EventKind::Remove(RemoveKind::Folder), &src)));
+        assert_eq!(
+            state.pending.full_reason(),
+            Some(&FullReason::Removed(src.clone()))
+        );
+
+        // The kernel queue overflowed.
+        let mut state = loop_state(&root);
+        let overflow = notify::Event::new(EventKind::Other).set_flag(Flag::Rescan);
+        assert!(state.is_relevant(Ok(overflow)));
+        assert_eq!(state.pending.full_reason(), Some(&FullReason::WatcherLost));
+
+        // The watcher reported an error.
+        let mut state = loop_state(&root);
+        assert!(state.is_relevant(Err(notify::Error::generic("inotify read failed"))));
+        assert_eq!(state.pending.full_reason(), Some(&FullReason::WatcherLost));
+
+        // Without a watcher the graph is polled: a changed stat builds everything.
+        let mut state = loop_state(&root);
+        state.watcher = None;
+        assert!(state.polling());
+        state.poll_snapshot = state.snapshot();
+        assert!(!state.poll_for_changes());
+        std::fs::write(src.join("a.ts"), "export const a = 1;\n").expect("write");
+        assert!(state.poll_for_changes());
+        assert_eq!(state.pending.full_reason(), Some(&FullReason::Polling));
+        assert!(!state.poll_for_changes(), "reported once");
+
+        // Build output and dependencies are not the project's sources.
+        let mut state = loop_state(&root);
+        assert!(!state.is_relevant(event(modify, &root.join(".arkor/build/index.mjs"))));
+        assert_eq!(state.pending, Changes::default());
     }
 
     #[test]
