@@ -143,6 +143,15 @@ const METHOD: &str = r#"## Method
   engine's own `build_duration` (its first file event → artifact published and inspected) and
   `inspect_duration`. "Plumbing" is the rest: raw event → dev bus minus the build loop's duration
   (thread hops notify → build loop → engine, dispatch, publish). The stages add up to the total.
+- **Growth**: for the 3-module project and 14 / 104 / 1,004 modules, save → `rebuild` end to end in
+  one session: `arkor tui --headless` as shipped (kept module graph), the same binary with
+  `ARKOR_TUI_INCREMENTAL=off` (every save a full one-shot build: the A/B), and the reference; then each
+  server's VmRSS (VmHWM). The split rows time Rolldown's own stage entry points (`Bundle::scan_modules`,
+  `bundle_generate`) on the build thread after a 60 ms pause: a one-shot full build, and a partial build
+  of the saved file on a kept bundler (its scan includes the merge into the snapshot and the copy of
+  every module's AST; the copy is timed once more on its own), the same partial build on the
+  multi-thread runtime, and the product's `Builder::rebuild`. "growth stages" is the stages method
+  above on the bigger project.
 - **save → signal**: one run started over `POST /api/train`; the harness stamps the write with
   CLOCK_REALTIME and reads the runner's SIGUSR2 stamp from the streamed body.
 - **Fan-out**: N SSE clients connected and past their replay, 2 live runs, one save per round; each

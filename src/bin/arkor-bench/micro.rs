@@ -214,7 +214,7 @@ fn is_external(
     Box::pin(std::future::ready(Ok(external)))
 }
 
-fn bare_options(root: &Path) -> BundlerOptions {
+pub fn bare_options(root: &Path) -> BundlerOptions {
     BundlerOptions {
         input: Some(vec![InputItem {
             name: Some("index".into()),
