@@ -611,9 +611,16 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
                 };
                 run.record.job_id = Some(id.clone());
                 let abandoned = run.abandoned;
+                let followed = run.cancel.is_some();
                 if run.state == RunState::Starting {
                     run.set_state(RunState::Running);
                 }
+                let how = if followed {
+                    "; following its training progress"
+                } else {
+                    ""
+                };
+                self.system_log(pid, format!("arkor: cloud job {id} started{how}"));
                 self.follow(pid, id);
                 if abandoned {
                     self.kill_abandoned(pid);
