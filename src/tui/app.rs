@@ -15,6 +15,7 @@ use crate::core::events::{
 use crate::core::logs::{LogStore, MAX_EXITED_RUNS_KEPT};
 use crate::core::training::{OutcomeKind, RunOutcome};
 use crate::tui::action::Action;
+use crate::tui::chart_data::ChartCache;
 use crate::tui::format;
 use crate::tui::keymap::{Focus, KeyContext};
 use crate::tui::logview::{LogBounds, LogView};
@@ -127,6 +128,8 @@ pub struct App {
     pub(crate) hit_map: HitMap,
     /// Set by render: when the visible screen will look different without any event.
     pub(crate) next_change: Option<Duration>,
+    /// The selected run's plot data, kept while its metrics are unchanged.
+    pub chart: ChartCache,
     notifications: Vec<String>,
     user_stopped: HashSet<u32>,
     logs: LogStore,
@@ -162,6 +165,7 @@ impl App {
             message: None,
             hit_map: HitMap::default(),
             next_change: None,
+            chart: ChartCache::default(),
             notifications: Vec::new(),
             user_stopped: HashSet::new(),
             logs,
