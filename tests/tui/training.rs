@@ -9,7 +9,9 @@ use arkor_tui::core::cloud::job_events::{JobEvent, JobEventKind, TrainingLog};
 use arkor_tui::core::engine::BuildStatus;
 use arkor_tui::core::events::{EngineEvent, ExitStatus, RunInfo, RunState};
 use arkor_tui::core::logs::LogStore;
-use arkor_tui::core::training::{MarkerKind, OutcomeKind, RunMetrics, SharedMetrics};
+use arkor_tui::core::training::{
+    FinalMetrics, MarkerKind, OutcomeKind, RunMetrics, RunOutcome, SharedMetrics,
+};
 
 use crate::support::*;
 
@@ -221,4 +223,51 @@ fn the_chart_is_read_again_only_when_the_metrics_changed() {
     );
     draw(&mut app, 120, 40);
     assert_eq!(app.chart.builds(), 2);
+}
+
+#[test]
+fn a_runs_outcome_rewrites_its_exit_line_and_heads_its_panel() {
+    let metrics = trained(7, Some(200), 0.3);
+    let running = RunInfo {
+        metrics: metrics.clone(),
+        ..run(41001, RunState::Running)
+    };
+    let mut app = selected(vec![running], 41001);
+    let exited = RunInfo {
+        metrics,
+        ..exited(41001, ExitStatus::Code(1))
+    };
+    app.apply_event(EngineEvent::Run(Arc::new(exited.clone())));
+    let last = |app: &arkor_tui::tui::App| app.timeline.entries().back().map(|e| e.text.clone());
+    assert_eq!(last(&app).as_deref(), Some("41001 failed, exit 1"));
+    let entries = app.timeline.entries().len();
+
+    // A moment later the cloud's verdict arrived: the same line says it better.
+    let outcome = RunOutcome {
+        kind: OutcomeKind::Failed {
+            error: "CUDA out of memory".into(),
+            step: Some(7),
+        },
+        last: FinalMetrics {
+            step: Some(7),
+            loss: Some(0.5),
+            eval_loss: None,
+        },
+    };
+    app.apply_event(EngineEvent::Run(Arc::new(RunInfo {
+        outcome: Some(outcome),
+        ..exited
+    })));
+    let text = "41001 failed at step 7, loss 0.5000 (CUDA out of memory)";
+    assert_eq!(last(&app).as_deref(), Some(text));
+    assert_eq!(
+        app.timeline.entries().len(),
+        entries,
+        "rewritten, not added"
+    );
+    let shown = crate::support::text(&draw(&mut app, 120, 30));
+    assert!(
+        shown.contains(" failed at step 7, loss 0.5000 (CUDA out of memory)"),
+        "{shown}"
+    );
 }

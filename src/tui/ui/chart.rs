@@ -14,7 +14,7 @@ use ratatui::widgets::{
 };
 
 use crate::core::events::RunInfo;
-use crate::core::training::{MarkerKind, Progress};
+use crate::core::training::{MarkerKind, OutcomeKind};
 use crate::tui::app::App;
 use crate::tui::chart_data::PlotData;
 use crate::tui::format;
@@ -56,7 +56,7 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     }
     let [progress_area, chart_area] =
         Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
-    render_progress(app, frame, progress_area, &run.metrics.progress());
+    render_progress(app, frame, progress_area, &run);
     if chart_area.height < MIN_CHART_ROWS {
         return;
     }
@@ -70,9 +70,24 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
 }
 
 /// `step 150/200 75% · loss 0.4213 · eval 0.4600 · ckpt 140 · 3.2 steps/s · ETA 0:16`, with a
-/// gauge filling the rest of the line when the number of steps is known.
-fn render_progress(app: &App, frame: &mut Frame, area: Rect, progress: &Progress) {
+/// gauge filling the rest of the line when the number of steps is known. An ended run says
+/// how it ended instead (`completed at step 200, loss 0.1705`).
+fn render_progress(app: &App, frame: &mut Frame, area: Rect, run: &RunInfo) {
     let theme = app.theme;
+    let progress = &run.metrics.progress();
+    if let Some(outcome) = &run.outcome {
+        let style = match outcome.kind {
+            _ if outcome.is_success() => theme.ok(),
+            OutcomeKind::Replaced { .. } => theme.accent(),
+            _ => theme.error(),
+        };
+        let text = format!(" {} ", outcome.describe());
+        frame.render_widget(
+            Paragraph::new(Span::styled(fit(&text, usize::from(area.width)), style)),
+            area,
+        );
+        return;
+    }
     let mut text = match (progress.step, progress.max_steps) {
         (Some(step), Some(max)) => format!(
             " step {step}/{max} {:.0}%",
