@@ -424,26 +424,7 @@ pub fn render(lines: usize, frames: usize) -> anyhow::Result<(Samples, Samples)>
         (0..lines).map(|i| (LogStream::Stdout, crate::emit::sample_line(i as u64))),
     );
     let now = SystemTime::now();
-    let run = RunInfo {
-        trainer_name: Some("bench-trainer".into()),
-        job_id: Some("bench-job".into()),
-        config_hash: Some("996c886df5bc8d78".into()),
-        content_hash: Some("c0ffee1234567890".into()),
-        state: RunState::Running,
-        ..RunInfo::new(pid, RunOrigin::Engine, now)
-    };
-    let snapshot = EngineSnapshot {
-        status: BuildStatus::Ok,
-        runs: vec![Arc::new(run)],
-        ..EngineSnapshot::default()
-    };
-    let options = AppOptions {
-        server_url: Some("http://127.0.0.1:4000/".into()),
-        notifications: false,
-        colors: true,
-        ..AppOptions::default()
-    };
-    let mut app = App::new("~/bench", logs.clone(), snapshot, options, now);
+    let mut app = bench_app(logs.clone(), bench_run(pid, now), now);
     let mut full = Samples::new();
     let mut incremental = Samples::new();
     let mut steady = Terminal::new(TestBackend::new(200, 50))?;
@@ -468,6 +449,34 @@ pub fn render(lines: usize, frames: usize) -> anyhow::Result<(Samples, Samples)>
         }
     }
     Ok((full, incremental))
+}
+
+/// The running run the render figures draw.
+fn bench_run(pid: u32, now: SystemTime) -> RunInfo {
+    RunInfo {
+        trainer_name: Some("bench-trainer".into()),
+        job_id: Some("bench-job".into()),
+        config_hash: Some("996c886df5bc8d78".into()),
+        content_hash: Some("c0ffee1234567890".into()),
+        state: RunState::Running,
+        ..RunInfo::new(pid, RunOrigin::Engine, now)
+    }
+}
+
+/// A dashboard state with `run`, after a good build, at `now`.
+fn bench_app(logs: LogStore, run: RunInfo, now: SystemTime) -> App {
+    let snapshot = EngineSnapshot {
+        status: BuildStatus::Ok,
+        runs: vec![Arc::new(run)],
+        ..EngineSnapshot::default()
+    };
+    let options = AppOptions {
+        server_url: Some("http://127.0.0.1:4000/".into()),
+        notifications: false,
+        colors: true,
+        ..AppOptions::default()
+    };
+    App::new("~/bench", logs, snapshot, options, now)
 }
 
 /// A 200×50 frame whose selected run has a `steps`-step loss series (an eval loss every 25
@@ -511,26 +520,10 @@ pub fn render_chart(steps: u64, frames: usize) -> anyhow::Result<Samples> {
         m.mark(MarkerKind::EarlyStopRequested, now);
     });
     let run = RunInfo {
-        trainer_name: Some("bench-trainer".into()),
-        job_id: Some("bench-job".into()),
-        config_hash: Some("996c886df5bc8d78".into()),
-        content_hash: Some("c0ffee1234567890".into()),
-        state: RunState::Running,
         metrics,
-        ..RunInfo::new(pid, RunOrigin::Engine, now)
+        ..bench_run(pid, now)
     };
-    let snapshot = EngineSnapshot {
-        status: BuildStatus::Ok,
-        runs: vec![Arc::new(run.clone())],
-        ..EngineSnapshot::default()
-    };
-    let options = AppOptions {
-        server_url: Some("http://127.0.0.1:4000/".into()),
-        notifications: false,
-        colors: true,
-        ..AppOptions::default()
-    };
-    let mut app = App::new("~/bench", logs, snapshot, options, now);
+    let mut app = bench_app(logs, run.clone(), now);
     app.selected = Some(pid);
     let mut full = Samples::new();
     for i in 0..frames + 3 {

@@ -3,7 +3,7 @@
 //! of 100,000 steps, idle CPU with three open silent streams.
 
 use crate::bench::Bench;
-use crate::report::{Report, Row, Verdict, at_most, single};
+use crate::report::{Report, Row, at_most, key_latency_verdict, single};
 use crate::tui_training;
 
 pub async fn measure(bench: &mut Bench, report: &mut Report) -> anyhow::Result<()> {
@@ -36,11 +36,7 @@ pub async fn measure(bench: &mut Bench, report: &mut Report) -> anyhow::Result<(
                 target: "< 2 % of a core".into(),
                 verdict: at_most(Some(cost), 2.0),
             });
-            let verdict = if f.unanswered > 0 {
-                Verdict::Miss(f64::INFINITY)
-            } else {
-                at_most(f.key_latency.p95(), 50.0)
-            };
+            let verdict = key_latency_verdict(&f.key_latency, f.unanswered);
             report.latency(
                 &format!(
                     "key `?` → help overlay drawn, while 1,000 training events/s arrive ({} unanswered)",
