@@ -1052,3 +1052,45 @@ async fn an_unreachable_cloud_is_said_once_however_many_runs_and_retries() {
             .all(|&pid| h.run(pid).state == RunState::Running)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_waits_for_a_stopped_runs_last_frames_at_most_the_grace() {
+    let mut h = Harness::start(true, true);
+    let pid = running_run(&h, lr(0.0002)).await;
+    let job = format!("job-{pid}");
+    h.streams.send(&job, &frame(1, training_log(12, 0.9)));
+    h.advance(BATCH).await;
+    h.command(Command::Shutdown { force: false }).await;
+    h.exit(pid, ExitStatus::Code(0)).await;
+    // The stream stays open and silent: the engine ends once the grace is over, with the
+    // outcome settled and the follower gone.
+    tokio::time::timeout(FOLLOWER_LINGER + Duration::from_secs(1), &mut h.join)
+        .await
+        .expect("the engine ends within the grace")
+        .expect("engine task did not panic");
+    assert!(h.streams.closed(&job));
+    let outcome = h
+        .run(pid)
+        .outcome
+        .expect("settled before the engine stopped");
+    assert_eq!(
+        outcome.kind,
+        OutcomeKind::StoppedAtCheckpoint {
+            checkpoint_step: None
+        }
+    );
+    assert_eq!(outcome.last.step, Some(12));
+    let mut stopped_after_outcome = false;
+    let mut outcome_seen = false;
+    while let Ok(event) = h.events.try_recv() {
+        match event {
+            EngineEvent::Run(run) if run.pid == pid && run.outcome.is_some() => outcome_seen = true,
+            EngineEvent::Stopped => stopped_after_outcome = outcome_seen,
+            _ => {}
+        }
+    }
+    assert!(
+        stopped_after_outcome,
+        "the outcome is published before Stopped"
+    );
+}
