@@ -271,3 +271,40 @@ fn a_runs_outcome_rewrites_its_exit_line_and_heads_its_panel() {
         "{shown}"
     );
 }
+
+#[test]
+fn the_end_of_session_summary_gives_each_runs_outcome_with_its_last_step_and_loss() {
+    let completed = RunInfo {
+        metrics: trained(200, Some(200), 0.2),
+        ..exited(41001, ExitStatus::Code(0))
+    };
+    completed.metrics.write(|m| {
+        m.apply_event(&event(JobEventKind::Completed, at(300)));
+        m.conclude(OutcomeKind::Completed);
+    });
+    let completed = RunInfo {
+        outcome: completed.metrics.outcome(),
+        ..completed
+    };
+    // No outcome yet (the dashboard closed before it settled): the exit and the numbers.
+    let crashed = RunInfo {
+        metrics: trained(30, Some(200), 0.2),
+        ..exited(41002, ExitStatus::Code(1))
+    };
+    let exit = arkor_tui::tui::TuiExit {
+        reason: arkor_tui::tui::ExitReason::Quit,
+        runs: vec![Arc::new(completed), Arc::new(crashed)],
+    };
+    let lines = exit.summary_lines();
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines[0].starts_with("run 41001 (alpaca-lora, job job-a029): completed at step 200, loss "),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with(
+            "run 41002 (alpaca-lora, job job-a02a): failed (exit 1) at step 30, loss "
+        ),
+        "{lines:?}"
+    );
+}
