@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use arkor_tui::core::cloud::job_events::{JobEvent, JobEventKind, TrainingLog};
+use arkor_tui::core::cloud::job_events::{
+    FollowerUpdate, JobEvent, JobEventKind, StreamError, StreamHealth, TrainingLog,
+};
 use arkor_tui::core::engine::BuildStatus;
 use arkor_tui::core::events::{EngineEvent, ExitStatus, RunInfo, RunState};
 use arkor_tui::core::logs::LogStore;
@@ -182,6 +184,17 @@ fn a_run_with_only_unusable_values_has_a_progress_line_and_no_curve() {
     let mut app = selected(vec![running], 41001);
     let shown = text(&draw(&mut app, 100, 30));
     assert!(shown.contains("\n step 3\n"), "{shown}");
+    // The stream is down: the progress line says the numbers are not current.
+    app.runs[0].metrics.write(|m| {
+        m.apply(FollowerUpdate::Health(StreamHealth::Down {
+            error: StreamError::Empty,
+        }))
+    });
+    let shown = text(&draw(&mut app, 100, 30));
+    assert!(
+        shown.contains(" step 3 · cloud unreachable, retrying"),
+        "{shown}"
+    );
     assert!(shown.contains("no loss reported yet"), "{shown}");
 }
 

@@ -13,6 +13,7 @@ use ratatui::widgets::{
     Axis, Block, Borders, Chart, Dataset, GraphType, LegendPosition, LineGauge, Paragraph,
 };
 
+use crate::core::cloud::job_events::StreamHealth;
 use crate::core::events::RunInfo;
 use crate::core::training::{MarkerKind, OutcomeKind};
 use crate::tui::app::App;
@@ -109,6 +110,12 @@ fn render_progress(app: &App, frame: &mut Frame, area: Rect, run: &RunInfo) {
     }
     if let Some(eta) = progress.eta {
         text.push_str(&format!(" · ETA {}", format::clock_duration(eta)));
+    }
+    let stream_down = run
+        .metrics
+        .read(|m| matches!(m.health(), Some(StreamHealth::Down { .. })));
+    if stream_down {
+        text.push_str(" · cloud unreachable, retrying");
     }
     text.push(' ');
     match progress.fraction() {
