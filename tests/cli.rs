@@ -19,3 +19,5 @@ mod shutdown;
 mod sim_cloud;
 #[path = "cli/support.rs"]
 mod support;
+#[path = "cli/training.rs"]
+mod training;

@@ -1,4 +1,10 @@
 //! `arkor tui --headless`: one line per event on stdout (human-readable or JSON).
+//!
+//! Training progress: with `--json`, one `metric` line per training event of a run's cloud
+//! job and one `checkpoint` line per saved checkpoint; in the plain format one compact
+//! progress line per checkpoint (a line per step would drown everything else). When the
+//! engine has stopped, a summary: one line per run with how it ended and its last step and
+//! loss.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,11 +14,13 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::stdout_lines::{SkipNote, StdoutLines};
+use crate::core::cloud::job_events::{JobEvent, JobEventKind, TrainingLog};
 use crate::core::engine::EngineHandle;
 use crate::core::events::{
     DevEvent, EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunState, signal_name,
 };
 use crate::core::logs::LogStream;
+use crate::core::training::Progress;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LineFormat {
@@ -44,9 +52,20 @@ pub async fn print_events(
         emit(format_dev(last, format));
     }
     let mut printed_upto: HashMap<u32, u64> = HashMap::new();
+    let mut training = TrainingLines::default();
     loop {
         match events.recv().await {
             Ok(EngineEvent::Stopped) => break,
+            Ok(EngineEvent::Training {
+                pid,
+                job_id,
+                events,
+            }) => {
+                let progress = engine.snapshot().run(pid).map(|r| r.metrics.progress());
+                for line in training.lines(pid, &job_id, &events, progress, format) {
+                    emit(line);
+                }
+            }
             Ok(EngineEvent::Logs { pid }) if with_logs => {
                 let next = printed_upto.entry(pid).or_insert(0);
                 for line in new_log_lines(&engine, pid, next, format) {
@@ -67,6 +86,124 @@ pub async fn print_events(
             Err(RecvError::Closed) => break,
         }
     }
+    for line in summary_lines(&engine.snapshot().runs, format) {
+        emit(line);
+    }
+}
+
+/// The end-of-session summary: one line per run (how it ended, last step and loss).
+pub fn summary_lines(runs: &[Arc<RunInfo>], format: LineFormat) -> Vec<String> {
+    runs.iter()
+        .map(|run| match format {
+            LineFormat::Human => format!("{} summary: {}", stamp(), run.summary_line()),
+            LineFormat::Json => serde_json::json!({
+                "type": "summary",
+                "pid": run.pid,
+                "jobId": run.job_id,
+                "trainerName": run.trainer_name,
+                "outcome": run.outcome,
+                "text": run.summary_line(),
+            })
+            .to_string(),
+        })
+        .collect()
+}
+
+/// The latest values of a run's training, as its events went by (a checkpoint's progress
+/// line shows the numbers as of that checkpoint, not of the end of the batch).
+#[derive(Default)]
+struct TrainingLines {
+    latest: HashMap<u32, Latest>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Latest {
+    loss: Option<f64>,
+    eval_loss: Option<f64>,
+    learning_rate: Option<f64>,
+}
+
+impl TrainingLines {
+    /// The lines for one batch of a run's events. `progress` is the run's progress now (for
+    /// max steps, speed and ETA).
+    fn lines(
+        &mut self,
+        pid: u32,
+        job_id: &str,
+        events: &[JobEvent],
+        progress: Option<Progress>,
+        format: LineFormat,
+    ) -> Vec<String> {
+        let latest = self.latest.entry(pid).or_default();
+        let mut out = Vec::new();
+        for event in events {
+            match &event.kind {
+                JobEventKind::Log(log) => {
+                    latest.loss = log.loss.or(latest.loss);
+                    latest.eval_loss = log.eval_loss.or(latest.eval_loss);
+                    latest.learning_rate = log.learning_rate.or(latest.learning_rate);
+                    if format == LineFormat::Json {
+                        out.push(metric_json(pid, job_id, log));
+                    }
+                }
+                JobEventKind::CheckpointSaved { step } => out.push(match format {
+                    LineFormat::Json => serde_json::json!({
+                        "type": "checkpoint", "pid": pid, "jobId": job_id, "step": step,
+                    })
+                    .to_string(),
+                    LineFormat::Human => checkpoint_line(pid, *step, latest, progress),
+                }),
+                JobEventKind::Started | JobEventKind::Completed | JobEventKind::Failed { .. } => {}
+            }
+        }
+        out
+    }
+}
+
+/// `{"type":"metric","pid","jobId","step","loss","evalLoss","learningRate","epoch"}`, each
+/// value a number or null.
+fn metric_json(pid: u32, job_id: &str, log: &TrainingLog) -> String {
+    serde_json::json!({
+        "type": "metric",
+        "pid": pid,
+        "jobId": job_id,
+        "step": log.step,
+        "loss": log.loss,
+        "evalLoss": log.eval_loss,
+        "learningRate": log.learning_rate,
+        "epoch": log.epoch,
+    })
+    .to_string()
+}
+
+/// `12:00:05 run 1234 checkpoint at step 150/200 (75%) · loss 0.4213 · eval 0.4600 ·
+/// lr 0.00012 · 3.2 steps/s · ETA 16s`.
+fn checkpoint_line(pid: u32, step: u64, latest: &Latest, progress: Option<Progress>) -> String {
+    let progress = progress.unwrap_or_default();
+    let mut line = format!("{} run {pid} checkpoint at step {step}", stamp());
+    if let Some(max) = progress.max_steps {
+        let percent = (step as f64 / max as f64 * 100.0).min(100.0);
+        line.push_str(&format!("/{max} ({percent:.0}%)"));
+    }
+    if let Some(loss) = latest.loss {
+        line.push_str(&format!(" · loss {loss:.4}"));
+    }
+    if let Some(eval) = latest.eval_loss {
+        line.push_str(&format!(" · eval {eval:.4}"));
+    }
+    if let Some(lr) = latest.learning_rate {
+        line.push_str(&format!(" · lr {lr}"));
+    }
+    if let Some(rate) = progress.steps_per_second {
+        line.push_str(&format!(" · {rate:.1} steps/s"));
+    }
+    if let Some(eta) = progress.eta {
+        line.push_str(&format!(
+            " · ETA {}",
+            crate::tui::format::clock_duration(eta)
+        ));
+    }
+    line
 }
 
 /// Format the lines of `pid` stored since `next` (a log sequence number) and advance it.
@@ -145,7 +282,7 @@ pub fn format_event(ev: &EngineEvent, format: LineFormat) -> Option<String> {
             stamp()
         )),
         (EngineEvent::ShuttingDown, LineFormat::Json) => Some(r#"{"type":"shutdown"}"#.into()),
-        (EngineEvent::Logs { .. } | EngineEvent::Stopped, _) => None,
+        (EngineEvent::Logs { .. } | EngineEvent::Training { .. } | EngineEvent::Stopped, _) => None,
     }
 }
 
@@ -219,6 +356,9 @@ fn format_run(run: &RunInfo, format: LineFormat) -> String {
     if !run.restart_reason.is_empty() {
         let changes: Vec<String> = run.restart_reason.iter().map(ToString::to_string).collect();
         line.push_str(&format!(" changed: {}", changes.join(", ")));
+    }
+    if let Some(outcome) = &run.outcome {
+        line.push_str(&format!(" outcome: {}", outcome.describe()));
     }
     line
 }

@@ -7,6 +7,12 @@
 //! lives there, and the [`RunInfo`] front ends see is derived from it); `ports` are the traits
 //! the loop drives ([`Processes`], [`Builds`], [`CloudJobs`]), so `tests` can run it on paused
 //! time with fakes.
+//!
+//! Training progress: once a run's job id is known, the engine follows the job's event stream
+//! (one follower per live run, all feeding one engine input), folds each batch into the run's
+//! metrics, and publishes `EngineEvent::Training`. Nothing in that path can hold up the build
+//! loop, dispatch or a signal: followers run in their own tasks and only ever hand the engine
+//! finished batches.
 
 use std::sync::{Arc, Mutex};
 
@@ -224,8 +230,8 @@ mod task;
 #[cfg(test)]
 mod tests;
 
-pub use ports::{Builds, CloudCancel, CloudJobs, Processes};
-pub use task::{ABANDON_JOB_ID_WAIT, EngineConfig, RESTART_ESCALATION_TIMEOUT};
+pub use ports::{Builds, CloudJobClient, CloudJobs, FollowTag, FollowerUpdates, Processes};
+pub use task::{ABANDON_JOB_ID_WAIT, EngineConfig, FOLLOWER_LINGER, RESTART_ESCALATION_TIMEOUT};
 
 /// Start the engine on the current tokio runtime: the build loop begins at once.
 /// The returned join handle completes after shutdown, when every run has ended and the
@@ -242,9 +248,10 @@ pub fn start(config: EngineConfig) -> (EngineHandle, tokio::task::JoinHandle<()>
     let (child_tx, children) = mpsc::unbounded_channel();
     let supervisor =
         crate::core::supervisor::Supervisor::new(detached.shared.logs.clone(), child_tx);
-    let cloud_jobs = CloudCancel {
+    let cloud_jobs = CloudJobClient {
         logs: detached.shared.logs.clone(),
         events: detached.shared.events.clone(),
+        follower_options: Default::default(),
     };
     let task = task::EngineTask::new(
         config,

@@ -12,6 +12,9 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use tokio::sync::broadcast;
 
+use crate::core::cloud::job_events::JobEvent;
+use crate::core::training::{RunOutcome, SharedMetrics};
+
 /// One successful build as the engine saw it (artifact + inspection).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BuiltArtifact {
@@ -228,6 +231,14 @@ pub struct RunInfo {
     /// `restartedFrom` (a pid or null) and `restartCause`.
     #[serde(flatten, serialize_with = "restart_fields")]
     pub restarted_from: Option<Restart>,
+    /// The run's training progress from the cloud's job event stream: one handle shared by
+    /// every snapshot of the run, updated in place by the engine (`EngineEvent::Training`
+    /// says when). Not on the wire: `--json` prints the events themselves.
+    #[serde(skip)]
+    pub metrics: SharedMetrics,
+    /// How the run ended, once the engine has settled it (after the exit, and after the
+    /// cloud's last frames for the job arrived or a short grace passed).
+    pub outcome: Option<RunOutcome>,
 }
 
 impl RunInfo {
@@ -246,7 +257,44 @@ impl RunInfo {
             kill_deadline: None,
             restart_reason: Vec::new(),
             restarted_from: None,
+            metrics: SharedMetrics::default(),
+            outcome: None,
         }
+    }
+
+    /// One line for the end of a session: what happened to the run, with its last step and
+    /// loss when the cloud reported any, e.g.
+    /// `run 700 (alpaca-lora, job j-1): completed at step 200, loss 0.4213`.
+    pub fn summary_line(&self) -> String {
+        let name = self.trainer_name.as_deref().unwrap_or("unnamed trainer");
+        let job = self
+            .job_id
+            .as_deref()
+            .map(|j| format!(", job {j}"))
+            .unwrap_or_default();
+        let what = match (&self.outcome, &self.state) {
+            (Some(outcome), _) => outcome.describe(),
+            (None, RunState::Exited { status }) => {
+                let mut text = match status {
+                    ExitStatus::Code(0) => "ended (exit 0)".to_string(),
+                    ExitStatus::Code(c) => format!("failed (exit {c})"),
+                    ExitStatus::Signal(_) => status.describe(),
+                };
+                let last = self.metrics.read(|m| m.final_metrics());
+                if let Some(step) = last.step {
+                    text.push_str(&format!(" at step {step}"));
+                }
+                if let Some(loss) = last.loss {
+                    text.push_str(&format!(", loss {loss:.4}"));
+                }
+                text
+            }
+            (None, RunState::EarlyStopping) => {
+                "still early-stopping (the engine finishes it)".into()
+            }
+            (None, _) => "still running when the dashboard closed".into(),
+        };
+        format!("run {} ({name}{job}): {what}", self.pid)
     }
 }
 
@@ -321,6 +369,14 @@ pub enum EngineEvent {
     Run(Arc<RunInfo>),
     /// New log lines were stored for this pid (read them from the log store).
     Logs { pid: u32 },
+    /// New training events of a run's cloud job, already folded into its metrics (read the
+    /// series from `RunInfo::metrics`). One per batch of the stream (at most ~10 per second
+    /// per run); `events` may be empty when only a count (unreadable frames) changed.
+    Training {
+        pid: u32,
+        job_id: Arc<str>,
+        events: Arc<[JobEvent]>,
+    },
     /// A human-readable notice (escalation, deprecation, a recovered helper, …).
     Notice { level: NoticeLevel, message: String },
     /// Shutdown began; no further dev events or runs follow.

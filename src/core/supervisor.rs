@@ -575,6 +575,9 @@ impl Reader {
             }
             let job_id = self.marker.as_mut().and_then(|marker| marker.feed(chunk));
             splitter.feed(chunk, &mut lines);
+            if let (Some(id), Some(marker)) = (&job_id, &self.marker) {
+                hide_marker_line(&mut lines, &marker.marker_for(id));
+            }
             self.store(&mut lines);
             // After storing, so the marker line is in the log when the event arrives.
             if let Some(job_id) = job_id {
@@ -598,6 +601,26 @@ impl Reader {
             .logs
             .push_many(self.entry.pid, lines.drain(..).map(|text| (stream, text)));
         notify_logs(&self.inner, self.entry.pid, &self.pending);
+    }
+}
+
+/// The marker line is the runner talking to arkor, not to the user: it is not stored (the
+/// engine logs the job id in words instead). Text before the marker on the same line stays.
+/// A marker inside a line too long to store whole was cut off already.
+fn hide_marker_line(lines: &mut Vec<String>, marker: &str) {
+    let Some(index) = lines.iter().rposition(|line| line.contains(marker)) else {
+        return;
+    };
+    let before = lines[index]
+        .split(marker)
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .to_owned();
+    if before.is_empty() {
+        lines.remove(index);
+    } else {
+        lines[index] = before;
     }
 }
 

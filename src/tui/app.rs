@@ -13,7 +13,9 @@ use crate::core::events::{
     BuiltArtifact, DevEvent, EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunOrigin, RunState,
 };
 use crate::core::logs::{LogStore, MAX_EXITED_RUNS_KEPT};
+use crate::core::training::{OutcomeKind, RunOutcome};
 use crate::tui::action::Action;
+use crate::tui::chart_data::ChartCache;
 use crate::tui::format;
 use crate::tui::keymap::{Focus, KeyContext};
 use crate::tui::logview::{LogBounds, LogView};
@@ -126,6 +128,8 @@ pub struct App {
     pub(crate) hit_map: HitMap,
     /// Set by render: when the visible screen will look different without any event.
     pub(crate) next_change: Option<Duration>,
+    /// The selected run's plot data, kept while its metrics are unchanged.
+    pub chart: ChartCache,
     notifications: Vec<String>,
     user_stopped: HashSet<u32>,
     logs: LogStore,
@@ -161,6 +165,7 @@ impl App {
             message: None,
             hit_map: HitMap::default(),
             next_change: None,
+            chart: ChartCache::default(),
             notifications: Vec::new(),
             user_stopped: HashSet::new(),
             logs,
@@ -266,6 +271,8 @@ impl App {
                 true
             }
             EngineEvent::Logs { pid } => self.selected == Some(pid),
+            // The table shows every run's numbers: any run's progress is on screen.
+            EngineEvent::Training { pid, .. } => self.runs.iter().any(|r| r.pid == pid),
             EngineEvent::Notice { level, message } => {
                 let kind = match level {
                     NoticeLevel::Info => TimelineKind::Info,
@@ -330,7 +337,8 @@ impl App {
         let previous = self.runs.iter().position(|r| r.pid == run.pid);
         let old_state = previous.map(|i| self.runs[i].state.clone());
         let old_job = previous.and_then(|i| self.runs[i].job_id.clone());
-        self.record_transition(&run, old_state.as_ref(), old_job.as_deref());
+        let had_outcome = previous.is_some_and(|i| self.runs[i].outcome.is_some());
+        self.record_transition(&run, old_state.as_ref(), old_job.as_deref(), had_outcome);
         match previous {
             Some(i) => self.runs[i] = run.clone(),
             None => self.runs.push(run.clone()),
@@ -363,9 +371,31 @@ impl App {
         });
     }
 
-    fn record_transition(&mut self, run: &RunInfo, old: Option<&RunState>, old_job: Option<&str>) {
+    fn record_transition(
+        &mut self,
+        run: &RunInfo,
+        old: Option<&RunState>,
+        old_job: Option<&str>,
+        had_outcome: bool,
+    ) {
         let now = self.now;
         let pid = run.pid;
+        // The outcome settles a moment after the exit (the cloud's last frames): it rewrites
+        // the exit's line, or is said on its own (a restart's predecessor, still restarting).
+        if let Some(outcome) = run.outcome.as_ref().filter(|_| !had_outcome)
+            && old == Some(&run.state)
+        {
+            let text = format!("{pid} {}", outcome.describe());
+            let kind = outcome_kind(outcome);
+            match &run.state {
+                RunState::Exited { status } => {
+                    self.timeline
+                        .amend_newest(&exit_text(pid, status), now, kind, &text);
+                }
+                _ => self.timeline.push(now, kind, text),
+            }
+            return;
+        }
         // The job id usually arrives with Starting → Running; note it whatever the state did.
         if old.is_some()
             && old_job.is_none()
@@ -412,17 +442,24 @@ impl App {
             }
             RunState::Exited { status } => {
                 let failed = !matches!(status, ExitStatus::Code(0));
-                let how = match status {
-                    ExitStatus::Code(0) => "exited 0".to_string(),
-                    ExitStatus::Code(c) => format!("failed, exit {c}"),
-                    ExitStatus::Signal(n) => format!("killed by {}", format::signal_name(*n)),
-                };
-                let kind = if failed {
-                    TimelineKind::RunFailed
-                } else {
-                    TimelineKind::RunExited
-                };
-                self.timeline.push(now, kind, format!("{pid} {how}"));
+                let how = exit_how(status);
+                match &run.outcome {
+                    // Said already (a restart's predecessor, while it was restarting).
+                    Some(_) if had_outcome => {}
+                    Some(outcome) => self.timeline.push(
+                        now,
+                        outcome_kind(outcome),
+                        format!("{pid} {}", outcome.describe()),
+                    ),
+                    None => {
+                        let kind = if failed {
+                            TimelineKind::RunFailed
+                        } else {
+                            TimelineKind::RunExited
+                        };
+                        self.timeline.push(now, kind, exit_text(pid, status));
+                    }
+                }
                 let on_its_own = matches!(
                     old,
                     Some(RunState::Starting | RunState::Running | RunState::HotSwapped)
@@ -731,6 +768,34 @@ impl App {
             self.focus = Focus::Logs;
         } else if self.hit_map.runs_area.contains(at) {
             self.focus = Focus::Runs;
+        }
+    }
+}
+
+/// `exited 0`, `failed, exit 1`, `killed by SIGKILL`.
+fn exit_how(status: &ExitStatus) -> String {
+    match status {
+        ExitStatus::Code(0) => "exited 0".to_string(),
+        ExitStatus::Code(c) => format!("failed, exit {c}"),
+        ExitStatus::Signal(n) => format!("killed by {}", format::signal_name(*n)),
+    }
+}
+
+/// A run's exit line in the timeline before its outcome is known.
+fn exit_text(pid: u32, status: &ExitStatus) -> String {
+    format!("{pid} {}", exit_how(status))
+}
+
+fn outcome_kind(outcome: &RunOutcome) -> TimelineKind {
+    match outcome.kind {
+        OutcomeKind::Completed => TimelineKind::RunCompleted,
+        OutcomeKind::StoppedAtCheckpoint { .. } => TimelineKind::RunExited,
+        OutcomeKind::Replaced { .. } => TimelineKind::Restart,
+        OutcomeKind::Exited {
+            status: ExitStatus::Code(0),
+        } => TimelineKind::RunExited,
+        OutcomeKind::Failed { .. } | OutcomeKind::Killed { .. } | OutcomeKind::Exited { .. } => {
+            TimelineKind::RunFailed
         }
     }
 }

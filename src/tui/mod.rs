@@ -16,6 +16,7 @@
 pub mod action;
 pub mod ansi;
 pub mod app;
+pub mod chart_data;
 pub mod format;
 pub mod keymap;
 pub mod logview;
@@ -39,7 +40,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::core::engine::{Command, EngineHandle, RunHandle, StartRunError};
-use crate::core::events::{EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunState};
+use crate::core::events::{EngineEvent, NoticeLevel, RunInfo};
 
 pub use action::Action;
 pub use app::{App, AppOptions, QuitState};
@@ -87,33 +88,7 @@ impl TuiExit {
     /// One line per run for the shell after the dashboard is gone, so nobody wonders what
     /// happened to a job: `run 700 (alpaca-lora): stopped at its checkpoint (exit 0)`.
     pub fn summary_lines(&self) -> Vec<String> {
-        self.runs
-            .iter()
-            .map(|run| {
-                let name = run.trainer_name.as_deref().unwrap_or("unnamed trainer");
-                let job = run
-                    .job_id
-                    .as_deref()
-                    .map(|j| format!(", job {j}"))
-                    .unwrap_or_default();
-                let what = match &run.state {
-                    RunState::Exited {
-                        status: ExitStatus::Code(0),
-                    } => "ended (exit 0)".to_string(),
-                    RunState::Exited {
-                        status: ExitStatus::Code(c),
-                    } => format!("failed (exit {c})"),
-                    RunState::Exited {
-                        status: ExitStatus::Signal(n),
-                    } => format!("killed by {}", format::signal_name(*n)),
-                    RunState::EarlyStopping => {
-                        "still early-stopping (the engine finishes it)".into()
-                    }
-                    _ => "still running when the dashboard closed".into(),
-                };
-                format!("run {} ({name}{job}): {what}", run.pid)
-            })
-            .collect()
+        self.runs.iter().map(|run| run.summary_line()).collect()
     }
 }
 

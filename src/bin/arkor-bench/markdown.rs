@@ -169,6 +169,15 @@ const METHOD: &str = r#"## Method
   with 10,000 coloured lines; "following frame" reuses the terminal after one new line. The 10 MB line:
   one run whose log is a single coloured line of 5 M two-byte characters, 120×40, alternately
   truncated and wrapped.
+- **Loss chart render**: the same 200×50 frame with the selected run's 10,000-step series (eval loss
+  every 25 steps, a checkpoint every 100, a hot-swap and a stop request marked), one new step before
+  each frame so the chart's data is read again every time.
+- **Training**: the dashboard on a copy of the project whose runs have a project scope, its cloud a
+  loopback stand-in that serves each job's event stream in the cloud's wire format: 1,000
+  `training.log` events/s (ten per 10 ms), silent (a ping every 15 s), or 100,000 steps at once.
+  CPU at 1,000 events/s is the dashboard's schedstat time with the events minus the same session
+  on a silent stream, alternated; keys as under flood; RSS once every replay was sent and the
+  dashboard has gone quiet.
 - **Start → first frame**: spawn of `arkor tui` in a 160×48 pty → the read that carries the header's
   title; the first build is reported separately (the header turns to "build ok").
 - **RSS**: VmRSS (VmHWM in parentheses) of the dashboard after every run has printed its lines. The

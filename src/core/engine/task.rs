@@ -5,6 +5,12 @@
 //! children, through [`Processes`]. Timers are data: each run's record holds its deadlines
 //! (the SIGKILL of a stop that takes too long, the kill of an abandoned Studio run) and the
 //! loop sleeps until the earliest one, so nothing else sleeps on the engine's behalf.
+//!
+//! Each live run with a job id has a follower of the job's event stream; their batches come
+//! in on one bounded channel (a follower whose batch waits pauses reading, it never queues
+//! without bound) and are folded into the run's metrics here. A run that exits keeps its
+//! follower for up to [`FOLLOWER_LINGER`], so the job's last frames (completed, failed, the
+//! checkpoint it stopped at) are in its outcome.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -14,11 +20,14 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::ports::{Builds, CloudJobs, Processes};
+use super::ports::{Builds, CloudJobs, FollowTag, FollowerUpdates, Processes};
 use super::run::{RestartKind, Run, Stop, restart_cause};
 use super::{BuildStatus, Command, EngineSnapshot, RunHandle, Shared, StartRunError};
 use crate::core::cloud::CloudEnv;
 use crate::core::cloud::cancel::CancelSnapshot;
+use crate::core::cloud::job_events::{
+    FollowEnd, FollowerMessage, FollowerUpdate, StreamError, StreamHealth,
+};
 use crate::core::events::{
     BuiltArtifact, ConfigChange, DevEvent, EngineEvent, ExitStatus, NoticeLevel, Restart,
     RestartCause, RunOrigin, RunState,
@@ -29,6 +38,7 @@ use crate::core::project::SdkError;
 use crate::core::registry::{self, ChildRecord, ExitFacts, NextStep, SignalOutcome};
 use crate::core::run_output;
 use crate::core::supervisor::{ChildEvent, SpawnSpec};
+use crate::core::training::{Applied, MarkerKind, max_steps_in_config};
 use crate::core::watch::BuildLoopEvent;
 
 /// How long an abandoned HTTP run may wait for its job id before it is killed (docs/protocol.md §7).
@@ -37,6 +47,16 @@ pub const ABANDON_JOB_ID_WAIT: Duration = Duration::from_secs(2);
 /// Backstop for a config-change restart (SIGTERM from dispatch): the runner itself gives up
 /// waiting for the checkpoint after 5 minutes and cancels, so escalate only after that.
 pub const RESTART_ESCALATION_TIMEOUT: Duration = Duration::from_secs(5 * 60 + 30);
+
+/// How long a run's follower may go on after the run exited, for the job's last frames (the
+/// runner exits right after the cloud said `completed`, or after its stop's cancel). The
+/// outcome waits for them, and so does the end of a shutdown, at most this long.
+pub const FOLLOWER_LINGER: Duration = Duration::from_secs(3);
+
+/// Follower batches waiting for the engine; past this a follower pauses reading.
+const FOLLOWER_QUEUE: usize = 64;
+/// Follower messages folded in before the loop looks at its other inputs again.
+const FOLLOWER_MESSAGES_PER_TURN: usize = 32;
 
 /// Tunables of the engine.
 #[derive(Clone, Debug)]
@@ -72,6 +92,13 @@ pub(super) struct EngineTask<P, B, C> {
     shutting_down: bool,
     run_on_ready_pending: bool,
     snapshot_dirty: bool,
+    /// Every follower's sender (cloned per follower) and, until the loop starts, the receiver.
+    follower_tx: FollowerUpdates,
+    follower_rx: Option<mpsc::Receiver<FollowerMessage<FollowTag>>>,
+    follow_serials: u64,
+    /// The timeline said that the cloud's event streams cannot be reached, and has not said
+    /// since that they are back: one notice per outage, however many runs and retries.
+    cloud_down_said: bool,
 }
 
 pub(super) struct Inputs {
@@ -88,6 +115,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
         builds: B,
         cloud_jobs: C,
     ) -> Self {
+        let (follower_tx, follower_rx) = mpsc::channel(FOLLOWER_QUEUE);
         Self {
             run_on_ready_pending: config.run_on_ready,
             config,
@@ -102,15 +130,23 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             finished_order: VecDeque::new(),
             shutting_down: false,
             snapshot_dirty: true,
+            follower_tx,
+            follower_rx: Some(follower_rx),
+            follow_serials: 0,
+            cloud_down_said: false,
         }
     }
 
     pub(super) async fn run(mut self, mut inputs: Inputs) {
         let mut commands_open = true;
         let mut builds_open = true;
+        let Some(mut followers) = self.follower_rx.take() else {
+            return;
+        };
         loop {
             self.publish_snapshot_if_dirty();
-            if self.shutting_down && !self.any_alive() {
+            // Done once every run has ended and has its outcome (its follower had its grace).
+            if self.shutting_down && !self.any_alive() && !self.any_outcome_pending() {
                 break;
             }
             let deadline = self.runs.iter().filter_map(Run::next_deadline).min();
@@ -128,8 +164,23 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
                     None => builds_open = false,
                 },
                 Some(ev) = inputs.children.recv() => self.on_child(ev),
+                Some(message) = followers.recv() => {
+                    self.on_follower(message);
+                    // Batches already waiting join this turn; a bounded number, so a busy
+                    // stream never keeps a command or a build waiting.
+                    for _ in 1..FOLLOWER_MESSAGES_PER_TURN {
+                        match followers.try_recv() {
+                            Ok(message) => self.on_follower(message),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 () = sleep_until(deadline), if deadline.is_some() => self.on_timers(Instant::now()),
             }
+        }
+        // Nothing more to follow: stop any follower still running.
+        for run in &mut self.runs {
+            run.follower = None;
         }
         // Runs are gone; now release the watcher and the inspector (the order of docs/protocol.md §13).
         self.builds.shutdown().await;
@@ -139,6 +190,10 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
 
     fn any_alive(&self) -> bool {
         self.runs.iter().any(Run::alive)
+    }
+
+    fn any_outcome_pending(&self) -> bool {
+        self.runs.iter().any(|r| r.outcome_due.is_some())
     }
 
     fn run_mut(&mut self, pid: u32) -> Option<&mut Run> {
@@ -223,11 +278,13 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             hash::file_content_hash(&self.config.project.out_file),
         );
         record.config = self.last_good.as_ref().and_then(|a| a.config.clone());
+        let max_steps = record.config.as_ref().and_then(max_steps_in_config);
         let mut run = Run::new(
             record,
             self.last_good.as_ref().and_then(|a| a.trainer_name.clone()),
             SystemTime::now(),
-        );
+        )
+        .with_max_steps(max_steps);
         run.cancel = self
             .config
             .cloud
@@ -282,6 +339,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
         if !run.alive() {
             return;
         }
+        run.stopped_by_user = true;
         // A restart already asked for by a rebuild stays one (its cause is the config).
         run.restart_pending = if then_restart && !shutting_down {
             run.restart_pending.or(Some(RestartKind::Manual))
@@ -311,6 +369,10 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
         };
         run.stop = delivered.then(|| Stop::new(Instant::now(), stop_timeout));
         run.set_state(RunState::EarlyStopping);
+        if delivered {
+            run.metrics
+                .write(|m| m.mark(MarkerKind::EarlyStopRequested, SystemTime::now()));
+        }
         let why = if then_restart {
             "restart requested"
         } else {
@@ -375,6 +437,15 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
     // ---- timers ---------------------------------------------------------------------------
 
     fn on_timers(&mut self, now: Instant) {
+        let outcomes_due: Vec<u32> = self
+            .runs
+            .iter()
+            .filter(|r| r.outcome_due.is_some_and(|at| at <= now))
+            .map(Run::pid)
+            .collect();
+        for pid in outcomes_due {
+            self.conclude(pid);
+        }
         let due: Vec<(u32, bool, bool)> = self
             .runs
             .iter()
@@ -489,6 +560,8 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
                 let pid = target.pid;
                 if let Some(run) = self.run_mut(pid) {
                     run.set_state(RunState::HotSwapped);
+                    run.metrics
+                        .write(|m| m.mark(MarkerKind::HotSwap, SystemTime::now()));
                 }
                 self.system_log(
                     pid,
@@ -511,6 +584,8 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
                 run.restart_reason = reason.clone();
                 run.stop = Some(Stop::new(Instant::now(), RESTART_ESCALATION_TIMEOUT));
                 run.set_state(RunState::EarlyStopping);
+                run.metrics
+                    .write(|m| m.mark(MarkerKind::EarlyStopRequested, SystemTime::now()));
                 self.system_log(pid, format!("arkor: {}", describe_restart(&reason)));
                 self.publish_run(pid);
             }
@@ -534,11 +609,19 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
                 let Some(run) = self.run_mut(pid).filter(|r| r.alive()) else {
                     return;
                 };
-                run.record.job_id = Some(id);
+                run.record.job_id = Some(id.clone());
                 let abandoned = run.abandoned;
+                let followed = run.cancel.is_some();
                 if run.state == RunState::Starting {
                     run.set_state(RunState::Running);
                 }
+                let how = if followed {
+                    "; following its training progress"
+                } else {
+                    ""
+                };
+                self.system_log(pid, format!("arkor: cloud job {id} started{how}"));
+                self.follow(pid, id);
                 if abandoned {
                     self.kill_abandoned(pid);
                 }
@@ -586,7 +669,13 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
                 self.publish_run(pid);
                 let restart = Restart { from: pid, cause };
                 match self.start_run(RunOrigin::Engine, Some(restart)) {
-                    Ok(_) => return,
+                    Ok(successor) => {
+                        if let Some(run) = self.run_mut(pid) {
+                            run.replaced_by = Some(successor.pid);
+                        }
+                        self.settle_outcome_after_exit(pid);
+                        return;
+                    }
                     Err(e) => self.notice(
                         NoticeLevel::Error,
                         format!("restart of run {pid} failed: {e}"),
@@ -602,6 +691,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             ),
             _ => {}
         }
+        self.settle_outcome_after_exit(pid);
         self.finish(pid);
         self.finish_predecessor(pid);
     }
@@ -641,6 +731,166 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             self.runs.retain(|r| r.pid() != old);
             self.shared.logs.remove(old);
             self.snapshot_dirty = true;
+        }
+    }
+
+    // ---- training progress ----------------------------------------------------------------
+
+    /// Start following the run's job, with the identity captured at its spawn.
+    fn follow(&mut self, pid: u32, job_id: String) {
+        self.follow_serials += 1;
+        let serial = self.follow_serials;
+        let updates = self.follower_tx.clone();
+        let Some(run) = self.runs.iter_mut().find(|r| r.pid() == pid) else {
+            return;
+        };
+        let Some(snapshot) = run.cancel.clone() else {
+            return; // no cloud environment: nothing to follow with
+        };
+        run.follow_serial = serial;
+        run.follower =
+            Some(
+                self.cloud_jobs
+                    .follow(job_id, snapshot, FollowTag { pid, serial }, updates),
+            );
+    }
+
+    fn on_follower(&mut self, message: FollowerMessage<FollowTag>) {
+        let FollowTag { pid, serial } = message.tag;
+        let Some(run) = self
+            .run_mut(pid)
+            .filter(|r| r.follow_serial == serial && r.follower.is_some())
+        else {
+            return; // a stopped follower's last words, or another run's
+        };
+        let ended = matches!(message.update, FollowerUpdate::Ended(_));
+        let applied = run.metrics.write(|m| m.apply(message.update));
+        if ended {
+            run.follower = None;
+        }
+        match applied {
+            Applied::Events { new, malformed } => {
+                let first_malformed = malformed > 0 && !run.malformed_said;
+                run.malformed_said |= malformed > 0;
+                let job_id: Arc<str> = run.record.job_id.as_deref().unwrap_or_default().into();
+                let settled_by_verdict = !run.alive()
+                    && run.outcome_due.is_some()
+                    && new.iter().any(|e| e.is_terminal());
+                if first_malformed {
+                    self.system_log(
+                        pid,
+                        format!(
+                            "arkor: skipped {malformed} unreadable frame(s) of the job's event stream (counted under the loss chart)"
+                        ),
+                    );
+                }
+                if !new.is_empty() || malformed > 0 {
+                    let _ = self.shared.events.send(EngineEvent::Training {
+                        pid,
+                        job_id,
+                        events: new.into(),
+                    });
+                }
+                if settled_by_verdict {
+                    self.conclude(pid);
+                }
+            }
+            Applied::Health(StreamHealth::Down { error }) => self.stream_down(pid, &error),
+            Applied::Health(StreamHealth::Live) => self.stream_up(pid),
+            Applied::Ended(end) => {
+                self.stream_gone(pid);
+                match end {
+                    FollowEnd::JobEnded => {}
+                    FollowEnd::Rejected(error) => self.system_log(
+                        pid,
+                        format!("arkor: training progress not followed: the cloud refused the job's event stream ({error})"),
+                    ),
+                    FollowEnd::Unaddressable(why) => self.system_log(
+                        pid,
+                        format!("arkor: training progress not followed: {why}"),
+                    ),
+                }
+                if self.run_ref(pid).is_some_and(|r| r.outcome_due.is_some()) {
+                    self.conclude(pid);
+                }
+            }
+        }
+    }
+
+    /// A follower cannot reach the cloud. Said once in the timeline, until the streams are
+    /// back, whatever the number of runs and retries.
+    fn stream_down(&mut self, pid: u32, error: &StreamError) {
+        if let Some(run) = self.run_mut(pid) {
+            run.stream_down = true;
+        }
+        if !self.cloud_down_said {
+            self.cloud_down_said = true;
+            self.notice(
+                NoticeLevel::Warn,
+                format!(
+                    "training progress paused: {error} (retrying in the background; the runs themselves are not affected)"
+                ),
+            );
+        }
+    }
+
+    fn stream_up(&mut self, pid: u32) {
+        let was_down = self.run_mut(pid).is_some_and(|r| {
+            let was = r.stream_down;
+            r.stream_down = false;
+            was
+        });
+        if was_down && self.cloud_down_said && !self.runs.iter().any(|r| r.stream_down) {
+            self.cloud_down_said = false;
+            self.notice(
+                NoticeLevel::Info,
+                "training progress is arriving from the cloud again".into(),
+            );
+        }
+    }
+
+    /// A follower is gone: its outage no longer counts (a later one is said again).
+    fn stream_gone(&mut self, pid: u32) {
+        if let Some(run) = self.run_mut(pid) {
+            run.stream_down = false;
+            run.follower = None;
+        }
+        if !self.runs.iter().any(|r| r.stream_down) {
+            self.cloud_down_said = false;
+        }
+    }
+
+    /// The run has exited: settle its outcome now, or give its follower a moment for the
+    /// job's last frames when the stream is open.
+    fn settle_outcome_after_exit(&mut self, pid: u32) {
+        let Some(run) = self.run_mut(pid) else {
+            return;
+        };
+        let listening = run.follower.as_ref().is_some_and(|f| !f.is_finished()) && !run.stream_down;
+        if listening {
+            run.outcome_due = Some(Instant::now() + FOLLOWER_LINGER);
+        } else {
+            self.conclude(pid);
+        }
+    }
+
+    /// Settle the exited run's outcome with what is known now, and stop its follower. A run
+    /// whose exit is still being handled is published by that handling (once, with its new
+    /// state and the outcome together).
+    fn conclude(&mut self, pid: u32) {
+        let Some(run) = self.run_mut(pid) else {
+            return;
+        };
+        let Some(kind) = run.outcome_kind() else {
+            return;
+        };
+        run.outcome_due = None;
+        let outcome = run.metrics.write(|m| m.conclude(kind).clone());
+        let settled_state = matches!(run.state, RunState::Exited { .. } | RunState::Restarting);
+        self.stream_gone(pid);
+        self.system_log(pid, format!("arkor: run {pid} {}", outcome.describe()));
+        if settled_state {
+            self.publish_run(pid);
         }
     }
 

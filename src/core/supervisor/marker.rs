@@ -28,6 +28,11 @@ impl MarkerScanner {
         }
     }
 
+    /// The whole marker text for job `id`, as it stood in the output.
+    pub fn marker_for(&self, id: &str) -> String {
+        format!("{}{id}", String::from_utf8_lossy(&self.prefix))
+    }
+
     /// True once the marker was found (later input is ignored).
     pub fn is_done(&self) -> bool {
         self.done

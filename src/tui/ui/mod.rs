@@ -1,11 +1,13 @@
 //! Drawing: the screen layout and one module per panel. Everything here is a pure function of
 //! the App (and its clock), so the same state always draws the same screen.
 
+mod chart;
 mod error;
 mod footer;
 mod header;
 mod help;
 mod logs;
+mod progress;
 mod runs;
 mod timeline;
 
@@ -71,6 +73,12 @@ pub fn render(app: &mut App, frame: &mut Frame) {
         error::render(app, frame, error_area);
     }
     runs::render(app, frame, runs_area);
+    let training_rows = chart::wanted_rows(app, body_area.height);
+    let [training_area, body_area] =
+        Layout::vertical([Constraint::Length(training_rows), Constraint::Fill(1)]).areas(body_area);
+    if training_rows > 0 {
+        chart::render(app, frame, training_area);
+    }
     let (logs_area, timeline_area) = split_body(body_area, !app.timeline.is_empty());
     logs::render(app, frame, logs_area);
     if let Some(timeline_area) = timeline_area {

@@ -43,7 +43,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let mut used = 0;
     for entry in app.timeline.entries().iter().rev() {
         let style = match entry.kind {
-            TimelineKind::Build | TimelineKind::RunStarted => theme.ok(),
+            TimelineKind::Build | TimelineKind::RunStarted | TimelineKind::RunCompleted => {
+                theme.ok()
+            }
             TimelineKind::BuildError | TimelineKind::RunFailed => theme.error(),
             TimelineKind::HotSwap => theme.info(),
             TimelineKind::EarlyStop | TimelineKind::Warn => theme.warn(),
