@@ -20,6 +20,7 @@ pub mod format;
 pub mod keymap;
 pub mod logview;
 pub mod notify;
+pub mod popup;
 pub mod terminal;
 pub mod theme;
 pub mod timeline;
