@@ -78,6 +78,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         project: project.clone(),
         node: node.path.clone(),
         stop_timeout: Duration::from_secs(args.stop_timeout),
+        on_config_change: args.on_config_change,
         run_on_ready: args.run || args.demo,
         run_env: sim_cloud
             .as_ref()

@@ -31,8 +31,11 @@ pub enum Command {
     /// (SIGKILL) one run. A run that dies without ending its cloud job itself has the job
     /// cancelled by the engine once it is gone.
     StopRun { pid: u32, force: bool },
-    /// Early-stop one run and start a replacement once it has exited.
+    /// Early-stop one run and start a replacement once it has exited (a finished run: start
+    /// it again). A run holding a config change restarts with the new config.
     RestartRun { pid: u32 },
+    /// What a rebuild that changes a live run's config does from now on.
+    SetConfigChangePolicy(crate::core::registry::ConfigChangePolicy),
     /// An HTTP client dropped its `/api/train` body: SPEC §6 "Stop" (wait ≤ 2 s for the job
     /// id, SIGKILL, cloud cancel).
     AbandonHttpRun { pid: u32 },
@@ -93,6 +96,8 @@ pub struct EngineSnapshot {
     /// Every run the engine knows, live ones and recently exited ones, oldest first.
     pub runs: Vec<Arc<RunInfo>>,
     pub shutting_down: bool,
+    /// The config-change policy in force.
+    pub on_config_change: crate::core::registry::ConfigChangePolicy,
 }
 
 impl EngineSnapshot {

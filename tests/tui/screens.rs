@@ -327,7 +327,7 @@ fn timeline_tells_what_happened() {
                     pid: 41001,
                     train_file: None,
                 }],
-                restart_targets: vec![],
+                ..DispatchOutcome::default()
             }),
         })),
     );
@@ -349,6 +349,7 @@ fn timeline_tells_what_happened() {
                     train_file: None,
                     forced_kill: None,
                 }],
+                ..DispatchOutcome::default()
             }),
         })),
     );

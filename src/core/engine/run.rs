@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::core::cloud::CancelSnapshot;
 use crate::core::events::{
-    BuiltArtifact, ConfigChange, ExitStatus, Restart, RestartCause, RunInfo, RunState,
+    BuiltArtifact, ConfigChange, ExitStatus, Restart, RestartCause, RunInfo, RunState, StopCause,
 };
 use crate::core::hash;
 use crate::core::registry::ChildRecord;
@@ -33,6 +33,14 @@ pub(super) struct Run {
     pub restart_reason: Vec<ConfigChange>,
     /// A stop is under way: SIGTERM sent, SIGKILL due at a deadline.
     pub stop: Option<Stop>,
+    /// Why the run is being stopped (which also chose the stop's timeout).
+    pub stop_cause: Option<StopCause>,
+    /// A config change the policy holds (`--on-config-change=ask|hold`): what the current
+    /// build changes. Cleared when the run takes a build or the change is reverted.
+    pub pending_config: Option<Vec<ConfigChange>>,
+    /// A build was not signalled to this run because its runner was not ready (no job id):
+    /// the last good build is dispatched to it once it is.
+    pub dispatch_deferred: bool,
     /// Start a replacement once this run has stopped (engine-owned runs only).
     pub restart_pending: Option<RestartKind>,
     /// The Studio's "Stop": out of dispatch, killed once its job id is known or at
@@ -94,6 +102,9 @@ impl Run {
             restarted_from: None,
             restart_reason: Vec::new(),
             stop: None,
+            stop_cause: None,
+            pending_config: None,
+            dispatch_deferred: false,
             restart_pending: None,
             abandoned: false,
             abandon_deadline: None,
@@ -150,6 +161,8 @@ impl Run {
             kill_deadline: self.stop.filter(|_| self.alive()).map(|s| s.kill_deadline),
             restart_reason: self.restart_reason.clone(),
             restarted_from: self.restarted_from.clone(),
+            stop_cause: self.stop_cause,
+            pending_config: self.pending_config.clone(),
         }
     }
 }
