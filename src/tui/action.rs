@@ -11,8 +11,12 @@ pub enum Action {
     StopRun {
         force: bool,
     },
-    /// Early-stop the selected run and start a replacement.
+    /// Early-stop the selected run and start a replacement (a finished run: start it again).
     RestartRun,
+    /// Next config-change policy: restart → ask → hold.
+    CycleConfigPolicy,
+    /// The answer to the open yes/no question.
+    Answer(crate::tui::popup::Answer),
     /// Clear the selected run's stored log.
     ClearLogs,
     SelectPrev,

@@ -13,10 +13,13 @@ use crate::core::events::{
     BuiltArtifact, DevEvent, EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunOrigin, RunState,
 };
 use crate::core::logs::{LogStore, MAX_EXITED_RUNS_KEPT};
+use crate::core::registry::ConfigChangePolicy;
 use crate::tui::action::Action;
+use crate::tui::confirmations;
 use crate::tui::format;
 use crate::tui::keymap::{Focus, KeyContext};
 use crate::tui::logview::{LogBounds, LogView};
+use crate::tui::popup::{Answer, Confirm};
 use crate::tui::theme::Theme;
 use crate::tui::timeline::{Timeline, TimelineKind};
 
@@ -123,6 +126,12 @@ pub struct App {
     pub engine_stopped: bool,
     /// A one-line answer to the last key (shown in the footer until the next key).
     pub message: Option<(NoticeLevel, String)>,
+    /// The run `message` is about: it goes when that run's state changes.
+    message_run: Option<u32>,
+    /// A question waiting for a one-key answer, drawn over everything; its yes is a command.
+    pub confirm: Option<Confirm<Command>>,
+    /// What a config change does to live runs (the engine's policy, as last set here).
+    pub on_config_change: ConfigChangePolicy,
     pub(crate) hit_map: HitMap,
     /// Set by render: when the visible screen will look different without any event.
     pub(crate) next_change: Option<Duration>,
@@ -159,6 +168,9 @@ impl App {
             engine_gone: false,
             engine_stopped: false,
             message: None,
+            message_run: None,
+            confirm: None,
+            on_config_change: ConfigChangePolicy::default(),
             hit_map: HitMap::default(),
             next_change: None,
             notifications: Vec::new(),
@@ -183,6 +195,7 @@ impl App {
         self.status = snapshot.status;
         self.last_good = snapshot.last_good;
         self.shutting_down = snapshot.shutting_down;
+        self.on_config_change = snapshot.on_config_change;
         self.runs = snapshot.runs;
         self.fix_selection();
     }
@@ -193,6 +206,7 @@ impl App {
             search_editing: self.log_view.search.editing,
             search_active: self.log_view.search.is_active(),
             help_open: self.help_open,
+            confirm_open: self.confirm.is_some(),
         }
     }
 
@@ -211,6 +225,8 @@ impl App {
     pub fn stop_cause(&self, run: &RunInfo) -> Option<&'static str> {
         if !run.restart_reason.is_empty() {
             None
+        } else if let Some(cause) = run.stop_cause {
+            Some(cause.describe())
         } else if self.user_stopped.contains(&run.pid) {
             Some("you asked")
         } else if self.quit != QuitState::Running || self.shutting_down {
@@ -330,7 +346,14 @@ impl App {
         let previous = self.runs.iter().position(|r| r.pid == run.pid);
         let old_state = previous.map(|i| self.runs[i].state.clone());
         let old_job = previous.and_then(|i| self.runs[i].job_id.clone());
+        let was_behind = previous.is_some_and(|i| self.runs[i].pending_config.is_some());
         self.record_transition(&run, old_state.as_ref(), old_job.as_deref());
+        if old_state.as_ref() != Some(&run.state) && self.message_run == Some(run.pid) {
+            // What the footer said about this run is out of date now.
+            self.message = None;
+            self.message_run = None;
+        }
+        self.on_held_change(&run, was_behind);
         match previous {
             Some(i) => self.runs[i] = run.clone(),
             None => self.runs.push(run.clone()),
@@ -443,6 +466,72 @@ impl App {
         }
     }
 
+    /// A run newly behind the build: the timeline says so, and under `ask` the user is asked.
+    fn on_held_change(&mut self, run: &RunInfo, was_behind: bool) {
+        let pid = run.pid;
+        match (&run.pending_config, was_behind) {
+            (Some(changes), false) => {
+                let what = format::config_changes(changes);
+                self.timeline.push(
+                    self.now,
+                    TimelineKind::Warn,
+                    format!("{pid} config change held ({what}): R restarts it"),
+                );
+                if self.on_config_change == ConfigChangePolicy::Ask && self.confirm.is_none() {
+                    self.confirm = Some(confirmations::config_changed(run));
+                }
+            }
+            (None, true) => {
+                self.timeline.push(
+                    self.now,
+                    TimelineKind::Info,
+                    format!("{pid} back on the build's config"),
+                );
+                // The question is moot once the change is reverted (or taken).
+                if self
+                    .confirm
+                    .as_ref()
+                    .is_some_and(|c| matches!(c.on_yes, Command::RestartRun { pid: p } if p == pid))
+                {
+                    self.confirm = None;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The user answered the open question: yes hands back its command.
+    pub fn answer(&mut self, answer: Answer) -> Option<Command> {
+        let confirm = self.confirm.take()?;
+        let question = confirm.question.clone();
+        let Some(command) = confirm.answer(answer) else {
+            self.say(NoticeLevel::Info, format!("cancelled: {question}"));
+            return None;
+        };
+        match &command {
+            Command::StopRun { pid, force } => {
+                self.user_stopped.insert(*pid);
+                let text = if *force {
+                    format!("killing run {pid}")
+                } else {
+                    format!("run {pid} stops at its next checkpoint")
+                };
+                self.say_about(*pid, NoticeLevel::Warn, text);
+            }
+            Command::RestartRun { pid } => {
+                self.user_stopped.insert(*pid);
+                self.say_about(
+                    *pid,
+                    NoticeLevel::Info,
+                    format!("run {pid} restarts with the new config after its next checkpoint"),
+                );
+            }
+            Command::StartRun { .. } => self.say(NoticeLevel::Info, "starting a run…"),
+            _ => {}
+        }
+        Some(command)
+    }
+
     fn select(&mut self, pid: Option<u32>) {
         if self.selected != pid {
             self.selected = pid;
@@ -477,6 +566,13 @@ impl App {
 
     fn say(&mut self, level: NoticeLevel, text: impl Into<String>) {
         self.message = Some((level, text.into()));
+        self.message_run = None;
+    }
+
+    /// A footer message about one run (cleared when that run's state changes).
+    fn say_about(&mut self, pid: u32, level: NoticeLevel, text: impl Into<String>) {
+        self.say(level, text);
+        self.message_run = Some(pid);
     }
 
     /// A StartRun finished (the loop awaits the engine's reply and hands it here).
@@ -513,33 +609,72 @@ impl App {
                     self.say(NoticeLevel::Warn, "shutting down: no new runs");
                     return None;
                 }
+                let live = self.live_runs();
+                if live > 0 {
+                    self.confirm = Some(confirmations::start_another(live));
+                    return None;
+                }
                 self.say(NoticeLevel::Info, "starting a run…");
                 return Some(Command::StartRun {
                     origin: RunOrigin::Engine,
                     reply: None,
                 });
             }
-            Action::StopRun { force } => {
+            Action::StopRun { force: true } => {
+                self.selected_live_pid()?;
+                let run = self.selected_run()?.clone();
+                self.confirm = Some(confirmations::force_stop(&run));
+            }
+            Action::StopRun { force: false } => {
                 let pid = self.selected_live_pid()?;
                 self.user_stopped.insert(pid);
-                if force {
-                    self.say(NoticeLevel::Warn, format!("killing run {pid}"));
-                } else {
-                    self.say(
-                        NoticeLevel::Info,
-                        format!("run {pid} stops at its next checkpoint (X kills it now)"),
-                    );
-                }
-                return Some(Command::StopRun { pid, force });
+                self.say_about(
+                    pid,
+                    NoticeLevel::Info,
+                    format!("run {pid} stops at its next checkpoint (X kills it now)"),
+                );
+                return Some(Command::StopRun { pid, force: false });
             }
             Action::RestartRun => {
-                let pid = self.selected_live_pid()?;
+                let Some(run) = self.selected_run().cloned() else {
+                    self.say(NoticeLevel::Warn, "no run selected (s starts one)");
+                    return None;
+                };
+                let pid = run.pid;
+                if !is_live(&run) {
+                    if self.shutting_down || self.quit != QuitState::Running {
+                        self.say(NoticeLevel::Warn, "shutting down: no new runs");
+                        return None;
+                    }
+                    self.say(NoticeLevel::Info, format!("starting run {pid} again"));
+                    return Some(Command::RestartRun { pid });
+                }
                 self.user_stopped.insert(pid);
+                let text = if run.pending_config.is_some() {
+                    format!("run {pid} restarts with the new config after its next checkpoint")
+                } else {
+                    format!("run {pid} restarts after its next checkpoint")
+                };
+                self.say_about(pid, NoticeLevel::Info, text);
+                return Some(Command::RestartRun { pid });
+            }
+            Action::CycleConfigPolicy => {
+                let next = self.on_config_change.next();
+                self.on_config_change = next;
+                let what = match next {
+                    ConfigChangePolicy::Restart => {
+                        "config changes restart runs (early stop, then the new config)"
+                    }
+                    ConfigChangePolicy::Ask => "config changes ask before restarting a run",
+                    ConfigChangePolicy::Hold => {
+                        "config changes are held: runs keep their config (≠), R restarts"
+                    }
+                };
                 self.say(
                     NoticeLevel::Info,
-                    format!("run {pid} restarts after its next checkpoint"),
+                    format!("on a config change: {next}: {what}"),
                 );
-                return Some(Command::RestartRun { pid });
+                return Some(Command::SetConfigChangePolicy(next));
             }
             Action::ClearLogs => {
                 let Some(pid) = self.selected else {
@@ -631,6 +766,7 @@ impl App {
                 self.help_open = !self.help_open;
                 self.help_scroll = 0;
             }
+            Action::Answer(answer) => return self.answer(answer),
             Action::Click { column, row } => self.click(column, row),
             Action::Quit => return self.quit_step(),
             Action::Suspend | Action::Redraw => {}

@@ -4,6 +4,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 
 use crate::tui::action::Action;
+use crate::tui::popup::Answer;
 
 /// Which panel arrow keys act on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -22,6 +23,8 @@ pub struct KeyContext {
     /// A confirmed query exists (Esc clears it).
     pub search_active: bool,
     pub help_open: bool,
+    /// A yes/no question is open: it takes the next key press, whatever it is.
+    pub confirm_open: bool,
 }
 
 /// One line of the help overlay; `footer` is the short label shown in the footer, if any.
@@ -39,7 +42,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "s",
-        help: "start a new run",
+        help: "start a new run (asks while one is live)",
         footer: Some("start"),
     },
     Binding {
@@ -49,13 +52,18 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "X",
-        help: "force-stop run now (SIGKILL, checkpoint lost)",
+        help: "force-stop now (asks; SIGKILL, checkpoint lost)",
         footer: Some("kill"),
     },
     Binding {
         keys: "R",
-        help: "restart run (early stop, then start again)",
+        help: "restart run; a finished run starts again",
         footer: Some("restart"),
+    },
+    Binding {
+        keys: "o",
+        help: "config change: restart / ask / hold (≠)",
+        footer: None,
     },
     Binding {
         keys: "↑↓ j k",
@@ -141,6 +149,9 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
         return None;
     }
+    if ctx.confirm_open {
+        return Answer::from_key(&key).map(Action::Answer);
+    }
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl {
         return match key.code {
@@ -163,8 +174,8 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
     }
     if ctx.help_open {
         return match key.code {
-            KeyCode::Char('q') => Some(Action::Quit),
-            KeyCode::Esc | KeyCode::Char('?') | KeyCode::Enter => Some(Action::ToggleHelp),
+            // Closing keys close the overlay; only the main view's q quits.
+            KeyCode::Esc | KeyCode::Char('q' | '?') | KeyCode::Enter => Some(Action::ToggleHelp),
             KeyCode::Up | KeyCode::Char('k') => Some(Action::ScrollUp(1)),
             KeyCode::Down | KeyCode::Char('j') => Some(Action::ScrollDown(1)),
             _ => None,
@@ -179,6 +190,7 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
         KeyCode::Char('x') => Action::StopRun { force: false },
         KeyCode::Char('X') => Action::StopRun { force: true },
         KeyCode::Char('R') => Action::RestartRun,
+        KeyCode::Char('o') => Action::CycleConfigPolicy,
         KeyCode::Char('c') => Action::ClearLogs,
         KeyCode::Char('f') => Action::ToggleFollow,
         KeyCode::Char('w') => Action::ToggleWrap,

@@ -16,6 +16,7 @@
 pub mod action;
 pub mod ansi;
 pub mod app;
+pub mod confirmations;
 pub mod format;
 pub mod keymap;
 pub mod logview;

@@ -57,7 +57,7 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     let block = Block::bordered()
         .border_style(theme.border(true))
         .title(Span::styled(
-            format!(" keys · {more}? or Esc closes "),
+            format!(" keys · {more}q, Esc or ? closes "),
             theme.title(),
         ));
     let lines: Vec<Line> = lines.into_iter().skip(scroll).collect();

@@ -83,6 +83,9 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     if app.help_open {
         help::render(app, frame, area);
     }
+    if let Some(confirm) = &app.confirm {
+        crate::tui::popup::render(confirm, app.theme, frame, area);
+    }
 }
 
 fn split_body(body: Rect, has_timeline: bool) -> (Rect, Option<Rect>) {
