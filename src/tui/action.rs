@@ -34,6 +34,8 @@ pub enum Action {
     ScrollRight,
     ScrollBottom,
     ToggleFollow,
+    /// The log pane takes the whole screen (and back).
+    ToggleZoom,
     ToggleWrap,
     /// Open the search box.
     SearchOpen,

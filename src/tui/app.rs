@@ -97,6 +97,8 @@ pub struct HitMap {
     /// Screen row → run pid.
     pub run_rows: Vec<(u16, u32)>,
     pub logs_area: Rect,
+    /// Empty when the timeline is not drawn.
+    pub timeline_area: Rect,
 }
 
 pub struct App {
@@ -130,6 +132,10 @@ pub struct App {
     message_run: Option<u32>,
     /// A question waiting for a one-key answer, drawn over everything; its yes is a command.
     pub confirm: Option<Confirm<Command>>,
+    /// Timeline entries hidden below the panel (0: the newest is at the bottom).
+    pub timeline_scroll: usize,
+    /// The log pane has the whole screen.
+    pub zoomed: bool,
     /// What a config change does to live runs (the engine's policy, as last set here).
     pub on_config_change: ConfigChangePolicy,
     pub(crate) hit_map: HitMap,
@@ -170,6 +176,8 @@ impl App {
             message: None,
             message_run: None,
             confirm: None,
+            timeline_scroll: 0,
+            zoomed: false,
             on_config_change: ConfigChangePolicy::default(),
             hit_map: HitMap::default(),
             next_change: None,
@@ -699,11 +707,29 @@ impl App {
             Action::FocusLogs => self.focus = Focus::Logs,
             Action::FocusRuns => self.focus = Focus::Runs,
             Action::ToggleFocus => {
+                let timeline_shown = self.hit_map.timeline_area.area() > 0;
                 self.focus = match self.focus {
                     Focus::Runs => Focus::Logs,
-                    Focus::Logs => Focus::Runs,
+                    Focus::Logs if timeline_shown => Focus::Timeline,
+                    Focus::Logs | Focus::Timeline => Focus::Runs,
                 }
             }
+            Action::ToggleZoom => {
+                self.zoomed = !self.zoomed;
+                if self.zoomed {
+                    self.focus = Focus::Logs;
+                }
+            }
+            Action::ScrollUp(n) if self.focus == Focus::Timeline => {
+                self.scroll_timeline(i64::from(n))
+            }
+            Action::ScrollDown(n) if self.focus == Focus::Timeline => {
+                self.scroll_timeline(-i64::from(n));
+            }
+            Action::PageUp if self.focus == Focus::Timeline => self.scroll_timeline(5),
+            Action::PageDown if self.focus == Focus::Timeline => self.scroll_timeline(-5),
+            Action::ScrollTop if self.focus == Focus::Timeline => self.scroll_timeline(i64::MAX),
+            Action::ScrollBottom if self.focus == Focus::Timeline => self.timeline_scroll = 0,
             Action::ScrollUp(n) => {
                 let b = self.bounds();
                 self.log_view.scroll_up(u64::from(n), b);
@@ -858,6 +884,14 @@ impl App {
         }
     }
 
+    /// Scroll the timeline back (`by` > 0, older) or forward; the newest entry is the floor.
+    fn scroll_timeline(&mut self, by: i64) {
+        let max = self.timeline.len().saturating_sub(1);
+        let now = i64::try_from(self.timeline_scroll).unwrap_or(i64::MAX);
+        let next = now.saturating_add(by).max(0);
+        self.timeline_scroll = usize::try_from(next).unwrap_or(max).min(max);
+    }
+
     fn click(&mut self, column: u16, row: u16) {
         let at = ratatui::layout::Position { x: column, y: row };
         if let Some(&(_, pid)) = self.hit_map.run_rows.iter().find(|(y, _)| *y == row) {
@@ -867,6 +901,8 @@ impl App {
             self.focus = Focus::Logs;
         } else if self.hit_map.runs_area.contains(at) {
             self.focus = Focus::Runs;
+        } else if self.hit_map.timeline_area.contains(at) {
+            self.focus = Focus::Timeline;
         }
     }
 }

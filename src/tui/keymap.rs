@@ -12,6 +12,8 @@ pub enum Focus {
     #[default]
     Runs,
     Logs,
+    /// The timeline: arrows and PgUp/PgDn scroll back through it.
+    Timeline,
 }
 
 /// What the keymap needs to know about the App.
@@ -72,7 +74,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "Tab Enter",
-        help: "focus the log pane (Esc: back to runs)",
+        help: "focus the log pane, Tab again the timeline (Esc: runs)",
         footer: Some("logs"),
     },
     Binding {
@@ -88,6 +90,11 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: "Home End g G",
         help: "oldest line / newest line (follow)",
+        footer: None,
+    },
+    Binding {
+        keys: "z",
+        help: "zoom the log pane to the full screen (z again: back)",
         footer: None,
     },
     Binding {
@@ -182,6 +189,7 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
         };
     }
     let in_logs = ctx.focus == Focus::Logs;
+    let scrolls = ctx.focus != Focus::Runs;
     Some(match key.code {
         KeyCode::Char('q') => Action::Quit,
         KeyCode::Char('?') => Action::ToggleHelp,
@@ -191,6 +199,7 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
         KeyCode::Char('X') => Action::StopRun { force: true },
         KeyCode::Char('R') => Action::RestartRun,
         KeyCode::Char('o') => Action::CycleConfigPolicy,
+        KeyCode::Char('z') => Action::ToggleZoom,
         KeyCode::Char('c') => Action::ClearLogs,
         KeyCode::Char('f') => Action::ToggleFollow,
         KeyCode::Char('w') => Action::ToggleWrap,
@@ -200,9 +209,9 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
         KeyCode::Tab | KeyCode::BackTab => Action::ToggleFocus,
         KeyCode::Enter if !in_logs => Action::FocusLogs,
         KeyCode::Esc if ctx.search_active => Action::SearchClear,
-        KeyCode::Esc if in_logs => Action::FocusRuns,
-        KeyCode::Up | KeyCode::Char('k') if in_logs => Action::ScrollUp(1),
-        KeyCode::Down | KeyCode::Char('j') if in_logs => Action::ScrollDown(1),
+        KeyCode::Esc if scrolls => Action::FocusRuns,
+        KeyCode::Up | KeyCode::Char('k') if scrolls => Action::ScrollUp(1),
+        KeyCode::Down | KeyCode::Char('j') if scrolls => Action::ScrollDown(1),
         KeyCode::Up | KeyCode::Char('k') => Action::SelectPrev,
         KeyCode::Down | KeyCode::Char('j') => Action::SelectNext,
         KeyCode::Left | KeyCode::Char('h') => Action::ScrollLeft,

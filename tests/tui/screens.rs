@@ -10,6 +10,8 @@ use arkor_tui::core::events::{
     RunInfo, RunState,
 };
 use arkor_tui::core::logs::{LogStore, LogStream};
+use arkor_tui::tui::keymap::Focus;
+use arkor_tui::tui::timeline::TimelineKind;
 use arkor_tui::tui::{Action, App, AppOptions};
 use ratatui::style::Color;
 
@@ -408,6 +410,50 @@ fn timeline_tells_what_happened() {
     assert!(screen.contains("41002 started (restart of 41001)"));
     assert!(screen.contains("41001 cloud job job-a029"));
     assert_eq!(app.selected, Some(41002), "selection follows the restart");
+
+    // Tab twice focuses the timeline; ↑ scrolls it back, End returns to the newest entry.
+    app.handle_action(Action::ToggleFocus);
+    app.handle_action(Action::ToggleFocus);
+    assert_eq!(app.focus, Focus::Timeline);
+    app.handle_action(Action::ScrollUp(2));
+    let scrolled = text(&draw(&mut app, 160, 24));
+    insta::assert_snapshot!("timeline_scrolled", scrolled);
+    assert!(scrolled.contains("timeline · 2 newer below"), "{scrolled}");
+    assert!(!scrolled.contains("inspector restarted"), "{scrolled}");
+    app.handle_action(Action::ScrollBottom);
+    let back = text(&draw(&mut app, 160, 24));
+    assert!(back.contains("inspector restarted"), "{back}");
+    app.handle_action(Action::FocusRuns);
+    assert_eq!(app.focus, Focus::Runs);
+}
+
+#[test]
+fn z_zooms_the_log_pane_to_the_full_screen() {
+    let (mut app, _logs) = log_app(200);
+    app.timeline
+        .push(at(1), TimelineKind::Info, "a timeline entry");
+    app.handle_action(Action::ToggleZoom);
+    let screen = text(&draw(&mut app, 80, 24));
+    insta::assert_snapshot!("log_zoomed", screen);
+    assert!(!screen.contains("PID"), "no runs table:\n{screen}");
+    assert!(!screen.contains("timeline"), "no timeline:\n{screen}");
+    assert!(screen.matches(" step ").count() >= 20, "{screen}");
+    app.handle_action(Action::ToggleZoom);
+    let screen = text(&draw(&mut app, 80, 24));
+    assert!(screen.contains("PID"), "{screen}");
+}
+
+#[test]
+fn a_confirmation_names_its_cost_over_the_dashboard() {
+    let mut app = app(
+        LogStore::new(),
+        snapshot(BuildStatus::Ok, runs_in_every_state()),
+    );
+    app.handle_action(Action::StopRun { force: true });
+    let screen = text(&draw(&mut app, 80, 24));
+    insta::assert_snapshot!("confirm_kill_80x24", screen);
+    assert!(screen.contains("SIGKILL now"), "{screen}");
+    assert!(screen.contains("y/Enter: kill it"), "{screen}");
 }
 
 #[test]

@@ -43,7 +43,11 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     let fixed = 1 + banner_rows + error_rows + search_rows + 1;
     let rest = area.height.saturating_sub(fixed);
     // The runs table may take up to 3/5 of the space; the log pane keeps the rest.
-    let runs_rows = runs::wanted_rows(app).min((rest * 3 / 5).max(2.min(rest)));
+    let runs_rows = if app.zoomed {
+        0
+    } else {
+        runs::wanted_rows(app).min((rest * 3 / 5).max(2.min(rest)))
+    };
     let [
         header_area,
         banner_area,
@@ -70,8 +74,10 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     if error_rows > 0 {
         error::render(app, frame, error_area);
     }
-    runs::render(app, frame, runs_area);
-    let (logs_area, timeline_area) = split_body(body_area, !app.timeline.is_empty());
+    if runs_rows > 0 {
+        runs::render(app, frame, runs_area);
+    }
+    let (logs_area, timeline_area) = split_body(body_area, !app.timeline.is_empty() && !app.zoomed);
     logs::render(app, frame, logs_area);
     if let Some(timeline_area) = timeline_area {
         timeline::render(app, frame, timeline_area);

@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use crate::tui::app::App;
 use crate::tui::format;
+use crate::tui::keymap::Focus;
 use crate::tui::timeline::TimelineKind;
 use crate::tui::ui::{printable, wrap};
 
@@ -19,17 +20,28 @@ const INDENT: usize = TIME_COLUMNS + 2;
 /// One entry never takes more than this many lines (the last one ends in `…`).
 const MAX_LINES_PER_ENTRY: usize = 4;
 
-pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
+    app.hit_map.timeline_area = area;
+    let app = &*app;
     let theme = app.theme;
     let side = area.height > 6;
+    let focused = app.focus == Focus::Timeline;
+    let hidden = app
+        .timeline_scroll
+        .min(app.timeline.len().saturating_sub(1));
+    let title = if hidden > 0 {
+        format!(" timeline · {hidden} newer below ")
+    } else {
+        " timeline ".to_string()
+    };
     let block = Block::default()
         .borders(if side {
             Borders::TOP | Borders::LEFT
         } else {
             Borders::TOP
         })
-        .border_style(theme.border(false))
-        .title(Span::styled(" timeline ", theme.title()));
+        .border_style(theme.border(focused))
+        .title(Span::styled(title, theme.title()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.height == 0 || inner.width == 0 {
@@ -41,7 +53,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     // (its last line ends in `…`).
     let mut blocks: Vec<Vec<Line>> = Vec::new();
     let mut used = 0;
-    for entry in app.timeline.entries().iter().rev() {
+    for entry in app.timeline.entries().iter().rev().skip(hidden) {
         let style = match entry.kind {
             TimelineKind::Build | TimelineKind::RunStarted => theme.ok(),
             TimelineKind::BuildError | TimelineKind::RunFailed => theme.error(),
