@@ -220,6 +220,13 @@ fn format_run(run: &RunInfo, format: LineFormat) -> String {
         let changes: Vec<String> = run.restart_reason.iter().map(ToString::to_string).collect();
         line.push_str(&format!(" changed: {}", changes.join(", ")));
     }
+    if let Some(changes) = &run.pending_config {
+        let changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        line.push_str(&format!(" held: {}", changes.join(", ")));
+    }
+    if let Some(failure) = &run.failure {
+        line.push_str(&format!(" failed: {failure}"));
+    }
     line
 }
 

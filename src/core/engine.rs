@@ -223,6 +223,7 @@ impl EngineHandle {
     }
 }
 
+mod failure;
 mod ports;
 mod run;
 mod task;

@@ -240,6 +240,10 @@ pub struct RunInfo {
     /// A config change this run has not taken because the config-change policy holds it (or
     /// asks first): the keys the current build changes. `None` when the run is not behind.
     pub pending_config: Option<Vec<ConfigChange>>,
+    /// Why a run that ended on its own failed: the error its output ended with, after how it
+    /// ended (`exited with code 1: TypeError: …`). `None` for clean exits and runs arkor
+    /// stopped.
+    pub failure: Option<String>,
 }
 
 impl RunInfo {
@@ -260,6 +264,7 @@ impl RunInfo {
             restarted_from: None,
             stop_cause: None,
             pending_config: None,
+            failure: None,
         }
     }
 }

@@ -128,6 +128,9 @@ pub struct App {
     pub engine_stopped: bool,
     /// A one-line answer to the last key (shown in the footer until the next key).
     pub message: Option<(NoticeLevel, String)>,
+    /// Something went wrong that the user did not cause (a run failed, a cloud job was or
+    /// was not cancelled, an engine warning): shown in the banner row until the next key.
+    pub alert: Option<(NoticeLevel, String)>,
     /// The run `message` is about: it goes when that run's state changes.
     message_run: Option<u32>,
     /// A question waiting for a one-key answer, drawn over everything; its yes is a command.
@@ -175,6 +178,7 @@ impl App {
             engine_stopped: false,
             message: None,
             message_run: None,
+            alert: None,
             confirm: None,
             timeline_scroll: 0,
             zoomed: false,
@@ -295,6 +299,9 @@ impl App {
                     NoticeLevel::Info => TimelineKind::Info,
                     NoticeLevel::Warn | NoticeLevel::Error => TimelineKind::Warn,
                 };
+                if level != NoticeLevel::Info {
+                    self.alert = Some((level, message.clone()));
+                }
                 self.timeline.push(self.now, kind, message);
                 true
             }
@@ -453,7 +460,14 @@ impl App {
                 } else {
                     TimelineKind::RunExited
                 };
-                self.timeline.push(now, kind, format!("{pid} {how}"));
+                let text = match &run.failure {
+                    Some(failure) => format!("{pid} failed: {failure}"),
+                    None => format!("{pid} {how}"),
+                };
+                if let Some(failure) = &run.failure {
+                    self.alert = Some((NoticeLevel::Error, format!("run {pid} failed: {failure}")));
+                }
+                self.timeline.push(now, kind, text);
                 let on_its_own = matches!(
                     old,
                     Some(RunState::Starting | RunState::Running | RunState::HotSwapped)
@@ -602,6 +616,7 @@ impl App {
     pub fn handle_action(&mut self, action: Action) -> Option<Command> {
         if !matches!(action, Action::Redraw) {
             self.message = None;
+            self.alert = None;
         }
         match action {
             // The help overlay takes the scroll keys while it is open.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use arkor_tui::core::engine::{BuildStatus, Command, StartRunError};
-use arkor_tui::core::events::{EngineEvent, ExitStatus, RunInfo, RunOrigin, RunState};
+use arkor_tui::core::events::{EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunOrigin, RunState};
 use arkor_tui::core::logs::{LogStore, LogStream};
 use arkor_tui::core::registry::ConfigChangePolicy;
 use arkor_tui::tui::app::QuitState;
@@ -550,5 +550,43 @@ fn help_scrolls_on_a_short_screen() {
         app.selected,
         Some(41002),
         "j scrolled the help, not the runs"
+    );
+}
+
+#[test]
+fn a_failed_run_and_an_engine_warning_reach_the_timeline_and_the_banner() {
+    let mut app = two_live_runs();
+    let failed = RunInfo {
+        failure: Some("exited with code 1: Error: dataset not found".into()),
+        ..exited(41002, ExitStatus::Code(1))
+    };
+    app.apply_event(EngineEvent::Run(Arc::new(failed)));
+    let (_, alert) = app.alert.clone().expect("a banner");
+    assert_eq!(
+        alert,
+        "run 41002 failed: exited with code 1: Error: dataset not found"
+    );
+    assert!(app.timeline.entries().iter().any(|e| {
+        e.text
+            .contains("41002 failed: exited with code 1: Error: dataset not found")
+    }));
+    let screen = text(&draw(&mut app, 80, 24));
+    assert!(screen.contains("! run 41002 failed"), "{screen}");
+    press(&mut app, KeyCode::Char('j'));
+    assert!(app.alert.is_none(), "a key dismisses it");
+
+    app.apply_event(EngineEvent::Notice {
+        level: NoticeLevel::Warn,
+        message: "run 41001: cancelled cloud job job-1 at http://127.0.0.1:9".into(),
+    });
+    let (_, alert) = app.alert.clone().expect("a banner");
+    assert!(alert.contains("cancelled cloud job job-1"), "{alert}");
+    app.apply_event(EngineEvent::Notice {
+        level: NoticeLevel::Info,
+        message: "edit src/arkor/trainer.ts".into(),
+    });
+    assert!(
+        app.alert.as_ref().is_some_and(|(_, a)| a.contains("job-1")),
+        "hints are no alert"
     );
 }

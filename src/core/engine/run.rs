@@ -41,6 +41,8 @@ pub(super) struct Run {
     /// A build was not signalled to this run because its runner was not ready (no job id):
     /// the last good build is dispatched to it once it is.
     pub dispatch_deferred: bool,
+    /// Why it failed, when it ended on its own with an error (see [`RunInfo::failure`]).
+    pub failure: Option<String>,
     /// Start a replacement once this run has stopped (engine-owned runs only).
     pub restart_pending: Option<RestartKind>,
     /// The Studio's "Stop": out of dispatch, killed once its job id is known or at
@@ -105,6 +107,7 @@ impl Run {
             stop_cause: None,
             pending_config: None,
             dispatch_deferred: false,
+            failure: None,
             restart_pending: None,
             abandoned: false,
             abandon_deadline: None,
@@ -163,6 +166,7 @@ impl Run {
             restarted_from: self.restarted_from.clone(),
             stop_cause: self.stop_cause,
             pending_config: self.pending_config.clone(),
+            failure: self.failure.clone(),
         }
     }
 }

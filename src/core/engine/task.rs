@@ -748,10 +748,24 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
 
     fn on_exit(&mut self, pid: u32, status: ExitStatus) {
         let shutting_down = self.shutting_down;
+        let why = (status != ExitStatus::Code(0))
+            .then(|| {
+                self.shared.logs.with(pid, |log| {
+                    log.and_then(|l| super::failure::reason(l.lines().iter()))
+                })
+            })
+            .flatten();
         let Some(run) = self.run_mut(pid).filter(|r| r.alive()) else {
             return;
         };
         run.exit_status = Some(status);
+        // Ended on its own (nobody asked it to stop) and not cleanly: say why.
+        if status != ExitStatus::Code(0) && !run.record.early_stop_requested && !run.abandoned {
+            run.failure = Some(match why {
+                Some(why) => format!("{}: {why}", status.describe()),
+                None => status.describe(),
+            });
+        }
         let decision = registry::after_exit(ExitFacts {
             status,
             job_id_known: run.record.job_id.is_some(),

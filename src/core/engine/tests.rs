@@ -835,3 +835,35 @@ async fn a_second_shutdown_request_force_stops() {
         .expect("engine ends once its runs are gone")
         .expect("engine task did not panic");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_fails_on_its_own_says_why_and_a_stopped_one_does_not() {
+    let h = Harness::start(true, false);
+    let pid = running_run(&h, lr(0.0002)).await;
+    let logs = h.handle.logs();
+    logs.push(
+        pid,
+        crate::core::logs::LogStream::Stderr,
+        "Error: dataset not found".into(),
+    );
+    logs.push(
+        pid,
+        crate::core::logs::LogStream::Stderr,
+        "    at main (file:///p/.arkor/build/index.mjs:3:9)".into(),
+    );
+    h.exit(pid, ExitStatus::Code(1)).await;
+    assert_eq!(
+        h.run(pid).failure.as_deref(),
+        Some("exited with code 1: Error: dataset not found")
+    );
+
+    let pid = h.start_run(RunOrigin::Engine).await;
+    h.job_id(pid).await;
+    h.command(Command::StopRun { pid, force: true }).await;
+    h.exit(pid, ExitStatus::Signal(9)).await;
+    assert_eq!(
+        h.run(pid).failure,
+        None,
+        "arkor killed it: no failure to explain"
+    );
+}
