@@ -163,7 +163,8 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         opts.hints.extend(server.warnings().iter().cloned());
         if let Some(d) = &demo {
             opts.hints
-                .extend(d.instructions().lines().map(|l| l.trim().to_string()));
+                .push(format!("Demo project: {}", d.root.display()));
+            opts.instructions = d.short_instructions();
         }
         // The terminal may be gone by now (a hang-up): a failed write must neither panic nor
         // skip the shutdown below, or the runs die of a broken pipe instead of early-stopping.
@@ -253,6 +254,15 @@ impl DemoProject {
         crate::assets::write_demo_project(&root)
             .with_context(|| format!("cannot write the demo project to {}", root.display()))?;
         Ok(Self { root })
+    }
+
+    /// The two things to try, short enough for an 80-column timeline (paths relative to
+    /// the project, which the header names).
+    fn short_instructions(&self) -> Vec<String> {
+        vec![
+            "edit src/arkor/callbacks.ts → the run hot-swaps and keeps going".into(),
+            "edit learningRate in src/arkor/trainer.ts → early stop, then restart".into(),
+        ]
     }
 
     fn instructions(&self) -> String {

@@ -39,8 +39,10 @@ pub struct AppOptions {
     pub colors: bool,
     /// Local time offset for the timeline clock (seconds east of UTC).
     pub utc_offset_secs: i64,
-    /// Lines shown in the timeline at start (demo instructions, sign-in, server warnings).
+    /// Lines shown in the timeline at start (sign-in, server warnings, the demo's folder).
     pub hints: Vec<String>,
+    /// What to try (the demo): pinned above the timeline's entries, never scrolled away.
+    pub instructions: Vec<String>,
 }
 
 impl AppOptions {
@@ -53,6 +55,7 @@ impl AppOptions {
             colors: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
             utc_offset_secs: local_utc_offset(),
             hints: Vec::new(),
+            instructions: Vec::new(),
         }
     }
 }

@@ -304,3 +304,33 @@ fn a_run_ending_on_its_own_rings_the_bell_without_garbage_on_screen() {
     tmux.wait_for("the result", |t| read(&t.path("result")) == "Quit");
     tmux.assert_terminal_restored();
 }
+
+#[test]
+fn a_resize_while_running_still_restores_the_terminal() {
+    let tmux = Tmux::start("quit");
+    tmux.wait_for_dashboard();
+    for (x, y) in [("60", "18"), ("120", "40"), ("80", "24")] {
+        let status = tmux
+            .cmd()
+            .args(["resize-window", "-x", x, "-y", y])
+            .status()
+            .expect("resize-window");
+        assert!(status.success(), "resize to {x}x{y}");
+        let width: usize = x.parse().expect("width");
+        tmux.wait_for("a frame at the new size", |t| {
+            let screen = t.screen();
+            let header = screen.lines().next().unwrap_or_default();
+            header.contains("arkor") && header.chars().count() <= width
+        });
+    }
+    assert_eq!(tmux.flag("alternate_on"), "1", "still the dashboard");
+    tmux.keys("q");
+    tmux.wait_for("the quit banner", |t| {
+        t.screen().contains("quitting: 1 run early-stopping")
+    });
+    tmux.keys("q");
+    tmux.wait_for("the result", |t| read(&t.path("result")) == "ForceQuit");
+    tmux.assert_terminal_restored();
+    assert_eq!(tmux.flag("cursor_flag"), "1", "the cursor is shown again");
+    tmux.assert_cooked_mode();
+}

@@ -604,3 +604,43 @@ fn nothing_from_user_code_reaches_the_terminal_raw() {
         "escape sequences are removed whole, not shown as garbage:\n{shown}"
     );
 }
+
+#[test]
+fn at_80x24_the_demo_instructions_stay_readable_whatever_happens() {
+    let logs = LogStore::new();
+    training_log(&logs, 41001, 50);
+    let mut app = App::new(
+        "/tmp/arkor-demo-1",
+        logs,
+        snapshot(BuildStatus::Ok, vec![run(41001, RunState::Running)]),
+        AppOptions {
+            instructions: vec![
+                "edit src/arkor/callbacks.ts → the run hot-swaps and keeps going".into(),
+                "edit learningRate in src/arkor/trainer.ts → early stop, then restart".into(),
+            ],
+            ..options(true)
+        },
+        at(300),
+    );
+    for i in 0..30 {
+        app.timeline.push(
+            at(i),
+            TimelineKind::Info,
+            format!("event {i} pushes older ones out"),
+        );
+    }
+    let screen = text(&draw(&mut app, 80, 24));
+    insta::assert_snapshot!("demo_80x24", screen);
+    assert!(
+        screen.contains("→ edit src/arkor/callbacks.ts → the run hot-swaps and keeps going"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("→ edit learningRate in src/arkor/trainer.ts → early stop, then restart"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("event 29"),
+        "the newest entry still shows:\n{screen}"
+    );
+}

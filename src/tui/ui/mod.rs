@@ -77,7 +77,12 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     if runs_rows > 0 {
         runs::render(app, frame, runs_area);
     }
-    let (logs_area, timeline_area) = split_body(body_area, !app.timeline.is_empty() && !app.zoomed);
+    let pinned = u16::try_from(app.options.instructions.len()).unwrap_or(u16::MAX);
+    let (logs_area, timeline_area) = split_body(
+        body_area,
+        (!app.timeline.is_empty() || pinned > 0) && !app.zoomed,
+        pinned,
+    );
     logs::render(app, frame, logs_area);
     if let Some(timeline_area) = timeline_area {
         timeline::render(app, frame, timeline_area);
@@ -94,7 +99,8 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     }
 }
 
-fn split_body(body: Rect, has_timeline: bool) -> (Rect, Option<Rect>) {
+/// `pinned`: lines the timeline shows above its entries (the bottom timeline grows by them).
+fn split_body(body: Rect, has_timeline: bool, pinned: u16) -> (Rect, Option<Rect>) {
     if !has_timeline {
         return (body, None);
     }
@@ -107,7 +113,7 @@ fn split_body(body: Rect, has_timeline: bool) -> (Rect, Option<Rect>) {
     if body.height >= BOTTOM_TIMELINE_FROM_BODY_HEIGHT {
         let [logs, timeline] = Layout::vertical([
             Constraint::Fill(1),
-            Constraint::Length(BOTTOM_TIMELINE_ROWS + 1),
+            Constraint::Length(BOTTOM_TIMELINE_ROWS + pinned + 1),
         ])
         .areas(body);
         return (logs, Some(timeline));

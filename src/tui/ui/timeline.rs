@@ -11,7 +11,7 @@ use crate::tui::app::App;
 use crate::tui::format;
 use crate::tui::keymap::Focus;
 use crate::tui::timeline::TimelineKind;
-use crate::tui::ui::{printable, wrap};
+use crate::tui::ui::{fit, printable, wrap};
 
 /// `HH:MM:SS ` before each entry.
 const TIME_COLUMNS: usize = 9;
@@ -24,7 +24,8 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     app.hit_map.timeline_area = area;
     let app = &*app;
     let theme = app.theme;
-    let side = area.height > 6;
+    // Beside the log pane (not below it): a left border separates the two.
+    let side = area.x > 0;
     let focused = app.focus == Focus::Timeline;
     let hidden = app
         .timeline_scroll
@@ -47,8 +48,25 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     if inner.height == 0 || inner.width == 0 {
         return;
     }
-    let rows = usize::from(inner.height);
     let width = usize::from(inner.width);
+    // The instructions first, always (one line each, cut rather than wrapped).
+    let pinned: Vec<Line> = app
+        .options
+        .instructions
+        .iter()
+        .take(usize::from(inner.height))
+        .map(|text| {
+            Line::from(Span::styled(
+                fit(&format!("→ {text}"), width),
+                theme.accent(),
+            ))
+        })
+        .collect();
+    let rows = usize::from(inner.height) - pinned.len();
+    if rows == 0 {
+        frame.render_widget(Paragraph::new(pinned), inner);
+        return;
+    }
     // Newest first, until the panel is full; the oldest one shown is cut to the rows left
     // (its last line ends in `…`).
     let mut blocks: Vec<Vec<Line>> = Vec::new();
@@ -88,6 +106,9 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
             break;
         }
     }
-    let lines: Vec<Line> = blocks.into_iter().rev().flatten().collect();
+    let lines: Vec<Line> = pinned
+        .into_iter()
+        .chain(blocks.into_iter().rev().flatten())
+        .collect();
     frame.render_widget(Paragraph::new(lines), inner);
 }
