@@ -120,6 +120,10 @@ pub struct TuiArgs {
     /// Do not ring the bell or send a desktop notification when a run ends on its own.
     #[arg(long)]
     pub no_notify: bool,
+    /// Start even if another arkor tui runs on this project (it holds `.arkor/tui.lock`).
+    /// Two instances rebuild the same artifact and both supervise runs: use with care.
+    #[arg(long)]
+    pub force: bool,
     /// Seconds a run you stop (x, R, quit) may take to reach its checkpoint after SIGTERM
     /// before it is killed. Applies to manual stops only: a restart after a config change
     /// waits as long as the runner itself waits for its checkpoint (5 min, +30 s of slack).

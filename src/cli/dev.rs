@@ -44,6 +44,14 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
             project.root.display()
         );
     }
+    // Before anything is written or any cloud is called: a folder that is no project, or has
+    // no SDK, gets one message saying what to do (and no `.arkor/` left behind).
+    super::preflight::check_project(&project)?;
+    let mut instance_lock = if args.force {
+        None
+    } else {
+        Some(super::preflight::InstanceLock::acquire(&project.root)?)
+    };
     let log = super::logging::init_file_logging(&project.root.join(".arkor"));
     match super::open_files::raise_open_file_limit() {
         Ok((before, after)) => tracing::debug!(before, after, "open-file limit"),
@@ -117,7 +125,12 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     )
     .await
     {
-        Ok(server) => server,
+        Ok(server) => {
+            if let Some(lock) = instance_lock.as_mut() {
+                lock.set_url(server.url());
+            }
+            server
+        }
         Err(e) => {
             // Nothing has run yet, but the watcher and inspector must still close.
             engine.send(Command::Shutdown { force: true });

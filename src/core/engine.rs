@@ -59,8 +59,8 @@ pub struct RunHandle {
 pub enum StartRunError {
     #[error("the engine is shutting down; no new runs are started")]
     ShuttingDown,
-    /// The project root has no `node_modules/arkor`.
-    #[error("no arkor SDK is installed in {0}: run `npm install arkor` in the project")]
+    /// The project root has no `node_modules/arkor` (the message says how to install it).
+    #[error("{0}")]
     NoSdk(String),
     /// `node_modules/arkor` is there but cannot be used (the message says why).
     #[error("{0}")]

@@ -453,14 +453,16 @@ fn start_results_select_the_run_or_explain_the_failure() {
             .as_ref()
             .is_some_and(|(_, m)| m == "started run 41001")
     );
-    app.run_start_result(Err(StartRunError::NoSdk("/home/dev/demo".into())));
+    app.run_start_result(Err(StartRunError::NoSdk(
+        "the arkor SDK is not installed in /home/dev/demo (no node_modules/arkor): run `npm install` there".into(),
+    )));
     let (_, message) = app.message.clone().expect("message");
-    assert!(message.contains("npm install arkor"), "{message}");
+    assert!(message.contains("run `npm install`"), "{message}");
     assert!(
         app.timeline
             .entries()
             .back()
-            .is_some_and(|e| e.text.contains("npm install arkor"))
+            .is_some_and(|e| e.text.contains("npm install"))
     );
 }
 

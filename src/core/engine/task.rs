@@ -205,7 +205,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             return Err(StartRunError::NoBuild);
         }
         let sdk = self.config.project.sdk().map_err(|e| match e {
-            SdkError::NotInstalled { root } => StartRunError::NoSdk(root.display().to_string()),
+            e @ SdkError::NotInstalled { .. } => StartRunError::NoSdk(e.to_string()),
             other => StartRunError::UnusableSdk(other.to_string()),
         })?;
         let (tap, output) = match origin {
