@@ -37,9 +37,13 @@ pub enum PreflightError {
     },
 }
 
-/// The folder has `src/arkor/index.ts` and an installed SDK. Reads only.
+/// The folder is an arkor project with its SDK installed. Reads only.
+///
+/// A folder with the SDK installed but no `src/arkor/index.ts` yet is a project being set up:
+/// it is accepted, and the build reports the missing entry until it appears (as `arkor dev`
+/// does). A folder with neither is no project.
 pub fn check_project(project: &Project) -> Result<(), PreflightError> {
-    if !project.has_entry() {
+    if !project.has_entry() && !project.sdk_dir().exists() {
         return Err(PreflightError::NotAProject {
             root: project.root.clone(),
         });
