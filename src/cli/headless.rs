@@ -85,20 +85,32 @@ fn new_log_lines(
         {
             let skipped = first.seq - *next;
             out.push(match format {
-                LineFormat::Human => format!("[{pid}] … {skipped} lines not shown (output too fast)"),
-                LineFormat::Json => serde_json::json!({"type": "logSkipped", "pid": pid, "lines": skipped}).to_string(),
+                LineFormat::Human => {
+                    format!("[{pid}] … {skipped} lines not shown (output too fast)")
+                }
+                LineFormat::Json => {
+                    serde_json::json!({"type": "logSkipped", "pid": pid, "lines": skipped})
+                        .to_string()
+                }
             });
         }
         for line in log.lines().iter().filter(|l| l.seq >= *next) {
             out.push(match format {
-                LineFormat::Human => format!("[{pid}] {}", line.text),
+                LineFormat::Human => format!("{} [{pid}] {}", stamp_at(line.at), line.text),
                 LineFormat::Json => {
                     let stream = match line.stream {
                         LogStream::Stdout => "stdout",
                         LogStream::Stderr => "stderr",
                         LogStream::System => "arkor",
                     };
-                    serde_json::json!({"type": "log", "pid": pid, "stream": stream, "text": line.text}).to_string()
+                    serde_json::json!({
+                        "type": "log",
+                        "pid": pid,
+                        "stream": stream,
+                        "text": line.text,
+                        "ts": crate::core::timestamp::rfc3339_millis(line.at),
+                    })
+                    .to_string()
                 }
             });
         }
@@ -232,7 +244,12 @@ fn format_run(run: &RunInfo, format: LineFormat) -> String {
 
 /// `HH:MM:SS` in UTC; good enough to correlate lines without a time-zone database.
 fn stamp() -> String {
-    let secs = SystemTime::now()
+    stamp_at(SystemTime::now())
+}
+
+/// [`stamp`] for a given moment (when arkor read a log line).
+fn stamp_at(at: SystemTime) -> String {
+    let secs = at
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);

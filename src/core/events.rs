@@ -244,6 +244,8 @@ pub struct RunInfo {
     /// ended (`exited with code 1: TypeError: …`). `None` for clean exits and runs arkor
     /// stopped.
     pub failure: Option<String>,
+    /// The file the run's output is also written to (`.arkor/runs/<start>-<pid>.log`).
+    pub log_file: Option<std::path::PathBuf>,
 }
 
 impl RunInfo {
@@ -265,6 +267,7 @@ impl RunInfo {
             stop_cause: None,
             pending_config: None,
             failure: None,
+            log_file: None,
         }
     }
 }

@@ -36,6 +36,8 @@ pub enum Action {
     ToggleFollow,
     /// The log pane takes the whole screen (and back).
     ToggleZoom,
+    /// Show the time of each log line (and hide it).
+    ToggleTimestamps,
     ToggleWrap,
     /// Open the search box.
     SearchOpen,

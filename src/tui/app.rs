@@ -732,6 +732,9 @@ impl App {
                     Focus::Logs | Focus::Timeline => Focus::Runs,
                 }
             }
+            Action::ToggleTimestamps => {
+                self.log_view.timestamps = !self.log_view.timestamps;
+            }
             Action::ToggleZoom => {
                 self.zoomed = !self.zoomed;
                 if self.zoomed {

@@ -98,6 +98,11 @@ pub const BINDINGS: &[Binding] = &[
         footer: None,
     },
     Binding {
+        keys: "t",
+        help: "toggle the time of each log line",
+        footer: None,
+    },
+    Binding {
         keys: "f",
         help: "toggle follow mode",
         footer: Some("follow"),
@@ -200,6 +205,7 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
         KeyCode::Char('R') => Action::RestartRun,
         KeyCode::Char('o') => Action::CycleConfigPolicy,
         KeyCode::Char('z') => Action::ToggleZoom,
+        KeyCode::Char('t') => Action::ToggleTimestamps,
         KeyCode::Char('c') => Action::ClearLogs,
         KeyCode::Char('f') => Action::ToggleFollow,
         KeyCode::Char('w') => Action::ToggleWrap,

@@ -19,6 +19,8 @@ pub struct LogBounds {
     pub next: u64,
     /// Lines evicted or cleared so far.
     pub dropped: u64,
+    /// Of those, the ones cleared by the user (`c`).
+    pub cleared: u64,
 }
 
 impl LogBounds {
@@ -31,6 +33,7 @@ impl LogBounds {
                     front: log.lines().front().map(|l| l.seq).unwrap_or(next),
                     next,
                     dropped: log.dropped,
+                    cleared: log.cleared,
                 }
             }
         }
@@ -212,6 +215,8 @@ pub struct LogView {
     pub search: Search,
     /// Text rows of the pane at the last render (page size for PageUp/PageDown).
     pub rows: u16,
+    /// Each line starts with the time arkor read it (`t`).
+    pub timestamps: bool,
 }
 
 impl Default for LogView {
@@ -223,6 +228,7 @@ impl Default for LogView {
             top: 0,
             search: Search::default(),
             rows: 10,
+            timestamps: false,
         }
     }
 }

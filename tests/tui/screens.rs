@@ -644,3 +644,49 @@ fn at_80x24_the_demo_instructions_stay_readable_whatever_happens() {
         "the newest entry still shows:\n{screen}"
     );
 }
+
+#[test]
+fn t_shows_each_line_s_time_and_c_says_the_log_was_cleared() {
+    let logs = LogStore::new();
+    training_log(&logs, 41001, 3);
+    let mut app = app(
+        logs.clone(),
+        snapshot(
+            BuildStatus::Ok,
+            vec![RunInfo {
+                log_file: Some("/home/dev/demo/.arkor/runs/20261202T091011Z-41001.log".into()),
+                ..run(41001, RunState::Running)
+            }],
+        ),
+    );
+    let screen = text(&draw(&mut app, 120, 20));
+    assert!(
+        screen.contains("· .arkor/runs/20261202T091011Z-41001.log"),
+        "the title names the file:\n{screen}"
+    );
+    app.handle_action(Action::ToggleTimestamps);
+    let stamped = text(&draw(&mut app, 120, 20));
+    let first = stamped
+        .lines()
+        .find(|l| l.contains("step    0"))
+        .expect("the first line");
+    let (time, _) = first.split_once(' ').expect("a time first");
+    assert!(
+        time.len() == 8 && time.as_bytes()[2] == b':' && time.as_bytes()[5] == b':',
+        "{first}"
+    );
+    app.handle_action(Action::ToggleTimestamps);
+    assert!(text(&draw(&mut app, 120, 20)).contains("\n✔ step    0"));
+
+    logs.clear(41001);
+    let cleared = text(&draw(&mut app, 120, 20));
+    assert!(cleared.contains("· cleared"), "{cleared}");
+    assert!(
+        !cleared.contains("dropped"),
+        "a clear is no drop:\n{cleared}"
+    );
+    assert!(
+        cleared.contains("log cleared · new output appears here"),
+        "{cleared}"
+    );
+}

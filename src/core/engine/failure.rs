@@ -56,6 +56,7 @@ mod tests {
                 seq: i as u64,
                 stream: *stream,
                 text: (*text).to_string(),
+                at: std::time::SystemTime::UNIX_EPOCH,
             })
             .collect()
     }

@@ -43,6 +43,8 @@ pub(super) struct Run {
     pub dispatch_deferred: bool,
     /// Why it failed, when it ended on its own with an error (see [`RunInfo::failure`]).
     pub failure: Option<String>,
+    /// Where its output is also written.
+    pub log_file: Option<std::path::PathBuf>,
     /// Start a replacement once this run has stopped (engine-owned runs only).
     pub restart_pending: Option<RestartKind>,
     /// The Studio's "Stop": out of dispatch, killed once its job id is known or at
@@ -108,6 +110,7 @@ impl Run {
             pending_config: None,
             dispatch_deferred: false,
             failure: None,
+            log_file: None,
             restart_pending: None,
             abandoned: false,
             abandon_deadline: None,
@@ -167,6 +170,7 @@ impl Run {
             stop_cause: self.stop_cause,
             pending_config: self.pending_config.clone(),
             failure: self.failure.clone(),
+            log_file: self.log_file.clone(),
         }
     }
 }

@@ -29,6 +29,7 @@ use crate::core::project::SdkError;
 use crate::core::registry::{
     self, ChildRecord, ConfigChangePolicy, ExitFacts, NextStep, SignalOutcome,
 };
+use crate::core::run_files;
 use crate::core::run_output;
 use crate::core::supervisor::{ChildEvent, SpawnSpec};
 use crate::core::watch::BuildLoopEvent;
@@ -265,10 +266,39 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             (None, RunOrigin::Engine) => "started".to_string(),
         };
         run.restarted_from = restarted_from;
+        run.log_file = self.open_log_file(pid, run.started_at);
         self.runs.push(run);
         self.system_log(pid, format!("arkor: run {pid} {how}"));
         self.publish_run(pid);
         Ok(RunHandle { pid, output })
+    }
+
+    /// Start writing the run's output to `.arkor/runs/<start>-<pid>.log` (after pruning old
+    /// files). A failure costs only the file: the run goes on, with a notice.
+    fn open_log_file(&self, pid: u32, started_at: SystemTime) -> Option<PathBuf> {
+        let path = run_files::path_for(&self.config.project.root, started_at, pid);
+        if let Some(dir) = path.parent()
+            && dir.is_dir()
+            && let Err(e) = run_files::prune(dir, run_files::KEEP_FILES - 1, run_files::KEEP_BYTES)
+        {
+            tracing::warn!("could not prune {}: {e}", dir.display());
+        }
+        match run_files::RunFile::create(&path) {
+            Ok(file) => {
+                self.shared.logs.attach_file(pid, file);
+                Some(path)
+            }
+            Err(e) => {
+                self.notice(
+                    NoticeLevel::Warn,
+                    format!(
+                        "run {pid}: its output is not saved to {}: {e}",
+                        path.display()
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// A pid the OS handed out again: the exited run that had it leaves the table (front ends

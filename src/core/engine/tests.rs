@@ -867,3 +867,26 @@ async fn a_run_that_fails_on_its_own_says_why_and_a_stopped_one_does_not() {
         "arkor killed it: no failure to explain"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn each_run_writes_its_output_to_a_log_file_named_in_its_record() {
+    let h = Harness::start(true, false);
+    let pid = running_run(&h, lr(0.0002)).await;
+    h.handle
+        .logs()
+        .push(pid, crate::core::logs::LogStream::Stdout, "step 1".into());
+    let path = h.run(pid).log_file.expect("a log file");
+    let runs_dir = h
+        .handle
+        .project()
+        .root
+        .join(crate::core::run_files::RUNS_DIR_REL);
+    assert_eq!(path.parent(), Some(runs_dir.as_path()));
+    assert!(path.to_string_lossy().ends_with(&format!("-{pid}.log")));
+    let text = std::fs::read_to_string(&path).expect("log file");
+    assert!(
+        text.contains(&format!(" arkor arkor: run {pid} started\n")),
+        "{text}"
+    );
+    assert!(text.ends_with(" out step 1\n"), "{text}");
+}
