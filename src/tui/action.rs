@@ -38,6 +38,10 @@ pub enum Action {
     ToggleZoom,
     /// Show the time of each log line (and hide it).
     ToggleTimestamps,
+    /// Start selecting log lines to copy (or cancel the selection).
+    SelectLines,
+    /// Copy the selected log lines to the clipboard.
+    CopySelection,
     ToggleWrap,
     /// Open the search box.
     SearchOpen,

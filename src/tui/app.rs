@@ -148,6 +148,8 @@ pub struct App {
     /// Set by render: when the visible screen will look different without any event.
     pub(crate) next_change: Option<Duration>,
     notifications: Vec<String>,
+    /// Text to put on the clipboard, drained by the loop.
+    copies: Vec<String>,
     user_stopped: HashSet<u32>,
     logs: LogStore,
 }
@@ -189,6 +191,7 @@ impl App {
             hit_map: HitMap::default(),
             next_change: None,
             notifications: Vec::new(),
+            copies: Vec::new(),
             user_stopped: HashSet::new(),
             logs,
         };
@@ -222,6 +225,7 @@ impl App {
             search_active: self.log_view.search.is_active(),
             help_open: self.help_open,
             confirm_open: self.confirm.is_some(),
+            selecting: self.log_view.selection.is_some(),
         }
     }
 
@@ -249,6 +253,11 @@ impl App {
         } else {
             None
         }
+    }
+
+    /// Drained by the loop and written to the terminal as clipboard escapes.
+    pub fn take_copies(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.copies)
     }
 
     /// Drained by the loop and written to the terminal.
@@ -741,6 +750,16 @@ impl App {
                     self.focus = Focus::Logs;
                 }
             }
+            Action::ScrollUp(n) if self.log_view.selection.is_some() => {
+                let b = self.bounds();
+                self.log_view.move_selection(-i64::from(n), b);
+            }
+            Action::ScrollDown(n) if self.log_view.selection.is_some() => {
+                let b = self.bounds();
+                self.log_view.move_selection(i64::from(n), b);
+            }
+            Action::SelectLines => self.toggle_selection(),
+            Action::CopySelection => self.copy_selection(),
             Action::ScrollUp(n) if self.focus == Focus::Timeline => {
                 self.scroll_timeline(i64::from(n))
             }
@@ -903,6 +922,66 @@ impl App {
                 self.say(NoticeLevel::Warn, format!("no match for “{query}”"));
             }
         }
+    }
+
+    fn toggle_selection(&mut self) {
+        if self.log_view.selection.take().is_some() {
+            self.say(NoticeLevel::Info, "selection cancelled");
+            return;
+        }
+        let b = self.bounds();
+        let Some(last) = self.log_view.last_visible(b) else {
+            self.say(NoticeLevel::Warn, "no log lines to select");
+            return;
+        };
+        self.focus = Focus::Logs;
+        self.log_view.selection = Some(crate::tui::logview::Selection {
+            anchor: last,
+            cursor: last,
+        });
+        self.say(
+            NoticeLevel::Info,
+            "selecting log lines: ↑↓ extend, y copies, Esc cancels",
+        );
+    }
+
+    fn copy_selection(&mut self) {
+        let (Some(selection), Some(pid)) = (self.log_view.selection, self.selected) else {
+            self.say(
+                NoticeLevel::Warn,
+                "nothing selected: v selects log lines first",
+            );
+            return;
+        };
+        let range = selection.range();
+        let text = self.logs.with(pid, |log| {
+            let mut scratch = crate::tui::ansi::StyledLine::default();
+            let mut text = String::new();
+            for line in log.into_iter().flat_map(|l| l.lines()) {
+                if range.contains(&line.seq) {
+                    text.push_str(crate::tui::ansi::plain_text(&line.text, &mut scratch));
+                    text.push('\n');
+                }
+            }
+            text
+        });
+        let count = text.lines().count();
+        self.log_view.selection = None;
+        if count == 0 {
+            self.say(
+                NoticeLevel::Warn,
+                "the selected lines are gone (cleared or dropped)",
+            );
+            return;
+        }
+        self.copies.push(text);
+        self.say(
+            NoticeLevel::Info,
+            format!(
+                "copied {count} line{} to the clipboard (OSC 52)",
+                if count == 1 { "" } else { "s" }
+            ),
+        );
     }
 
     /// Scroll the timeline back (`by` > 0, older) or forward; the newest entry is the floor.

@@ -27,6 +27,8 @@ pub struct KeyContext {
     pub help_open: bool,
     /// A yes/no question is open: it takes the next key press, whatever it is.
     pub confirm_open: bool,
+    /// Log lines are being selected for copying.
+    pub selecting: bool,
 }
 
 /// One line of the help overlay; `footer` is the short label shown in the footer, if any.
@@ -95,6 +97,11 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: "z",
         help: "zoom the log pane to the full screen (z again: back)",
+        footer: None,
+    },
+    Binding {
+        keys: "v, y",
+        help: "select log lines (↑↓), y copies them (OSC 52)",
         footer: None,
     },
     Binding {
@@ -214,6 +221,9 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
         KeyCode::Char('N') => Action::SearchPrev,
         KeyCode::Tab | KeyCode::BackTab => Action::ToggleFocus,
         KeyCode::Enter if !in_logs => Action::FocusLogs,
+        KeyCode::Esc if ctx.selecting => Action::SelectLines,
+        KeyCode::Char('v') => Action::SelectLines,
+        KeyCode::Char('y') => Action::CopySelection,
         KeyCode::Esc if ctx.search_active => Action::SearchClear,
         KeyCode::Esc if scrolls => Action::FocusRuns,
         KeyCode::Up | KeyCode::Char('k') if scrolls => Action::ScrollUp(1),

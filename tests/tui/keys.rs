@@ -592,3 +592,37 @@ fn a_failed_run_and_an_engine_warning_reach_the_timeline_and_the_banner() {
         "hints are no alert"
     );
 }
+
+#[test]
+fn v_selects_log_lines_and_y_copies_just_those_as_plain_text() {
+    let mut app = two_live_runs();
+    app.log_view.rows = 10;
+    assert!(press(&mut app, KeyCode::Char('v')).is_none());
+    assert_eq!(app.focus, Focus::Logs);
+    press(&mut app, KeyCode::Up);
+    press(&mut app, KeyCode::Char('k'));
+    assert_eq!(
+        app.log_view.selection.map(|s| s.range()),
+        Some(97..=99),
+        "from the last line on screen, two up"
+    );
+    assert!(press(&mut app, KeyCode::Char('y')).is_none());
+    assert_eq!(
+        app.take_copies(),
+        vec!["line 97\nline 98\nline 99\n".to_string()]
+    );
+    assert!(app.log_view.selection.is_none());
+    let (_, message) = app.message.clone().expect("a message");
+    assert!(message.contains("copied 3 lines"), "{message}");
+
+    // Esc cancels a selection (and does not leave the log pane).
+    press(&mut app, KeyCode::Char('v'));
+    press(&mut app, KeyCode::Esc);
+    assert!(app.log_view.selection.is_none());
+    assert_eq!(app.focus, Focus::Logs);
+    press(&mut app, KeyCode::Char('y'));
+    assert!(
+        app.take_copies().is_empty(),
+        "nothing selected, nothing copied"
+    );
+}

@@ -87,6 +87,16 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
             )],
         ));
     }
+    if let Some(selection) = app.log_view.selection {
+        let count = selection.range().count();
+        title.push(Part::new(
+            0,
+            vec![Span::styled(
+                format!("· {count} selected (y copies, Esc cancels) "),
+                theme.info(),
+            )],
+        ));
+    }
     if bounds.cleared > 0 {
         title.push(Part::new(2, vec![Span::styled("· cleared ", theme.info())]));
     }
@@ -155,6 +165,7 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     // A 10 MB line without a newline is kept by the store; only what can show is parsed.
     let parse_limit = usize::from(inner.width) * usize::from(inner.height) * 8 + 256;
     let offset = app.options.utc_offset_secs;
+    let selected = app.log_view.selection.map(|s| s.range());
     let parsed: Vec<_> = raw
         .iter()
         .map(|line| {
@@ -165,7 +176,10 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
             } else {
                 ansi::parse(text, theme.colors)
             };
-            if line.stream == LogStream::System {
+            if selected.as_ref().is_some_and(|r| r.contains(&line.seq)) {
+                // Lines picked for copying (`v`) stand out whole.
+                parsed.runs = vec![(0, theme.selected())];
+            } else if line.stream == LogStream::System {
                 // arkor's own lines (spawned, signalled, exited) read apart from the child's.
                 parsed.runs = vec![(0, theme.system_line())];
             }
