@@ -174,9 +174,8 @@ mod tests {
             let args = tui_args(&format!("arkor-tui --on-config-change {policy}"));
             assert_eq!(args.on_config_change, policy);
         }
-        let error = parse("arkor-tui --on-config-change later")
-            .err()
-            .expect("an unknown policy is refused");
+        let error =
+            parse("arkor-tui --on-config-change later").expect_err("an unknown policy is refused");
         assert!(error.to_string().contains("restart, ask, hold"), "{error}");
     }
 
