@@ -504,8 +504,8 @@ impl App {
     fn on_held_change(&mut self, run: &RunInfo, was_behind: bool) {
         let pid = run.pid;
         match (&run.pending_config, was_behind) {
-            (Some(changes), false) => {
-                let what = format::config_changes(changes);
+            (Some(_), false) => {
+                let what = format::pending_changes(run);
                 self.timeline.push(
                     self.now,
                     TimelineKind::Warn,

@@ -41,12 +41,7 @@ pub fn start_another(live: usize) -> Confirm<Command> {
 /// `--on-config-change=ask`: a build changed the config of a live run.
 pub fn config_changed(run: &RunInfo) -> Confirm<Command> {
     let pid = run.pid;
-    let changes = run
-        .pending_config
-        .as_deref()
-        .map(format::config_changes)
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "the job config changed".into());
+    let changes = format::pending_changes(run);
     Confirm::new(
         "config changed: restart now? (y/n)",
         "restart",

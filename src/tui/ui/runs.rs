@@ -132,12 +132,7 @@ fn why_line(app: &App, run: &RunInfo) -> Option<String> {
         }),
         RunState::Exited { .. } => None,
         _ if run.pending_config.is_some() => {
-            let changes = run
-                .pending_config
-                .as_deref()
-                .map(format::config_changes)
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "the job config changed".into());
+            let changes = format::pending_changes(run);
             Some(format!(
                 "behind the build ({changes}): R restarts it with the new config"
             ))
