@@ -449,6 +449,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
         };
         run.abandoned = true;
         run.restart_pending = None;
+        run.stop_cause = Some(StopCause::Studio);
         if !run.alive() {
             return;
         }
