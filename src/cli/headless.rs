@@ -301,14 +301,24 @@ mod log_line_tests {
         engine.logs().push(7, LogStream::Stdout, "one".into());
         engine.logs().push(7, LogStream::Stderr, "two".into());
         let lines = new_log_lines(&engine, 7, &mut next, LineFormat::Human);
-        assert_eq!(lines, vec!["[7] one", "[7] two"]);
+        assert_eq!(lines.len(), 2);
+        for (line, text) in lines.iter().zip(["[7] one", "[7] two"]) {
+            // `HH:MM:SS ` first: when arkor read the line.
+            let (time, rest) = line.split_at(9);
+            assert_eq!(rest, text);
+            assert!(time.as_bytes()[2] == b':' && time.ends_with(' '), "{line}");
+        }
         assert!(new_log_lines(&engine, 7, &mut next, LineFormat::Human).is_empty());
 
         engine.logs().push(7, LogStream::System, "three".into());
         let json = new_log_lines(&engine, 7, &mut next, LineFormat::Json);
+        assert_eq!(json.len(), 1);
+        let mut value: serde_json::Value = serde_json::from_str(&json[0]).expect("json");
+        let ts = value["ts"].take();
+        assert!(ts.as_str().is_some_and(|t| t.ends_with('Z')), "{ts}");
         assert_eq!(
-            json,
-            vec![r#"{"type":"log","pid":7,"stream":"arkor","text":"three"}"#]
+            value.to_string(),
+            r#"{"type":"log","pid":7,"stream":"arkor","text":"three","ts":null}"#
         );
 
         // A burst larger than the ring: the lines that fell out are reported as a count.
