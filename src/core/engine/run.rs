@@ -83,6 +83,17 @@ impl Stop {
             timeout,
         }
     }
+
+    /// The same stop (same SIGTERM), killed `timeout` from `now` instead.
+    pub fn shortened(self, now: Instant, timeout: Duration) -> Self {
+        let kill_at = now + timeout;
+        Self {
+            since: self.since,
+            kill_at,
+            kill_deadline: SystemTime::now() + timeout,
+            timeout: kill_at.saturating_duration_since(self.since),
+        }
+    }
 }
 
 /// What asked for a restart, which decides how the replacement's cause reads.

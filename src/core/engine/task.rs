@@ -383,12 +383,14 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
         if early_stopping {
             // Already waiting for its checkpoint; a second SIGTERM would lose it. A stop the
             // user asks for now is theirs: it waits the stop timeout, not the runner's 5 min.
+            // A restart key press changes nothing here: the run restarts either way.
+            let users_stop = restart.is_none() || shutting_down;
             let now = Instant::now();
             let shortened = run
                 .stop
-                .filter(|s| !config_restart && s.kill_at > now + timeout)
-                .map(|_| Stop::new(now, timeout));
-            if restart.is_none() || shutting_down {
+                .filter(|s| users_stop && s.kill_at > now + timeout)
+                .map(|s| s.shortened(now, timeout));
+            if users_stop {
                 run.stop_cause = Some(cause);
             }
             if let Some(stop) = shortened {

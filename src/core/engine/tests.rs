@@ -890,3 +890,25 @@ async fn each_run_writes_its_output_to_a_log_file_named_in_its_record() {
     );
     assert!(text.ends_with(" out step 1\n"), "{text}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_restart_key_during_a_config_restart_keeps_the_runner_s_wait() {
+    let h = Harness::start(true, false);
+    let pid = running_run(&h, lr(0.0002)).await;
+    h.build_with(edited(lr(0.0001), "b")).await;
+    h.command(Command::RestartRun { pid }).await;
+    assert_eq!(h.run(pid).stop_cause, Some(StopCause::ConfigChange));
+    h.advance(STOP_TIMEOUT * 2).await;
+    assert_eq!(
+        h.sent("SIGKILL", pid),
+        0,
+        "it restarts either way: no need to hurry"
+    );
+    h.exit(pid, ExitStatus::Code(0)).await;
+    assert_eq!(
+        h.run(pid + 1).restarted_from.map(|r| r.cause),
+        Some(RestartCause::ConfigChanged {
+            changes: lr_change()
+        })
+    );
+}
