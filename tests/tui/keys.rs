@@ -176,6 +176,13 @@ fn o_cycles_the_config_change_policy() {
             other => panic!("{other:?}"),
         }
         assert_eq!(app.on_config_change, expected);
+        let header = text(&draw(&mut app, 160, 20));
+        let header = header.lines().next().unwrap_or_default();
+        assert_eq!(
+            header.contains(&format!("config changes: {expected} (o)")),
+            expected != ConfigChangePolicy::Restart,
+            "{header}"
+        );
     }
 }
 
