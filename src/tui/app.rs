@@ -226,6 +226,7 @@ impl App {
             help_open: self.help_open,
             confirm_open: self.confirm.is_some(),
             selecting: self.log_view.selection.is_some(),
+            zoomed: self.zoomed,
         }
     }
 

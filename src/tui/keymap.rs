@@ -29,6 +29,8 @@ pub struct KeyContext {
     pub confirm_open: bool,
     /// Log lines are being selected for copying.
     pub selecting: bool,
+    /// The log pane has the whole screen.
+    pub zoomed: bool,
 }
 
 /// One line of the help overlay; `footer` is the short label shown in the footer, if any.
@@ -96,7 +98,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "z",
-        help: "zoom the log pane to the full screen (z again: back)",
+        help: "zoom the log pane to the full screen (z, Esc: back)",
         footer: None,
     },
     Binding {
@@ -203,7 +205,7 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
     let in_logs = ctx.focus == Focus::Logs;
     let scrolls = ctx.focus != Focus::Runs;
     Some(match key.code {
-        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Char('q') if !ctx.selecting && !ctx.zoomed => Action::Quit,
         KeyCode::Char('?') => Action::ToggleHelp,
         KeyCode::Char('r') => Action::Rebuild,
         KeyCode::Char('s') => Action::StartRun,
@@ -221,7 +223,9 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
         KeyCode::Char('N') => Action::SearchPrev,
         KeyCode::Tab | KeyCode::BackTab => Action::ToggleFocus,
         KeyCode::Enter if !in_logs => Action::FocusLogs,
-        KeyCode::Esc if ctx.selecting => Action::SelectLines,
+        // Selecting and zooming are modes: q and Esc leave them; only the main view's q quits.
+        KeyCode::Esc | KeyCode::Char('q') if ctx.selecting => Action::SelectLines,
+        KeyCode::Esc | KeyCode::Char('q') if ctx.zoomed => Action::ToggleZoom,
         KeyCode::Char('v') => Action::SelectLines,
         KeyCode::Char('y') => Action::CopySelection,
         KeyCode::Esc if ctx.search_active => Action::SearchClear,

@@ -633,3 +633,19 @@ fn v_selects_log_lines_and_y_copies_just_those_as_plain_text() {
         "nothing selected, nothing copied"
     );
 }
+
+#[test]
+fn q_leaves_a_zoomed_pane_or_a_selection_instead_of_quitting() {
+    let mut app = two_live_runs();
+    press(&mut app, KeyCode::Char('z'));
+    assert!(app.zoomed);
+    assert!(press(&mut app, KeyCode::Char('q')).is_none());
+    assert!(!app.zoomed);
+    press(&mut app, KeyCode::Char('z'));
+    press(&mut app, KeyCode::Esc);
+    assert!(!app.zoomed);
+    press(&mut app, KeyCode::Char('v'));
+    assert!(press(&mut app, KeyCode::Char('q')).is_none());
+    assert!(app.log_view.selection.is_none());
+    assert_eq!(app.quit, QuitState::Running);
+}
