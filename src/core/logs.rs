@@ -49,7 +49,12 @@ pub struct RunLog {
 
 impl RunLog {
     pub fn push(&mut self, stream: LogStream, text: String) {
-        let at = SystemTime::now();
+        self.push_at(stream, text, SystemTime::now());
+    }
+
+    /// [`RunLog::push`] with the time the line was read (one clock read per batch of lines
+    /// that arrived together).
+    pub fn push_at(&mut self, stream: LogStream, text: String, at: SystemTime) {
         if let Some(file) = self.file.as_mut() {
             file.write_line(at, stream, &text);
         }
@@ -141,10 +146,11 @@ impl LogStore {
 
     /// Append many lines under one lock (the ingest hot path).
     pub fn push_many(&self, pid: u32, lines: impl IntoIterator<Item = (LogStream, String)>) {
+        let at = SystemTime::now();
         let mut map = self.lock();
         let log = map.entry(pid).or_default();
         for (stream, text) in lines {
-            log.push(stream, text);
+            log.push_at(stream, text, at);
         }
         log.flush_file();
     }
