@@ -44,6 +44,14 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
             project.root.display()
         );
     }
+    // Before anything is written or any cloud is called: a folder that is no project, or has
+    // no SDK, gets one message saying what to do (and no `.arkor/` left behind).
+    super::preflight::check_project(&project)?;
+    let mut instance_lock = if args.force {
+        None
+    } else {
+        Some(super::preflight::InstanceLock::acquire(&project.root)?)
+    };
     let log = super::logging::init_file_logging(&project.root.join(".arkor"));
     match super::open_files::raise_open_file_limit() {
         Ok((before, after)) => tracing::debug!(before, after, "open-file limit"),
@@ -78,6 +86,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         project: project.clone(),
         node: node.path.clone(),
         stop_timeout: Duration::from_secs(args.stop_timeout),
+        on_config_change: args.on_config_change,
         run_on_ready: args.run || args.demo,
         run_env: sim_cloud
             .as_ref()
@@ -116,7 +125,12 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     )
     .await
     {
-        Ok(server) => server,
+        Ok(server) => {
+            if let Some(lock) = instance_lock.as_mut() {
+                lock.set_url(server.url());
+            }
+            server
+        }
         Err(e) => {
             // Nothing has run yet, but the watcher and inspector must still close.
             engine.send(Command::Shutdown { force: true });
@@ -162,7 +176,8 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         opts.hints.extend(server.warnings().iter().cloned());
         if let Some(d) = &demo {
             opts.hints
-                .extend(d.instructions().lines().map(|l| l.trim().to_string()));
+                .push(format!("Demo project: {}", d.root.display()));
+            opts.instructions = d.short_instructions();
         }
         // The terminal may be gone by now (a hang-up): a failed write must neither panic nor
         // skip the shutdown below, or the runs die of a broken pipe instead of early-stopping.
@@ -252,6 +267,15 @@ impl DemoProject {
         crate::assets::write_demo_project(&root)
             .with_context(|| format!("cannot write the demo project to {}", root.display()))?;
         Ok(Self { root })
+    }
+
+    /// The two things to try, short enough for an 80-column timeline (paths relative to
+    /// the project, which the header names).
+    fn short_instructions(&self) -> Vec<String> {
+        vec![
+            "edit src/arkor/callbacks.ts → the run hot-swaps and keeps going".into(),
+            "edit learningRate in src/arkor/trainer.ts → early stop, then restart".into(),
+        ]
     }
 
     fn instructions(&self) -> String {

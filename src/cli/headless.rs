@@ -222,20 +222,32 @@ fn new_log_lines(
         {
             let skipped = first.seq - *next;
             out.push(match format {
-                LineFormat::Human => format!("[{pid}] … {skipped} lines not shown (output too fast)"),
-                LineFormat::Json => serde_json::json!({"type": "logSkipped", "pid": pid, "lines": skipped}).to_string(),
+                LineFormat::Human => {
+                    format!("[{pid}] … {skipped} lines not shown (output too fast)")
+                }
+                LineFormat::Json => {
+                    serde_json::json!({"type": "logSkipped", "pid": pid, "lines": skipped})
+                        .to_string()
+                }
             });
         }
         for line in log.lines().iter().filter(|l| l.seq >= *next) {
             out.push(match format {
-                LineFormat::Human => format!("[{pid}] {}", line.text),
+                LineFormat::Human => format!("{} [{pid}] {}", stamp_at(line.at), line.text),
                 LineFormat::Json => {
                     let stream = match line.stream {
                         LogStream::Stdout => "stdout",
                         LogStream::Stderr => "stderr",
                         LogStream::System => "arkor",
                     };
-                    serde_json::json!({"type": "log", "pid": pid, "stream": stream, "text": line.text}).to_string()
+                    serde_json::json!({
+                        "type": "log",
+                        "pid": pid,
+                        "stream": stream,
+                        "text": line.text,
+                        "ts": crate::core::timestamp::rfc3339_millis(line.at),
+                    })
+                    .to_string()
                 }
             });
         }
@@ -360,12 +372,24 @@ fn format_run(run: &RunInfo, format: LineFormat) -> String {
     if let Some(outcome) = &run.outcome {
         line.push_str(&format!(" outcome: {}", outcome.describe()));
     }
+    if let Some(changes) = &run.pending_config {
+        let changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        line.push_str(&format!(" held: {}", changes.join(", ")));
+    }
+    if let Some(failure) = &run.failure {
+        line.push_str(&format!(" failed: {failure}"));
+    }
     line
 }
 
 /// `HH:MM:SS` in UTC; good enough to correlate lines without a time-zone database.
 fn stamp() -> String {
-    let secs = SystemTime::now()
+    stamp_at(SystemTime::now())
+}
+
+/// [`stamp`] for a given moment (when arkor read a log line).
+fn stamp_at(at: SystemTime) -> String {
+    let secs = at
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
@@ -417,14 +441,24 @@ mod log_line_tests {
         engine.logs().push(7, LogStream::Stdout, "one".into());
         engine.logs().push(7, LogStream::Stderr, "two".into());
         let lines = new_log_lines(&engine, 7, &mut next, LineFormat::Human);
-        assert_eq!(lines, vec!["[7] one", "[7] two"]);
+        assert_eq!(lines.len(), 2);
+        for (line, text) in lines.iter().zip(["[7] one", "[7] two"]) {
+            // `HH:MM:SS ` first: when arkor read the line.
+            let (time, rest) = line.split_at(9);
+            assert_eq!(rest, text);
+            assert!(time.as_bytes()[2] == b':' && time.ends_with(' '), "{line}");
+        }
         assert!(new_log_lines(&engine, 7, &mut next, LineFormat::Human).is_empty());
 
         engine.logs().push(7, LogStream::System, "three".into());
         let json = new_log_lines(&engine, 7, &mut next, LineFormat::Json);
+        assert_eq!(json.len(), 1);
+        let mut value: serde_json::Value = serde_json::from_str(&json[0]).expect("json");
+        let ts = value["ts"].take();
+        assert!(ts.as_str().is_some_and(|t| t.ends_with('Z')), "{ts}");
         assert_eq!(
-            json,
-            vec![r#"{"type":"log","pid":7,"stream":"arkor","text":"three"}"#]
+            value.to_string(),
+            r#"{"type":"log","pid":7,"stream":"arkor","text":"three","ts":null}"#
         );
 
         // A burst larger than the ring: the lines that fell out are reported as a count.

@@ -37,9 +37,12 @@ pub enum Command {
     /// (SIGKILL) one run. A run that dies without ending its cloud job itself has the job
     /// cancelled by the engine once it is gone.
     StopRun { pid: u32, force: bool },
-    /// Early-stop one run and start a replacement once it has exited.
+    /// Early-stop one run and start a replacement once it has exited (a finished run: start
+    /// it again). A run holding a config change restarts with the new config.
     RestartRun { pid: u32 },
-    /// An HTTP client dropped its `/api/train` body: docs/protocol.md §7.5 "Stop" (wait ≤ 2 s for the job
+    /// What a rebuild that changes a live run's config does from now on.
+    SetConfigChangePolicy(crate::core::registry::ConfigChangePolicy),
+    /// An HTTP client dropped its `/api/train` body: docs/protocol.md §11 "Stop" (wait ≤ 2 s for the job
     /// id, SIGKILL, cloud cancel).
     AbandonHttpRun { pid: u32 },
     /// Clear a run's stored log lines.
@@ -62,8 +65,8 @@ pub struct RunHandle {
 pub enum StartRunError {
     #[error("the engine is shutting down; no new runs are started")]
     ShuttingDown,
-    /// The project root has no `node_modules/arkor`.
-    #[error("no arkor SDK is installed in {0}: run `npm install arkor` in the project")]
+    /// The project root has no `node_modules/arkor` (the message says how to install it).
+    #[error("{0}")]
     NoSdk(String),
     /// `node_modules/arkor` is there but cannot be used (the message says why).
     #[error("{0}")]
@@ -99,6 +102,8 @@ pub struct EngineSnapshot {
     /// Every run the engine knows, live ones and recently exited ones, oldest first.
     pub runs: Vec<Arc<RunInfo>>,
     pub shutting_down: bool,
+    /// The config-change policy in force.
+    pub on_config_change: crate::core::registry::ConfigChangePolicy,
 }
 
 impl EngineSnapshot {
@@ -224,6 +229,7 @@ impl EngineHandle {
     }
 }
 
+mod failure;
 mod ports;
 mod run;
 mod task;

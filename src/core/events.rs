@@ -56,6 +56,11 @@ pub struct RestartTarget {
 pub struct DispatchOutcome {
     pub hot_swap_targets: Vec<HotSwapTarget>,
     pub restart_targets: Vec<RestartTarget>,
+    /// Runs not signalled because they are not ready yet (no job id): dispatched once they
+    /// are. Not on the wire.
+    pub deferred: Vec<u32>,
+    /// Runs whose config-change restart the policy holds. Not on the wire.
+    pub held: Vec<u32>,
 }
 
 /// The SSE frame payload. Cheap to clone (wrapped in `Arc` on the bus).
@@ -239,6 +244,19 @@ pub struct RunInfo {
     /// How the run ended, once the engine has settled it (after the exit, and after the
     /// cloud's last frames for the job arrived or a short grace passed).
     pub outcome: Option<RunOutcome>,
+    /// Why the run is being stopped, once something asked (the stop's kill deadline follows
+    /// from it: a config-change restart waits as long as the runner allows, a stop the user
+    /// asked for waits the stop timeout).
+    pub stop_cause: Option<StopCause>,
+    /// A config change this run has not taken because the config-change policy holds it (or
+    /// asks first): the keys the current build changes. `None` when the run is not behind.
+    pub pending_config: Option<Vec<ConfigChange>>,
+    /// Why a run that ended on its own failed: the error its output ended with, after how it
+    /// ended (`exited with code 1: TypeError: …`). `None` for clean exits and runs arkor
+    /// stopped.
+    pub failure: Option<String>,
+    /// The file the run's output is also written to (`.arkor/runs/<start>-<pid>.log`).
+    pub log_file: Option<std::path::PathBuf>,
 }
 
 impl RunInfo {
@@ -259,6 +277,10 @@ impl RunInfo {
             restarted_from: None,
             metrics: SharedMetrics::default(),
             outcome: None,
+            stop_cause: None,
+            pending_config: None,
+            failure: None,
+            log_file: None,
         }
     }
 
@@ -295,6 +317,46 @@ impl RunInfo {
             (None, _) => "still running when the dashboard closed".into(),
         };
         format!("run {} ({name}{job}): {what}", self.pid)
+    }
+}
+
+/// `5 min 30 s`, `20 s`, `2 min`: a stop timeout as people say it.
+pub fn describe_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    match (secs / 60, secs % 60) {
+        (0, s) => format!("{s} s"),
+        (m, 0) => format!("{m} min"),
+        (m, s) => format!("{m} min {s} s"),
+    }
+}
+
+/// Why arkor is stopping a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StopCause {
+    /// A rebuild changed the job config: early stop, then a restart. Waits as long as the
+    /// runner itself waits for its checkpoint.
+    ConfigChange,
+    /// A user asked for a stop (the stop key, a stop command).
+    User,
+    /// A user asked for a restart (the restart key).
+    Restart,
+    /// arkor is shutting down.
+    Shutdown,
+    /// The Studio's Stop (its `/api/train` body was closed).
+    Studio,
+}
+
+impl StopCause {
+    /// Words for "early-stopping (…)": `config changed`, `you asked`, `quitting`, …
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopCause::ConfigChange => "config changed",
+            StopCause::User => "you asked",
+            StopCause::Restart => "restart requested",
+            StopCause::Shutdown => "quitting",
+            StopCause::Studio => "stopped from the Studio",
+        }
     }
 }
 

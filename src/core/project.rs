@@ -168,7 +168,11 @@ pub struct SdkInfo {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SdkError {
-    #[error("no arkor SDK is installed in {root}: run `npm install arkor` in the project")]
+    #[error(
+        "the arkor SDK is not installed in {} (no node_modules/arkor): run `{}` there",
+        .root.display(),
+        install_command(.root)
+    )]
     NotInstalled { root: PathBuf },
     #[error("cannot read {path}: {source}")]
     Unreadable {
@@ -179,7 +183,28 @@ pub enum SdkError {
     Invalid { path: PathBuf, reason: String },
 }
 
+/// How this project installs its dependencies, from its lockfile: `pnpm install`,
+/// `yarn install`, `bun install`, or `npm install` (also when there is no lockfile).
+pub fn install_command(root: &Path) -> &'static str {
+    const BY_LOCKFILE: [(&str, &str); 5] = [
+        ("pnpm-lock.yaml", "pnpm install"),
+        ("yarn.lock", "yarn install"),
+        ("bun.lock", "bun install"),
+        ("bun.lockb", "bun install"),
+        ("package-lock.json", "npm install"),
+    ];
+    BY_LOCKFILE
+        .iter()
+        .find(|(lockfile, _)| root.join(lockfile).is_file())
+        .map_or("npm install", |(_, command)| command)
+}
+
 impl Project {
+    /// Whether the folder is an arkor project: it has `src/arkor/index.ts`.
+    pub fn has_entry(&self) -> bool {
+        self.entry.is_file()
+    }
+
     /// Read the installed SDK's package.json.
     pub fn sdk(&self) -> Result<SdkInfo, SdkError> {
         let link = self.sdk_dir();

@@ -17,10 +17,13 @@ pub mod action;
 pub mod ansi;
 pub mod app;
 pub mod chart_data;
+pub mod clipboard;
+pub mod confirmations;
 pub mod format;
 pub mod keymap;
 pub mod logview;
 pub mod notify;
+pub mod popup;
 pub mod terminal;
 pub mod theme;
 pub mod timeline;
@@ -98,6 +101,10 @@ pub trait TerminalHost<B: Backend> {
     fn suspend(&mut self, terminal: &mut Terminal<B>) -> io::Result<()>;
     /// Write a notification escape between frames.
     fn notify(&mut self, terminal: &mut Terminal<B>, escape: &str) -> io::Result<()>;
+    /// Write a clipboard escape (OSC 52) between frames.
+    fn copy(&mut self, terminal: &mut Terminal<B>, escape: &str) -> io::Result<()> {
+        self.notify(terminal, escape)
+    }
 }
 
 struct CrosstermHost {
@@ -120,6 +127,11 @@ impl TerminalHost<ratatui::backend::CrosstermBackend<terminal::TerminalOut>> for
         } else {
             terminal::write_raw(terminal, escape)
         }
+    }
+
+    fn copy(&mut self, terminal: &mut terminal::CrosstermTerminal, escape: &str) -> io::Result<()> {
+        // tmux handles OSC 52 itself (set-clipboard), no passthrough needed.
+        terminal::write_raw(terminal, escape)
     }
 }
 
@@ -245,6 +257,11 @@ where
             }
             last_draw = Some(Instant::now());
             dirty = false;
+            for text in app.take_copies() {
+                if let Err(e) = host.copy(terminal, &clipboard::osc52(&text)) {
+                    tracing::warn!("clipboard escape not written: {e}");
+                }
+            }
             for message in app.take_notifications() {
                 let escape = notify::notification_escape("arkor", &message);
                 if let Err(e) = host.notify(terminal, &escape) {

@@ -567,6 +567,38 @@ fn demo_hot_swaps_restarts_on_config_change_and_quits_cleanly() {
         "the legend names the change:\n{screen}"
     );
 
+    // `?` then `q`: the help closes and nothing quits.
+    session.keys("?");
+    session.wait_for("the help overlay", |s| s.contains("q, Esc or ? closes"));
+    session.keys("q");
+    let screen = session.wait_for("the help closed", |s| !s.contains("q, Esc or ? closes"));
+    assert!(
+        !screen.contains("quitting") && running_pids(&screen).contains(&second),
+        "q in the help only closes it:\n{screen}"
+    );
+    // `X` then Esc: the kill is asked, Esc cancels it, the run lives on.
+    session.keys("X");
+    let screen = session.wait_for("the kill question", |s| {
+        s.contains(&format!("force-stop run {second}?"))
+    });
+    assert!(
+        screen.contains("SIGKILL now"),
+        "the cost is named:\n{screen}"
+    );
+    session.keys("Escape");
+    let screen = session.wait_for("the question cancelled", |s| {
+        s.contains(&format!("cancelled: force-stop run {second}?"))
+    });
+    assert!(
+        !screen.contains("SIGKILL now"),
+        "the box is gone:\n{screen}"
+    );
+    assert_eq!(
+        run_state(&screen, second).as_deref(),
+        Some("running"),
+        "the run lives:\n{screen}"
+    );
+
     // Quit: the live run early-stops (for the quit, not for the old config change), then
     // arkor leaves and restores the terminal.
     session.wait_for_fresh_checkpoint();

@@ -63,6 +63,7 @@ pub async fn stages(
     let lib_project = Project::at(&project.root)?;
     let (engine, engine_done) = engine::start(EngineConfig {
         project: lib_project,
+        on_config_change: Default::default(),
         node: node.to_path_buf(),
         stop_timeout: Duration::from_secs(5),
         run_on_ready: false,

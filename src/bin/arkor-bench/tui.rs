@@ -110,9 +110,10 @@ pub fn start_to_first_frame(setup: &TuiSetup, runs: usize) -> anyhow::Result<Sta
 pub fn start_runs(app: &mut PtyApp, runs: usize) -> anyhow::Result<()> {
     app.wait_for(BUILD_OK, 0, Duration::from_secs(30))
         .context("the first build never finished")?;
-    for _ in 0..runs {
+    for started in 0..runs {
         let from = app.mark();
-        app.send(b"s")?;
+        // With a run live, `s` asks first (another run is another cloud job): `y` confirms.
+        app.send(if started == 0 { b"s" } else { b"sy" })?;
         app.wait_for(b"bench-", from, Duration::from_secs(20))
             .context("a started run never showed its job")?;
     }

@@ -10,7 +10,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::core::cloud::cancel::{CancelOutcome, CancelSnapshot, cancel_job};
 use crate::core::cloud::job_events::{FollowerMessage, FollowerOptions, JobFollower};
-use crate::core::events::EngineEvent;
+use crate::core::events::{EngineEvent, NoticeLevel};
 use crate::core::logs::{LogStore, LogStream};
 use crate::core::registry::{SignalOutcome, Signaller};
 use crate::core::run_output::OutputTap;
@@ -125,6 +125,12 @@ impl CloudJobs for CloudJobClient {
                 }
                 Err(e) => format!("arkor: {e}"),
             };
+            // The run died without ending its job: what became of the job is news (timeline
+            // and banner), not only a log line.
+            let _ = events.send(EngineEvent::Notice {
+                level: NoticeLevel::Warn,
+                message: format!("run {pid}: {}", line.trim_start_matches("arkor: ")),
+            });
             logs.push(pid, LogStream::System, line);
             let _ = events.send(EngineEvent::Logs { pid });
         });

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use crate::core::cloud::CancelSnapshot;
 use crate::core::cloud::job_events::JobFollower;
 use crate::core::events::{
-    BuiltArtifact, ConfigChange, ExitStatus, Restart, RestartCause, RunInfo, RunState,
+    BuiltArtifact, ConfigChange, ExitStatus, Restart, RestartCause, RunInfo, RunState, StopCause,
 };
 use crate::core::hash;
 use crate::core::registry::ChildRecord;
@@ -37,6 +37,18 @@ pub(super) struct Run {
     pub restart_reason: Vec<ConfigChange>,
     /// A stop is under way: SIGTERM sent, SIGKILL due at a deadline.
     pub stop: Option<Stop>,
+    /// Why the run is being stopped (which also chose the stop's timeout).
+    pub stop_cause: Option<StopCause>,
+    /// A config change the policy holds (`--on-config-change=ask|hold`): what the current
+    /// build changes. Cleared when the run takes a build or the change is reverted.
+    pub pending_config: Option<Vec<ConfigChange>>,
+    /// A build was not signalled to this run because its runner was not ready (no job id):
+    /// the last good build is dispatched to it once it is.
+    pub dispatch_deferred: bool,
+    /// Why it failed, when it ended on its own with an error (see [`RunInfo::failure`]).
+    pub failure: Option<String>,
+    /// Where its output is also written.
+    pub log_file: Option<std::path::PathBuf>,
     /// Start a replacement once this run has stopped (engine-owned runs only).
     pub restart_pending: Option<RestartKind>,
     /// The Studio's "Stop": out of dispatch, killed once its job id is known or at
@@ -95,6 +107,17 @@ impl Stop {
             timeout,
         }
     }
+
+    /// The same stop (same SIGTERM), killed `timeout` from `now` instead.
+    pub fn shortened(self, now: Instant, timeout: Duration) -> Self {
+        let kill_at = now + timeout;
+        Self {
+            since: self.since,
+            kill_at,
+            kill_deadline: SystemTime::now() + timeout,
+            timeout: kill_at.saturating_duration_since(self.since),
+        }
+    }
 }
 
 /// What asked for a restart, which decides how the replacement's cause reads.
@@ -118,6 +141,11 @@ impl Run {
             restarted_from: None,
             restart_reason: Vec::new(),
             stop: None,
+            stop_cause: None,
+            pending_config: None,
+            dispatch_deferred: false,
+            failure: None,
+            log_file: None,
             restart_pending: None,
             abandoned: false,
             abandon_deadline: None,
@@ -190,6 +218,10 @@ impl Run {
             restarted_from: self.restarted_from.clone(),
             metrics: self.metrics.clone(),
             outcome: self.metrics.outcome(),
+            stop_cause: self.stop_cause,
+            pending_config: self.pending_config.clone(),
+            failure: self.failure.clone(),
+            log_file: self.log_file.clone(),
         }
     }
 

@@ -29,13 +29,16 @@ use crate::core::cloud::job_events::{
     FollowEnd, FollowerMessage, FollowerUpdate, StreamError, StreamHealth,
 };
 use crate::core::events::{
-    BuiltArtifact, ConfigChange, DevEvent, EngineEvent, ExitStatus, NoticeLevel, Restart,
-    RestartCause, RunOrigin, RunState,
+    BuiltArtifact, ConfigChange, DevEvent, DispatchOutcome, EngineEvent, ExitStatus, NoticeLevel,
+    Restart, RestartCause, RunOrigin, RunState, StopCause,
 };
 use crate::core::hash;
 use crate::core::logs::{LogStream, MAX_EXITED_RUNS_KEPT};
 use crate::core::project::SdkError;
-use crate::core::registry::{self, ChildRecord, ExitFacts, NextStep, SignalOutcome};
+use crate::core::registry::{
+    self, ChildRecord, ConfigChangePolicy, ExitFacts, NextStep, SignalOutcome,
+};
+use crate::core::run_files;
 use crate::core::run_output;
 use crate::core::supervisor::{ChildEvent, SpawnSpec};
 use crate::core::training::{Applied, MarkerKind, max_steps_in_config};
@@ -45,7 +48,9 @@ use crate::core::watch::BuildLoopEvent;
 pub const ABANDON_JOB_ID_WAIT: Duration = Duration::from_secs(2);
 
 /// Backstop for a config-change restart (SIGTERM from dispatch): the runner itself gives up
-/// waiting for the checkpoint after 5 minutes and cancels, so escalate only after that.
+/// waiting for the checkpoint after 5 minutes and cancels, so escalate only after that (30 s
+/// of slack for the cancel). The user's stop timeout never shortens it; a stop the user asks
+/// for during it does.
 pub const RESTART_ESCALATION_TIMEOUT: Duration = Duration::from_secs(5 * 60 + 30);
 
 /// How long a run's follower may go on after the run exited, for the job's last frames (the
@@ -64,8 +69,11 @@ pub struct EngineConfig {
     pub project: crate::core::project::Project,
     /// The `node` binary runs are started with.
     pub node: PathBuf,
-    /// SIGTERM → SIGKILL escalation for a stop the user asked for (stop key, quit).
+    /// SIGTERM → SIGKILL escalation for a stop the user asked for (stop key, restart key,
+    /// quit). Config-change restarts wait [`RESTART_ESCALATION_TIMEOUT`] instead.
     pub stop_timeout: Duration,
+    /// What a rebuild that changes a live run's config does (`--on-config-change`).
+    pub on_config_change: ConfigChangePolicy,
     /// Start one engine-owned run as soon as the first build is ready (`--run`, demo).
     pub run_on_ready: bool,
     /// Extra environment for runs (tests shorten the simulated SDK's timings with it).
@@ -99,6 +107,9 @@ pub(super) struct EngineTask<P, B, C> {
     /// The timeline said that the cloud's event streams cannot be reached, and has not said
     /// since that they are back: one notice per outage, however many runs and retries.
     cloud_down_said: bool,
+    /// The config-change policy now in force (starts as the configured one; front ends
+    /// change it with a command).
+    policy: ConfigChangePolicy,
 }
 
 pub(super) struct Inputs {
@@ -118,6 +129,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
         let (follower_tx, follower_rx) = mpsc::channel(FOLLOWER_QUEUE);
         Self {
             run_on_ready_pending: config.run_on_ready,
+            policy: config.on_config_change,
             config,
             shared,
             processes,
@@ -226,8 +238,9 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
                     }
                 }
             }
-            Command::StopRun { pid, force } => self.stop_run(pid, force, false),
-            Command::RestartRun { pid } => self.stop_run(pid, false, true),
+            Command::StopRun { pid, force } => self.stop_run(pid, force, None),
+            Command::RestartRun { pid } => self.restart_run(pid),
+            Command::SetConfigChangePolicy(policy) => self.set_policy(policy),
             Command::AbandonHttpRun { pid } => self.abandon_http_run(pid),
             Command::ClearLogs { pid } => self.shared.logs.clear(pid),
             Command::Shutdown { force } => self.begin_shutdown(force),
@@ -248,7 +261,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             return Err(StartRunError::NoBuild);
         }
         let sdk = self.config.project.sdk().map_err(|e| match e {
-            SdkError::NotInstalled { root } => StartRunError::NoSdk(root.display().to_string()),
+            e @ SdkError::NotInstalled { .. } => StartRunError::NoSdk(e.to_string()),
             other => StartRunError::UnusableSdk(other.to_string()),
         })?;
         let (tap, output) = match origin {
@@ -310,10 +323,39 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             (None, RunOrigin::Engine) => "started".to_string(),
         };
         run.restarted_from = restarted_from;
+        run.log_file = self.open_log_file(pid, run.started_at);
         self.runs.push(run);
         self.system_log(pid, format!("arkor: run {pid} {how}"));
         self.publish_run(pid);
         Ok(RunHandle { pid, output })
+    }
+
+    /// Start writing the run's output to `.arkor/runs/<start>-<pid>.log` (after pruning old
+    /// files). A failure costs only the file: the run goes on, with a notice.
+    fn open_log_file(&self, pid: u32, started_at: SystemTime) -> Option<PathBuf> {
+        let path = run_files::path_for(&self.config.project.root, started_at, pid);
+        if let Some(dir) = path.parent()
+            && dir.is_dir()
+            && let Err(e) = run_files::prune(dir, run_files::KEEP_FILES - 1, run_files::KEEP_BYTES)
+        {
+            tracing::warn!("could not prune {}: {e}", dir.display());
+        }
+        match run_files::RunFile::create(&path) {
+            Ok(file) => {
+                self.shared.logs.attach_file(pid, file);
+                Some(path)
+            }
+            Err(e) => {
+                self.notice(
+                    NoticeLevel::Warn,
+                    format!(
+                        "run {pid}: its output is not saved to {}: {e}",
+                        path.display()
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// A pid the OS handed out again: the exited run that had it leaves the table (front ends
@@ -327,11 +369,46 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
         }
     }
 
-    /// Graceful (SIGTERM, SIGKILL at the deadline) or forced (SIGKILL) stop; with
-    /// `then_restart` the engine starts a replacement once the run has stopped cleanly.
-    fn stop_run(&mut self, pid: u32, force: bool, then_restart: bool) {
+    /// The restart key: a live run early-stops and is replaced once it exits; a finished run
+    /// is started again. A run holding a config change restarts as a config change (its
+    /// label names the change, and the stop waits as long as the runner allows).
+    fn restart_run(&mut self, pid: u32) {
+        let Some(run) = self.run_ref(pid) else {
+            self.notice(NoticeLevel::Warn, format!("no run with pid {pid}"));
+            return;
+        };
+        if run.alive() {
+            let kind = if run.pending_config.is_some() {
+                RestartKind::Rebuild { same_config: false }
+            } else {
+                RestartKind::Manual
+            };
+            self.stop_run(pid, false, Some(kind));
+            return;
+        }
+        let restart = Restart {
+            from: pid,
+            cause: RestartCause::Manual,
+        };
+        if let Err(e) = self.start_run(RunOrigin::Engine, Some(restart)) {
+            self.notice(
+                NoticeLevel::Error,
+                format!("run {pid} not started again: {e}"),
+            );
+        }
+    }
+
+    /// Graceful (SIGTERM, SIGKILL at the deadline) or forced (SIGKILL) stop; with `restart`
+    /// the engine starts a replacement once the run has stopped cleanly.
+    fn stop_run(&mut self, pid: u32, force: bool, restart: Option<RestartKind>) {
         let shutting_down = self.shutting_down;
-        let stop_timeout = self.config.stop_timeout;
+        let config_restart = matches!(restart, Some(RestartKind::Rebuild { .. }));
+        let (cause, timeout) = match restart {
+            _ if shutting_down => (StopCause::Shutdown, self.config.stop_timeout),
+            None => (StopCause::User, self.config.stop_timeout),
+            Some(_) if config_restart => (StopCause::ConfigChange, RESTART_ESCALATION_TIMEOUT),
+            Some(_) => (StopCause::Restart, self.config.stop_timeout),
+        };
         let Some(run) = self.run_mut(pid) else {
             self.notice(NoticeLevel::Warn, format!("no run with pid {pid}"));
             return;
@@ -341,25 +418,50 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
         }
         run.stopped_by_user = true;
         // A restart already asked for by a rebuild stays one (its cause is the config).
-        run.restart_pending = if then_restart && !shutting_down {
-            run.restart_pending.or(Some(RestartKind::Manual))
-        } else {
-            None
+        run.restart_pending = match restart {
+            Some(kind) if !shutting_down => run.restart_pending.or(Some(kind)),
+            _ => None,
         };
+        run.pending_config = None;
+        run.dispatch_deferred = false;
         let early_stopping = run.state == RunState::EarlyStopping;
         if force || !early_stopping {
             run.record.early_stop_requested = true;
         }
         if force {
+            run.stop_cause = Some(cause);
             self.processes.force_stop(pid);
             self.system_log(
                 pid,
                 "arkor: force stop (SIGKILL to the process group)".into(),
             );
+            self.publish_run(pid);
             return;
         }
         if early_stopping {
-            // Already waiting for its checkpoint; a second SIGTERM would lose it.
+            // Already waiting for its checkpoint; a second SIGTERM would lose it. A stop the
+            // user asks for now is theirs: it waits the stop timeout, not the runner's 5 min.
+            // A restart key press changes nothing here: the run restarts either way.
+            let users_stop = restart.is_none() || shutting_down;
+            let now = Instant::now();
+            let shortened = run
+                .stop
+                .filter(|s| users_stop && s.kill_at > now + timeout)
+                .map(|s| s.shortened(now, timeout));
+            if users_stop {
+                run.stop_cause = Some(cause);
+            }
+            if let Some(stop) = shortened {
+                run.stop = Some(stop);
+                self.system_log(
+                    pid,
+                    format!(
+                        "arkor: {}: already early-stopping; SIGKILL now after {}s (the stop timeout) if the checkpoint does not come",
+                        cause.describe(),
+                        timeout.as_secs()
+                    ),
+                );
+            }
             self.publish_run(pid);
             return;
         }
@@ -367,25 +469,40 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
         let Some(run) = self.run_mut(pid) else {
             return;
         };
-        run.stop = delivered.then(|| Stop::new(Instant::now(), stop_timeout));
+        run.stop = delivered.then(|| Stop::new(Instant::now(), timeout));
+        run.stop_cause = Some(cause);
         run.set_state(RunState::EarlyStopping);
         if delivered {
             run.metrics
                 .write(|m| m.mark(MarkerKind::EarlyStopRequested, SystemTime::now()));
         }
-        let why = if then_restart {
-            "restart requested"
-        } else {
-            "stop requested"
-        };
         self.system_log(
             pid,
             format!(
-                "arkor: {why}: SIGTERM sent, early-stopping at the next checkpoint (SIGKILL after {}s)",
-                stop_timeout.as_secs()
+                "arkor: {}: SIGTERM sent, early-stopping at the next checkpoint (SIGKILL after {}s)",
+                cause.describe(),
+                timeout.as_secs()
             ),
         );
         self.publish_run(pid);
+    }
+
+    /// A front end changed the config-change policy. Switching to `restart` dispatches the
+    /// runs that hold a change, as the build would have.
+    fn set_policy(&mut self, policy: ConfigChangePolicy) {
+        if self.policy == policy {
+            return;
+        }
+        self.policy = policy;
+        self.snapshot_dirty = true;
+        self.notice(NoticeLevel::Info, format!("on a config change: {policy}"));
+        let held: Vec<u32> = self
+            .runs
+            .iter()
+            .filter(|r| r.dispatchable() && r.pending_config.is_some())
+            .map(Run::pid)
+            .collect();
+        self.redispatch(&held);
     }
 
     fn abandon_http_run(&mut self, pid: u32) {
@@ -396,6 +513,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
         };
         run.abandoned = true;
         run.restart_pending = None;
+        run.stop_cause = Some(StopCause::Studio);
         if !run.alive() {
             return;
         }
@@ -430,7 +548,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             .map(Run::pid)
             .collect();
         for pid in alive {
-            self.stop_run(pid, force, false);
+            self.stop_run(pid, force, None);
         }
     }
 
@@ -520,6 +638,9 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
     fn on_built(&mut self, artifact: BuiltArtifact) {
         let first = !self.seen_ready;
         self.seen_ready = true;
+        if first {
+            self.adopt_first_build(&artifact);
+        }
         let hashes_before: Vec<(u32, Option<String>)> = self
             .runs
             .iter()
@@ -534,6 +655,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
                     .map(|r| &mut r.record),
                 &artifact,
                 &self.processes,
+                self.policy.dispatch(),
             )
         });
         self.status = BuildStatus::Ok;
@@ -556,44 +678,147 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             }
         }
         if let Some(outcome) = &dispatch {
-            for target in &outcome.hot_swap_targets {
-                let pid = target.pid;
-                if let Some(run) = self.run_mut(pid) {
-                    run.set_state(RunState::HotSwapped);
-                    run.metrics
-                        .write(|m| m.mark(MarkerKind::HotSwap, SystemTime::now()));
-                }
-                self.system_log(
-                    pid,
-                    "arkor: callbacks changed, config unchanged: SIGUSR2 sent (hot-swap)".into(),
-                );
-                self.publish_run(pid);
-            }
-            for target in &outcome.restart_targets {
-                let pid = target.pid;
-                let Some(run) = self.run_mut(pid) else {
-                    continue;
-                };
-                let reason = match (&run.record.config, &artifact.config) {
-                    (Some(old), Some(new)) => hash::config_changes(old, new),
-                    _ => Vec::new(),
-                };
-                let same_config = run.record.same_config_as(artifact.config_hash.as_deref());
-                run.restart_pending = (run.record.origin == RunOrigin::Engine)
-                    .then_some(RestartKind::Rebuild { same_config });
-                run.restart_reason = reason.clone();
-                run.stop = Some(Stop::new(Instant::now(), RESTART_ESCALATION_TIMEOUT));
-                run.set_state(RunState::EarlyStopping);
-                run.metrics
-                    .write(|m| m.mark(MarkerKind::EarlyStopRequested, SystemTime::now()));
-                self.system_log(pid, format!("arkor: {}", describe_restart(&reason)));
-                self.publish_run(pid);
-            }
+            let dispatched: Vec<u32> = self
+                .runs
+                .iter()
+                .filter(|r| r.dispatchable())
+                .map(Run::pid)
+                .collect();
+            self.apply_dispatch(&artifact, outcome, &dispatched);
         }
         if self.run_on_ready_pending {
             self.run_on_ready_pending = false;
             if let Err(e) = self.start_run(RunOrigin::Engine, None) {
                 self.notice(NoticeLevel::Error, e.to_string());
+            }
+        }
+    }
+
+    /// Runs started over `/api/train` before the first build ran the source of that moment,
+    /// which the first build is of: they take its hashes instead of being dispatched by it
+    /// (their runner may not have its signal handlers yet, and a signal would kill it).
+    fn adopt_first_build(&mut self, artifact: &BuiltArtifact) {
+        for run in self.runs.iter_mut().filter(|r| r.dispatchable()) {
+            let record = &mut run.record;
+            if record.config_hash.is_none() && record.content_hash.is_none() {
+                record.config_hash = artifact.config_hash.clone();
+                record.content_hash = artifact.content_hash.clone();
+                record.config = artifact.config.clone();
+            }
+        }
+    }
+
+    /// Dispatch the last good build again to `pids` (runs that were not ready for it, or
+    /// held its config change), as if it had just been built.
+    fn redispatch(&mut self, pids: &[u32]) {
+        let Some(artifact) = self.last_good.clone() else {
+            return;
+        };
+        if pids.is_empty() {
+            return;
+        }
+        let outcome = registry::dispatch(
+            self.runs
+                .iter_mut()
+                .filter(|r| r.dispatchable() && pids.contains(&r.pid()))
+                .map(|r| &mut r.record),
+            &artifact,
+            &self.processes,
+            self.policy.dispatch(),
+        );
+        self.apply_dispatch(&artifact, &outcome, pids);
+    }
+
+    /// What a dispatch of `artifact` to the runs `dispatched` did to each of them.
+    fn apply_dispatch(
+        &mut self,
+        artifact: &BuiltArtifact,
+        outcome: &DispatchOutcome,
+        dispatched: &[u32],
+    ) {
+        for target in &outcome.hot_swap_targets {
+            let pid = target.pid;
+            if let Some(run) = self.run_mut(pid) {
+                run.set_state(RunState::HotSwapped);
+                run.pending_config = None;
+                run.dispatch_deferred = false;
+                run.metrics
+                    .write(|m| m.mark(MarkerKind::HotSwap, SystemTime::now()));
+            }
+            self.system_log(
+                pid,
+                "arkor: callbacks changed, config unchanged: SIGUSR2 sent (hot-swap)".into(),
+            );
+            self.publish_run(pid);
+        }
+        for target in &outcome.restart_targets {
+            let pid = target.pid;
+            let Some(run) = self.run_mut(pid) else {
+                continue;
+            };
+            let reason = config_diff(&run.record, artifact);
+            run.restart_pending = (run.record.origin == RunOrigin::Engine)
+                .then_some(RestartKind::Rebuild { same_config: false });
+            run.restart_reason = reason.clone();
+            run.stop = Some(Stop::new(Instant::now(), RESTART_ESCALATION_TIMEOUT));
+            run.stop_cause = Some(StopCause::ConfigChange);
+            run.pending_config = None;
+            run.dispatch_deferred = false;
+            run.set_state(RunState::EarlyStopping);
+            run.metrics
+                .write(|m| m.mark(MarkerKind::EarlyStopRequested, SystemTime::now()));
+            self.system_log(pid, format!("arkor: {}", describe_restart(&reason)));
+            self.publish_run(pid);
+        }
+        for &pid in &outcome.deferred {
+            let Some(run) = self.run_mut(pid) else {
+                continue;
+            };
+            if !std::mem::replace(&mut run.dispatch_deferred, true) {
+                self.system_log(
+                    pid,
+                    "arkor: new build: not signalled before the runner is ready (job id); it gets the latest build then".into(),
+                );
+            }
+        }
+        let policy = self.policy;
+        for &pid in &outcome.held {
+            let Some(run) = self.run_mut(pid) else {
+                continue;
+            };
+            let reason = config_diff(&run.record, artifact);
+            run.dispatch_deferred = false;
+            if run.pending_config.as_ref() != Some(&reason) {
+                run.pending_config = Some(reason.clone());
+                let changes = describe_changes(&reason);
+                self.system_log(
+                    pid,
+                    format!(
+                        "arkor: job config changed ({changes}): not restarted (--on-config-change={policy}); R restarts it with the new config"
+                    ),
+                );
+                self.publish_run(pid);
+            }
+        }
+        // Runs the build left alone (same bytes again, e.g. an edit reverted before its
+        // signal went out) are no longer behind.
+        for &pid in dispatched {
+            if outcome.held.contains(&pid) || outcome.deferred.contains(&pid) {
+                continue;
+            }
+            let Some(run) = self.run_mut(pid) else {
+                continue;
+            };
+            let was_behind = run.pending_config.take().is_some();
+            let was_waiting = std::mem::take(&mut run.dispatch_deferred);
+            if was_behind || was_waiting {
+                if !run.record.early_stop_requested && run.state == RunState::Running {
+                    self.system_log(
+                        pid,
+                        "arkor: the config is back to the run's own: nothing to restart".into(),
+                    );
+                }
+                self.publish_run(pid);
             }
         }
     }
@@ -615,6 +840,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
                 if run.state == RunState::Starting {
                     run.set_state(RunState::Running);
                 }
+                let deferred = run.dispatch_deferred;
                 let how = if followed {
                     "; following its training progress"
                 } else {
@@ -627,6 +853,10 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
                 }
                 self.publish_run(pid);
                 self.finish_predecessor(pid);
+                if deferred && !abandoned {
+                    // Its handlers are armed now: it gets the build it was not signalled for.
+                    self.redispatch(&[pid]);
+                }
             }
             ChildEvent::Exited { pid, status } => self.on_exit(pid, status),
         }
@@ -634,10 +864,24 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
 
     fn on_exit(&mut self, pid: u32, status: ExitStatus) {
         let shutting_down = self.shutting_down;
+        let why = (status != ExitStatus::Code(0))
+            .then(|| {
+                self.shared.logs.with(pid, |log| {
+                    log.and_then(|l| super::failure::reason(l.lines().iter()))
+                })
+            })
+            .flatten();
         let Some(run) = self.run_mut(pid).filter(|r| r.alive()) else {
             return;
         };
         run.exit_status = Some(status);
+        // Ended on its own (nobody asked it to stop) and not cleanly: say why.
+        if status != ExitStatus::Code(0) && !run.record.early_stop_requested && !run.abandoned {
+            run.failure = Some(match why {
+                Some(why) => format!("{}: {why}", status.describe()),
+                None => status.describe(),
+            });
+        }
         let decision = registry::after_exit(ExitFacts {
             status,
             job_id_known: run.record.job_id.is_some(),
@@ -937,6 +1181,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             last_event: self.shared.dev_events.last(),
             runs: self.runs.iter().map(|r| Arc::new(r.info())).collect(),
             shutting_down: self.shutting_down,
+            on_config_change: self.policy,
         };
         *self
             .shared
@@ -953,15 +1198,26 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-fn describe_restart(reason: &[ConfigChange]) -> String {
+/// The keys that differ between a run's config and a build's (empty when either is unknown).
+fn config_diff(record: &ChildRecord, artifact: &BuiltArtifact) -> Vec<ConfigChange> {
+    match (&record.config, &artifact.config) {
+        (Some(old), Some(new)) => hash::config_changes(old, new),
+        _ => Vec::new(),
+    }
+}
+
+fn describe_changes(reason: &[ConfigChange]) -> String {
     if reason.is_empty() {
-        return "job config changed (or the run was not ready for a hot-swap): SIGTERM sent, \
-                early-stopping at the next checkpoint, then restarting"
-            .into();
+        return "what changed is unknown".into();
     }
     let changes: Vec<String> = reason.iter().map(ToString::to_string).collect();
+    changes.join(", ")
+}
+
+fn describe_restart(reason: &[ConfigChange]) -> String {
     format!(
-        "job config changed ({}): SIGTERM sent, early-stopping at the next checkpoint, then restarting",
-        changes.join(", ")
+        "job config changed ({}): SIGTERM sent, early-stopping at the next checkpoint (waits up to {} for it, as the runner does), then restarting",
+        describe_changes(reason),
+        crate::core::events::describe_duration(RESTART_ESCALATION_TIMEOUT)
     )
 }

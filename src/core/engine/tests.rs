@@ -21,10 +21,11 @@ use crate::core::cloud::cancel::CancelSnapshot;
 use crate::core::cloud::client::CloudError;
 use crate::core::cloud::job_events::{EventBody, EventTransport, FollowerOptions, JobFollower};
 use crate::core::events::{
-    ConfigChange, EngineEvent, ExitStatus, NoticeLevel, RestartCause, RunState,
+    ConfigChange, EngineEvent, ExitStatus, NoticeLevel, RestartCause, RunState, StopCause,
 };
 use crate::core::hash;
 use crate::core::logs::MAX_EXITED_RUNS_KEPT;
+use crate::core::registry::ConfigChangePolicy;
 use crate::core::registry::{SignalOutcome, Signaller};
 use crate::core::run_output::OutputTap;
 use crate::core::supervisor::{ChildEvent, SpawnError, SpawnSpec};
@@ -292,6 +293,7 @@ impl Harness {
         let (children, child_rx) = mpsc::unbounded_channel();
         let config = EngineConfig {
             project,
+            on_config_change: Default::default(),
             node: "node".into(),
             stop_timeout: STOP_TIMEOUT,
             run_on_ready,
@@ -609,16 +611,145 @@ async fn a_callback_edit_hot_swaps_and_the_run_records_the_new_bytes() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_edit_before_the_job_id_restarts_on_the_same_config_and_says_why() {
+async fn an_edit_before_the_job_id_is_not_signalled_until_the_runner_is_ready() {
     let h = Harness::start(true, false);
     h.build(lr(0.0002)).await;
     let pid = *h.pids().last().expect("a run");
     h.build_with(edited(lr(0.0002), "b")).await;
+    // A signal now would kill a runner whose handlers do not exist yet.
+    assert_eq!(h.journal.entries(), vec![format!("spawn {pid}")]);
+    assert!(h.logged(pid, "not signalled before the runner is ready"));
+    h.job_id(pid).await;
+    assert_eq!(h.sent("SIGUSR2", pid), 1, "the callbacks it missed");
+    assert_eq!(h.run(pid).state, RunState::HotSwapped);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_config_edit_reverted_before_its_signal_went_out_restarts_nothing() {
+    let h = Harness::start(true, false);
+    h.build(lr(0.0002)).await;
+    let pid = *h.pids().last().expect("a run");
+    h.build_with(edited(lr(0.0001), "b")).await;
+    h.build(lr(0.0002)).await;
+    h.job_id(pid).await;
+    h.advance(Duration::from_secs(600)).await;
+    assert_eq!(h.journal.entries(), vec![format!("spawn {pid}")]);
+    let run = h.run(pid);
+    assert_eq!(run.state, RunState::Running);
+    assert_eq!(run.pending_config, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_studio_run_started_before_the_first_build_takes_it_without_a_signal() {
+    let h = Harness::start(false, false);
+    // No artifact on disk yet: the runner bundles the source itself.
+    let out = h.handle.project().out_file.clone();
+    std::fs::remove_file(&out).expect("artifact removed");
+    let pid = h.start_run(RunOrigin::Http).await;
+    h.build(lr(0.0002)).await;
+    h.job_id(pid).await;
+    assert_eq!(h.journal.entries(), vec![format!("spawn {pid}")]);
+    let run = h.run(pid);
+    assert_eq!(run.state, RunState::Running);
+    assert_eq!(run.config_hash, artifact_for(lr(0.0002)).config_hash);
+    // From then on it is dispatched like any other run.
+    h.build_with(edited(lr(0.0002), "b")).await;
+    assert_eq!(h.sent("SIGUSR2", pid), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_held_config_change_marks_the_run_behind_until_reverted_or_restarted() {
+    let h = Harness::start(true, false);
+    h.command(Command::SetConfigChangePolicy(ConfigChangePolicy::Hold))
+        .await;
+    assert_eq!(
+        h.handle.snapshot().on_config_change,
+        ConfigChangePolicy::Hold
+    );
+    let pid = running_run(&h, lr(0.0002)).await;
+    h.build_with(edited(lr(0.0001), "b")).await;
+    assert_eq!(h.sent("SIGTERM", pid), 0);
+    assert_eq!(h.run(pid).pending_config, Some(lr_change()));
+    assert!(h.logged(pid, "not restarted (--on-config-change=hold)"));
+    // Reverted: the run is on the build's config again, nothing to restart.
+    h.build(lr(0.0002)).await;
+    assert_eq!(h.run(pid).pending_config, None);
+    assert_eq!(h.journal.entries(), vec![format!("spawn {pid}")]);
+
+    // Changed again, and this time the user restarts it: a config-change restart.
+    h.build_with(edited(lr(0.0001), "c")).await;
+    h.command(Command::RestartRun { pid }).await;
     assert_eq!(h.sent("SIGTERM", pid), 1);
-    // SIGTERMed before its handlers existed: it dies of the signal, and still restarts.
-    h.exit(pid, ExitStatus::Signal(libc::SIGTERM)).await;
+    let stopping = h.run(pid);
+    assert_eq!(stopping.stop_cause, Some(StopCause::ConfigChange));
+    assert_eq!(stopping.pending_config, None);
+    // It waits for the checkpoint as long as the runner does, not the stop timeout.
+    h.advance(STOP_TIMEOUT * 2).await;
+    assert_eq!(h.sent("SIGKILL", pid), 0);
+    h.exit(pid, ExitStatus::Code(0)).await;
     let cause = h.run(pid + 1).restarted_from.map(|r| r.cause);
-    assert_eq!(cause, Some(RestartCause::NotReadyForHotSwap));
+    assert_eq!(
+        cause,
+        Some(RestartCause::ConfigChanged {
+            changes: lr_change()
+        })
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn switching_the_policy_to_restart_restarts_the_runs_that_held_a_change() {
+    let h = Harness::start(true, false);
+    h.command(Command::SetConfigChangePolicy(ConfigChangePolicy::Ask))
+        .await;
+    let pid = running_run(&h, lr(0.0002)).await;
+    h.build_with(edited(lr(0.0001), "b")).await;
+    assert_eq!(h.sent("SIGTERM", pid), 0);
+    h.command(Command::SetConfigChangePolicy(ConfigChangePolicy::Restart))
+        .await;
+    assert_eq!(h.sent("SIGTERM", pid), 1);
+    assert_eq!(h.run(pid).restart_reason, lr_change());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_asked_for_during_a_config_restart_waits_only_the_stop_timeout() {
+    let h = Harness::start(true, false);
+    let pid = running_run(&h, lr(0.0002)).await;
+    h.build_with(edited(lr(0.0001), "b")).await;
+    assert_eq!(h.run(pid).stop_cause, Some(StopCause::ConfigChange));
+    h.command(Command::StopRun { pid, force: false }).await;
+    assert_eq!(h.sent("SIGTERM", pid), 1, "no second SIGTERM");
+    assert_eq!(h.run(pid).stop_cause, Some(StopCause::User));
+    h.advance(STOP_TIMEOUT + Duration::from_secs(1)).await;
+    assert_eq!(h.sent("SIGKILL", pid), 1);
+    // The user stopped it: no replacement.
+    h.exit(pid, ExitStatus::Signal(9)).await;
+    assert_eq!(h.pids(), vec![pid]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn quitting_during_a_config_restart_waits_only_the_stop_timeout() {
+    let h = Harness::start(true, false);
+    let pid = running_run(&h, lr(0.0002)).await;
+    h.build_with(edited(lr(0.0001), "b")).await;
+    h.command(Command::Shutdown { force: false }).await;
+    assert_eq!(h.run(pid).stop_cause, Some(StopCause::Shutdown));
+    h.advance(STOP_TIMEOUT + Duration::from_secs(1)).await;
+    assert_eq!(h.sent("SIGKILL", pid), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn restarting_a_finished_run_starts_it_again() {
+    let h = Harness::start(true, false);
+    let pid = running_run(&h, lr(0.0002)).await;
+    h.command(Command::StopRun { pid, force: true }).await;
+    h.exit(pid, ExitStatus::Signal(9)).await;
+    h.command(Command::RestartRun { pid }).await;
+    let again = h.run(pid + 1);
+    assert_eq!(again.state, RunState::Starting);
+    assert_eq!(
+        again.restarted_from.map(|r| (r.from, r.cause)),
+        Some((pid, RestartCause::Manual))
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -782,7 +913,8 @@ async fn a_reused_pid_starts_a_fresh_record() {
     let fresh = h.run(pid);
     assert_eq!((fresh.state, fresh.job_id), (RunState::Starting, None));
     assert_eq!(h.pids(), vec![pid], "one record per pid");
-    // Not latched: a config edit reaches it.
+    // Not latched: a config edit reaches it once it is ready.
+    h.job_id(pid).await;
     h.build_with(edited(lr(0.0001), "b")).await;
     assert_eq!(h.sent("SIGTERM", pid), 1);
 }
@@ -1092,5 +1224,82 @@ async fn shutdown_waits_for_a_stopped_runs_last_frames_at_most_the_grace() {
     assert!(
         stopped_after_outcome,
         "the outcome is published before Stopped"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_fails_on_its_own_says_why_and_a_stopped_one_does_not() {
+    let h = Harness::start(true, false);
+    let pid = running_run(&h, lr(0.0002)).await;
+    let logs = h.handle.logs();
+    logs.push(
+        pid,
+        crate::core::logs::LogStream::Stderr,
+        "Error: dataset not found".into(),
+    );
+    logs.push(
+        pid,
+        crate::core::logs::LogStream::Stderr,
+        "    at main (file:///p/.arkor/build/index.mjs:3:9)".into(),
+    );
+    h.exit(pid, ExitStatus::Code(1)).await;
+    assert_eq!(
+        h.run(pid).failure.as_deref(),
+        Some("exited with code 1: Error: dataset not found")
+    );
+
+    let pid = h.start_run(RunOrigin::Engine).await;
+    h.job_id(pid).await;
+    h.command(Command::StopRun { pid, force: true }).await;
+    h.exit(pid, ExitStatus::Signal(9)).await;
+    assert_eq!(
+        h.run(pid).failure,
+        None,
+        "arkor killed it: no failure to explain"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_run_writes_its_output_to_a_log_file_named_in_its_record() {
+    let h = Harness::start(true, false);
+    let pid = running_run(&h, lr(0.0002)).await;
+    h.handle
+        .logs()
+        .push(pid, crate::core::logs::LogStream::Stdout, "step 1".into());
+    let path = h.run(pid).log_file.expect("a log file");
+    let runs_dir = h
+        .handle
+        .project()
+        .root
+        .join(crate::core::run_files::RUNS_DIR_REL);
+    assert_eq!(path.parent(), Some(runs_dir.as_path()));
+    assert!(path.to_string_lossy().ends_with(&format!("-{pid}.log")));
+    let text = std::fs::read_to_string(&path).expect("log file");
+    assert!(
+        text.contains(&format!(" arkor arkor: run {pid} started\n")),
+        "{text}"
+    );
+    assert!(text.ends_with(" out step 1\n"), "{text}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_restart_key_during_a_config_restart_keeps_the_runner_s_wait() {
+    let h = Harness::start(true, false);
+    let pid = running_run(&h, lr(0.0002)).await;
+    h.build_with(edited(lr(0.0001), "b")).await;
+    h.command(Command::RestartRun { pid }).await;
+    assert_eq!(h.run(pid).stop_cause, Some(StopCause::ConfigChange));
+    h.advance(STOP_TIMEOUT * 2).await;
+    assert_eq!(
+        h.sent("SIGKILL", pid),
+        0,
+        "it restarts either way: no need to hurry"
+    );
+    h.exit(pid, ExitStatus::Code(0)).await;
+    assert_eq!(
+        h.run(pid + 1).restarted_from.map(|r| r.cause),
+        Some(RestartCause::ConfigChanged {
+            changes: lr_change()
+        })
     );
 }

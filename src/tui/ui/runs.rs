@@ -10,7 +10,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use crate::core::events::{ExitStatus, RunInfo, RunOrigin, RunState};
+use crate::core::events::{ExitStatus, RunInfo, RunOrigin, RunState, StopCause};
 use crate::tui::app::{App, is_live};
 use crate::tui::format;
 use crate::tui::keymap::Focus;
@@ -127,6 +127,10 @@ fn why_line(app: &App, run: &RunInfo) -> Option<String> {
             } else if let Some(cause) = app.stop_cause(run) {
                 text.push_str(&format!(" · {cause}"));
             }
+            if run.kill_deadline.is_some() && run.stop_cause == Some(StopCause::ConfigChange) {
+                // Why this wait is longer than the stop timeout.
+                text.push_str(" · a config restart waits as long as the runner does");
+            }
             Some(text)
         }
         RunState::Restarting => Some(match own_reason {
@@ -134,6 +138,12 @@ fn why_line(app: &App, run: &RunInfo) -> Option<String> {
             None => "restarting with the current build".to_string(),
         }),
         RunState::Exited { .. } => None,
+        _ if run.pending_config.is_some() => {
+            let changes = format::pending_changes(run);
+            Some(format!(
+                "behind the build ({changes}): R restarts it with the new config"
+            ))
+        }
         _ => run.restarted_from.as_ref().map(|restart| {
             format!(
                 "restarted from {}: {}",
