@@ -11,6 +11,7 @@ pub mod process;
 pub mod project;
 pub mod registry;
 pub mod run_output;
+pub mod stackmap;
 pub mod supervisor;
 pub mod training;
 pub mod watch;

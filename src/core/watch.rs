@@ -179,10 +179,18 @@ impl BuildLoop {
         project: Project,
         inspector: Inspector,
     ) -> (BuildLoopHandle, mpsc::Receiver<BuildLoopEvent>) {
+        Self::spawn_with(Builder::new(project), inspector)
+    }
+
+    /// [`BuildLoop::spawn`] with a given builder (one that shares its source maps).
+    pub fn spawn_with(
+        builder: Builder,
+        inspector: Inspector,
+    ) -> (BuildLoopHandle, mpsc::Receiver<BuildLoopEvent>) {
         let (events, receiver) = mpsc::channel(256);
         let (commands, command_rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
-            let mut state = LoopState::new(project, inspector, events);
+            let mut state = LoopState::new(builder, inspector, events);
             state.run(command_rx).await;
         });
         (
@@ -269,7 +277,8 @@ struct LoopState {
 }
 
 impl LoopState {
-    fn new(project: Project, inspector: Inspector, events: mpsc::Sender<BuildLoopEvent>) -> Self {
+    fn new(builder: Builder, inspector: Inspector, events: mpsc::Sender<BuildLoopEvent>) -> Self {
+        let project = builder.project().clone();
         let (fs_tx, fs_events) = mpsc::unbounded_channel();
         let watcher = notify::recommended_watcher(move |event| {
             let _ = fs_tx.send(event);
@@ -282,7 +291,7 @@ impl LoopState {
             }
         };
         Self {
-            builder: Builder::new(project.clone()),
+            builder,
             project,
             inspector,
             events,

@@ -49,14 +49,22 @@ async fn builds_one_esm_file_with_bare_imports_external_and_dynamic_imports_inli
         !text.contains("import(\""),
         "no chunk is loaded at run time:\n{text}"
     );
-    let files: Vec<_> = std::fs::read_dir(p.path(".arkor/build"))
+    let mut files: Vec<_> = std::fs::read_dir(p.path(".arkor/build"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
+    files.sort();
     assert_eq!(
         files,
-        vec![std::ffi::OsString::from("index.mjs")],
-        "one file, no staging left"
+        vec![
+            std::ffi::OsString::from("index.mjs"),
+            std::ffi::OsString::from("index.mjs.map")
+        ],
+        "one artifact and its hidden source map, no staging left"
+    );
+    assert!(
+        !text.contains("sourceMappingURL"),
+        "nothing in the artifact points at the map:\n{text}"
     );
 
     let mut watched = attempt.watch_files.clone();

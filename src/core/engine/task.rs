@@ -28,6 +28,7 @@ use crate::core::logs::{LogStream, MAX_EXITED_RUNS_KEPT};
 use crate::core::project::SdkError;
 use crate::core::registry::{self, ChildRecord, ExitFacts, NextStep, SignalOutcome};
 use crate::core::run_output;
+use crate::core::stackmap::StackMapper;
 use crate::core::supervisor::{ChildEvent, SpawnSpec};
 use crate::core::watch::BuildLoopEvent;
 
@@ -203,11 +204,21 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             }
             RunOrigin::Engine => (None, None),
         };
+        // The content hash of the artifact on disk right now: the one the run imports first.
+        let content_hash = hash::file_content_hash(&self.config.project.out_file);
+        let start_map = content_hash
+            .as_deref()
+            .and_then(|content_hash| self.shared.source_maps.get(content_hash));
         let spec = SpawnSpec {
             program: self.config.node.clone(),
             args: vec![sdk.bin.clone().into_os_string(), "start".into()],
             cwd: self.config.project.root.clone(),
             env: self.config.run_env.clone(),
+            stack_mapper: Some(StackMapper::new(
+                &self.config.project.out_file,
+                start_map,
+                self.shared.source_maps.clone(),
+            )),
         };
         let pid = self
             .processes
@@ -220,7 +231,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             pid,
             origin,
             self.last_good.as_ref().and_then(|a| a.config_hash.clone()),
-            hash::file_content_hash(&self.config.project.out_file),
+            content_hash,
         );
         record.config = self.last_good.as_ref().and_then(|a| a.config.clone());
         let mut run = Run::new(
