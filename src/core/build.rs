@@ -898,24 +898,32 @@ mod tests {
         assert_eq!(leftovers, 0);
     }
 
+    /// A temp project with these files in `src/arkor/`, and a builder for it.
+    fn project_with(files: &[(&str, &str)]) -> (tempfile::TempDir, Builder) {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src/arkor");
+        std::fs::create_dir_all(&src).unwrap();
+        for (name, text) in files {
+            std::fs::write(src.join(name), text).unwrap();
+        }
+        let builder = Builder::new(Project::at(dir.path()).unwrap());
+        (dir, builder)
+    }
+
     /// Both build paths (the dedicated thread for small graphs, the caller's runtime for
     /// large ones) produce the same artifact.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn small_and_large_graph_paths_build_the_same_artifact() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("src/arkor");
-        std::fs::create_dir_all(&src).unwrap();
-        std::fs::write(
-            src.join("index.ts"),
-            "import { helper } from \"./helper\";\nimport { createArkor } from \"arkor\";\nexport const arkor = createArkor({ value: helper(2) });\n",
-        )
-        .unwrap();
-        std::fs::write(
-            src.join("helper.ts"),
-            "export const helper = (x: number): number => x * 21;\n",
-        )
-        .unwrap();
-        let builder = Builder::new(Project::at(dir.path()).unwrap());
+        let (_dir, builder) = project_with(&[
+            (
+                "index.ts",
+                "import { helper } from \"./helper\";\nimport { createArkor } from \"arkor\";\nexport const arkor = createArkor({ value: helper(2) });\n",
+            ),
+            (
+                "helper.ts",
+                "export const helper = (x: number): number => x * 21;\n",
+            ),
+        ]);
         let small = builder.build().await;
         let small_output = small.outcome.expect("small-graph build");
         assert_eq!(small.watch_files.len(), 2, "{:?}", small.watch_files);
@@ -937,20 +945,16 @@ mod tests {
     /// build without a map, and no comment points at the map.
     #[tokio::test]
     async fn the_hidden_source_map_leaves_the_artifact_bytes_unchanged() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("src/arkor");
-        std::fs::create_dir_all(&src).unwrap();
-        std::fs::write(
-            src.join("index.ts"),
-            "import { onStep } from \"./callbacks\";\nimport { createArkor } from \"arkor\";\nexport const arkor = createArkor({ onStep });\n",
-        )
-        .unwrap();
-        std::fs::write(
-            src.join("callbacks.ts"),
-            "type N = number;\nexport function onStep(step: N): void {\n  if (step > 2) {\n    throw new Error(`boom at ${step}`);\n  }\n}\n",
-        )
-        .unwrap();
-        let builder = Builder::new(Project::at(dir.path()).unwrap());
+        let (_dir, builder) = project_with(&[
+            (
+                "index.ts",
+                "import { onStep } from \"./callbacks\";\nimport { createArkor } from \"arkor\";\nexport const arkor = createArkor({ onStep });\n",
+            ),
+            (
+                "callbacks.ts",
+                "type N = number;\nexport function onStep(step: N): void {\n  if (step > 2) {\n    throw new Error(`boom at ${step}`);\n  }\n}\n",
+            ),
+        ]);
         let output = builder.build().await.outcome.expect("builds");
         let published = std::fs::read(&output.out_file).unwrap();
 

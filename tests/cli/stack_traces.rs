@@ -52,12 +52,18 @@ fn assert_no_artifact_positions(h: &Headless) {
     }
 }
 
+/// A project with these callbacks, under `arkor tui --headless --json --logs --run`.
+fn run_with_callbacks(callbacks_ts: &str) -> (TestProject, Headless) {
+    let p = TestProject::empty();
+    p.write("src/arkor/callbacks.ts", callbacks_ts);
+    p.write(ENTRY, ENTRY_WITH_CALLBACKS);
+    let h = Headless::start(&p, &["--logs", "--run"], &sim_env(1000));
+    (p, h)
+}
+
 #[test]
 fn a_throwing_callback_names_its_typescript_line_in_the_logs() {
-    let p = TestProject::empty();
-    p.write("src/arkor/callbacks.ts", &callbacks(3, 2));
-    p.write(ENTRY, ENTRY_WITH_CALLBACKS);
-    let mut h = Headless::start(&p, &["--logs", "--run"], &sim_env(1000));
+    let (p, mut h) = run_with_callbacks(&callbacks(3, 2));
 
     let frame = stack_frame(&mut h);
     // `throw new Error(…)` on line 7, `new` at column 11 (Node names the frame
@@ -75,10 +81,7 @@ fn a_throwing_callback_names_its_typescript_line_in_the_logs() {
 
 #[test]
 fn hot_swapped_callbacks_are_mapped_with_their_own_build() {
-    let p = TestProject::empty();
-    p.write("src/arkor/callbacks.ts", &callbacks(0, 1_000_000));
-    p.write(ENTRY, ENTRY_WITH_CALLBACKS);
-    let mut h = Headless::start(&p, &["--logs", "--run"], &sim_env(1000));
+    let (p, mut h) = run_with_callbacks(&callbacks(0, 1_000_000));
     h.next_json("the first callbacks running", |v| {
         log_text(v).is_some_and(|t| t.starts_with("callback saw step"))
     });
