@@ -18,6 +18,7 @@ use crate::core::events::{
 };
 use crate::core::hash;
 use crate::core::registry::ChildRecord;
+use crate::core::stackmap::StackMapper;
 
 pub(super) struct Run {
     /// The dispatch facts: config hash and config, content hash, job id, latch.
@@ -47,6 +48,9 @@ pub(super) struct Run {
     /// Credentials and scope at spawn time, for the cloud cancel of a run that died without
     /// ending its job (later credential changes must not redirect it).
     pub cancel: Option<CancelSnapshot>,
+    /// Maps the stack frames of the run's output (told when the artifact it started on
+    /// becomes uncertain).
+    pub stack_mapper: Option<StackMapper>,
 }
 
 /// An early stop in progress.
@@ -100,6 +104,7 @@ impl Run {
             escalated: false,
             exit_status: None,
             cancel: None,
+            stack_mapper: None,
         }
     }
 

@@ -209,16 +209,17 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
         let start_map = content_hash
             .as_deref()
             .and_then(|content_hash| self.shared.source_maps.get(content_hash));
+        let stack_mapper = StackMapper::new(
+            &self.config.project.out_file,
+            start_map,
+            self.shared.source_maps.clone(),
+        );
         let spec = SpawnSpec {
             program: self.config.node.clone(),
             args: vec![sdk.bin.clone().into_os_string(), "start".into()],
             cwd: self.config.project.root.clone(),
             env: self.config.run_env.clone(),
-            stack_mapper: Some(StackMapper::new(
-                &self.config.project.out_file,
-                start_map,
-                self.shared.source_maps.clone(),
-            )),
+            stack_mapper: Some(stack_mapper.clone()),
         };
         let pid = self
             .processes
@@ -264,6 +265,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             (None, RunOrigin::Engine) => "started".to_string(),
         };
         run.restarted_from = restarted_from;
+        run.stack_mapper = Some(stack_mapper);
         self.runs.push(run);
         self.system_log(pid, format!("arkor: run {pid} {how}"));
         self.publish_run(pid);
@@ -477,6 +479,17 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             )
         });
         self.status = BuildStatus::Ok;
+        // A run without a job id may not have imported the artifact yet (the runner prints
+        // the job marker after its import): which build it runs is now unknown.
+        for run in self
+            .runs
+            .iter()
+            .filter(|r| r.alive() && r.record.job_id.is_none())
+        {
+            if let Some(mapper) = &run.stack_mapper {
+                mapper.forget_start_map_unless(artifact.content_hash.as_deref());
+            }
+        }
         // Publish the frame first, then the per-run consequences, so every front end
         // reads "rebuild → hot-swapped / early-stopping" in cause-and-effect order.
         self.last_good = Some(artifact.clone());

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::{ArtifactMap, SourceMaps};
 
@@ -22,8 +22,9 @@ struct Inner {
     path: String,
     /// The artifact's `file://` URL, as Node prints frames of ES modules.
     url: String,
-    /// The map of the artifact the run started on (frames without a `?t=` query).
-    start: Option<Arc<ArtifactMap>>,
+    /// The map of the artifact the run started on (frames without a `?t=` query); cleared
+    /// when that artifact becomes uncertain.
+    start: Mutex<Option<Arc<ArtifactMap>>>,
     /// Recent builds' maps, for re-imported modules (`index.mjs?t=<contentHash>`).
     recent: SourceMaps,
 }
@@ -41,9 +42,22 @@ impl StackMapper {
                     .unwrap_or_else(|| path.clone()),
                 url: file_url(&path),
                 path,
-                start,
+                start: Mutex::new(start),
                 recent,
             }),
+        }
+    }
+
+    /// A build was published before the run is known to have imported the artifact: unless
+    /// it has the start map's contentHash, frames of the first import are from now on left
+    /// as printed (they may come from either build).
+    pub fn forget_start_map_unless(&self, published: Option<&str>) {
+        let mut start = self.inner.start.lock().unwrap_or_else(|e| e.into_inner());
+        if start
+            .as_ref()
+            .is_some_and(|map| Some(map.content_hash()) != published)
+        {
+            *start = None;
         }
     }
 
@@ -65,7 +79,7 @@ impl StackMapper {
             let end = after + reference.len;
             cursor = end;
             let map = match reference.build {
-                None => inner.start.clone(),
+                None => inner.start_map(),
                 Some(content_hash) => inner.recent.get(content_hash),
             };
             let Some(original) = map.and_then(|map| map.original(reference.line, reference.column))
@@ -85,6 +99,9 @@ impl StackMapper {
 }
 
 impl Inner {
+    fn start_map(&self) -> Option<Arc<ArtifactMap>> {
+        self.start.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
     /// The next mention of the artifact at or after `from`: (where it starts, where its path
     /// ends). The URL form wins over the plain path inside it.
     fn next_reference(&self, line: &str, from: usize) -> Option<(usize, usize)> {
@@ -270,6 +287,21 @@ mod tests {
         assert_eq!(
             m.map_line("    at f (file:///proj/.arkor/build/index.mjs?t=bbbb:1:4)"),
             "    at f (src/arkor/other.ts:5:1)"
+        );
+    }
+
+    #[test]
+    fn an_uncertain_start_build_is_never_guessed() {
+        let m = mapper();
+        let line = "    at f (/proj/.arkor/build/index.mjs:2:3)";
+        m.forget_start_map_unless(Some("aaaa"));
+        assert_eq!(m.map_line(line), "    at f (src/arkor/callbacks.ts:12:5)");
+        m.forget_start_map_unless(Some("bbbb"));
+        assert!(matches!(m.map_line(line), Cow::Borrowed(l) if l == line));
+        // Re-imports still name their build.
+        assert_eq!(
+            m.map_line("at f (file:///proj/.arkor/build/index.mjs?t=bbbb:1:1)"),
+            "at f (src/arkor/other.ts:5:1)"
         );
     }
 
