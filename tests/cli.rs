@@ -17,6 +17,8 @@ mod npm;
 mod shutdown;
 #[path = "cli/sim_cloud.rs"]
 mod sim_cloud;
+#[path = "cli/stack_traces.rs"]
+mod stack_traces;
 #[path = "cli/startup.rs"]
 mod startup;
 #[path = "cli/support.rs"]

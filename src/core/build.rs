@@ -19,6 +19,11 @@
 //! For the same reason source files are read by a small load plugin ([`SourceLoader`]) instead
 //! of Rolldown's own loader, which sends every read to a tokio blocking thread. The plugin
 //! lists what it read, since Rolldown's watch list only holds the files it read itself.
+//!
+//! Every build also has a hidden source map: `index.mjs.map` is swapped in right after the
+//! artifact, under the same publish order, and nothing in the artifact points at it, so the
+//! artifact's bytes are the same as without a map. The decoded map is kept in memory by
+//! contentHash ([`SourceMaps`]) for the run output's stack traces (`crate::core::stackmap`).
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -29,14 +34,16 @@ use std::time::{Duration, Instant};
 
 use rolldown::{
     Bundler, BundlerOptions, BundlerTransformOptions, CodeSplittingMode, Either, InputItem,
-    IsExternal, LogLevel, OutputFormat, Platform,
+    IsExternal, LogLevel, OutputFormat, Platform, SourceMapType,
 };
+use rolldown_common::Output;
 use rolldown_error::{
     BuildDiagnostic, DiagnosableArcstr, DiagnosableResolveError, DiagnosticOptions, Severity,
 };
 
 use crate::core::hash;
-use crate::core::project::{ENTRY_REL, Project};
+use crate::core::project::{ENTRY_REL, Project, STAGING_SUFFIX};
+use crate::core::stackmap::{ArtifactMap, SourceMaps};
 
 mod changes;
 pub mod kept;
@@ -247,6 +254,8 @@ struct Shared {
     published: Mutex<u64>,
     /// Files in the last build's module graph (0 before the first).
     graph_files: AtomicUsize,
+    /// The decoded source maps of the latest published builds.
+    source_maps: SourceMaps,
     /// The bundler kept between rebuilds; a build takes it out while it runs.
     kept: KeptSlot,
 }
@@ -271,11 +280,19 @@ impl std::fmt::Debug for KeptSlot {
 
 impl Builder {
     pub fn new(project: Project) -> Self {
+        Self::with_source_maps(project, SourceMaps::new())
+    }
+
+    /// A builder that keeps the source map of each build it publishes in `source_maps`.
+    pub fn with_source_maps(project: Project, source_maps: SourceMaps) -> Self {
         Self {
             project,
             keep_graph_above: Some(KEPT_GRAPH_MIN_MODULES),
             guard_dynamic_imports: true,
-            shared: Arc::default(),
+            shared: Arc::new(Shared {
+                source_maps,
+                ..Shared::default()
+            }),
         }
     }
 
@@ -288,6 +305,11 @@ impl Builder {
 
     pub fn project(&self) -> &Project {
         &self.project
+    }
+
+    /// The source maps of the builds this builder (and its clones) published.
+    pub fn source_maps(&self) -> &SourceMaps {
+        &self.shared.source_maps
     }
 
     /// Bundle the entry on a fresh bundler and publish it atomically (staging file + rename).
@@ -435,21 +457,27 @@ impl Builder {
     ) -> Result<BuildOutput, BuildError> {
         let output = generated.map_err(|errors| self.compile_error(errors.into_vec()))?;
         let warnings = self.render_warnings(&output.warnings);
-        let chunk = output
-            .assets
-            .iter()
-            .find(|asset| asset.filename().ends_with(".mjs") || asset.filename().ends_with(".js"))
-            .ok_or_else(|| BuildError::NoOutput {
-                entry: self.project.entry.clone(),
+        let (chunk, map_file) = artifact_outputs(output.assets);
+        let chunk = chunk.ok_or_else(|| BuildError::NoOutput {
+            entry: self.project.entry.clone(),
+        })?;
+        let size = chunk.content_as_bytes().len() as u64;
+        let map_text = map_file.as_ref().map(Output::content_as_bytes);
+        let (content_hash, fingerprint) = self
+            .publish(seq, chunk.content_as_bytes(), map_text)?
+            .ok_or_else(|| BuildError::Superseded {
+                out_file: self.project.out_file.clone(),
             })?;
-        let (content_hash, fingerprint) =
-            self.publish(seq, chunk.content_as_bytes())?
-                .ok_or_else(|| BuildError::Superseded {
-                    out_file: self.project.out_file.clone(),
-                })?;
+        if let Some(map) = decoded_map(chunk) {
+            self.shared.source_maps.insert(Arc::new(ArtifactMap::new(
+                content_hash.clone(),
+                map,
+                &self.project,
+            )));
+        }
         Ok(BuildOutput {
             out_file: self.project.out_file.clone(),
-            size: chunk.content_as_bytes().len() as u64,
+            size,
             content_hash,
             fingerprint,
             duration: started.elapsed(),
@@ -476,35 +504,43 @@ impl Builder {
             }),
             log_level: Some(LogLevel::Warn),
             external: Some(IsExternal::Fn(Some(Arc::new(is_external)))),
+            // A map file, no comment in the artifact (its bytes stay as without a map). The
+            // sources are on disk; leaving their text out keeps the map small to write.
+            sourcemap: Some(SourceMapType::Hidden),
+            sourcemap_exclude_sources: Some(true),
             ..Default::default()
         }
     }
 
     /// Write the bytes beside the artifact and rename them over it, so readers see either the
-    /// old or the new file, never a partial one. Returns (contentHash, fingerprint), or `None`
-    /// when build `seq` is older than the one whose artifact is already in place.
-    fn publish(&self, seq: u64, bytes: &[u8]) -> Result<Option<(String, String)>, BuildError> {
+    /// old or the new file, never a partial one; then the same for the source map `map`
+    /// (`index.mjs.map`), under the same order, so the map left on disk is always the newest
+    /// published build's. Returns (contentHash, fingerprint), or `None` when build `seq` is
+    /// older than the one whose artifact is already in place.
+    fn publish(
+        &self,
+        seq: u64,
+        bytes: &[u8],
+        map: Option<&[u8]>,
+    ) -> Result<Option<(String, String)>, BuildError> {
         let out_file = &self.project.out_file;
-        // `index.mjs.hmr-staging.<pid>.<n>`: a name of its own per write, so two builders
-        // (the watcher and an `arkor build` in another terminal) cannot rename each other's
-        // half-written file into place.
-        let mut staging = self.project.staging_file().into_os_string();
-        staging.push(format!(
-            ".{}.{}",
-            std::process::id(),
-            STAGING_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let staging = PathBuf::from(staging);
         let write_error = |path: &Path, source| BuildError::Write {
             path: path.to_path_buf(),
             source,
         };
         std::fs::create_dir_all(self.project.out_dir())
             .map_err(|e| write_error(&self.project.out_dir(), e))?;
-        if let Err(e) = std::fs::write(&staging, bytes) {
-            let _ = std::fs::remove_file(&staging);
-            return Err(write_error(&staging, e));
-        }
+        let staging = self.write_staging(self.project.staging_file(), bytes)?;
+        // The map is an aid: failing to write it never fails the build (it is then removed,
+        // so no older build's map stays beside this artifact).
+        let map_file = self.project.source_map_file();
+        let map_staging = map.and_then(|map| {
+            let mut name = map_file.clone().into_os_string();
+            name.push(STAGING_SUFFIX);
+            self.write_staging(PathBuf::from(name), map)
+                .map_err(|e| tracing::warn!("no source map for this build: {e}"))
+                .ok()
+        });
         {
             // Check and rename as one step, so the newest build's bytes are the ones left.
             let mut published = self
@@ -514,13 +550,30 @@ impl Builder {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if *published > seq {
                 let _ = std::fs::remove_file(&staging);
+                if let Some(map_staging) = &map_staging {
+                    let _ = std::fs::remove_file(map_staging);
+                }
                 return Ok(None);
             }
             if let Err(e) = replace_atomically(&staging, out_file) {
                 let _ = std::fs::remove_file(&staging);
+                if let Some(map_staging) = &map_staging {
+                    let _ = std::fs::remove_file(map_staging);
+                }
                 return Err(write_error(out_file, e));
             }
             *published = seq;
+            let map_in_place = map_staging.is_some_and(|map_staging| {
+                replace_atomically(&map_staging, &map_file)
+                    .map_err(|e| {
+                        tracing::warn!("cannot put the source map in place: {e}");
+                        let _ = std::fs::remove_file(&map_staging);
+                    })
+                    .is_ok()
+            });
+            if !map_in_place {
+                let _ = std::fs::remove_file(&map_file);
+            }
         }
         let content_hash = hash::content_hash(bytes);
         // The file was just renamed into place; a failed stat (deleted by someone at once)
@@ -535,6 +588,27 @@ impl Builder {
             )
         });
         Ok(Some((content_hash, fingerprint)))
+    }
+
+    /// Write `bytes` to `<base>.<pid>.<n>`: a name of its own per write, so two builders (the
+    /// watcher and an `arkor build` in another terminal) cannot rename each other's
+    /// half-written file into place.
+    fn write_staging(&self, base: PathBuf, bytes: &[u8]) -> Result<PathBuf, BuildError> {
+        let mut staging = base.into_os_string();
+        staging.push(format!(
+            ".{}.{}",
+            std::process::id(),
+            STAGING_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let staging = PathBuf::from(staging);
+        if let Err(source) = std::fs::write(&staging, bytes) {
+            let _ = std::fs::remove_file(&staging);
+            return Err(BuildError::Write {
+                path: staging,
+                source,
+            });
+        }
+        Ok(staging)
     }
 
     fn diagnostic_options(&self) -> DiagnosticOptions {
@@ -872,6 +946,32 @@ fn is_external(
     Box::pin(std::future::ready(Ok(external)))
 }
 
+/// The JavaScript chunk and its source map file among a build's outputs.
+fn artifact_outputs(outputs: Vec<Output>) -> (Option<Output>, Option<Output>) {
+    let (mut chunk, mut map) = (None, None);
+    for output in outputs {
+        let name = output.filename();
+        if name.ends_with(".map") {
+            map.get_or_insert(output);
+        } else if name.ends_with(".mjs") || name.ends_with(".js") {
+            chunk.get_or_insert(output);
+        }
+    }
+    (chunk, map)
+}
+
+/// The decoded source map Rolldown attached to the chunk (moved out when nothing else holds
+/// the chunk, which is the case once the bundler is closed).
+fn decoded_map(chunk: Output) -> Option<rolldown_sourcemap::SourceMap> {
+    match chunk {
+        Output::Chunk(chunk) => match Arc::try_unwrap(chunk) {
+            Ok(chunk) => chunk.map,
+            Err(shared) => shared.map.clone(),
+        },
+        Output::Asset(_) => None,
+    }
+}
+
 /// For an unresolved relative import, the absolute path it points at (without extension).
 fn unresolved_relative_import(diagnostic: &mut BuildDiagnostic) -> Option<PathBuf> {
     let error = diagnostic.downcast_mut::<DiagnosableResolveError>()?;
@@ -901,7 +1001,7 @@ fn code_frame(report: &str) -> String {
 }
 
 /// Lexically resolve `.` and `..` (the file may not exist any more).
-fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for component in path.components() {
         match component {
@@ -965,7 +1065,7 @@ mod tests {
                             let seq = builder.shared.started.fetch_add(1, Ordering::Relaxed) + 1;
                             // `None` (a later write already landed) is fine here.
                             builder
-                                .publish(seq, &vec![id * 16 + round; SIZE])
+                                .publish(seq, &vec![id * 16 + round; SIZE], None)
                                 .map(drop)?;
                         }
                         Ok::<(), BuildError>(())
@@ -986,17 +1086,33 @@ mod tests {
     fn an_older_build_never_overwrites_a_newer_artifact() {
         let dir = tempfile::tempdir().unwrap();
         let builder = Builder::new(Project::at(dir.path()).unwrap());
-        assert!(builder.publish(2, b"newer").unwrap().is_some());
-        assert_eq!(builder.publish(1, b"older").unwrap(), None);
+        let map_file = builder.project().source_map_file();
+        assert!(
+            builder
+                .publish(2, b"newer", Some(b"map 2"))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(builder.publish(1, b"older", Some(b"map 1")).unwrap(), None);
         assert_eq!(
             std::fs::read(&builder.project().out_file).unwrap(),
             b"newer"
         );
-        assert!(builder.publish(3, b"newest").unwrap().is_some());
+        assert_eq!(std::fs::read(&map_file).unwrap(), b"map 2");
+        assert!(
+            builder
+                .publish(3, b"newest", Some(b"map 3"))
+                .unwrap()
+                .is_some()
+        );
         assert_eq!(
             std::fs::read(&builder.project().out_file).unwrap(),
             b"newest"
         );
+        assert_eq!(std::fs::read(&map_file).unwrap(), b"map 3");
+        // A build without a map never leaves the previous build's map beside its artifact.
+        assert!(builder.publish(4, b"no map", None).unwrap().is_some());
+        assert!(!map_file.exists(), "a stale map was left in place");
         // No staging file is left behind by the refused write.
         let leftovers = std::fs::read_dir(builder.project().out_dir())
             .unwrap()
@@ -1008,24 +1124,32 @@ mod tests {
         assert_eq!(leftovers, 0);
     }
 
+    /// A temp project with these files in `src/arkor/`, and a builder for it.
+    fn project_with(files: &[(&str, &str)]) -> (tempfile::TempDir, Builder) {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src/arkor");
+        std::fs::create_dir_all(&src).unwrap();
+        for (name, text) in files {
+            std::fs::write(src.join(name), text).unwrap();
+        }
+        let builder = Builder::new(Project::at(dir.path()).unwrap());
+        (dir, builder)
+    }
+
     /// Both build paths (the dedicated thread for small graphs, the caller's runtime for
     /// large ones) produce the same artifact.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn small_and_large_graph_paths_build_the_same_artifact() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("src/arkor");
-        std::fs::create_dir_all(&src).unwrap();
-        std::fs::write(
-            src.join("index.ts"),
-            "import { helper } from \"./helper\";\nimport { createArkor } from \"arkor\";\nexport const arkor = createArkor({ value: helper(2) });\n",
-        )
-        .unwrap();
-        std::fs::write(
-            src.join("helper.ts"),
-            "export const helper = (x: number): number => x * 21;\n",
-        )
-        .unwrap();
-        let builder = Builder::new(Project::at(dir.path()).unwrap());
+        let (_dir, builder) = project_with(&[
+            (
+                "index.ts",
+                "import { helper } from \"./helper\";\nimport { createArkor } from \"arkor\";\nexport const arkor = createArkor({ value: helper(2) });\n",
+            ),
+            (
+                "helper.ts",
+                "export const helper = (x: number): number => x * 21;\n",
+            ),
+        ]);
         let small = builder.build().await;
         let small_output = small.outcome.expect("small-graph build");
         assert_eq!(small.watch_files.len(), 2, "{:?}", small.watch_files);
@@ -1041,6 +1165,59 @@ mod tests {
             text.contains("x * 21") && text.contains("from \"arkor\""),
             "{text}"
         );
+    }
+
+    /// The hidden map changes nothing in the artifact: its bytes equal those of the same
+    /// build without a map, and no comment points at the map.
+    #[tokio::test]
+    async fn the_hidden_source_map_leaves_the_artifact_bytes_unchanged() {
+        let (_dir, builder) = project_with(&[
+            (
+                "index.ts",
+                "import { onStep } from \"./callbacks\";\nimport { createArkor } from \"arkor\";\nexport const arkor = createArkor({ onStep });\n",
+            ),
+            (
+                "callbacks.ts",
+                "type N = number;\nexport function onStep(step: N): void {\n  if (step > 2) {\n    throw new Error(`boom at ${step}`);\n  }\n}\n",
+            ),
+        ]);
+        let output = builder.build().await.outcome.expect("builds");
+        let published = std::fs::read(&output.out_file).unwrap();
+
+        let mut without_map = builder.bundler_options();
+        without_map.sourcemap = None;
+        without_map.sourcemap_exclude_sources = None;
+        let mut bundler =
+            Bundler::with_plugins(without_map, vec![Arc::new(SourceLoader::default())]).unwrap();
+        let plain = bundler.generate().await.expect("builds without a map");
+        let _ = bundler.close().await;
+        let (chunk, map) = artifact_outputs(plain.assets);
+        assert!(map.is_none());
+        assert_eq!(
+            String::from_utf8_lossy(&published),
+            String::from_utf8_lossy(chunk.unwrap().content_as_bytes()),
+            "the map changed the artifact"
+        );
+        assert!(!String::from_utf8_lossy(&published).contains("sourceMappingURL"));
+
+        // The map on disk and the one kept in memory both name the TypeScript source.
+        let map_text = std::fs::read_to_string(builder.project().source_map_file()).unwrap();
+        let from_disk =
+            ArtifactMap::from_json(&output.content_hash, &map_text, builder.project()).unwrap();
+        let kept = builder
+            .source_maps()
+            .get(&output.content_hash)
+            .expect("the build's map is kept by its contentHash");
+        let text = String::from_utf8(published).unwrap();
+        let (line, column) = text
+            .lines()
+            .enumerate()
+            .find_map(|(i, l)| l.find("new Error").map(|c| (i as u32 + 1, c as u32 + 1)))
+            .expect("the throw is in the artifact");
+        for map in [&from_disk, &*kept] {
+            let original = map.original(line, Some(column)).expect("mapped");
+            assert_eq!(original.to_string(), "src/arkor/callbacks.ts:4:11");
+        }
     }
 
     #[test]

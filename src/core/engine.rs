@@ -21,6 +21,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::core::events::{BuiltArtifact, DevEvent, EngineEvent, ReplayBus, RunInfo, RunOrigin};
 use crate::core::logs::LogStore;
 use crate::core::project::Project;
+use crate::core::stackmap::SourceMaps;
 
 /// What a front end can ask of the engine.
 #[derive(Debug)]
@@ -122,6 +123,8 @@ pub struct Shared {
     /// Everything else, live only.
     pub events: broadcast::Sender<EngineEvent>,
     pub(crate) snapshot: Mutex<EngineSnapshot>,
+    /// The builds' source maps, for the runs' stack traces (the builder adds, runs read).
+    pub source_maps: SourceMaps,
 }
 
 /// A cheap, clonable handle to the running engine.
@@ -218,6 +221,7 @@ impl EngineHandle {
             dev_events: ReplayBus::new(1024),
             events,
             snapshot: Mutex::new(EngineSnapshot::default()),
+            source_maps: SourceMaps::new(),
         });
         (
             EngineHandle::new(tx, shared.clone()),
@@ -249,8 +253,12 @@ pub fn start(config: EngineConfig) -> (EngineHandle, tokio::task::JoinHandle<()>
             config.node.clone(),
             config.project.root.clone(),
         ));
-    let (build_loop, builds) =
-        crate::core::watch::BuildLoop::spawn(config.project.clone(), inspector);
+    let builder = crate::core::build::Builder::with_source_maps(
+        config.project.clone(),
+        detached.shared.source_maps.clone(),
+    )
+    .keep_graph_above(crate::core::watch::kept_graph_threshold());
+    let (build_loop, builds) = crate::core::watch::BuildLoop::spawn_with(builder, inspector);
     let (child_tx, children) = mpsc::unbounded_channel();
     let supervisor =
         crate::core::supervisor::Supervisor::new(detached.shared.logs.clone(), child_tx);

@@ -12,6 +12,7 @@ pub mod project;
 pub mod registry;
 pub mod run_files;
 pub mod run_output;
+pub mod stackmap;
 pub mod supervisor;
 pub mod timestamp;
 pub mod training;

@@ -49,6 +49,14 @@ impl Project {
         PathBuf::from(s)
     }
 
+    /// `index.mjs.map`: the artifact's hidden source map (no comment in the artifact points at
+    /// it), written beside it by every build.
+    pub fn source_map_file(&self) -> PathBuf {
+        let mut s = self.out_file.clone().into_os_string();
+        s.push(".map");
+        PathBuf::from(s)
+    }
+
     /// `<root>/.arkor/state.json` (docs/protocol.md §15.3).
     pub fn state_file(&self) -> PathBuf {
         self.root.join(".arkor").join("state.json")

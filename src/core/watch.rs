@@ -185,6 +185,15 @@ impl Coalescer {
 /// ```
 pub struct BuildLoop;
 
+/// Above how many files a rebuild keeps Rolldown's module graph: the default threshold, or
+/// never when `ARKOR_TUI_INCREMENTAL` is `off` or `0`.
+pub fn kept_graph_threshold() -> Option<usize> {
+    match std::env::var(INCREMENTAL_ENV) {
+        Ok(value) if value.eq_ignore_ascii_case("off") || value == "0" => None,
+        _ => Some(crate::core::build::KEPT_GRAPH_MIN_MODULES),
+    }
+}
+
 impl BuildLoop {
     /// Start watching and run the first build at once. Must be called within a tokio runtime.
     /// The loop ends on [`BuildLoopHandle::shutdown`], when the handle is dropped, or when the
@@ -193,18 +202,14 @@ impl BuildLoop {
         project: Project,
         inspector: Inspector,
     ) -> (BuildLoopHandle, mpsc::Receiver<BuildLoopEvent>) {
-        let keep_graph = match std::env::var(INCREMENTAL_ENV) {
-            Ok(value) if value.eq_ignore_ascii_case("off") || value == "0" => None,
-            _ => Some(crate::core::build::KEPT_GRAPH_MIN_MODULES),
-        };
         Self::spawn_with(
-            Builder::new(project).keep_graph_above(keep_graph),
+            Builder::new(project).keep_graph_above(kept_graph_threshold()),
             inspector,
         )
     }
 
-    /// [`BuildLoop::spawn`] with a builder of the caller's (e.g. another threshold for
-    /// keeping the module graph).
+    /// [`BuildLoop::spawn`] with a builder of the caller's (one that shares its source maps,
+    /// or keeps the module graph above another threshold).
     pub fn spawn_with(
         builder: Builder,
         inspector: Inspector,

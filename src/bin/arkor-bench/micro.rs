@@ -18,6 +18,7 @@ use arkor_tui::core::hash;
 use arkor_tui::core::inspect::{Inspector, InspectorOptions};
 use arkor_tui::core::logs::{LogStore, LogStream};
 use arkor_tui::core::project::Project;
+use arkor_tui::core::stackmap::{SourceMaps, StackMapper};
 use arkor_tui::core::supervisor::{ChildEvent, SpawnSpec, Supervisor};
 use arkor_tui::server::{self, ServerConfig, TokenFile};
 use arkor_tui::tui::{Action, App, AppOptions};
@@ -368,10 +369,14 @@ pub struct IngestFigures {
 pub async fn ingest(emitter: &Path, cwd: &Path, lines: u64) -> anyhow::Result<IngestFigures> {
     let logs = LogStore::new();
     let (supervisor, mut events) = Supervisor::with_events(logs.clone());
+    // As for a real run: every line passes the stack mapper (these name no artifact, so each
+    // costs the mapper's substring check).
+    let mapper = StackMapper::new(&Project::at(cwd)?.out_file, None, SourceMaps::new());
     let spec = SpawnSpec::new(emitter, cwd)
         .arg("emit")
         .arg("--lines")
-        .arg(lines.to_string());
+        .arg(lines.to_string())
+        .stack_mapper(mapper);
     let started = Instant::now();
     let child = supervisor
         .spawn(spec, None)

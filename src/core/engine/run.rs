@@ -21,6 +21,7 @@ use crate::core::events::{
 };
 use crate::core::hash;
 use crate::core::registry::ChildRecord;
+use crate::core::stackmap::StackMapper;
 use crate::core::training::{CloudVerdict, OutcomeKind, RunMetrics, SharedMetrics};
 
 pub(super) struct Run {
@@ -83,6 +84,9 @@ pub(super) struct Run {
     pub stream_down: bool,
     /// Its log already says that unreadable frames were skipped.
     pub malformed_said: bool,
+    /// Maps the stack frames of the run's output (told when the artifact it started on
+    /// becomes uncertain).
+    pub stack_mapper: Option<StackMapper>,
 }
 
 /// An early stop in progress.
@@ -160,6 +164,7 @@ impl Run {
             outcome_due: None,
             stream_down: false,
             malformed_said: false,
+            stack_mapper: None,
         }
     }
 

@@ -40,6 +40,7 @@ use crate::core::registry::{
 };
 use crate::core::run_files;
 use crate::core::run_output;
+use crate::core::stackmap::StackMapper;
 use crate::core::supervisor::{ChildEvent, SpawnSpec};
 use crate::core::training::{Applied, MarkerKind, max_steps_in_config};
 use crate::core::watch::BuildLoopEvent;
@@ -271,11 +272,22 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             }
             RunOrigin::Engine => (None, None),
         };
+        // The content hash of the artifact on disk right now: the one the run imports first.
+        let content_hash = hash::file_content_hash(&self.config.project.out_file);
+        let start_map = content_hash
+            .as_deref()
+            .and_then(|content_hash| self.shared.source_maps.get(content_hash));
+        let stack_mapper = StackMapper::new(
+            &self.config.project.out_file,
+            start_map,
+            self.shared.source_maps.clone(),
+        );
         let spec = SpawnSpec {
             program: self.config.node.clone(),
             args: vec![sdk.bin.clone().into_os_string(), "start".into()],
             cwd: self.config.project.root.clone(),
             env: self.config.run_env.clone(),
+            stack_mapper: Some(stack_mapper.clone()),
         };
         let pid = self
             .processes
@@ -288,7 +300,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             pid,
             origin,
             self.last_good.as_ref().and_then(|a| a.config_hash.clone()),
-            hash::file_content_hash(&self.config.project.out_file),
+            content_hash,
         );
         record.config = self.last_good.as_ref().and_then(|a| a.config.clone());
         let max_steps = record.config.as_ref().and_then(max_steps_in_config);
@@ -324,6 +336,7 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
         };
         run.restarted_from = restarted_from;
         run.log_file = self.open_log_file(pid, run.started_at);
+        run.stack_mapper = Some(stack_mapper);
         self.runs.push(run);
         self.system_log(pid, format!("arkor: run {pid} {how}"));
         self.publish_run(pid);
@@ -659,6 +672,17 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
             )
         });
         self.status = BuildStatus::Ok;
+        // A run without a job id may not have imported the artifact yet (the runner prints
+        // the job marker after its import): which build it runs is now unknown.
+        for run in self
+            .runs
+            .iter()
+            .filter(|r| r.alive() && r.record.job_id.is_none())
+        {
+            if let Some(mapper) = &run.stack_mapper {
+                mapper.forget_start_map_unless(artifact.content_hash.as_deref());
+            }
+        }
         // Publish the frame first, then the per-run consequences, so every front end
         // reads "rebuild → hot-swapped / early-stopping" in cause-and-effect order.
         self.last_good = Some(artifact.clone());

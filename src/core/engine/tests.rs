@@ -28,6 +28,7 @@ use crate::core::logs::MAX_EXITED_RUNS_KEPT;
 use crate::core::registry::ConfigChangePolicy;
 use crate::core::registry::{SignalOutcome, Signaller};
 use crate::core::run_output::OutputTap;
+use crate::core::stackmap::{ArtifactMap, StackMapper};
 use crate::core::supervisor::{ChildEvent, SpawnError, SpawnSpec};
 use crate::core::training::{MarkerKind, OutcomeKind};
 use crate::core::watch::BuildLoopEvent;
@@ -57,6 +58,8 @@ struct FakeProcesses {
     journal: Journal,
     next_pid: Mutex<u32>,
     reuse_pid: Arc<Mutex<Option<u32>>>,
+    /// The stack mapper each spawn was given, in spawn order.
+    mappers: Arc<Mutex<Vec<StackMapper>>>,
 }
 
 impl Signaller for FakeProcesses {
@@ -67,7 +70,13 @@ impl Signaller for FakeProcesses {
 }
 
 impl Processes for FakeProcesses {
-    fn spawn(&self, _spec: SpawnSpec, _tap: Option<OutputTap>) -> Result<u32, SpawnError> {
+    fn spawn(&self, spec: SpawnSpec, _tap: Option<OutputTap>) -> Result<u32, SpawnError> {
+        if let Some(mapper) = spec.stack_mapper {
+            self.mappers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(mapper);
+        }
         let reused = self
             .reuse_pid
             .lock()
@@ -255,6 +264,7 @@ struct Harness {
     journal: Journal,
     reuse_pid: Arc<Mutex<Option<u32>>>,
     streams: JobStreams,
+    mappers: Arc<Mutex<Vec<StackMapper>>>,
     join: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
@@ -284,10 +294,12 @@ impl Harness {
         let journal = Journal::default();
         let reuse_pid = Arc::new(Mutex::new(None));
         let streams = JobStreams::default();
+        let mappers = Arc::new(Mutex::new(Vec::new()));
         let processes = FakeProcesses {
             journal: journal.clone(),
             next_pid: Mutex::new(1000),
             reuse_pid: reuse_pid.clone(),
+            mappers: mappers.clone(),
         };
         let (builds, build_rx) = mpsc::channel(64);
         let (children, child_rx) = mpsc::unbounded_channel();
@@ -328,6 +340,7 @@ impl Harness {
             journal,
             reuse_pid,
             streams,
+            mappers,
             join,
             _dir: dir,
         }
@@ -1302,4 +1315,49 @@ async fn the_restart_key_during_a_config_restart_keeps_the_runner_s_wait() {
             changes: lr_change()
         })
     );
+}
+
+/// A source map of the on-disk artifact: its line 1 comes from callbacks.ts line 12.
+const ARTIFACT_MAP: &str =
+    r#"{"version":3,"sources":["../../src/arkor/callbacks.ts"],"names":[],"mappings":"AAWI"}"#;
+
+/// A run maps its frames with the map of the artifact on disk at its spawn, until a build of
+/// other bytes lands before its job id (the runner may have imported either): then it guesses
+/// nothing. A run past its job id has imported its artifact and keeps the map.
+#[tokio::test(start_paused = true)]
+async fn a_build_before_the_job_id_makes_the_start_map_uncertain() {
+    for job_id_first in [true, false] {
+        let h = Harness::start(true, false);
+        let project = h.handle.shared.project.clone();
+        let map = ArtifactMap::from_json(
+            hash::content_hash(ARTIFACT.as_bytes()),
+            ARTIFACT_MAP,
+            &project,
+        )
+        .expect("valid map");
+        h.handle.shared.source_maps.insert(Arc::new(map));
+        let frame = format!("    at f ({}:1:1)", project.out_file.display());
+        let mapped = "    at f (src/arkor/callbacks.ts:12:5)";
+
+        h.build(lr(0.0002)).await;
+        let pid = *h.pids().last().expect("run_on_ready started a run");
+        let mapper = h
+            .mappers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last()
+            .cloned()
+            .expect("the run was spawned with a stack mapper");
+        assert_eq!(mapper.map_line(&frame), mapped);
+        if job_id_first {
+            h.job_id(pid).await;
+        }
+        h.build_with(edited(lr(0.0002), "b")).await;
+        let expected = if job_id_first { mapped } else { frame.as_str() };
+        assert_eq!(
+            mapper.map_line(&frame),
+            expected,
+            "job id first: {job_id_first}"
+        );
+    }
 }
