@@ -1,5 +1,5 @@
 // arkor tui inspector: a persistent Node helper that imports each freshly built artifact and
-// reports the trainer the runner would execute (SPEC §1). One JSON request per stdin line:
+// reports the trainer the runner would execute (docs/protocol.md §1). One JSON request per stdin line:
 //   {"id": 1, "file": "/abs/.arkor/build/index.mjs", "key": "<contentHash>"}
 // An empty line is a wake-up call (see warmUp) and gets no reply.
 // One reply per request (and one {"ready":true} after start-up) on stdout, on its own line, prefixed with the per-session marker from

@@ -24,3 +24,6 @@ mod cli;
 
 #[path = "build/sdk_project.rs"]
 mod sdk_project;
+
+#[path = "build/incremental.rs"]
+mod incremental;

@@ -17,5 +17,11 @@ mod npm;
 mod shutdown;
 #[path = "cli/sim_cloud.rs"]
 mod sim_cloud;
+#[path = "cli/stack_traces.rs"]
+mod stack_traces;
+#[path = "cli/startup.rs"]
+mod startup;
 #[path = "cli/support.rs"]
 mod support;
+#[path = "cli/training.rs"]
+mod training;

@@ -1,5 +1,5 @@
-//! The cloud routes of the Studio (SPEC §12) over real HTTP on 127.0.0.1, against a fake
-//! cloud that records every request. One test per SPEC §12.12 case (named `case_NN_…`),
+//! The cloud routes of the Studio (docs/protocol.md §14) over real HTTP on 127.0.0.1, against a fake
+//! cloud that records every request. One test per docs/protocol.md §18 case (named `case_NN_…`),
 //! plus the places where arkor tui deliberately does better than the reference.
 
 mod cloud {

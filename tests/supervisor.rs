@@ -15,3 +15,6 @@ mod output;
 
 #[path = "supervisor/dispatch.rs"]
 mod dispatch;
+
+#[path = "supervisor/log_files.rs"]
+mod log_files;

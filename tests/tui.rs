@@ -12,6 +12,9 @@ mod support;
 #[path = "tui/screens.rs"]
 mod screens;
 
+#[path = "tui/training.rs"]
+mod training;
+
 #[path = "tui/keys.rs"]
 mod keys;
 

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::core::registry::ConfigChangePolicy;
+
 macro_rules! long_about {
     () => {
         "arkor tui watches an arkor project, rebuilds src/arkor/index.ts on every save, \
@@ -118,9 +120,21 @@ pub struct TuiArgs {
     /// Do not ring the bell or send a desktop notification when a run ends on its own.
     #[arg(long)]
     pub no_notify: bool,
-    /// Seconds a run may take to reach its checkpoint after SIGTERM before it is killed.
+    /// Start even if another arkor tui runs on this project (it holds `.arkor/tui.lock`).
+    /// Two instances rebuild the same artifact and both supervise runs: use with care.
+    #[arg(long)]
+    pub force: bool,
+    /// Seconds a run you stop (x, R, quit) may take to reach its checkpoint after SIGTERM
+    /// before it is killed. Applies to manual stops only: a restart after a config change
+    /// waits as long as the runner itself waits for its checkpoint (5 min, +30 s of slack).
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub stop_timeout: u64,
+    /// What a saved change to a live run's job config does: `restart` it (early stop at the
+    /// next checkpoint, then start with the new config; waits up to 5 min 30 s for the
+    /// checkpoint), `ask` first, or `hold` it on its config (the runs table marks it `≠`; R
+    /// restarts it). Callback-only edits always hot-swap.
+    #[arg(long, value_name = "POLICY", default_value = "restart")]
+    pub on_config_change: ConfigChangePolicy,
 }
 
 #[cfg(test)]
@@ -148,6 +162,21 @@ mod tests {
         );
         assert!(args.headless && args.json);
         assert_eq!(args.port, Some(0));
+    }
+
+    #[test]
+    fn on_config_change_takes_restart_ask_or_hold_and_defaults_to_restart() {
+        assert_eq!(
+            tui_args("arkor-tui").on_config_change,
+            ConfigChangePolicy::Restart
+        );
+        for policy in ConfigChangePolicy::ALL {
+            let args = tui_args(&format!("arkor-tui --on-config-change {policy}"));
+            assert_eq!(args.on_config_change, policy);
+        }
+        let error =
+            parse("arkor-tui --on-config-change later").expect_err("an unknown policy is refused");
+        assert!(error.to_string().contains("restart, ask, hold"), "{error}");
     }
 
     #[test]

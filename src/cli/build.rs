@@ -29,12 +29,18 @@ pub async fn run_with_output(
             return Ok(ExitCode::FAILURE);
         }
     };
-    writeln!(out, "{node}")?;
     let root = match cwd {
         Some(dir) => dir,
         None => std::env::current_dir()?,
     };
     let project = Project::at(&root)?;
+    // A folder that is no project, or has no SDK to inspect the build with: that, and only
+    // that, is the answer.
+    if let Err(e) = crate::cli::preflight::check_project(&project) {
+        writeln!(err, "error: {e}")?;
+        return Ok(ExitCode::FAILURE);
+    }
+    writeln!(out, "{node}")?;
     let builder = Builder::new(project.clone());
     let attempt = builder.build().await;
     let output = match attempt.outcome {

@@ -1,5 +1,5 @@
 //! `arkor tui`: start the engine and the Studio server, then run the dashboard or the
-//! headless printer until shutdown, and clean up in the order of SPEC §9.
+//! headless printer until shutdown, and clean up in the order of docs/protocol.md §13.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +44,14 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
             project.root.display()
         );
     }
+    // Before anything is written or any cloud is called: a folder that is no project, or has
+    // no SDK, gets one message saying what to do (and no `.arkor/` left behind).
+    super::preflight::check_project(&project)?;
+    let mut instance_lock = if args.force {
+        None
+    } else {
+        Some(super::preflight::InstanceLock::acquire(&project.root)?)
+    };
     let log = super::logging::init_file_logging(&project.root.join(".arkor"));
     match super::open_files::raise_open_file_limit() {
         Ok((before, after)) => tracing::debug!(before, after, "open-file limit"),
@@ -78,6 +86,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         project: project.clone(),
         node: node.path.clone(),
         stop_timeout: Duration::from_secs(args.stop_timeout),
+        on_config_change: args.on_config_change,
         run_on_ready: args.run || args.demo,
         run_env: sim_cloud
             .as_ref()
@@ -116,7 +125,12 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     )
     .await
     {
-        Ok(server) => server,
+        Ok(server) => {
+            if let Some(lock) = instance_lock.as_mut() {
+                lock.set_url(server.url());
+            }
+            server
+        }
         Err(e) => {
             // Nothing has run yet, but the watcher and inspector must still close.
             engine.send(Command::Shutdown { force: true });
@@ -162,7 +176,8 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         opts.hints.extend(server.warnings().iter().cloned());
         if let Some(d) = &demo {
             opts.hints
-                .extend(d.instructions().lines().map(|l| l.trim().to_string()));
+                .push(format!("Demo project: {}", d.root.display()));
+            opts.instructions = d.short_instructions();
         }
         // The terminal may be gone by now (a hang-up): a failed write must neither panic nor
         // skip the shutdown below, or the runs die of a broken pipe instead of early-stopping.
@@ -213,7 +228,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// SPEC §12.10 start-up sign-in; returns the line to show, if any. A simulated cloud's
+/// docs/protocol.md §16 start-up sign-in; returns the line to show, if any. A simulated cloud's
 /// project is signed in already (its credentials are written before it starts): the line says
 /// where that cloud is instead.
 async fn sign_in(
@@ -252,6 +267,15 @@ impl DemoProject {
         crate::assets::write_demo_project(&root)
             .with_context(|| format!("cannot write the demo project to {}", root.display()))?;
         Ok(Self { root })
+    }
+
+    /// The two things to try, short enough for an 80-column timeline (paths relative to
+    /// the project, which the header names).
+    fn short_instructions(&self) -> Vec<String> {
+        vec![
+            "edit src/arkor/callbacks.ts → the run hot-swaps and keeps going".into(),
+            "edit learningRate in src/arkor/trainer.ts → early stop, then restart".into(),
+        ]
     }
 
     fn instructions(&self) -> String {

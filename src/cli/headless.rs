@@ -1,4 +1,10 @@
 //! `arkor tui --headless`: one line per event on stdout (human-readable or JSON).
+//!
+//! Training progress: with `--json`, one `metric` line per training event of a run's cloud
+//! job and one `checkpoint` line per saved checkpoint; in the plain format one compact
+//! progress line per checkpoint (a line per step would drown everything else). When the
+//! engine has stopped, a summary: one line per run with how it ended and its last step and
+//! loss.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,11 +14,13 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::stdout_lines::{SkipNote, StdoutLines};
+use crate::core::cloud::job_events::{JobEvent, JobEventKind, TrainingLog};
 use crate::core::engine::EngineHandle;
 use crate::core::events::{
     DevEvent, EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunState, signal_name,
 };
 use crate::core::logs::LogStream;
+use crate::core::training::Progress;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LineFormat {
@@ -44,9 +52,20 @@ pub async fn print_events(
         emit(format_dev(last, format));
     }
     let mut printed_upto: HashMap<u32, u64> = HashMap::new();
+    let mut training = TrainingLines::default();
     loop {
         match events.recv().await {
             Ok(EngineEvent::Stopped) => break,
+            Ok(EngineEvent::Training {
+                pid,
+                job_id,
+                events,
+            }) => {
+                let progress = engine.snapshot().run(pid).map(|r| r.metrics.progress());
+                for line in training.lines(pid, &job_id, &events, progress, format) {
+                    emit(line);
+                }
+            }
             Ok(EngineEvent::Logs { pid }) if with_logs => {
                 let next = printed_upto.entry(pid).or_insert(0);
                 for line in new_log_lines(&engine, pid, next, format) {
@@ -67,6 +86,124 @@ pub async fn print_events(
             Err(RecvError::Closed) => break,
         }
     }
+    for line in summary_lines(&engine.snapshot().runs, format) {
+        emit(line);
+    }
+}
+
+/// The end-of-session summary: one line per run (how it ended, last step and loss).
+pub fn summary_lines(runs: &[Arc<RunInfo>], format: LineFormat) -> Vec<String> {
+    runs.iter()
+        .map(|run| match format {
+            LineFormat::Human => format!("{} summary: {}", stamp(), run.summary_line()),
+            LineFormat::Json => serde_json::json!({
+                "type": "summary",
+                "pid": run.pid,
+                "jobId": run.job_id,
+                "trainerName": run.trainer_name,
+                "outcome": run.outcome,
+                "text": run.summary_line(),
+            })
+            .to_string(),
+        })
+        .collect()
+}
+
+/// The latest values of a run's training, as its events went by (a checkpoint's progress
+/// line shows the numbers as of that checkpoint, not of the end of the batch).
+#[derive(Default)]
+struct TrainingLines {
+    latest: HashMap<u32, Latest>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Latest {
+    loss: Option<f64>,
+    eval_loss: Option<f64>,
+    learning_rate: Option<f64>,
+}
+
+impl TrainingLines {
+    /// The lines for one batch of a run's events. `progress` is the run's progress now (for
+    /// max steps, speed and ETA).
+    fn lines(
+        &mut self,
+        pid: u32,
+        job_id: &str,
+        events: &[JobEvent],
+        progress: Option<Progress>,
+        format: LineFormat,
+    ) -> Vec<String> {
+        let latest = self.latest.entry(pid).or_default();
+        let mut out = Vec::new();
+        for event in events {
+            match &event.kind {
+                JobEventKind::Log(log) => {
+                    latest.loss = log.loss.or(latest.loss);
+                    latest.eval_loss = log.eval_loss.or(latest.eval_loss);
+                    latest.learning_rate = log.learning_rate.or(latest.learning_rate);
+                    if format == LineFormat::Json {
+                        out.push(metric_json(pid, job_id, log));
+                    }
+                }
+                JobEventKind::CheckpointSaved { step } => out.push(match format {
+                    LineFormat::Json => serde_json::json!({
+                        "type": "checkpoint", "pid": pid, "jobId": job_id, "step": step,
+                    })
+                    .to_string(),
+                    LineFormat::Human => checkpoint_line(pid, *step, latest, progress),
+                }),
+                JobEventKind::Started | JobEventKind::Completed | JobEventKind::Failed { .. } => {}
+            }
+        }
+        out
+    }
+}
+
+/// `{"type":"metric","pid","jobId","step","loss","evalLoss","learningRate","epoch"}`, each
+/// value a number or null.
+fn metric_json(pid: u32, job_id: &str, log: &TrainingLog) -> String {
+    serde_json::json!({
+        "type": "metric",
+        "pid": pid,
+        "jobId": job_id,
+        "step": log.step,
+        "loss": log.loss,
+        "evalLoss": log.eval_loss,
+        "learningRate": log.learning_rate,
+        "epoch": log.epoch,
+    })
+    .to_string()
+}
+
+/// `12:00:05 run 1234 checkpoint at step 150/200 (75%) · loss 0.4213 · eval 0.4600 ·
+/// lr 0.00012 · 3.2 steps/s · ETA 16s`.
+fn checkpoint_line(pid: u32, step: u64, latest: &Latest, progress: Option<Progress>) -> String {
+    let progress = progress.unwrap_or_default();
+    let mut line = format!("{} run {pid} checkpoint at step {step}", stamp());
+    if let Some(max) = progress.max_steps {
+        let percent = (step as f64 / max as f64 * 100.0).min(100.0);
+        line.push_str(&format!("/{max} ({percent:.0}%)"));
+    }
+    if let Some(loss) = latest.loss {
+        line.push_str(&format!(" · loss {loss:.4}"));
+    }
+    if let Some(eval) = latest.eval_loss {
+        line.push_str(&format!(" · eval {eval:.4}"));
+    }
+    if let Some(lr) = latest.learning_rate {
+        line.push_str(&format!(" · lr {lr}"));
+    }
+    if let Some(rate) = progress.steps_per_second {
+        line.push_str(&format!(" · {rate:.1} steps/s"));
+    }
+    if let Some(eta) = progress.eta {
+        line.push_str(&format!(
+            " · ETA {}",
+            crate::tui::format::clock_duration(eta)
+        ));
+    }
+    line
 }
 
 /// Format the lines of `pid` stored since `next` (a log sequence number) and advance it.
@@ -85,20 +222,32 @@ fn new_log_lines(
         {
             let skipped = first.seq - *next;
             out.push(match format {
-                LineFormat::Human => format!("[{pid}] … {skipped} lines not shown (output too fast)"),
-                LineFormat::Json => serde_json::json!({"type": "logSkipped", "pid": pid, "lines": skipped}).to_string(),
+                LineFormat::Human => {
+                    format!("[{pid}] … {skipped} lines not shown (output too fast)")
+                }
+                LineFormat::Json => {
+                    serde_json::json!({"type": "logSkipped", "pid": pid, "lines": skipped})
+                        .to_string()
+                }
             });
         }
         for line in log.lines().iter().filter(|l| l.seq >= *next) {
             out.push(match format {
-                LineFormat::Human => format!("[{pid}] {}", line.text),
+                LineFormat::Human => format!("{} [{pid}] {}", stamp_at(line.at), line.text),
                 LineFormat::Json => {
                     let stream = match line.stream {
                         LogStream::Stdout => "stdout",
                         LogStream::Stderr => "stderr",
                         LogStream::System => "arkor",
                     };
-                    serde_json::json!({"type": "log", "pid": pid, "stream": stream, "text": line.text}).to_string()
+                    serde_json::json!({
+                        "type": "log",
+                        "pid": pid,
+                        "stream": stream,
+                        "text": line.text,
+                        "ts": crate::core::timestamp::rfc3339_millis(line.at),
+                    })
+                    .to_string()
                 }
             });
         }
@@ -145,7 +294,7 @@ pub fn format_event(ev: &EngineEvent, format: LineFormat) -> Option<String> {
             stamp()
         )),
         (EngineEvent::ShuttingDown, LineFormat::Json) => Some(r#"{"type":"shutdown"}"#.into()),
-        (EngineEvent::Logs { .. } | EngineEvent::Stopped, _) => None,
+        (EngineEvent::Logs { .. } | EngineEvent::Training { .. } | EngineEvent::Stopped, _) => None,
     }
 }
 
@@ -220,12 +369,27 @@ fn format_run(run: &RunInfo, format: LineFormat) -> String {
         let changes: Vec<String> = run.restart_reason.iter().map(ToString::to_string).collect();
         line.push_str(&format!(" changed: {}", changes.join(", ")));
     }
+    if let Some(outcome) = &run.outcome {
+        line.push_str(&format!(" outcome: {}", outcome.describe()));
+    }
+    if let Some(changes) = &run.pending_config {
+        let changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        line.push_str(&format!(" held: {}", changes.join(", ")));
+    }
+    if let Some(failure) = &run.failure {
+        line.push_str(&format!(" failed: {failure}"));
+    }
     line
 }
 
 /// `HH:MM:SS` in UTC; good enough to correlate lines without a time-zone database.
 fn stamp() -> String {
-    let secs = SystemTime::now()
+    stamp_at(SystemTime::now())
+}
+
+/// [`stamp`] for a given moment (when arkor read a log line).
+fn stamp_at(at: SystemTime) -> String {
+    let secs = at
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
@@ -277,14 +441,24 @@ mod log_line_tests {
         engine.logs().push(7, LogStream::Stdout, "one".into());
         engine.logs().push(7, LogStream::Stderr, "two".into());
         let lines = new_log_lines(&engine, 7, &mut next, LineFormat::Human);
-        assert_eq!(lines, vec!["[7] one", "[7] two"]);
+        assert_eq!(lines.len(), 2);
+        for (line, text) in lines.iter().zip(["[7] one", "[7] two"]) {
+            // `HH:MM:SS ` first: when arkor read the line.
+            let (time, rest) = line.split_at(9);
+            assert_eq!(rest, text);
+            assert!(time.as_bytes()[2] == b':' && time.ends_with(' '), "{line}");
+        }
         assert!(new_log_lines(&engine, 7, &mut next, LineFormat::Human).is_empty());
 
         engine.logs().push(7, LogStream::System, "three".into());
         let json = new_log_lines(&engine, 7, &mut next, LineFormat::Json);
+        assert_eq!(json.len(), 1);
+        let mut value: serde_json::Value = serde_json::from_str(&json[0]).expect("json");
+        let ts = value["ts"].take();
+        assert!(ts.as_str().is_some_and(|t| t.ends_with('Z')), "{ts}");
         assert_eq!(
-            json,
-            vec![r#"{"type":"log","pid":7,"stream":"arkor","text":"three"}"#]
+            value.to_string(),
+            r#"{"type":"log","pid":7,"stream":"arkor","text":"three","ts":null}"#
         );
 
         // A burst larger than the ring: the lines that fell out are reported as a count.

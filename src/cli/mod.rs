@@ -8,6 +8,7 @@ pub mod headless;
 pub mod launcher;
 pub mod logging;
 pub mod open_files;
+pub mod preflight;
 pub mod signals;
 pub mod sim_cloud;
 pub mod stdout_lines;

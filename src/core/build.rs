@@ -1,22 +1,29 @@
-//! One Rolldown build of `src/arkor/index.ts` into `.arkor/build/index.mjs` (SPEC §2).
+//! One Rolldown build of `src/arkor/index.ts` into `.arkor/build/index.mjs` (docs/protocol.md §2).
 //!
-//! A fresh `Bundler` per build: a reused one caches failed resolutions, so an import of a file
-//! created after the failure would keep failing (and a fresh one measured as fast).
+//! Two ways to build. [`Builder::build`] is a one-shot build on a fresh `Bundler` (a reused one
+//! caches failed resolutions, so an import of a file created after the failure would keep
+//! failing). [`Builder::rebuild`], which the build loop calls with the [`Changes`] its watcher
+//! collected, keeps one bundler and its module graph between builds when the graph has more
+//! than [`KEPT_GRAPH_MIN_MODULES`] files, and re-reads only the changed files (see [`kept`]).
+//! The threshold is 0: a partial rebuild measured faster than a one-shot build at every size,
+//! down to the 3-module project (BENCHMARKS.md, growth).
 //!
 //! Where a build runs: Rolldown spreads one build over tokio tasks, a rayon pool and tokio's
 //! blocking threads. For the graphs of real arkor projects that is all hand-offs and no gain:
-//! after a save, every parked thread it touches must be woken first. So graphs of up to
-//! [`ONE_THREAD_MAX_MODULES`] modules build on one dedicated thread (a one-thread rayon pool
-//! running a current-thread tokio runtime), where every hand-off is a function call. Bare
-//! Rolldown on 2 vCPUs after 60 ms idle: 3 modules 1.58 ms instead of 3.00 ms (BENCHMARKS.md
-//! floor rows), 100 modules 8.9 instead of 10.6, 1,000 modules 98 instead of 100 (a probe).
-//! Larger graphs use the caller's runtime and the global rayon pool, where more cores can pay
-//! off.
+//! after a save, every parked thread it touches must be woken first. So builds run on one
+//! dedicated thread (a one-thread rayon pool running a current-thread tokio runtime), where
+//! every hand-off is a function call; one-shot builds of graphs over
+//! [`ONE_THREAD_MAX_MODULES`] files use the caller's runtime and the global rayon pool, where
+//! more cores can pay off. BENCHMARKS.md has the measurements behind both choices.
 //!
 //! For the same reason source files are read by a small load plugin ([`SourceLoader`]) instead
-//! of Rolldown's own loader, which sends every read to a tokio blocking thread: save → SSE
-//! `rebuild` went 4.9 → 4.5 ms on 3 modules. The plugin lists what it read, since Rolldown's
-//! watch list only holds the files it read itself.
+//! of Rolldown's own loader, which sends every read to a tokio blocking thread. The plugin
+//! lists what it read, since Rolldown's watch list only holds the files it read itself.
+//!
+//! Every build also has a hidden source map: `index.mjs.map` is swapped in right after the
+//! artifact, under the same publish order, and nothing in the artifact points at it, so the
+//! artifact's bytes are the same as without a map. The decoded map is kept in memory by
+//! contentHash ([`SourceMaps`]) for the run output's stack traces (`crate::core::stackmap`).
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -27,14 +34,21 @@ use std::time::{Duration, Instant};
 
 use rolldown::{
     Bundler, BundlerOptions, BundlerTransformOptions, CodeSplittingMode, Either, InputItem,
-    IsExternal, LogLevel, OutputFormat, Platform,
+    IsExternal, LogLevel, OutputFormat, Platform, SourceMapType,
 };
+use rolldown_common::Output;
 use rolldown_error::{
     BuildDiagnostic, DiagnosableArcstr, DiagnosableResolveError, DiagnosticOptions, Severity,
 };
 
 use crate::core::hash;
-use crate::core::project::{ENTRY_REL, Project};
+use crate::core::project::{ENTRY_REL, Project, STAGING_SUFFIX};
+use crate::core::stackmap::{ArtifactMap, SourceMaps};
+
+mod changes;
+pub mod kept;
+
+pub use changes::{Changes, FullReason, is_config_file, is_editor_scratch};
 
 /// The transform target: the published SDK's `engines.node` floor, not the host's Node.
 pub const NODE_TARGET: &str = "node22.22";
@@ -42,8 +56,13 @@ pub const NODE_TARGET: &str = "node22.22";
 /// Makes staging file names unique within the process.
 static STAGING_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Graphs up to this many modules build on the dedicated build thread (see the module docs).
+/// One-shot builds of graphs up to this many files run on the dedicated build thread (see the
+/// module docs).
 pub const ONE_THREAD_MAX_MODULES: usize = 400;
+
+/// [`Builder::rebuild`] keeps the bundler and its module graph for graphs of more files than
+/// this: 0, every graph (see the module docs).
+pub const KEPT_GRAPH_MIN_MODULES: usize = 0;
 
 /// Extensions of the source files a build reads (and that may join the module graph).
 pub const SOURCE_EXTENSIONS: &[&str] =
@@ -132,8 +151,25 @@ pub struct BuildOutput {
     pub fingerprint: String,
     /// Bundling plus the atomic write.
     pub duration: Duration,
-    /// Rolldown warnings, one line each (`[KIND] message`).
+    /// Rolldown warnings, one line each (`[KIND] message`). After a partial rebuild only
+    /// those of link and generate: Rolldown 1.2.5 drops the warnings of a partial scan. (The
+    /// build loop shows no warnings; `arkor build`, which prints them, always builds in full.)
     pub warnings: Vec<String>,
+}
+
+/// How a build read the module graph.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scan {
+    /// Nothing was read (the entry is missing, or the bundler could not be set up).
+    NotStarted,
+    /// A fresh bundler read every module and nothing was kept: a one-shot build, or a graph
+    /// too small to be worth keeping.
+    OneShot,
+    /// A fresh bundler read every module and is kept for partial rebuilds; why this build
+    /// could not be partial.
+    Full(FullReason),
+    /// The kept bundler re-read only the changed files.
+    Partial,
 }
 
 /// The result of one build plus the module graph to watch, which Rolldown reports even when
@@ -141,15 +177,72 @@ pub struct BuildOutput {
 #[derive(Debug)]
 pub struct BuildAttempt {
     pub outcome: Result<BuildOutput, BuildError>,
-    /// Absolute paths of the files of the module graph (plus tsconfig.json when used).
+    /// Absolute paths of the files of the module graph (plus the tsconfig.json that governs
+    /// them; after a kept-bundler build also the package.json).
     pub watch_files: Vec<PathBuf>,
+    /// Whether every module was read, or only the changed ones.
+    pub scan: Scan,
+    /// The source files this build read from disk.
+    pub files_read: Vec<ReadFile>,
+}
+
+/// A source file as one build read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadFile {
+    pub path: PathBuf,
+    /// Digest of the bytes read.
+    pub digest: u64,
+}
+
+impl ReadFile {
+    fn new(path: &Path, bytes: &[u8]) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            digest: digest(bytes),
+        }
+    }
+
+    /// Whether `path` holds exactly the bytes a build read from it (the last read listed in
+    /// `read` counts), so a change reported for it during that build is one it already saw.
+    pub fn unchanged_since(read: &[ReadFile], path: &Path) -> bool {
+        read.iter()
+            .rev()
+            .find(|file| file.path == path)
+            .is_some_and(|file| std::fs::read(path).is_ok_and(|now| digest(&now) == file.digest))
+    }
+}
+
+fn digest(bytes: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    hasher.write(bytes);
+    hasher.finish()
+}
+
+impl BuildAttempt {
+    /// A build that ended before Rolldown read anything.
+    fn not_started(error: BuildError) -> Self {
+        Self {
+            outcome: Err(error),
+            watch_files: Vec::new(),
+            scan: Scan::NotStarted,
+            files_read: Vec::new(),
+        }
+    }
 }
 
 /// Builds one project. Cheap to clone; clones share the publish order (an older build never
-/// overwrites a newer one's artifact) and the last graph size (which picks the build thread).
+/// overwrites a newer one's artifact), the last graph size (which picks the build thread and
+/// whether to keep the graph) and the kept bundler.
 #[derive(Clone, Debug)]
 pub struct Builder {
     project: Project,
+    /// Keep the bundler between [`Builder::rebuild`]s for graphs of more files than this;
+    /// `None`: never.
+    keep_graph_above: Option<usize>,
+    /// Build in full when a changed module has dynamic imports (see [`kept`]); off only in
+    /// the test that shows what happens without.
+    guard_dynamic_imports: bool,
     shared: Arc<Shared>,
 }
 
@@ -161,116 +254,235 @@ struct Shared {
     published: Mutex<u64>,
     /// Files in the last build's module graph (0 before the first).
     graph_files: AtomicUsize,
+    /// The decoded source maps of the latest published builds.
+    source_maps: SourceMaps,
+    /// The bundler kept between rebuilds; a build takes it out while it runs.
+    kept: KeptSlot,
+}
+
+#[derive(Default)]
+struct KeptSlot(Mutex<Option<kept::Kept>>);
+
+impl std::ops::Deref for KeptSlot {
+    type Target = Mutex<Option<kept::Kept>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for KeptSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kept = self.0.lock().map(|k| k.is_some()).unwrap_or(false);
+        f.debug_struct("KeptSlot").field("kept", &kept).finish()
+    }
 }
 
 impl Builder {
     pub fn new(project: Project) -> Self {
+        Self::with_source_maps(project, SourceMaps::new())
+    }
+
+    /// A builder that keeps the source map of each build it publishes in `source_maps`.
+    pub fn with_source_maps(project: Project, source_maps: SourceMaps) -> Self {
         Self {
             project,
-            shared: Arc::default(),
+            keep_graph_above: Some(KEPT_GRAPH_MIN_MODULES),
+            guard_dynamic_imports: true,
+            shared: Arc::new(Shared {
+                source_maps,
+                ..Shared::default()
+            }),
         }
+    }
+
+    /// Keep the bundler between rebuilds for graphs of more than `files` files (`None`:
+    /// never; every rebuild is one-shot).
+    pub fn keep_graph_above(mut self, files: Option<usize>) -> Self {
+        self.keep_graph_above = files;
+        self
     }
 
     pub fn project(&self) -> &Project {
         &self.project
     }
 
-    /// Bundle the entry and publish it atomically (staging file + rename). On any failure the
-    /// previous artifact stays in place. Call it from within a tokio runtime.
+    /// The source maps of the builds this builder (and its clones) published.
+    pub fn source_maps(&self) -> &SourceMaps {
+        &self.shared.source_maps
+    }
+
+    /// Bundle the entry on a fresh bundler and publish it atomically (staging file + rename).
+    /// On any failure the previous artifact stays in place. Call it from within a tokio
+    /// runtime.
     ///
     /// Dropping the future does not stop a build already handed to the build thread; it runs
     /// to its end, and its artifact is published only if no later build published first.
     pub async fn build(&self) -> BuildAttempt {
-        let seq = self.shared.started.fetch_add(1, Ordering::Relaxed) + 1;
-        let small = self.shared.graph_files.load(Ordering::Relaxed) <= ONE_THREAD_MAX_MODULES;
-        let attempt = match build_thread() {
-            Some(thread) if small => {
-                let builder = self.clone();
-                thread
-                    .run(move || async move { builder.build_here(seq).await })
-                    .await
-                    .unwrap_or_else(|what| BuildAttempt {
-                        outcome: Err(BuildError::Internal(what)),
-                        watch_files: Vec::new(),
-                    })
-            }
-            _ => self.build_here(seq).await,
+        let seq = self.next_seq();
+        let attempt = self.one_shot(seq).await;
+        self.note_graph(&attempt);
+        attempt
+    }
+
+    /// Build again after `changes`, as [`Builder::build`] does, but on the kept bundler when
+    /// the graph is large enough: then only the changed files are read again, unless the
+    /// changes need a full build.
+    pub async fn rebuild(&self, changes: Changes) -> BuildAttempt {
+        let seq = self.next_seq();
+        let graph = self.shared.graph_files.load(Ordering::Relaxed);
+        // 0: no graph seen yet; a build on a fresh kept bundler finds out.
+        let keep = graph == 0 || self.worth_keeping(graph);
+        let attempt = if keep {
+            self.kept_rebuild(seq, changes).await
+        } else {
+            self.drop_kept();
+            self.one_shot(seq).await
         };
+        self.note_graph(&attempt);
+        attempt
+    }
+
+    /// A rebuild on the kept bundler, as one job on the build thread. A stale partial build
+    /// is redone in full in a job of its own; so is a build whose bundler panicked (once: a
+    /// second panic is the build's error).
+    async fn kept_rebuild(&self, seq: u64, mut changes: Changes) -> BuildAttempt {
+        let started = Instant::now();
+        let mut read_before = Vec::new();
+        let mut panicked = false;
+        loop {
+            let builder = self.clone();
+            let job = move || async move { builder.kept_build(seq, changes, started).await };
+            let run = match build_thread() {
+                Some(thread) => thread.run(job).await,
+                None => catch_panic(job()).await,
+            };
+            match run {
+                Ok(kept::KeptRun::Done(mut attempt)) => {
+                    read_before.append(&mut attempt.files_read);
+                    attempt.files_read = read_before;
+                    return attempt;
+                }
+                Ok(kept::KeptRun::Redo { reason, files_read }) => {
+                    read_before.extend(files_read);
+                    changes = Changes::full(reason);
+                }
+                Err(what) if !panicked => {
+                    tracing::warn!("the kept bundler panicked ({what}); building again in full");
+                    panicked = true;
+                    changes = Changes::full(FullReason::Panicked(what));
+                }
+                Err(what) => return BuildAttempt::not_started(BuildError::Internal(what)),
+            }
+        }
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.shared.started.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn worth_keeping(&self, graph_files: usize) -> bool {
+        self.keep_graph_above
+            .is_some_and(|above| graph_files > above)
+    }
+
+    fn note_graph(&self, attempt: &BuildAttempt) {
         if !attempt.watch_files.is_empty() {
             self.shared
                 .graph_files
                 .store(attempt.watch_files.len(), Ordering::Relaxed);
         }
-        attempt
     }
 
-    /// The build itself, on the calling thread and runtime.
+    /// A build on a fresh bundler that is not kept: on the build thread unless the graph is
+    /// large.
+    async fn one_shot(&self, seq: u64) -> BuildAttempt {
+        let small = self.shared.graph_files.load(Ordering::Relaxed) <= ONE_THREAD_MAX_MODULES;
+        match build_thread() {
+            Some(thread) if small => {
+                let builder = self.clone();
+                thread
+                    .run(move || async move { builder.build_here(seq).await })
+                    .await
+                    .unwrap_or_else(|what| BuildAttempt::not_started(BuildError::Internal(what)))
+            }
+            _ => catch_panic(self.build_here(seq))
+                .await
+                .unwrap_or_else(|what| BuildAttempt::not_started(BuildError::Internal(what))),
+        }
+    }
+
+    /// A one-shot build, on the calling thread and runtime.
     async fn build_here(&self, seq: u64) -> BuildAttempt {
         let started = Instant::now();
         let entry = &self.project.entry;
         if !entry.is_file() {
-            return BuildAttempt {
-                outcome: Err(BuildError::EntryNotFound {
-                    entry: entry.clone(),
-                }),
-                watch_files: Vec::new(),
-            };
+            return BuildAttempt::not_started(BuildError::EntryNotFound {
+                entry: entry.clone(),
+            });
         }
         let loader = Arc::new(SourceLoader::default());
         let mut bundler = match Bundler::with_plugins(self.bundler_options(), vec![loader.clone()])
         {
             Ok(bundler) => bundler,
             Err(errors) => {
-                return BuildAttempt {
-                    outcome: Err(self.compile_error(errors.into_vec())),
-                    watch_files: Vec::new(),
-                };
+                return BuildAttempt::not_started(self.compile_error(errors.into_vec()));
             }
         };
         let generated = bundler.generate().await;
+        let (_, files_read) = loader.take_build_log();
         let watch_files = loader.watch_files(
             bundler
                 .watch_files()
                 .iter()
                 .map(|file| PathBuf::from(file.as_str())),
+            &files_read,
         );
         // Closing releases the module graph now instead of at drop; its failure changes nothing.
         let _ = bundler.close().await;
-        let outcome = match generated {
-            Err(errors) => Err(self.compile_error(errors.into_vec())),
-            Ok(output) => {
-                let warnings = self.render_warnings(&output.warnings);
-                let chunk = output.assets.iter().find(|asset| {
-                    asset.filename().ends_with(".mjs") || asset.filename().ends_with(".js")
-                });
-                match chunk {
-                    None => Err(BuildError::NoOutput {
-                        entry: entry.clone(),
-                    }),
-                    Some(chunk) => {
-                        self.publish(seq, chunk.content_as_bytes())
-                            .and_then(|published| {
-                                let (content_hash, fingerprint) =
-                                    published.ok_or_else(|| BuildError::Superseded {
-                                        out_file: self.project.out_file.clone(),
-                                    })?;
-                                Ok(BuildOutput {
-                                    out_file: self.project.out_file.clone(),
-                                    size: chunk.content_as_bytes().len() as u64,
-                                    content_hash,
-                                    fingerprint,
-                                    duration: started.elapsed(),
-                                    warnings,
-                                })
-                            })
-                    }
-                }
-            }
-        };
         BuildAttempt {
-            outcome,
+            outcome: self.conclude(seq, started, generated),
             watch_files,
+            scan: Scan::OneShot,
+            files_read,
         }
+    }
+
+    /// Publish what Rolldown generated, or turn its errors into a [`BuildError`].
+    fn conclude(
+        &self,
+        seq: u64,
+        started: Instant,
+        generated: rolldown_error::BuildResult<rolldown::BundleOutput>,
+    ) -> Result<BuildOutput, BuildError> {
+        let output = generated.map_err(|errors| self.compile_error(errors.into_vec()))?;
+        let warnings = self.render_warnings(&output.warnings);
+        let (chunk, map_file) = artifact_outputs(output.assets);
+        let chunk = chunk.ok_or_else(|| BuildError::NoOutput {
+            entry: self.project.entry.clone(),
+        })?;
+        let size = chunk.content_as_bytes().len() as u64;
+        let map_text = map_file.as_ref().map(Output::content_as_bytes);
+        let (content_hash, fingerprint) = self
+            .publish(seq, chunk.content_as_bytes(), map_text)?
+            .ok_or_else(|| BuildError::Superseded {
+                out_file: self.project.out_file.clone(),
+            })?;
+        if let Some(map) = decoded_map(chunk) {
+            self.shared.source_maps.insert(Arc::new(ArtifactMap::new(
+                content_hash.clone(),
+                map,
+                &self.project,
+            )));
+        }
+        Ok(BuildOutput {
+            out_file: self.project.out_file.clone(),
+            size,
+            content_hash,
+            fingerprint,
+            duration: started.elapsed(),
+            warnings,
+        })
     }
 
     fn bundler_options(&self) -> BundlerOptions {
@@ -292,35 +504,43 @@ impl Builder {
             }),
             log_level: Some(LogLevel::Warn),
             external: Some(IsExternal::Fn(Some(Arc::new(is_external)))),
+            // A map file, no comment in the artifact (its bytes stay as without a map). The
+            // sources are on disk; leaving their text out keeps the map small to write.
+            sourcemap: Some(SourceMapType::Hidden),
+            sourcemap_exclude_sources: Some(true),
             ..Default::default()
         }
     }
 
     /// Write the bytes beside the artifact and rename them over it, so readers see either the
-    /// old or the new file, never a partial one. Returns (contentHash, fingerprint), or `None`
-    /// when build `seq` is older than the one whose artifact is already in place.
-    fn publish(&self, seq: u64, bytes: &[u8]) -> Result<Option<(String, String)>, BuildError> {
+    /// old or the new file, never a partial one; then the same for the source map `map`
+    /// (`index.mjs.map`), under the same order, so the map left on disk is always the newest
+    /// published build's. Returns (contentHash, fingerprint), or `None` when build `seq` is
+    /// older than the one whose artifact is already in place.
+    fn publish(
+        &self,
+        seq: u64,
+        bytes: &[u8],
+        map: Option<&[u8]>,
+    ) -> Result<Option<(String, String)>, BuildError> {
         let out_file = &self.project.out_file;
-        // `index.mjs.hmr-staging.<pid>.<n>`: a name of its own per write, so two builders
-        // (the watcher and an `arkor build` in another terminal) cannot rename each other's
-        // half-written file into place.
-        let mut staging = self.project.staging_file().into_os_string();
-        staging.push(format!(
-            ".{}.{}",
-            std::process::id(),
-            STAGING_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let staging = PathBuf::from(staging);
         let write_error = |path: &Path, source| BuildError::Write {
             path: path.to_path_buf(),
             source,
         };
         std::fs::create_dir_all(self.project.out_dir())
             .map_err(|e| write_error(&self.project.out_dir(), e))?;
-        if let Err(e) = std::fs::write(&staging, bytes) {
-            let _ = std::fs::remove_file(&staging);
-            return Err(write_error(&staging, e));
-        }
+        let staging = self.write_staging(self.project.staging_file(), bytes)?;
+        // The map is an aid: failing to write it never fails the build (it is then removed,
+        // so no older build's map stays beside this artifact).
+        let map_file = self.project.source_map_file();
+        let map_staging = map.and_then(|map| {
+            let mut name = map_file.clone().into_os_string();
+            name.push(STAGING_SUFFIX);
+            self.write_staging(PathBuf::from(name), map)
+                .map_err(|e| tracing::warn!("no source map for this build: {e}"))
+                .ok()
+        });
         {
             // Check and rename as one step, so the newest build's bytes are the ones left.
             let mut published = self
@@ -330,13 +550,30 @@ impl Builder {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if *published > seq {
                 let _ = std::fs::remove_file(&staging);
+                if let Some(map_staging) = &map_staging {
+                    let _ = std::fs::remove_file(map_staging);
+                }
                 return Ok(None);
             }
             if let Err(e) = replace_atomically(&staging, out_file) {
                 let _ = std::fs::remove_file(&staging);
+                if let Some(map_staging) = &map_staging {
+                    let _ = std::fs::remove_file(map_staging);
+                }
                 return Err(write_error(out_file, e));
             }
             *published = seq;
+            let map_in_place = map_staging.is_some_and(|map_staging| {
+                replace_atomically(&map_staging, &map_file)
+                    .map_err(|e| {
+                        tracing::warn!("cannot put the source map in place: {e}");
+                        let _ = std::fs::remove_file(&map_staging);
+                    })
+                    .is_ok()
+            });
+            if !map_in_place {
+                let _ = std::fs::remove_file(&map_file);
+            }
         }
         let content_hash = hash::content_hash(bytes);
         // The file was just renamed into place; a failed stat (deleted by someone at once)
@@ -351,6 +588,27 @@ impl Builder {
             )
         });
         Ok(Some((content_hash, fingerprint)))
+    }
+
+    /// Write `bytes` to `<base>.<pid>.<n>`: a name of its own per write, so two builders (the
+    /// watcher and an `arkor build` in another terminal) cannot rename each other's
+    /// half-written file into place.
+    fn write_staging(&self, base: PathBuf, bytes: &[u8]) -> Result<PathBuf, BuildError> {
+        let mut staging = base.into_os_string();
+        staging.push(format!(
+            ".{}.{}",
+            std::process::id(),
+            STAGING_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let staging = PathBuf::from(staging);
+        if let Err(source) = std::fs::write(&staging, bytes) {
+            let _ = std::fs::remove_file(&staging);
+            return Err(BuildError::Write {
+                path: staging,
+                source,
+            });
+        }
+        Ok(staging)
     }
 
     fn diagnostic_options(&self) -> DiagnosticOptions {
@@ -436,25 +694,44 @@ impl Builder {
 /// with the `tsconfig.json` that governs each, for the watcher, as Rolldown would have.
 #[derive(Debug, Default)]
 struct SourceLoader {
-    read: Mutex<Vec<PathBuf>>,
+    log: Mutex<LoadLog>,
+}
+
+/// What one build asked the loader for.
+#[derive(Debug, Default)]
+struct LoadLog {
+    /// Every absolute module id whose load hook ran (read here or by Rolldown).
+    loaded: Vec<PathBuf>,
+    /// The files read here.
+    read: Vec<ReadFile>,
 }
 
 impl SourceLoader {
-    /// What Rolldown itself reports (`rolldown_listed`) plus what this plugin read and the
-    /// nearest `tsconfig.json` of each, without repeats.
-    fn watch_files(&self, rolldown_listed: impl Iterator<Item = PathBuf>) -> Vec<PathBuf> {
-        let read = std::mem::take(
+    /// The modules loaded and the files read since the last call.
+    fn take_build_log(&self) -> (Vec<PathBuf>, Vec<ReadFile>) {
+        let log = std::mem::take(
             &mut *self
-                .read
+                .log
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
+        (log.loaded, log.read)
+    }
+
+    /// What Rolldown itself reports (`rolldown_listed`) plus the files this plugin read and
+    /// the nearest `tsconfig.json` of each, without repeats.
+    fn watch_files(
+        &self,
+        rolldown_listed: impl Iterator<Item = PathBuf>,
+        read: &[ReadFile],
+    ) -> Vec<PathBuf> {
+        let read: Vec<PathBuf> = read.iter().map(|file| file.path.clone()).collect();
         let mut seen_dirs = std::collections::HashSet::new();
         let tsconfigs: Vec<PathBuf> = read
             .iter()
             .filter_map(|file| file.parent())
             .filter(|dir| seen_dirs.insert(dir.to_path_buf()))
-            .filter_map(nearest_tsconfig)
+            .filter_map(|dir| nearest_named(dir, "tsconfig.json"))
             .collect();
         let mut seen = std::collections::HashSet::new();
         rolldown_listed
@@ -465,10 +742,10 @@ impl SourceLoader {
     }
 }
 
-/// The `tsconfig.json` in `dir` or its nearest ancestor that has one.
-fn nearest_tsconfig(dir: &Path) -> Option<PathBuf> {
+/// The file `name` in `dir` or its nearest ancestor that has one.
+fn nearest_named(dir: &Path, name: &str) -> Option<PathBuf> {
     dir.ancestors()
-        .map(|d| d.join("tsconfig.json"))
+        .map(|d| d.join(name))
         .find(|candidate| candidate.is_file())
 }
 
@@ -483,18 +760,21 @@ impl rolldown::plugin::Plugin for SourceLoader {
         args: &rolldown::plugin::HookLoadArgs<'_>,
     ) -> rolldown::plugin::HookLoadReturn {
         let path = Path::new(args.id);
-        let source = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| SOURCE_EXTENSIONS.contains(&e));
-        // Virtual modules and other file types: Rolldown's own loader.
-        if !path.is_absolute() || !source {
+        // Virtual modules: Rolldown's own.
+        if !path.is_absolute() {
+            return Ok(None);
+        }
+        if let Ok(mut log) = self.log.lock() {
+            log.loaded.push(path.to_path_buf());
+        }
+        // Other file types: Rolldown's own loader.
+        if !kept::is_source_file(path) {
             return Ok(None);
         }
         match std::fs::read_to_string(path) {
             Ok(code) => {
-                if let Ok(mut read) = self.read.lock() {
-                    read.push(path.to_path_buf());
+                if let Ok(mut log) = self.log.lock() {
+                    log.read.push(ReadFile::new(path, code.as_bytes()));
                 }
                 // No module type: Rolldown derives it from the extension, as for its own reads.
                 Ok(Some(rolldown::plugin::HookLoadOutput {
@@ -548,6 +828,15 @@ fn replace_atomically(staging: &Path, target: &Path) -> std::io::Result<()> {
     std::fs::rename(staging, target)
 }
 
+/// The name of the dedicated build thread.
+const BUILD_THREAD_NAME: &str = "arkor-build";
+
+/// Whether the calling thread is the dedicated build thread, where every panic is caught and
+/// becomes a build error or a full rebuild (a panic hook can leave such panics alone).
+pub fn is_build_thread() -> bool {
+    std::thread::current().name() == Some(BUILD_THREAD_NAME)
+}
+
 /// The dedicated build thread: a one-thread rayon pool (so Rolldown's parallel iterators run
 /// inline) whose worker drives a current-thread tokio runtime (so Rolldown's tasks do too).
 struct BuildThread {
@@ -574,7 +863,7 @@ impl BuildThread {
     fn start() -> anyhow::Result<BuildThread> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
-            .thread_name(|_| "arkor-build".to_owned())
+            .thread_name(|_| BUILD_THREAD_NAME.to_owned())
             // Rayon aborts the process on a panic in a spawned job unless a handler exists;
             // `run` already turns a panic into a build error.
             .panic_handler(|_| tracing::error!("panic on the build thread"))
@@ -604,19 +893,31 @@ impl BuildThread {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 self.runtime.block_on(work())
             }))
-            .map_err(|panic| {
-                panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "panic".to_owned())
-            });
+            .map_err(|panic| panic_message(&*panic));
             let _ = reply.send(outcome);
         });
         answer
             .await
             .unwrap_or_else(|_| Err("the build thread stopped".to_owned()))
     }
+}
+
+/// Await `work`, turning a panic into its message (as [`BuildThread::run`] does).
+async fn catch_panic<T>(work: impl Future<Output = T>) -> Result<T, String> {
+    use futures::FutureExt;
+    std::panic::AssertUnwindSafe(work)
+        .catch_unwind()
+        .await
+        .map_err(|panic| panic_message(&*panic))
+}
+
+/// The text of a panic payload.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned())
 }
 
 /// Run the future `work` makes on the dedicated build thread, as small builds run (for
@@ -634,7 +935,7 @@ where
     }
 }
 
-/// SPEC §2 external policy: an unresolved id that is neither relative nor absolute (a bare
+/// docs/protocol.md §2 external policy: an unresolved id that is neither relative nor absolute (a bare
 /// package name or `node:` builtin) stays an import; everything else is bundled.
 fn is_external(
     id: &str,
@@ -643,6 +944,32 @@ fn is_external(
 ) -> Pin<Box<dyn Future<Output = anyhow::Result<bool>> + Send + 'static>> {
     let external = !is_resolved && !id.starts_with('.') && !Path::new(id).is_absolute();
     Box::pin(std::future::ready(Ok(external)))
+}
+
+/// The JavaScript chunk and its source map file among a build's outputs.
+fn artifact_outputs(outputs: Vec<Output>) -> (Option<Output>, Option<Output>) {
+    let (mut chunk, mut map) = (None, None);
+    for output in outputs {
+        let name = output.filename();
+        if name.ends_with(".map") {
+            map.get_or_insert(output);
+        } else if name.ends_with(".mjs") || name.ends_with(".js") {
+            chunk.get_or_insert(output);
+        }
+    }
+    (chunk, map)
+}
+
+/// The decoded source map Rolldown attached to the chunk (moved out when nothing else holds
+/// the chunk, which is the case once the bundler is closed).
+fn decoded_map(chunk: Output) -> Option<rolldown_sourcemap::SourceMap> {
+    match chunk {
+        Output::Chunk(chunk) => match Arc::try_unwrap(chunk) {
+            Ok(chunk) => chunk.map,
+            Err(shared) => shared.map.clone(),
+        },
+        Output::Asset(_) => None,
+    }
 }
 
 /// For an unresolved relative import, the absolute path it points at (without extension).
@@ -674,7 +1001,7 @@ fn code_frame(report: &str) -> String {
 }
 
 /// Lexically resolve `.` and `..` (the file may not exist any more).
-fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for component in path.components() {
         match component {
@@ -738,7 +1065,7 @@ mod tests {
                             let seq = builder.shared.started.fetch_add(1, Ordering::Relaxed) + 1;
                             // `None` (a later write already landed) is fine here.
                             builder
-                                .publish(seq, &vec![id * 16 + round; SIZE])
+                                .publish(seq, &vec![id * 16 + round; SIZE], None)
                                 .map(drop)?;
                         }
                         Ok::<(), BuildError>(())
@@ -759,17 +1086,33 @@ mod tests {
     fn an_older_build_never_overwrites_a_newer_artifact() {
         let dir = tempfile::tempdir().unwrap();
         let builder = Builder::new(Project::at(dir.path()).unwrap());
-        assert!(builder.publish(2, b"newer").unwrap().is_some());
-        assert_eq!(builder.publish(1, b"older").unwrap(), None);
+        let map_file = builder.project().source_map_file();
+        assert!(
+            builder
+                .publish(2, b"newer", Some(b"map 2"))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(builder.publish(1, b"older", Some(b"map 1")).unwrap(), None);
         assert_eq!(
             std::fs::read(&builder.project().out_file).unwrap(),
             b"newer"
         );
-        assert!(builder.publish(3, b"newest").unwrap().is_some());
+        assert_eq!(std::fs::read(&map_file).unwrap(), b"map 2");
+        assert!(
+            builder
+                .publish(3, b"newest", Some(b"map 3"))
+                .unwrap()
+                .is_some()
+        );
         assert_eq!(
             std::fs::read(&builder.project().out_file).unwrap(),
             b"newest"
         );
+        assert_eq!(std::fs::read(&map_file).unwrap(), b"map 3");
+        // A build without a map never leaves the previous build's map beside its artifact.
+        assert!(builder.publish(4, b"no map", None).unwrap().is_some());
+        assert!(!map_file.exists(), "a stale map was left in place");
         // No staging file is left behind by the refused write.
         let leftovers = std::fs::read_dir(builder.project().out_dir())
             .unwrap()
@@ -781,24 +1124,32 @@ mod tests {
         assert_eq!(leftovers, 0);
     }
 
+    /// A temp project with these files in `src/arkor/`, and a builder for it.
+    fn project_with(files: &[(&str, &str)]) -> (tempfile::TempDir, Builder) {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src/arkor");
+        std::fs::create_dir_all(&src).unwrap();
+        for (name, text) in files {
+            std::fs::write(src.join(name), text).unwrap();
+        }
+        let builder = Builder::new(Project::at(dir.path()).unwrap());
+        (dir, builder)
+    }
+
     /// Both build paths (the dedicated thread for small graphs, the caller's runtime for
     /// large ones) produce the same artifact.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn small_and_large_graph_paths_build_the_same_artifact() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("src/arkor");
-        std::fs::create_dir_all(&src).unwrap();
-        std::fs::write(
-            src.join("index.ts"),
-            "import { helper } from \"./helper\";\nimport { createArkor } from \"arkor\";\nexport const arkor = createArkor({ value: helper(2) });\n",
-        )
-        .unwrap();
-        std::fs::write(
-            src.join("helper.ts"),
-            "export const helper = (x: number): number => x * 21;\n",
-        )
-        .unwrap();
-        let builder = Builder::new(Project::at(dir.path()).unwrap());
+        let (_dir, builder) = project_with(&[
+            (
+                "index.ts",
+                "import { helper } from \"./helper\";\nimport { createArkor } from \"arkor\";\nexport const arkor = createArkor({ value: helper(2) });\n",
+            ),
+            (
+                "helper.ts",
+                "export const helper = (x: number): number => x * 21;\n",
+            ),
+        ]);
         let small = builder.build().await;
         let small_output = small.outcome.expect("small-graph build");
         assert_eq!(small.watch_files.len(), 2, "{:?}", small.watch_files);
@@ -814,6 +1165,59 @@ mod tests {
             text.contains("x * 21") && text.contains("from \"arkor\""),
             "{text}"
         );
+    }
+
+    /// The hidden map changes nothing in the artifact: its bytes equal those of the same
+    /// build without a map, and no comment points at the map.
+    #[tokio::test]
+    async fn the_hidden_source_map_leaves_the_artifact_bytes_unchanged() {
+        let (_dir, builder) = project_with(&[
+            (
+                "index.ts",
+                "import { onStep } from \"./callbacks\";\nimport { createArkor } from \"arkor\";\nexport const arkor = createArkor({ onStep });\n",
+            ),
+            (
+                "callbacks.ts",
+                "type N = number;\nexport function onStep(step: N): void {\n  if (step > 2) {\n    throw new Error(`boom at ${step}`);\n  }\n}\n",
+            ),
+        ]);
+        let output = builder.build().await.outcome.expect("builds");
+        let published = std::fs::read(&output.out_file).unwrap();
+
+        let mut without_map = builder.bundler_options();
+        without_map.sourcemap = None;
+        without_map.sourcemap_exclude_sources = None;
+        let mut bundler =
+            Bundler::with_plugins(without_map, vec![Arc::new(SourceLoader::default())]).unwrap();
+        let plain = bundler.generate().await.expect("builds without a map");
+        let _ = bundler.close().await;
+        let (chunk, map) = artifact_outputs(plain.assets);
+        assert!(map.is_none());
+        assert_eq!(
+            String::from_utf8_lossy(&published),
+            String::from_utf8_lossy(chunk.unwrap().content_as_bytes()),
+            "the map changed the artifact"
+        );
+        assert!(!String::from_utf8_lossy(&published).contains("sourceMappingURL"));
+
+        // The map on disk and the one kept in memory both name the TypeScript source.
+        let map_text = std::fs::read_to_string(builder.project().source_map_file()).unwrap();
+        let from_disk =
+            ArtifactMap::from_json(&output.content_hash, &map_text, builder.project()).unwrap();
+        let kept = builder
+            .source_maps()
+            .get(&output.content_hash)
+            .expect("the build's map is kept by its contentHash");
+        let text = String::from_utf8(published).unwrap();
+        let (line, column) = text
+            .lines()
+            .enumerate()
+            .find_map(|(i, l)| l.find("new Error").map(|c| (i as u32 + 1, c as u32 + 1)))
+            .expect("the throw is in the artifact");
+        for map in [&from_disk, &*kept] {
+            let original = map.original(line, Some(column)).expect("mapped");
+            assert_eq!(original.to_string(), "src/arkor/callbacks.ts:4:11");
+        }
     }
 
     #[test]

@@ -7,6 +7,12 @@
 //! lives there, and the [`RunInfo`] front ends see is derived from it); `ports` are the traits
 //! the loop drives ([`Processes`], [`Builds`], [`CloudJobs`]), so `tests` can run it on paused
 //! time with fakes.
+//!
+//! Training progress: once a run's job id is known, the engine follows the job's event stream
+//! (one follower per live run, all feeding one engine input), folds each batch into the run's
+//! metrics, and publishes `EngineEvent::Training`. Nothing in that path can hold up the build
+//! loop, dispatch or a signal: followers run in their own tasks and only ever hand the engine
+//! finished batches.
 
 use std::sync::{Arc, Mutex};
 
@@ -15,6 +21,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::core::events::{BuiltArtifact, DevEvent, EngineEvent, ReplayBus, RunInfo, RunOrigin};
 use crate::core::logs::LogStore;
 use crate::core::project::Project;
+use crate::core::stackmap::SourceMaps;
 
 /// What a front end can ask of the engine.
 #[derive(Debug)]
@@ -31,9 +38,12 @@ pub enum Command {
     /// (SIGKILL) one run. A run that dies without ending its cloud job itself has the job
     /// cancelled by the engine once it is gone.
     StopRun { pid: u32, force: bool },
-    /// Early-stop one run and start a replacement once it has exited.
+    /// Early-stop one run and start a replacement once it has exited (a finished run: start
+    /// it again). A run holding a config change restarts with the new config.
     RestartRun { pid: u32 },
-    /// An HTTP client dropped its `/api/train` body: SPEC §6 "Stop" (wait ≤ 2 s for the job
+    /// What a rebuild that changes a live run's config does from now on.
+    SetConfigChangePolicy(crate::core::registry::ConfigChangePolicy),
+    /// An HTTP client dropped its `/api/train` body: docs/protocol.md §11 "Stop" (wait ≤ 2 s for the job
     /// id, SIGKILL, cloud cancel).
     AbandonHttpRun { pid: u32 },
     /// Clear a run's stored log lines.
@@ -56,8 +66,8 @@ pub struct RunHandle {
 pub enum StartRunError {
     #[error("the engine is shutting down; no new runs are started")]
     ShuttingDown,
-    /// The project root has no `node_modules/arkor`.
-    #[error("no arkor SDK is installed in {0}: run `npm install arkor` in the project")]
+    /// The project root has no `node_modules/arkor` (the message says how to install it).
+    #[error("{0}")]
     NoSdk(String),
     /// `node_modules/arkor` is there but cannot be used (the message says why).
     #[error("{0}")]
@@ -86,13 +96,15 @@ pub enum BuildStatus {
 #[derive(Clone, Debug, Default)]
 pub struct EngineSnapshot {
     pub status: BuildStatus,
-    /// The last successful build (kept across errors: new runs spawn with it, SPEC §10.29).
+    /// The last successful build (kept across errors: new runs spawn with it, docs/protocol.md D29).
     pub last_good: Option<BuiltArtifact>,
     /// The last dev event (what SSE would replay).
     pub last_event: Option<Arc<DevEvent>>,
     /// Every run the engine knows, live ones and recently exited ones, oldest first.
     pub runs: Vec<Arc<RunInfo>>,
     pub shutting_down: bool,
+    /// The config-change policy in force.
+    pub on_config_change: crate::core::registry::ConfigChangePolicy,
 }
 
 impl EngineSnapshot {
@@ -111,6 +123,8 @@ pub struct Shared {
     /// Everything else, live only.
     pub events: broadcast::Sender<EngineEvent>,
     pub(crate) snapshot: Mutex<EngineSnapshot>,
+    /// The builds' source maps, for the runs' stack traces (the builder adds, runs read).
+    pub source_maps: SourceMaps,
 }
 
 /// A cheap, clonable handle to the running engine.
@@ -207,6 +221,7 @@ impl EngineHandle {
             dev_events: ReplayBus::new(1024),
             events,
             snapshot: Mutex::new(EngineSnapshot::default()),
+            source_maps: SourceMaps::new(),
         });
         (
             EngineHandle::new(tx, shared.clone()),
@@ -218,14 +233,15 @@ impl EngineHandle {
     }
 }
 
+mod failure;
 mod ports;
 mod run;
 mod task;
 #[cfg(test)]
 mod tests;
 
-pub use ports::{Builds, CloudCancel, CloudJobs, Processes};
-pub use task::{ABANDON_JOB_ID_WAIT, EngineConfig, RESTART_ESCALATION_TIMEOUT};
+pub use ports::{Builds, CloudJobClient, CloudJobs, FollowTag, FollowerUpdates, Processes};
+pub use task::{ABANDON_JOB_ID_WAIT, EngineConfig, FOLLOWER_LINGER, RESTART_ESCALATION_TIMEOUT};
 
 /// Start the engine on the current tokio runtime: the build loop begins at once.
 /// The returned join handle completes after shutdown, when every run has ended and the
@@ -237,14 +253,19 @@ pub fn start(config: EngineConfig) -> (EngineHandle, tokio::task::JoinHandle<()>
             config.node.clone(),
             config.project.root.clone(),
         ));
-    let (build_loop, builds) =
-        crate::core::watch::BuildLoop::spawn(config.project.clone(), inspector);
+    let builder = crate::core::build::Builder::with_source_maps(
+        config.project.clone(),
+        detached.shared.source_maps.clone(),
+    )
+    .keep_graph_above(crate::core::watch::kept_graph_threshold());
+    let (build_loop, builds) = crate::core::watch::BuildLoop::spawn_with(builder, inspector);
     let (child_tx, children) = mpsc::unbounded_channel();
     let supervisor =
         crate::core::supervisor::Supervisor::new(detached.shared.logs.clone(), child_tx);
-    let cloud_jobs = CloudCancel {
+    let cloud_jobs = CloudJobClient {
         logs: detached.shared.logs.clone(),
         events: detached.shared.events.clone(),
+        follower_options: Default::default(),
     };
     let task = task::EngineTask::new(
         config,

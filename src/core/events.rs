@@ -1,6 +1,6 @@
 //! Typed events of the dev loop and the broadcast bus that carries them.
 //!
-//! `DevEvent` is the wire object of SPEC §3/§5 (`ready` / `rebuild` / `error`, plus the
+//! `DevEvent` is the wire object of docs/protocol.md §3, §5 (`ready` / `rebuild` / `error`, plus the
 //! dispatch fields of §8 once runs exist). Its JSON is hand-ordered to match the reference
 //! byte for byte: `type, outFile, hash, contentHash, configHash, trainerName[, hotSwap,
 //! hotSwapTargets, restart, restartTargets]` or `type, message`.
@@ -12,6 +12,9 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use tokio::sync::broadcast;
 
+use crate::core::cloud::job_events::JobEvent;
+use crate::core::training::{RunOutcome, SharedMetrics};
+
 /// One successful build as the engine saw it (artifact + inspection).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BuiltArtifact {
@@ -21,7 +24,7 @@ pub struct BuiltArtifact {
     pub hash: String,
     /// First 16 hex chars of sha256 of the artifact bytes.
     pub content_hash: Option<String>,
-    /// SPEC §4 hash of the trainer's JobConfig; `None` when there is no inspectable trainer.
+    /// docs/protocol.md §4 hash of the trainer's JobConfig; `None` when there is no inspectable trainer.
     pub config_hash: Option<String>,
     pub trainer_name: Option<String>,
     /// The JobConfig as JSON (for "why did it restart" diffs). Not part of the wire frame.
@@ -48,11 +51,16 @@ pub struct RestartTarget {
     pub forced_kill: Option<bool>,
 }
 
-/// What one rebuild did to the registered runs. Computed once per rebuild (SPEC §8).
+/// What one rebuild did to the registered runs. Computed once per rebuild (docs/protocol.md §10).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DispatchOutcome {
     pub hot_swap_targets: Vec<HotSwapTarget>,
     pub restart_targets: Vec<RestartTarget>,
+    /// Runs not signalled because they are not ready yet (no job id): dispatched once they
+    /// are. Not on the wire.
+    pub deferred: Vec<u32>,
+    /// Runs whose config-change restart the policy holds. Not on the wire.
+    pub held: Vec<u32>,
 }
 
 /// The SSE frame payload. Cheap to clone (wrapped in `Arc` on the bus).
@@ -119,7 +127,7 @@ impl Serialize for DevEvent {
     }
 }
 
-/// Who started a run, which decides who restarts it after a config change (SPEC §8).
+/// Who started a run, which decides who restarts it after a config change (docs/protocol.md §10).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunOrigin {
@@ -228,6 +236,27 @@ pub struct RunInfo {
     /// `restartedFrom` (a pid or null) and `restartCause`.
     #[serde(flatten, serialize_with = "restart_fields")]
     pub restarted_from: Option<Restart>,
+    /// The run's training progress from the cloud's job event stream: one handle shared by
+    /// every snapshot of the run, updated in place by the engine (`EngineEvent::Training`
+    /// says when). Not on the wire: `--json` prints the events themselves.
+    #[serde(skip)]
+    pub metrics: SharedMetrics,
+    /// How the run ended, once the engine has settled it (after the exit, and after the
+    /// cloud's last frames for the job arrived or a short grace passed).
+    pub outcome: Option<RunOutcome>,
+    /// Why the run is being stopped, once something asked (the stop's kill deadline follows
+    /// from it: a config-change restart waits as long as the runner allows, a stop the user
+    /// asked for waits the stop timeout).
+    pub stop_cause: Option<StopCause>,
+    /// A config change this run has not taken because the config-change policy holds it (or
+    /// asks first): the keys the current build changes. `None` when the run is not behind.
+    pub pending_config: Option<Vec<ConfigChange>>,
+    /// Why a run that ended on its own failed: the error its output ended with, after how it
+    /// ended (`exited with code 1: TypeError: …`). `None` for clean exits and runs arkor
+    /// stopped.
+    pub failure: Option<String>,
+    /// The file the run's output is also written to (`.arkor/runs/<start>-<pid>.log`).
+    pub log_file: Option<std::path::PathBuf>,
 }
 
 impl RunInfo {
@@ -246,6 +275,87 @@ impl RunInfo {
             kill_deadline: None,
             restart_reason: Vec::new(),
             restarted_from: None,
+            metrics: SharedMetrics::default(),
+            outcome: None,
+            stop_cause: None,
+            pending_config: None,
+            failure: None,
+            log_file: None,
+        }
+    }
+
+    /// One line for the end of a session: what happened to the run, with its last step and
+    /// loss when the cloud reported any, e.g.
+    /// `run 700 (alpaca-lora, job j-1): completed at step 200, loss 0.4213`.
+    pub fn summary_line(&self) -> String {
+        let name = self.trainer_name.as_deref().unwrap_or("unnamed trainer");
+        let job = self
+            .job_id
+            .as_deref()
+            .map(|j| format!(", job {j}"))
+            .unwrap_or_default();
+        let what = match (&self.outcome, &self.state) {
+            (Some(outcome), _) => outcome.describe(),
+            (None, RunState::Exited { status }) => {
+                let mut text = match status {
+                    ExitStatus::Code(0) => "ended (exit 0)".to_string(),
+                    ExitStatus::Code(c) => format!("failed (exit {c})"),
+                    ExitStatus::Signal(_) => status.describe(),
+                };
+                let last = self.metrics.read(|m| m.final_metrics());
+                if let Some(step) = last.step {
+                    text.push_str(&format!(" at step {step}"));
+                }
+                if let Some(loss) = last.loss {
+                    text.push_str(&format!(", loss {loss:.4}"));
+                }
+                text
+            }
+            (None, RunState::EarlyStopping) => {
+                "still early-stopping (the engine finishes it)".into()
+            }
+            (None, _) => "still running when the dashboard closed".into(),
+        };
+        format!("run {} ({name}{job}): {what}", self.pid)
+    }
+}
+
+/// `5 min 30 s`, `20 s`, `2 min`: a stop timeout as people say it.
+pub fn describe_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    match (secs / 60, secs % 60) {
+        (0, s) => format!("{s} s"),
+        (m, 0) => format!("{m} min"),
+        (m, s) => format!("{m} min {s} s"),
+    }
+}
+
+/// Why arkor is stopping a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StopCause {
+    /// A rebuild changed the job config: early stop, then a restart. Waits as long as the
+    /// runner itself waits for its checkpoint.
+    ConfigChange,
+    /// A user asked for a stop (the stop key, a stop command).
+    User,
+    /// A user asked for a restart (the restart key).
+    Restart,
+    /// arkor is shutting down.
+    Shutdown,
+    /// The Studio's Stop (its `/api/train` body was closed).
+    Studio,
+}
+
+impl StopCause {
+    /// Words for "early-stopping (…)": `config changed`, `you asked`, `quitting`, …
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopCause::ConfigChange => "config changed",
+            StopCause::User => "you asked",
+            StopCause::Restart => "restart requested",
+            StopCause::Shutdown => "quitting",
+            StopCause::Studio => "stopped from the Studio",
         }
     }
 }
@@ -321,6 +431,14 @@ pub enum EngineEvent {
     Run(Arc<RunInfo>),
     /// New log lines were stored for this pid (read them from the log store).
     Logs { pid: u32 },
+    /// New training events of a run's cloud job, already folded into its metrics (read the
+    /// series from `RunInfo::metrics`). One per batch of the stream (at most ~10 per second
+    /// per run); `events` may be empty when only a count (unreadable frames) changed.
+    Training {
+        pid: u32,
+        job_id: Arc<str>,
+        events: Arc<[JobEvent]>,
+    },
     /// A human-readable notice (escalation, deprecation, a recovered helper, …).
     Notice { level: NoticeLevel, message: String },
     /// Shutdown began; no further dev events or runs follow.
@@ -338,7 +456,7 @@ pub enum NoticeLevel {
 }
 
 /// A broadcast channel that remembers the last value and hands it to each new subscriber
-/// first (SPEC §3 replay). Lagging subscribers see `RecvError::Lagged` and decide for
+/// first (docs/protocol.md §3 replay). Lagging subscribers see `RecvError::Lagged` and decide for
 /// themselves (the SSE route drops the connection; the TUI resyncs from snapshots).
 pub struct ReplayBus<T: Clone> {
     tx: broadcast::Sender<T>,

@@ -1,4 +1,4 @@
-//! Artifact and config fingerprints (SPEC §3, §4).
+//! Artifact and config fingerprints (docs/protocol.md §3, §4).
 //!
 //! The Node inspector sends `JSON.stringify(config)`; [`config_hash_from_wire`] re-serialises
 //! that text the way the reference's `hashJobConfig` serialises the live value (keys sorted by
@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::core::events::ConfigChange;
 
-/// Hex characters kept from the sha256 digests (SPEC §4).
+/// Hex characters kept from the sha256 digests (docs/protocol.md §4).
 const HASH_HEX_LEN: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,7 +26,7 @@ pub enum HashError {
     Malformed { offset: usize, reason: &'static str },
 }
 
-/// SPEC §4 configHash of the text `JSON.stringify(config)` produced in Node.
+/// docs/protocol.md §4 configHash of the text `JSON.stringify(config)` produced in Node.
 pub fn config_hash_from_wire(wire: &str) -> Result<String, HashError> {
     let canonical = canonical_json_from_wire(wire)?;
     Ok(truncated_sha256(canonical.as_bytes()))

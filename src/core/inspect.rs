@@ -90,7 +90,7 @@ pub struct Inspection {
     /// `JSON.stringify(config)` from the brand; `None` without a brand or when the config
     /// cannot be serialised (circular, throwing `toJSON`).
     pub config_wire: Option<String>,
-    /// SPEC §4 hash of the config; `None` exactly when `config_wire` is.
+    /// docs/protocol.md §4 hash of the config; `None` exactly when `config_wire` is.
     pub config_hash: Option<String>,
     /// The config as JSON, for diffs.
     pub config: Option<serde_json::Value>,

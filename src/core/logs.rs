@@ -7,6 +7,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use crate::core::run_files::RunFile;
 
 pub const MAX_LINES_PER_RUN: usize = 30_000;
 pub const MAX_BYTES_PER_RUN: usize = 6 * 1024 * 1024;
@@ -27,6 +30,8 @@ pub struct LogLine {
     pub seq: u64,
     pub stream: LogStream,
     pub text: String,
+    /// When arkor read it.
+    pub at: SystemTime,
 }
 
 #[derive(Debug, Default)]
@@ -36,15 +41,29 @@ pub struct RunLog {
     next_seq: u64,
     /// Lines evicted so far (for "N earlier lines dropped" hints).
     pub dropped: u64,
+    /// Lines removed by a clear (`c`), as opposed to evicted for space.
+    pub cleared: u64,
+    /// The run's log file: every line is also written there, whatever is evicted or cleared.
+    file: Option<RunFile>,
 }
 
 impl RunLog {
     pub fn push(&mut self, stream: LogStream, text: String) {
+        self.push_at(stream, text, SystemTime::now());
+    }
+
+    /// [`RunLog::push`] with the time the line was read (one clock read per batch of lines
+    /// that arrived together).
+    pub fn push_at(&mut self, stream: LogStream, text: String, at: SystemTime) {
+        if let Some(file) = self.file.as_mut() {
+            file.write_line(at, stream, &text);
+        }
         self.bytes += text.len();
         self.lines.push_back(LogLine {
             seq: self.next_seq,
             stream,
             text,
+            at,
         });
         self.next_seq += 1;
         while self.lines.len() > MAX_LINES_PER_RUN
@@ -78,8 +97,15 @@ impl RunLog {
         self.next_seq
     }
 
+    fn flush_file(&mut self) {
+        if let Some(file) = self.file.as_mut() {
+            file.flush();
+        }
+    }
+
     pub fn clear(&mut self) {
         self.dropped += self.lines.len() as u64;
+        self.cleared += self.lines.len() as u64;
         self.lines.clear();
         self.bytes = 0;
     }
@@ -101,16 +127,32 @@ impl LogStore {
     }
 
     pub fn push(&self, pid: u32, stream: LogStream, text: String) {
-        self.lock().entry(pid).or_default().push(stream, text);
+        let mut map = self.lock();
+        let log = map.entry(pid).or_default();
+        log.push(stream, text);
+        log.flush_file();
+    }
+
+    /// Also write `pid`'s lines to `file`, starting with the ones stored already.
+    pub fn attach_file(&self, pid: u32, mut file: RunFile) {
+        let mut map = self.lock();
+        let log = map.entry(pid).or_default();
+        for line in &log.lines {
+            file.write_line(line.at, line.stream, &line.text);
+        }
+        file.flush();
+        log.file = Some(file);
     }
 
     /// Append many lines under one lock (the ingest hot path).
     pub fn push_many(&self, pid: u32, lines: impl IntoIterator<Item = (LogStream, String)>) {
+        let at = SystemTime::now();
         let mut map = self.lock();
         let log = map.entry(pid).or_default();
         for (stream, text) in lines {
-            log.push(stream, text);
+            log.push_at(stream, text, at);
         }
+        log.flush_file();
     }
 
     /// Read one run's log under the lock. Keep `f` short: the ingest path waits for it.

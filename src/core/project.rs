@@ -3,7 +3,7 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-/// The default entry, relative to the project root (SPEC §1).
+/// The default entry, relative to the project root (docs/protocol.md §1).
 pub const ENTRY_REL: &str = "src/arkor/index.ts";
 /// The build output folder, relative to the project root.
 pub const OUT_DIR_REL: &str = ".arkor/build";
@@ -49,7 +49,15 @@ impl Project {
         PathBuf::from(s)
     }
 
-    /// `<root>/.arkor/state.json` (SPEC §12.9).
+    /// `index.mjs.map`: the artifact's hidden source map (no comment in the artifact points at
+    /// it), written beside it by every build.
+    pub fn source_map_file(&self) -> PathBuf {
+        let mut s = self.out_file.clone().into_os_string();
+        s.push(".map");
+        PathBuf::from(s)
+    }
+
+    /// `<root>/.arkor/state.json` (docs/protocol.md §15.3).
     pub fn state_file(&self) -> PathBuf {
         self.root.join(".arkor").join("state.json")
     }
@@ -168,7 +176,11 @@ pub struct SdkInfo {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SdkError {
-    #[error("no arkor SDK is installed in {root}: run `npm install arkor` in the project")]
+    #[error(
+        "the arkor SDK is not installed in {} (no node_modules/arkor): run `{}` there",
+        .root.display(),
+        install_command(.root)
+    )]
     NotInstalled { root: PathBuf },
     #[error("cannot read {path}: {source}")]
     Unreadable {
@@ -179,7 +191,28 @@ pub enum SdkError {
     Invalid { path: PathBuf, reason: String },
 }
 
+/// How this project installs its dependencies, from its lockfile: `pnpm install`,
+/// `yarn install`, `bun install`, or `npm install` (also when there is no lockfile).
+pub fn install_command(root: &Path) -> &'static str {
+    const BY_LOCKFILE: [(&str, &str); 5] = [
+        ("pnpm-lock.yaml", "pnpm install"),
+        ("yarn.lock", "yarn install"),
+        ("bun.lock", "bun install"),
+        ("bun.lockb", "bun install"),
+        ("package-lock.json", "npm install"),
+    ];
+    BY_LOCKFILE
+        .iter()
+        .find(|(lockfile, _)| root.join(lockfile).is_file())
+        .map_or("npm install", |(_, command)| command)
+}
+
 impl Project {
+    /// Whether the folder is an arkor project: it has `src/arkor/index.ts`.
+    pub fn has_entry(&self) -> bool {
+        self.entry.is_file()
+    }
+
     /// Read the installed SDK's package.json.
     pub fn sdk(&self) -> Result<SdkInfo, SdkError> {
         let link = self.sdk_dir();

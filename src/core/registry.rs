@@ -46,15 +46,15 @@ pub struct ChildRecord {
     pub origin: RunOrigin,
     /// The `file` of `/api/train` (always `None` while the watcher owns the artifact).
     pub train_file: Option<String>,
-    /// configHash of the build the run was spawned with (backfilled by §8 rule 2).
+    /// configHash of the build the run was spawned with (backfilled by docs/protocol.md §10 rule 2).
     pub config_hash: Option<String>,
     /// contentHash of the bundle the run has loaded most recently: the artifact at spawn,
-    /// then every build it was hot-swapped to (SPEC §10.25).
+    /// then every build it was hot-swapped to (docs/protocol.md D25).
     pub content_hash: Option<String>,
     /// The JobConfig `config_hash` stands for, for "what changed" diffs. Adopted together
     /// with the hash, so the two never disagree.
     pub config: Option<serde_json::Value>,
-    /// Set once a SIGTERM was sent; later rebuilds skip the run (SPEC §10.3).
+    /// Set once a SIGTERM was sent; later rebuilds skip the run (docs/protocol.md D3).
     pub early_stop_requested: bool,
     /// Cloud job id from the runner's marker; also proves its SIGUSR2 handler is armed.
     pub job_id: Option<String>,
@@ -97,17 +97,89 @@ pub enum Decision {
     Skip,
     /// The run already has exactly these bytes loaded; adopt the new configHash if known.
     Nothing { refresh_config_hash: Option<String> },
+    /// The runner has not printed its job id, so its signal handlers may not exist yet: any
+    /// signal would kill it (and could orphan a cloud job being created). Decide again once
+    /// its job id arrives.
+    Defer,
     /// Same config, runner ready: SIGUSR2 swaps the callbacks in place.
     HotSwap,
+    /// Config changed or unprovable, and the config-change policy holds restarts: no signal;
+    /// the run stays on its config until the user restarts it (or the change is reverted).
+    Hold,
     /// Config changed or unprovable: SIGTERM, early stop at the next checkpoint.
     Restart,
 }
 
-/// SPEC §8 for one run, without side effects.
+/// What dispatch may do besides the per-run facts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DispatchPolicy {
+    /// Hold config-change restarts instead of signalling (the `ask` and `hold` policies).
+    pub hold_restarts: bool,
+}
+
+/// What a rebuild that changes a live run's job config does to it (`--on-config-change`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConfigChangePolicy {
+    /// Early-stop at the next checkpoint and restart with the new config (the reference's
+    /// behaviour).
+    #[default]
+    Restart,
+    /// Hold the restart and let a front end ask the user whether to restart now.
+    Ask,
+    /// Keep the run going on its config; the user restarts it when they choose.
+    Hold,
+}
+
+impl ConfigChangePolicy {
+    pub const ALL: [ConfigChangePolicy; 3] = [Self::Restart, Self::Ask, Self::Hold];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Restart => "restart",
+            Self::Ask => "ask",
+            Self::Hold => "hold",
+        }
+    }
+
+    /// The next policy in `restart → ask → hold → restart` (the dashboard's key).
+    pub fn next(self) -> Self {
+        match self {
+            Self::Restart => Self::Ask,
+            Self::Ask => Self::Hold,
+            Self::Hold => Self::Restart,
+        }
+    }
+
+    pub fn dispatch(self) -> DispatchPolicy {
+        DispatchPolicy {
+            hold_restarts: self != Self::Restart,
+        }
+    }
+}
+
+impl std::str::FromStr for ConfigChangePolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| format!("`{s}` is not one of restart, ask, hold"))
+    }
+}
+
+impl std::fmt::Display for ConfigChangePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The dispatch decision for one run, without side effects.
 pub fn decide(
     record: &ChildRecord,
     next_config_hash: Option<&str>,
     next_content_hash: Option<&str>,
+    policy: DispatchPolicy,
 ) -> Decision {
     if record.early_stop_requested {
         return Decision::Skip;
@@ -119,10 +191,14 @@ pub fn decide(
             refresh_config_hash: next_config_hash.map(str::to_owned),
         };
     }
-    // SIGUSR2 kills a process that has no handler yet; the marker is printed after the
-    // runner armed it, so without a job id a hot swap could kill the run (SPEC §10.5).
-    if record.same_config_as(next_config_hash) && record.job_id.is_some() {
+    // SIGUSR2 and SIGTERM both kill a runner that has no handler yet; the marker is printed
+    // after the runner armed them, so a run without a job id is not signalled at all.
+    if record.job_id.is_none() {
+        Decision::Defer
+    } else if record.same_config_as(next_config_hash) {
         Decision::HotSwap
+    } else if policy.hold_restarts {
+        Decision::Hold
     } else {
         Decision::Restart
     }
@@ -136,13 +212,16 @@ pub fn dispatch<'a>(
     records: impl IntoIterator<Item = &'a mut ChildRecord>,
     next: &BuiltArtifact,
     signaller: &impl Signaller,
+    policy: DispatchPolicy,
 ) -> DispatchOutcome {
     let next_config_hash = next.config_hash.as_deref();
     let next_content_hash = next.content_hash.as_deref();
     let mut outcome = DispatchOutcome::default();
     for record in records {
-        match decide(record, next_config_hash, next_content_hash) {
+        match decide(record, next_config_hash, next_content_hash, policy) {
             Decision::Skip => {}
+            Decision::Defer => outcome.deferred.push(record.pid),
+            Decision::Hold => outcome.held.push(record.pid),
             Decision::Nothing {
                 refresh_config_hash,
             } => {
@@ -277,6 +356,10 @@ mod tests {
         }
     }
 
+    const RESTART: DispatchPolicy = DispatchPolicy {
+        hold_restarts: false,
+    };
+
     fn record(pid: u32, config: Option<&str>, content: Option<&str>) -> ChildRecord {
         ChildRecord::new(
             pid,
@@ -307,30 +390,33 @@ mod tests {
         }
     }
 
-    // ---- decide(): one case per SPEC §8 rule / §10 item ----
+    // ---- decide(): one case per docs/protocol.md §10 rule / D item ----
 
     #[test]
     fn decide_skips_a_latched_run_whatever_the_build() {
         let mut r = ready(1, Some("c"), Some("a"));
         r.early_stop_requested = true;
-        assert_eq!(decide(&r, Some("c"), Some("a")), Decision::Skip);
-        assert_eq!(decide(&r, Some("other"), Some("b")), Decision::Skip);
-        assert_eq!(decide(&r, None, None), Decision::Skip);
+        assert_eq!(decide(&r, Some("c"), Some("a"), RESTART), Decision::Skip);
+        assert_eq!(
+            decide(&r, Some("other"), Some("b"), RESTART),
+            Decision::Skip
+        );
+        assert_eq!(decide(&r, None, None, RESTART), Decision::Skip);
     }
 
     #[test]
     fn decide_same_bytes_is_nothing_and_refreshes_config() {
-        // §10.4: unchanged artifact bytes signal nobody, even with a stale configHash.
+        // D4: unchanged artifact bytes signal nobody, even with a stale configHash.
         let r = ready(1, Some("stale"), Some("a"));
         assert_eq!(
-            decide(&r, Some("fresh"), Some("a")),
+            decide(&r, Some("fresh"), Some("a"), RESTART),
             Decision::Nothing {
                 refresh_config_hash: Some("fresh".into())
             }
         );
         // A null inspection never erases a known configHash.
         assert_eq!(
-            decide(&r, None, Some("a")),
+            decide(&r, None, Some("a"), RESTART),
             Decision::Nothing {
                 refresh_config_hash: None
             }
@@ -339,18 +425,18 @@ mod tests {
 
     #[test]
     fn decide_content_gate_needs_both_sides_non_null() {
-        // §10.26: spawned before any artifact existed → restart on the first rebuild.
+        // Spawned before any artifact existed: restarted once it is ready.
         assert_eq!(
-            decide(&record(1, None, None), Some("c"), Some("a")),
+            decide(&ready(1, None, None), Some("c"), Some("a"), RESTART),
             Decision::Restart
         );
         assert_eq!(
-            decide(&ready(1, Some("c"), Some("a")), Some("x"), None),
+            decide(&ready(1, Some("c"), Some("a")), Some("x"), None, RESTART),
             Decision::Restart
         );
         // Both null is not equality either.
         assert_eq!(
-            decide(&record(1, None, None), None, None),
+            decide(&ready(1, None, None), None, None, RESTART),
             Decision::Restart
         );
     }
@@ -358,38 +444,92 @@ mod tests {
     #[test]
     fn decide_same_config_with_job_id_is_hot_swap() {
         assert_eq!(
-            decide(&ready(1, Some("c"), Some("a")), Some("c"), Some("b")),
+            decide(
+                &ready(1, Some("c"), Some("a")),
+                Some("c"),
+                Some("b"),
+                RESTART
+            ),
             Decision::HotSwap
         );
-        // §10.26 second half: no spawn content hash, but hash match + marker → hot swap.
+        // D26 second half: no spawn content hash, but hash match + marker → hot swap.
         assert_eq!(
-            decide(&ready(1, Some("c"), None), Some("c"), Some("b")),
+            decide(&ready(1, Some("c"), None), Some("c"), Some("b"), RESTART),
             Decision::HotSwap
         );
     }
 
     #[test]
-    fn decide_same_config_without_job_id_is_restart() {
-        // §10.5: the runner's SIGUSR2 handler is not provably armed yet.
+    fn a_run_without_a_job_id_is_never_signalled_but_deferred() {
+        // Its handlers are not provably armed: SIGUSR2 and SIGTERM would both kill it.
+        for config in [Some("c"), Some("other"), None] {
+            assert_eq!(
+                decide(&record(1, Some("c"), Some("a")), config, Some("b"), RESTART),
+                Decision::Defer,
+                "{config:?}"
+            );
+        }
         assert_eq!(
-            decide(&record(1, Some("c"), Some("a")), Some("c"), Some("b")),
-            Decision::Restart
+            decide(&record(1, None, None), Some("c"), Some("a"), RESTART),
+            Decision::Defer
+        );
+        // Unless it has these bytes already: nothing to do, and the config is adopted.
+        assert_eq!(
+            decide(&record(1, None, Some("a")), Some("c"), Some("a"), RESTART),
+            Decision::Nothing {
+                refresh_config_hash: Some("c".into())
+            }
+        );
+    }
+
+    #[test]
+    fn a_holding_policy_holds_restarts_but_not_hot_swaps() {
+        let hold = DispatchPolicy {
+            hold_restarts: true,
+        };
+        assert_eq!(
+            decide(
+                &ready(1, Some("c1"), Some("a")),
+                Some("c2"),
+                Some("b"),
+                hold
+            ),
+            Decision::Hold
+        );
+        assert_eq!(
+            decide(&ready(1, None, Some("a")), Some("c2"), Some("b"), hold),
+            Decision::Hold
+        );
+        assert_eq!(
+            decide(
+                &ready(1, Some("c1"), Some("a")),
+                Some("c1"),
+                Some("b"),
+                hold
+            ),
+            Decision::HotSwap
+        );
+        let mut latched = ready(1, Some("c1"), Some("a"));
+        latched.early_stop_requested = true;
+        assert_eq!(
+            decide(&latched, Some("c2"), Some("b"), hold),
+            Decision::Skip
         );
     }
 
     #[test]
     fn decide_null_config_on_either_side_is_restart() {
-        // §10.6
+        // D6
         assert_eq!(
-            decide(&ready(1, None, Some("a")), Some("c"), Some("b")),
+            decide(&ready(1, None, Some("a")), Some("c"), Some("b"), RESTART),
             Decision::Restart
         );
         assert_eq!(
-            decide(&ready(1, Some("c"), Some("a")), None, Some("b")),
+            decide(&ready(1, Some("c"), Some("a")), None, Some("b"), RESTART),
             Decision::Restart
         );
         assert_eq!(
-            decide(&ready(1, None, Some("a")), None, Some("b")),
+            decide(&ready(1, None, Some("a")), None, Some("b"), RESTART),
             Decision::Restart
         );
     }
@@ -397,7 +537,12 @@ mod tests {
     #[test]
     fn decide_different_config_is_restart() {
         assert_eq!(
-            decide(&ready(1, Some("c1"), Some("a")), Some("c2"), Some("b")),
+            decide(
+                &ready(1, Some("c1"), Some("a")),
+                Some("c2"),
+                Some("b"),
+                RESTART
+            ),
             Decision::Restart
         );
     }
@@ -419,7 +564,7 @@ mod tests {
             content: Option<&str>,
             sig: &FakeSignaller,
         ) -> DispatchOutcome {
-            dispatch(self.0.iter_mut(), &build(config, content), sig)
+            dispatch(self.0.iter_mut(), &build(config, content), sig, RESTART)
         }
 
         fn get(&self, pid: u32) -> Option<&ChildRecord> {
@@ -472,21 +617,23 @@ mod tests {
     }
 
     #[test]
-    fn dispatch_null_next_config_restarts_everyone() {
+    fn dispatch_null_next_config_restarts_every_ready_run_and_defers_the_rest() {
         let mut runs = Runs::default();
         runs.add(ready(201, Some("h"), Some("a")));
         runs.add(record(202, None, None));
         let sig = FakeSignaller::default();
         let out = runs.dispatch(None, Some("b"), &sig);
         assert!(out.hot_swap_targets.is_empty());
-        assert_eq!(out.restart_targets, vec![rst(201), rst(202)]);
+        assert_eq!(out.restart_targets, vec![rst(201)]);
+        assert_eq!(out.deferred, vec![202]);
+        assert_eq!(sig.sent(), vec![(201, Signal::SIGTERM)]);
     }
 
     #[test]
     fn dispatch_latch_means_one_sigterm_across_rebuilds() {
-        // §10.3
+        // D3
         let mut runs = Runs::default();
-        runs.add(record(901, Some("h-old"), Some("a")));
+        runs.add(ready(901, Some("h-old"), Some("a")));
         let sig = FakeSignaller::default();
         assert_eq!(
             runs.dispatch(Some("h-new"), Some("b"), &sig)
@@ -519,7 +666,7 @@ mod tests {
 
     #[test]
     fn dispatch_unchanged_bytes_signal_nobody_and_backfill_hash_and_config_together() {
-        // §10.4 + the pre-ready backfill: afterwards the same config hot-swaps.
+        // D4 + the pre-ready backfill: afterwards the same config hot-swaps.
         let mut runs = Runs::default();
         runs.add(ready(401, None, Some("art-v1")));
         let sig = FakeSignaller::default();
@@ -550,7 +697,7 @@ mod tests {
 
     #[test]
     fn dispatch_hot_swap_records_the_new_bytes_so_a_revert_swaps_again() {
-        // §10.25
+        // D25
         let mut runs = Runs::default();
         runs.add(ready(461, Some("cfg"), Some("art-A")));
         let sig = FakeSignaller::default();
@@ -576,7 +723,7 @@ mod tests {
 
     #[test]
     fn dispatch_gone_child_is_neither_target() {
-        // §10.7 / §10.27, on both branches, and no SIGTERM fallback after a gone SIGUSR2.
+        // D7 / D27, on both branches, and no SIGTERM fallback after a gone SIGUSR2.
         let mut runs = Runs::default();
         runs.add(ready(801, Some("match"), Some("a")));
         runs.add(ready(802, Some("stale"), Some("a")));
@@ -635,8 +782,11 @@ mod tests {
     fn a_job_id_arms_hot_swap() {
         let mut runs = Runs::default();
         runs.add(record(471, Some("match"), Some("a")));
-        runs.0[0].job_id = Some("job-471".into());
         let sig = FakeSignaller::default();
+        let out = runs.dispatch(Some("match"), Some("b"), &sig);
+        assert_eq!(out.deferred, vec![471]);
+        assert!(sig.sent().is_empty());
+        runs.0[0].job_id = Some("job-471".into());
         assert_eq!(
             runs.dispatch(Some("match"), Some("b"), &sig)
                 .hot_swap_targets,

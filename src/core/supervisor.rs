@@ -26,6 +26,7 @@
 mod capture;
 mod marker;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, Read};
@@ -51,6 +52,7 @@ use crate::core::logs::{LogStore, LogStream};
 use crate::core::process::{self, SpawnFailure};
 use crate::core::registry::{SignalOutcome, Signaller};
 use crate::core::run_output::OutputTap;
+use crate::core::stackmap::StackMapper;
 
 /// Environment variable carrying the per-spawn marker nonce (the runner deletes it).
 pub const MARKER_NONCE_ENV: &str = "ARKOR_JOB_ID_MARKER_NONCE";
@@ -76,6 +78,9 @@ pub struct SpawnSpec {
     pub cwd: PathBuf,
     /// Added to (or overriding) the inherited environment.
     pub env: Vec<(String, String)>,
+    /// Rewrites stack frames that point at the build artifact to source positions as the
+    /// output becomes log lines (`None`: lines are stored as printed).
+    pub stack_mapper: Option<StackMapper>,
 }
 
 impl SpawnSpec {
@@ -85,6 +90,7 @@ impl SpawnSpec {
             args: Vec::new(),
             cwd: cwd.into(),
             env: Vec::new(),
+            stack_mapper: None,
         }
     }
 
@@ -95,6 +101,11 @@ impl SpawnSpec {
 
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn stack_mapper(mut self, mapper: StackMapper) -> Self {
+        self.stack_mapper = Some(mapper);
         self
     }
 }
@@ -333,7 +344,8 @@ impl Supervisor {
         self.inner.live.send_modify(|n| *n += 1);
         drop(lifecycle);
 
-        if let Err(source) = self.start_threads(entry, &nonce, stdout, stderr, tap) {
+        let mapper = spec.stack_mapper.clone();
+        if let Err(source) = self.start_threads(entry, &nonce, stdout, stderr, tap, mapper) {
             // Nobody would drain or reap it: take it down now.
             process::kill_group_and_reap(&mut child);
             self.lock_children().remove(&pid);
@@ -355,6 +367,7 @@ impl Supervisor {
         stdout: std::process::ChildStdout,
         stderr: std::process::ChildStderr,
         tap: Option<OutputTap>,
+        stack_mapper: Option<StackMapper>,
     ) -> io::Result<()> {
         let pid = entry.pid;
         let tap = Arc::new(Mutex::new(tap));
@@ -377,6 +390,7 @@ impl Supervisor {
                 marker,
                 tap: tap.clone(),
                 pending: pending.clone(),
+                stack_mapper: stack_mapper.clone(),
             };
             let done = done_tx.clone();
             thread::Builder::new()
@@ -548,6 +562,7 @@ struct Reader {
     marker: Option<MarkerScanner>,
     tap: Arc<Mutex<Option<OutputTap>>>,
     pending: Arc<AtomicBool>,
+    stack_mapper: Option<StackMapper>,
 }
 
 impl Reader {
@@ -575,6 +590,9 @@ impl Reader {
             }
             let job_id = self.marker.as_mut().and_then(|marker| marker.feed(chunk));
             splitter.feed(chunk, &mut lines);
+            if let (Some(id), Some(marker)) = (&job_id, &self.marker) {
+                hide_marker_line(&mut lines, &marker.marker_for(id));
+            }
             self.store(&mut lines);
             // After storing, so the marker line is in the log when the event arrives.
             if let Some(job_id) = job_id {
@@ -594,10 +612,37 @@ impl Reader {
             return;
         }
         let stream = self.stream;
+        if let Some(mapper) = &self.stack_mapper {
+            for line in lines.iter_mut() {
+                if let Cow::Owned(mapped) = mapper.map_line(line) {
+                    *line = mapped;
+                }
+            }
+        }
         self.inner
             .logs
             .push_many(self.entry.pid, lines.drain(..).map(|text| (stream, text)));
         notify_logs(&self.inner, self.entry.pid, &self.pending);
+    }
+}
+
+/// The marker line is the runner talking to arkor, not to the user: it is not stored (the
+/// engine logs the job id in words instead). Text before the marker on the same line stays.
+/// A marker inside a line too long to store whole was cut off already.
+fn hide_marker_line(lines: &mut Vec<String>, marker: &str) {
+    let Some(index) = lines.iter().rposition(|line| line.contains(marker)) else {
+        return;
+    };
+    let before = lines[index]
+        .split(marker)
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .to_owned();
+    if before.is_empty() {
+        lines.remove(index);
+    } else {
+        lines[index] = before;
     }
 }
 

@@ -6,6 +6,11 @@
 //! JetBrains) and delete + create keep working. A 1 s poll backs up the missing-entry wait
 //! and a failed watcher.
 //!
+//! Every relevant event also records what changed ([`Changes`]): the graph files whose content
+//! changed, or why only a full build can follow (a file appeared or went away, a watched
+//! folder vanished, lost events, polling, the rebuild command). The next build gets them all,
+//! so the builder can re-read just those files on its kept module graph.
+//!
 //! Coalescing ([`Coalescer`]): no debounce window. The first change starts a build; changes
 //! during a build mark it dirty; a dirty build is not reported and is followed by exactly one
 //! more. Build + inspection are one unit, so an older inspection can never be reported after
@@ -24,11 +29,15 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::core::build::{
-    BuildAttempt, BuildError, BuildOutput, Builder, SOURCE_EXTENSIONS, SourceLocation,
+    BuildAttempt, BuildError, BuildOutput, Builder, Changes, FullReason, ReadFile,
+    SOURCE_EXTENSIONS, SourceLocation, is_config_file, is_editor_scratch,
 };
 use crate::core::events::BuiltArtifact;
 use crate::core::inspect::{InspectError, Inspection, Inspector};
 use crate::core::project::Project;
+
+/// Set to `off` to build every save in full on a fresh bundler (no kept module graph).
+pub const INCREMENTAL_ENV: &str = "ARKOR_TUI_INCREMENTAL";
 
 /// Poll period while the entry is missing or the watcher could not start (as the reference).
 const POLL_PERIOD: Duration = Duration::from_secs(1);
@@ -140,6 +149,11 @@ impl Coalescer {
         self.dirty && self.superseded_streak + 1 < STARVATION_LIMIT
     }
 
+    /// The changes that made the running build dirty turned out to be ones it already saw.
+    pub fn clean(&mut self) {
+        self.dirty = false;
+    }
+
     /// Give up on the running (dirty) build without reporting it and start the next one.
     pub fn abandon(&mut self) -> Option<u64> {
         self.in_flight.take()?;
@@ -171,6 +185,15 @@ impl Coalescer {
 /// ```
 pub struct BuildLoop;
 
+/// Above how many files a rebuild keeps Rolldown's module graph: the default threshold, or
+/// never when `ARKOR_TUI_INCREMENTAL` is `off` or `0`.
+pub fn kept_graph_threshold() -> Option<usize> {
+    match std::env::var(INCREMENTAL_ENV) {
+        Ok(value) if value.eq_ignore_ascii_case("off") || value == "0" => None,
+        _ => Some(crate::core::build::KEPT_GRAPH_MIN_MODULES),
+    }
+}
+
 impl BuildLoop {
     /// Start watching and run the first build at once. Must be called within a tokio runtime.
     /// The loop ends on [`BuildLoopHandle::shutdown`], when the handle is dropped, or when the
@@ -179,10 +202,22 @@ impl BuildLoop {
         project: Project,
         inspector: Inspector,
     ) -> (BuildLoopHandle, mpsc::Receiver<BuildLoopEvent>) {
+        Self::spawn_with(
+            Builder::new(project).keep_graph_above(kept_graph_threshold()),
+            inspector,
+        )
+    }
+
+    /// [`BuildLoop::spawn`] with a builder of the caller's (one that shares its source maps,
+    /// or keeps the module graph above another threshold).
+    pub fn spawn_with(
+        builder: Builder,
+        inspector: Inspector,
+    ) -> (BuildLoopHandle, mpsc::Receiver<BuildLoopEvent>) {
         let (events, receiver) = mpsc::channel(256);
         let (commands, command_rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
-            let mut state = LoopState::new(project, inspector, events);
+            let mut state = LoopState::new(builder, inspector, events);
             state.run(command_rx).await;
         });
         (
@@ -266,10 +301,15 @@ struct LoopState {
     unwatchable: bool,
     /// A failure waiting out [`FAILURE_GRACE`] before it is reported.
     held_failure: Option<(BuildLoopEvent, tokio::time::Instant)>,
+    /// What changed since the running (or last) build started: the next build's input.
+    pending: Changes,
+    /// The source files the running unit's build read, with digests of what it read.
+    built_from: Vec<ReadFile>,
 }
 
 impl LoopState {
-    fn new(project: Project, inspector: Inspector, events: mpsc::Sender<BuildLoopEvent>) -> Self {
+    fn new(builder: Builder, inspector: Inspector, events: mpsc::Sender<BuildLoopEvent>) -> Self {
+        let project = builder.project().clone();
         let (fs_tx, fs_events) = mpsc::unbounded_channel();
         let watcher = notify::recommended_watcher(move |event| {
             let _ = fs_tx.send(event);
@@ -282,7 +322,7 @@ impl LoopState {
             }
         };
         Self {
-            builder: Builder::new(project.clone()),
+            builder,
             project,
             inspector,
             events,
@@ -302,6 +342,8 @@ impl LoopState {
             poll_snapshot: HashMap::new(),
             unwatchable: false,
             held_failure: None,
+            pending: Changes::full(FullReason::NoKeptGraph),
+            built_from: Vec::new(),
         }
     }
 
@@ -326,7 +368,10 @@ impl LoopState {
             tokio::select! {
                 biased;
                 command = commands.recv() => match command {
-                    Some(LoopCommand::Rebuild) => self.change(Instant::now()).await,
+                    Some(LoopCommand::Rebuild) => {
+                        self.pending.require_full(FullReason::Requested);
+                        self.change(Instant::now()).await;
+                    }
                     None => break, // the handle was dropped
                 },
                 Some(first) = self.fs_events.recv() => {
@@ -376,7 +421,7 @@ impl LoopState {
                     }
                 }
                 _ = poll.tick(), if self.polling() => {
-                    if self.poll_detects_change() {
+                    if self.poll_for_changes() {
                         self.change(Instant::now()).await;
                     }
                 }
@@ -409,9 +454,10 @@ impl LoopState {
         self.build_started_at = self.pending_since.take().unwrap_or_else(Instant::now);
         self.running_since = tokio::time::Instant::now();
         let builder = self.builder.clone();
+        let changes = std::mem::take(&mut self.pending);
         self.running = Some((
             seq,
-            Running::Build(Box::pin(async move { builder.build().await })),
+            Running::Build(Box::pin(async move { builder.rebuild(changes).await })),
         ));
         let _ = self.events.send(BuildLoopEvent::Started).await;
     }
@@ -419,6 +465,8 @@ impl LoopState {
     /// Bundling ended: watch the new graph; inspect, or skip straight to the next build when a
     /// newer change already superseded this one. Returns false when the engine is gone.
     async fn built(&mut self, seq: u64, attempt: BuildAttempt) -> bool {
+        self.built_from = attempt.files_read.clone();
+        self.forget_changes_already_built();
         // The newest build's graph is what to watch, reported or not. A build that never got
         // to the graph (missing entry) keeps the previous one.
         if !attempt.watch_files.is_empty() {
@@ -433,6 +481,7 @@ impl LoopState {
         // A folder watched only now may already hold the missing file (created together
         // with the folder, before the watch existed): build again rather than wait.
         if self.update_watches() && self.missing_imports.iter().any(|t| looks_present(t)) {
+            self.pending.require_full(FullReason::ImportMayResolve);
             self.change(Instant::now()).await;
         }
         match attempt.outcome {
@@ -462,6 +511,7 @@ impl LoopState {
     }
 
     async fn inspected(&mut self, seq: u64, (output, inspection): Inspected) -> bool {
+        self.forget_changes_already_built();
         let event = match inspection {
             Ok(inspection) => BuildLoopEvent::Built(BuiltArtifact {
                 out_file: output.out_file.to_string_lossy().into_owned(),
@@ -482,6 +532,26 @@ impl LoopState {
             }
         };
         self.ended(seq, Some(event)).await
+    }
+
+    /// A save often arrives as two events, truncate then write: the build starts on the first
+    /// and mostly reads the file after the second landed, which then marks it superseded. When
+    /// every change since the build started is a file still holding the bytes the build read,
+    /// the build is current after all: no follow-up build, and its result is reported.
+    fn forget_changes_already_built(&mut self) {
+        if self.coalescer.is_dirty()
+            && !self.pending.is_empty()
+            && self.pending.full_reason().is_none()
+            && self
+                .pending
+                .modified_files()
+                .all(|path| ReadFile::unchanged_since(&self.built_from, path))
+        {
+            self.pending = Changes::default();
+            // The next change starts its own clock.
+            self.pending_since = None;
+            self.coalescer.clean();
+        }
     }
 
     /// The unit `seq` is over with `event` as its result (`None`: nothing to report). Report
@@ -510,18 +580,21 @@ impl LoopState {
         true
     }
 
-    /// Whether a watcher event touches the build.
+    /// Whether a watcher event touches the build; records what it changed for the next build.
     fn is_relevant(&mut self, event: notify::Result<notify::Event>) -> bool {
         let event = match event {
             Ok(event) => event,
             // Overflowed queue or similar: we may have missed something; rebuild.
             Err(e) => {
                 tracing::debug!("watcher error: {e}");
+                self.pending.require_full(FullReason::WatcherLost);
                 return true;
             }
         };
         if event.need_rescan() {
-            return true; // the kernel queue overflowed: changes may have been lost
+            // The kernel queue overflowed: changes may have been lost.
+            self.pending.require_full(FullReason::WatcherLost);
+            return true;
         }
         if matches!(event.kind, EventKind::Access(_)) {
             return false;
@@ -540,17 +613,40 @@ impl LoopState {
                 if let Some(watcher) = self.watcher.as_mut() {
                     let _ = watcher.unwatch(path);
                 }
+                self.pending.require_full(FullReason::Removed(path.clone()));
                 relevant = true;
                 continue;
             }
-            relevant |= self.graph.contains(path)
-                || *path == self.project.entry
-                // A folder on the way to a missing entry appeared.
-                || (self.entry_missing && self.project.entry.starts_with(path))
-                || self.missing_imports.iter().any(|target| may_satisfy(target, path))
+            if self.graph.contains(path) || *path == self.project.entry {
+                // Deleted, renamed away or rewritten: the builder checks which when it starts.
+                self.pending.modified(path);
+                relevant = true;
+                continue;
+            }
+            let appeared = matches!(
+                event.kind,
+                EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_))
+            ) && !is_editor_scratch(path)
+                && path.exists();
+            if (self.entry_missing && self.project.entry.starts_with(path))
+                || self
+                    .missing_imports
+                    .iter()
+                    .any(|target| may_satisfy(target, path))
+            {
+                // A folder on the way to a missing entry, or what a missing import names.
+                self.pending.require_full(FullReason::ImportMayResolve);
+                relevant = true;
+            } else if (self.failing || self.graph.is_empty()) && self.may_join_graph(path) {
                 // While failing (or before the first graph), a new source file or folder
                 // may be what the build lacks.
-                || ((self.failing || self.graph.is_empty()) && self.may_join_graph(path));
+                self.pending.require_full(FullReason::Created(path.clone()));
+                relevant = true;
+            } else if appeared && (self.may_join_graph(path) || is_config_file(path)) {
+                // Not a reason to build, but a new file can change where an import resolves
+                // (`./util` to a new `util.ts` over `util.js`): the next build reads everything.
+                self.pending.require_full(FullReason::Created(path.clone()));
+            }
         }
         relevant
     }
@@ -632,13 +728,20 @@ impl LoopState {
         self.watcher.is_none() || self.unwatchable || self.entry_missing
     }
 
-    fn poll_detects_change(&mut self) -> bool {
-        if self.entry_missing {
-            return self.project.entry.is_file();
+    /// Whether polling found a change. A poll cannot say which files changed (only that a
+    /// stat differs), so the next build reads everything.
+    fn poll_for_changes(&mut self) -> bool {
+        let changed = if self.entry_missing {
+            self.project.entry.is_file()
+        } else {
+            let now = self.snapshot();
+            let changed = now != self.poll_snapshot;
+            self.poll_snapshot = now;
+            changed
+        };
+        if changed {
+            self.pending.require_full(FullReason::Polling);
         }
-        let now = self.snapshot();
-        let changed = now != self.poll_snapshot;
-        self.poll_snapshot = now;
         changed
     }
 
@@ -816,6 +919,97 @@ mod tests {
         assert!(c.finished(seq, true).publish);
     }
 
+    /// A loop state on a project with `src/arkor/index.ts` and `a.ts` as its graph, nothing
+    /// pending (as after a build). Its inspector has no Node: nothing here inspects.
+    fn loop_state(root: &Path) -> LoopState {
+        let src = root.join("src/arkor");
+        std::fs::create_dir_all(&src).expect("mkdir");
+        for file in ["index.ts", "a.ts"] {
+            std::fs::write(src.join(file), "export {};\n").expect("write");
+        }
+        let project = Project::at(root).expect("project");
+        let inspector = Inspector::start(crate::core::inspect::InspectorOptions::new(
+            root.join("no-node"),
+            root.to_path_buf(),
+        ));
+        let (events, _) = mpsc::channel(1);
+        let mut state = LoopState::new(Builder::new(project), inspector, events);
+        state.graph = [src.join("index.ts"), src.join("a.ts")].into();
+        state.watched_dirs = [src].into();
+        state.pending = Changes::default();
+        state
+    }
+
+    fn event(kind: EventKind, path: &Path) -> notify::Result<notify::Event> {
+        Ok(notify::Event::new(kind).add_path(path.to_path_buf()))
+    }
+
+    /// What the watcher reports decides between a partial build of the changed files and a
+    /// full one: lost events, polling and new or removed files cannot be built partially.
+    #[tokio::test]
+    async fn watcher_events_choose_partial_or_full_builds() {
+        use notify::event::{CreateKind, DataChange, Flag, RemoveKind};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical");
+        let src = root.join("src/arkor");
+        let modify = EventKind::Modify(ModifyKind::Data(DataChange::Content));
+
+        // A save of a graph file: that file, partially.
+        let mut state = loop_state(&root);
+        assert!(state.is_relevant(event(modify, &src.join("a.ts"))));
+        assert_eq!(state.pending.full_reason(), None);
+        assert_eq!(
+            state.pending.modified_files().collect::<Vec<_>>(),
+            [src.join("a.ts")]
+        );
+
+        // A file nobody imports yet: no build, but the next one reads everything.
+        std::fs::write(src.join("b.ts"), "export {};\n").expect("write");
+        assert!(!state.is_relevant(event(
+            EventKind::Create(CreateKind::File),
+            &src.join("b.ts")
+        )));
+        assert_eq!(
+            state.pending.full_reason(),
+            Some(&FullReason::Created(src.join("b.ts")))
+        );
+
+        // A watched folder removed (or renamed away).
+        let mut state = loop_state(&root);
+        assert!(state.is_relevant(event(EventKind::Remove(RemoveKind::Folder), &src)));
+        assert_eq!(
+            state.pending.full_reason(),
+            Some(&FullReason::Removed(src.clone()))
+        );
+
+        // The kernel queue overflowed.
+        let mut state = loop_state(&root);
+        let overflow = notify::Event::new(EventKind::Other).set_flag(Flag::Rescan);
+        assert!(state.is_relevant(Ok(overflow)));
+        assert_eq!(state.pending.full_reason(), Some(&FullReason::WatcherLost));
+
+        // The watcher reported an error.
+        let mut state = loop_state(&root);
+        assert!(state.is_relevant(Err(notify::Error::generic("inotify read failed"))));
+        assert_eq!(state.pending.full_reason(), Some(&FullReason::WatcherLost));
+
+        // Without a watcher the graph is polled: a changed stat builds everything.
+        let mut state = loop_state(&root);
+        state.watcher = None;
+        assert!(state.polling());
+        state.poll_snapshot = state.snapshot();
+        assert!(!state.poll_for_changes());
+        std::fs::write(src.join("a.ts"), "export const a = 1;\n").expect("write");
+        assert!(state.poll_for_changes());
+        assert_eq!(state.pending.full_reason(), Some(&FullReason::Polling));
+        assert!(!state.poll_for_changes(), "reported once");
+
+        // Build output and dependencies are not the project's sources.
+        let mut state = loop_state(&root);
+        assert!(!state.is_relevant(event(modify, &root.join(".arkor/build/index.mjs"))));
+        assert_eq!(state.pending, Changes::default());
+    }
+
     #[test]
     fn paths_that_may_satisfy_a_missing_import() {
         let target = Path::new("/p/src/lib/util");
@@ -825,6 +1019,23 @@ mod tests {
         assert!(may_satisfy(target, Path::new("/p/src/lib/util/index.ts")));
         assert!(!may_satisfy(target, Path::new("/p/src/lib/other.ts")));
         assert!(!may_satisfy(target, Path::new("/p/src/arkor/util.ts")));
+    }
+
+    #[test]
+    fn a_build_cleaned_of_changes_it_already_saw_is_reported_without_a_follow_up() {
+        let mut c = Coalescer::new();
+        assert_eq!(c.change(), Some(1));
+        assert_eq!(c.change(), None);
+        assert!(c.supersedes_inspection());
+        c.clean();
+        assert!(!c.supersedes_inspection());
+        assert_eq!(
+            c.finished(1, true),
+            BuildEnd {
+                publish: true,
+                next: None
+            }
+        );
     }
 
     #[test]

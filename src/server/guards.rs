@@ -1,4 +1,4 @@
-//! The two request guards, as the reference applies them (SPEC §5):
+//! The two request guards, as the reference applies them (docs/protocol.md §6.2, §6.3):
 //!
 //! 1. Host allow-list on every route (DNS-rebinding defence): `127.0.0.1`, `localhost` or
 //!    `[::1]`, optional `:port`. Anything else → 403 (JSON under `/api/`, text elsewhere).

@@ -1,4 +1,4 @@
-//! `GET /api/manifest` (SPEC §6): `{"trainer": {"name"} | null, "configHash": string | null}`
+//! `GET /api/manifest` (docs/protocol.md §8): `{"trainer": {"name"} | null, "configHash": string | null}`
 //! of the current artifact, as the reference's HMR fast path answers it.
 //!
 //! The engine already inspected every build it published, so this reads the last dev event

@@ -1,5 +1,5 @@
 //! The Studio-compatible dev server (axum): the routes, frames, headers and guards of the
-//! reference `arkor dev` (SPEC §5, §6, §11), over the one engine the TUI also drives.
+//! reference `arkor dev` (docs/protocol.md §5–§8), over the one engine the TUI also drives.
 //!
 //! It binds loopback only, answers every route behind the Host guard and every `/api` route
 //! behind the studio token, and never signals a child itself: runs are started and stopped
@@ -346,7 +346,7 @@ fn bind_v4(port: Option<u16>) -> anyhow::Result<TcpListener> {
     }
 }
 
-/// Once the engine announces shutdown, no further dev events go out (SPEC §10.32).
+/// Once the engine announces shutdown, no further dev events go out (docs/protocol.md D32).
 async fn close_events_on_engine_shutdown(engine: EngineHandle, events_closed: watch::Sender<bool>) {
     let mut events = engine.subscribe();
     loop {

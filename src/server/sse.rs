@@ -1,4 +1,4 @@
-//! `GET /api/dev/events`: the engine's dev events as server-sent events (SPEC §5).
+//! `GET /api/dev/events`: the engine's dev events as server-sent events (docs/protocol.md §5.4–§5.6).
 //!
 //! Frames are `event: <type>\ndata: <json>\n\n`, nothing else (no id, retry or heartbeat).
 //! A new connection first gets the last frame (replay), then live ones. The events arrive

@@ -1,4 +1,4 @@
-//! `POST /api/train` (SPEC §6): start a run in the engine's registry and stream its raw
+//! `POST /api/train` (docs/protocol.md §7): start a run in the engine's registry and stream its raw
 //! output as `text/plain`, then the trailer `\n---\nexit=<code|null>\n`.
 //!
 //! The pid goes in the `x-arkor-train-pid` header so the Studio can find its own run in the

@@ -11,8 +11,12 @@ pub enum Action {
     StopRun {
         force: bool,
     },
-    /// Early-stop the selected run and start a replacement.
+    /// Early-stop the selected run and start a replacement (a finished run: start it again).
     RestartRun,
+    /// Next config-change policy: restart → ask → hold.
+    CycleConfigPolicy,
+    /// The answer to the open yes/no question.
+    Answer(crate::tui::popup::Answer),
     /// Clear the selected run's stored log.
     ClearLogs,
     SelectPrev,
@@ -30,6 +34,14 @@ pub enum Action {
     ScrollRight,
     ScrollBottom,
     ToggleFollow,
+    /// The log pane takes the whole screen (and back).
+    ToggleZoom,
+    /// Show the time of each log line (and hide it).
+    ToggleTimestamps,
+    /// Start selecting log lines to copy (or cancel the selection).
+    SelectLines,
+    /// Copy the selected log lines to the clipboard.
+    CopySelection,
     ToggleWrap,
     /// Open the search box.
     SearchOpen,

@@ -13,10 +13,15 @@ use crate::core::events::{
     BuiltArtifact, DevEvent, EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunOrigin, RunState,
 };
 use crate::core::logs::{LogStore, MAX_EXITED_RUNS_KEPT};
+use crate::core::registry::ConfigChangePolicy;
+use crate::core::training::{OutcomeKind, RunOutcome};
 use crate::tui::action::Action;
+use crate::tui::chart_data::ChartCache;
+use crate::tui::confirmations;
 use crate::tui::format;
 use crate::tui::keymap::{Focus, KeyContext};
 use crate::tui::logview::{LogBounds, LogView};
+use crate::tui::popup::{Answer, Confirm};
 use crate::tui::theme::Theme;
 use crate::tui::timeline::{Timeline, TimelineKind};
 
@@ -36,8 +41,10 @@ pub struct AppOptions {
     pub colors: bool,
     /// Local time offset for the timeline clock (seconds east of UTC).
     pub utc_offset_secs: i64,
-    /// Lines shown in the timeline at start (demo instructions, sign-in, server warnings).
+    /// Lines shown in the timeline at start (sign-in, server warnings, the demo's folder).
     pub hints: Vec<String>,
+    /// What to try (the demo): pinned above the timeline's entries, never scrolled away.
+    pub instructions: Vec<String>,
 }
 
 impl AppOptions {
@@ -50,6 +57,7 @@ impl AppOptions {
             colors: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
             utc_offset_secs: local_utc_offset(),
             hints: Vec::new(),
+            instructions: Vec::new(),
         }
     }
 }
@@ -94,6 +102,8 @@ pub struct HitMap {
     /// Screen row → run pid.
     pub run_rows: Vec<(u16, u32)>,
     pub logs_area: Rect,
+    /// Empty when the timeline is not drawn.
+    pub timeline_area: Rect,
 }
 
 pub struct App {
@@ -123,10 +133,27 @@ pub struct App {
     pub engine_stopped: bool,
     /// A one-line answer to the last key (shown in the footer until the next key).
     pub message: Option<(NoticeLevel, String)>,
+    /// Something went wrong that the user did not cause (a run failed, a cloud job was or
+    /// was not cancelled, an engine warning): shown in the banner row until the next key.
+    pub alert: Option<(NoticeLevel, String)>,
+    /// The run `message` is about: it goes when that run's state changes.
+    message_run: Option<u32>,
+    /// A question waiting for a one-key answer, drawn over everything; its yes is a command.
+    pub confirm: Option<Confirm<Command>>,
+    /// Timeline entries hidden below the panel (0: the newest is at the bottom).
+    pub timeline_scroll: usize,
+    /// The log pane has the whole screen.
+    pub zoomed: bool,
+    /// What a config change does to live runs (the engine's policy, as last set here).
+    pub on_config_change: ConfigChangePolicy,
     pub(crate) hit_map: HitMap,
     /// Set by render: when the visible screen will look different without any event.
     pub(crate) next_change: Option<Duration>,
+    /// The selected run's plot data, kept while its metrics are unchanged.
+    pub chart: ChartCache,
     notifications: Vec<String>,
+    /// Text to put on the clipboard, drained by the loop.
+    copies: Vec<String>,
     user_stopped: HashSet<u32>,
     logs: LogStore,
 }
@@ -159,9 +186,17 @@ impl App {
             engine_gone: false,
             engine_stopped: false,
             message: None,
+            message_run: None,
+            alert: None,
+            confirm: None,
+            timeline_scroll: 0,
+            zoomed: false,
+            on_config_change: ConfigChangePolicy::default(),
             hit_map: HitMap::default(),
             next_change: None,
+            chart: ChartCache::default(),
             notifications: Vec::new(),
+            copies: Vec::new(),
             user_stopped: HashSet::new(),
             logs,
         };
@@ -183,6 +218,7 @@ impl App {
         self.status = snapshot.status;
         self.last_good = snapshot.last_good;
         self.shutting_down = snapshot.shutting_down;
+        self.on_config_change = snapshot.on_config_change;
         self.runs = snapshot.runs;
         self.fix_selection();
     }
@@ -193,6 +229,9 @@ impl App {
             search_editing: self.log_view.search.editing,
             search_active: self.log_view.search.is_active(),
             help_open: self.help_open,
+            confirm_open: self.confirm.is_some(),
+            selecting: self.log_view.selection.is_some(),
+            zoomed: self.zoomed,
         }
     }
 
@@ -211,6 +250,8 @@ impl App {
     pub fn stop_cause(&self, run: &RunInfo) -> Option<&'static str> {
         if !run.restart_reason.is_empty() {
             None
+        } else if let Some(cause) = run.stop_cause {
+            Some(cause.describe())
         } else if self.user_stopped.contains(&run.pid) {
             Some("you asked")
         } else if self.quit != QuitState::Running || self.shutting_down {
@@ -218,6 +259,11 @@ impl App {
         } else {
             None
         }
+    }
+
+    /// Drained by the loop and written to the terminal as clipboard escapes.
+    pub fn take_copies(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.copies)
     }
 
     /// Drained by the loop and written to the terminal.
@@ -266,11 +312,16 @@ impl App {
                 true
             }
             EngineEvent::Logs { pid } => self.selected == Some(pid),
+            // The table shows every run's numbers: any run's progress is on screen.
+            EngineEvent::Training { pid, .. } => self.runs.iter().any(|r| r.pid == pid),
             EngineEvent::Notice { level, message } => {
                 let kind = match level {
                     NoticeLevel::Info => TimelineKind::Info,
                     NoticeLevel::Warn | NoticeLevel::Error => TimelineKind::Warn,
                 };
+                if level != NoticeLevel::Info {
+                    self.alert = Some((level, message.clone()));
+                }
                 self.timeline.push(self.now, kind, message);
                 true
             }
@@ -330,7 +381,15 @@ impl App {
         let previous = self.runs.iter().position(|r| r.pid == run.pid);
         let old_state = previous.map(|i| self.runs[i].state.clone());
         let old_job = previous.and_then(|i| self.runs[i].job_id.clone());
-        self.record_transition(&run, old_state.as_ref(), old_job.as_deref());
+        let had_outcome = previous.is_some_and(|i| self.runs[i].outcome.is_some());
+        let was_behind = previous.is_some_and(|i| self.runs[i].pending_config.is_some());
+        self.record_transition(&run, old_state.as_ref(), old_job.as_deref(), had_outcome);
+        if old_state.as_ref() != Some(&run.state) && self.message_run == Some(run.pid) {
+            // What the footer said about this run is out of date now.
+            self.message = None;
+            self.message_run = None;
+        }
+        self.on_held_change(&run, was_behind);
         match previous {
             Some(i) => self.runs[i] = run.clone(),
             None => self.runs.push(run.clone()),
@@ -363,9 +422,31 @@ impl App {
         });
     }
 
-    fn record_transition(&mut self, run: &RunInfo, old: Option<&RunState>, old_job: Option<&str>) {
+    fn record_transition(
+        &mut self,
+        run: &RunInfo,
+        old: Option<&RunState>,
+        old_job: Option<&str>,
+        had_outcome: bool,
+    ) {
         let now = self.now;
         let pid = run.pid;
+        // The outcome settles a moment after the exit (the cloud's last frames): it rewrites
+        // the exit's line, or is said on its own (a restart's predecessor, still restarting).
+        if let Some(outcome) = run.outcome.as_ref().filter(|_| !had_outcome)
+            && old == Some(&run.state)
+        {
+            let text = format!("{pid} {}", outcome.describe());
+            let kind = outcome_kind(outcome);
+            match &run.state {
+                RunState::Exited { status } => {
+                    self.timeline
+                        .amend_newest(&exit_text(pid, status), now, kind, &text);
+                }
+                _ => self.timeline.push(now, kind, text),
+            }
+            return;
+        }
         // The job id usually arrives with Starting → Running; note it whatever the state did.
         if old.is_some()
             && old_job.is_none()
@@ -412,17 +493,31 @@ impl App {
             }
             RunState::Exited { status } => {
                 let failed = !matches!(status, ExitStatus::Code(0));
-                let how = match status {
-                    ExitStatus::Code(0) => "exited 0".to_string(),
-                    ExitStatus::Code(c) => format!("failed, exit {c}"),
-                    ExitStatus::Signal(n) => format!("killed by {}", format::signal_name(*n)),
-                };
-                let kind = if failed {
-                    TimelineKind::RunFailed
-                } else {
-                    TimelineKind::RunExited
-                };
-                self.timeline.push(now, kind, format!("{pid} {how}"));
+                let how = exit_how(status);
+                if let Some(failure) = &run.failure {
+                    self.alert = Some((NoticeLevel::Error, format!("run {pid} failed: {failure}")));
+                }
+                match &run.outcome {
+                    // Said already (a restart's predecessor, while it was restarting).
+                    Some(_) if had_outcome => {}
+                    Some(outcome) => self.timeline.push(
+                        now,
+                        outcome_kind(outcome),
+                        format!("{pid} {}", outcome.describe()),
+                    ),
+                    None => {
+                        let kind = if failed {
+                            TimelineKind::RunFailed
+                        } else {
+                            TimelineKind::RunExited
+                        };
+                        let text = match &run.failure {
+                            Some(failure) => format!("{pid} failed: {failure}"),
+                            None => exit_text(pid, status),
+                        };
+                        self.timeline.push(now, kind, text);
+                    }
+                }
                 let on_its_own = matches!(
                     old,
                     Some(RunState::Starting | RunState::Running | RunState::HotSwapped)
@@ -441,6 +536,72 @@ impl App {
                 self.user_stopped.remove(&pid);
             }
         }
+    }
+
+    /// A run newly behind the build: the timeline says so, and under `ask` the user is asked.
+    fn on_held_change(&mut self, run: &RunInfo, was_behind: bool) {
+        let pid = run.pid;
+        match (&run.pending_config, was_behind) {
+            (Some(_), false) => {
+                let what = format::pending_changes(run);
+                self.timeline.push(
+                    self.now,
+                    TimelineKind::Warn,
+                    format!("{pid} config change held ({what}): R restarts it"),
+                );
+                if self.on_config_change == ConfigChangePolicy::Ask && self.confirm.is_none() {
+                    self.confirm = Some(confirmations::config_changed(run));
+                }
+            }
+            (None, true) => {
+                self.timeline.push(
+                    self.now,
+                    TimelineKind::Info,
+                    format!("{pid} back on the build's config"),
+                );
+                // The question is moot once the change is reverted (or taken).
+                if self
+                    .confirm
+                    .as_ref()
+                    .is_some_and(|c| matches!(c.on_yes, Command::RestartRun { pid: p } if p == pid))
+                {
+                    self.confirm = None;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The user answered the open question: yes hands back its command.
+    pub fn answer(&mut self, answer: Answer) -> Option<Command> {
+        let confirm = self.confirm.take()?;
+        let question = confirm.question.clone();
+        let Some(command) = confirm.answer(answer) else {
+            self.say(NoticeLevel::Info, format!("cancelled: {question}"));
+            return None;
+        };
+        match &command {
+            Command::StopRun { pid, force } => {
+                self.user_stopped.insert(*pid);
+                let text = if *force {
+                    format!("killing run {pid}")
+                } else {
+                    format!("run {pid} stops at its next checkpoint")
+                };
+                self.say_about(*pid, NoticeLevel::Warn, text);
+            }
+            Command::RestartRun { pid } => {
+                self.user_stopped.insert(*pid);
+                self.say_about(
+                    *pid,
+                    NoticeLevel::Info,
+                    format!("run {pid} restarts with the new config after its next checkpoint"),
+                );
+            }
+            Command::StartRun { .. } => self.say(NoticeLevel::Info, "starting a run…"),
+            _ => {}
+        }
+        Some(command)
     }
 
     fn select(&mut self, pid: Option<u32>) {
@@ -477,6 +638,13 @@ impl App {
 
     fn say(&mut self, level: NoticeLevel, text: impl Into<String>) {
         self.message = Some((level, text.into()));
+        self.message_run = None;
+    }
+
+    /// A footer message about one run (cleared when that run's state changes).
+    fn say_about(&mut self, pid: u32, level: NoticeLevel, text: impl Into<String>) {
+        self.say(level, text);
+        self.message_run = Some(pid);
     }
 
     /// A StartRun finished (the loop awaits the engine's reply and hands it here).
@@ -498,6 +666,7 @@ impl App {
     pub fn handle_action(&mut self, action: Action) -> Option<Command> {
         if !matches!(action, Action::Redraw) {
             self.message = None;
+            self.alert = None;
         }
         match action {
             // The help overlay takes the scroll keys while it is open.
@@ -513,33 +682,72 @@ impl App {
                     self.say(NoticeLevel::Warn, "shutting down: no new runs");
                     return None;
                 }
+                let live = self.live_runs();
+                if live > 0 {
+                    self.confirm = Some(confirmations::start_another(live));
+                    return None;
+                }
                 self.say(NoticeLevel::Info, "starting a run…");
                 return Some(Command::StartRun {
                     origin: RunOrigin::Engine,
                     reply: None,
                 });
             }
-            Action::StopRun { force } => {
+            Action::StopRun { force: true } => {
+                self.selected_live_pid()?;
+                let run = self.selected_run()?.clone();
+                self.confirm = Some(confirmations::force_stop(&run));
+            }
+            Action::StopRun { force: false } => {
                 let pid = self.selected_live_pid()?;
                 self.user_stopped.insert(pid);
-                if force {
-                    self.say(NoticeLevel::Warn, format!("killing run {pid}"));
-                } else {
-                    self.say(
-                        NoticeLevel::Info,
-                        format!("run {pid} stops at its next checkpoint (X kills it now)"),
-                    );
-                }
-                return Some(Command::StopRun { pid, force });
+                self.say_about(
+                    pid,
+                    NoticeLevel::Info,
+                    format!("run {pid} stops at its next checkpoint (X kills it now)"),
+                );
+                return Some(Command::StopRun { pid, force: false });
             }
             Action::RestartRun => {
-                let pid = self.selected_live_pid()?;
+                let Some(run) = self.selected_run().cloned() else {
+                    self.say(NoticeLevel::Warn, "no run selected (s starts one)");
+                    return None;
+                };
+                let pid = run.pid;
+                if !is_live(&run) {
+                    if self.shutting_down || self.quit != QuitState::Running {
+                        self.say(NoticeLevel::Warn, "shutting down: no new runs");
+                        return None;
+                    }
+                    self.say(NoticeLevel::Info, format!("starting run {pid} again"));
+                    return Some(Command::RestartRun { pid });
+                }
                 self.user_stopped.insert(pid);
+                let text = if run.pending_config.is_some() {
+                    format!("run {pid} restarts with the new config after its next checkpoint")
+                } else {
+                    format!("run {pid} restarts after its next checkpoint")
+                };
+                self.say_about(pid, NoticeLevel::Info, text);
+                return Some(Command::RestartRun { pid });
+            }
+            Action::CycleConfigPolicy => {
+                let next = self.on_config_change.next();
+                self.on_config_change = next;
+                let what = match next {
+                    ConfigChangePolicy::Restart => {
+                        "config changes restart runs (early stop, then the new config)"
+                    }
+                    ConfigChangePolicy::Ask => "config changes ask before restarting a run",
+                    ConfigChangePolicy::Hold => {
+                        "config changes are held: runs keep their config (≠), R restarts"
+                    }
+                };
                 self.say(
                     NoticeLevel::Info,
-                    format!("run {pid} restarts after its next checkpoint"),
+                    format!("on a config change: {next}: {what}"),
                 );
-                return Some(Command::RestartRun { pid });
+                return Some(Command::SetConfigChangePolicy(next));
             }
             Action::ClearLogs => {
                 let Some(pid) = self.selected else {
@@ -564,11 +772,42 @@ impl App {
             Action::FocusLogs => self.focus = Focus::Logs,
             Action::FocusRuns => self.focus = Focus::Runs,
             Action::ToggleFocus => {
+                let timeline_shown = self.hit_map.timeline_area.area() > 0;
                 self.focus = match self.focus {
                     Focus::Runs => Focus::Logs,
-                    Focus::Logs => Focus::Runs,
+                    Focus::Logs if timeline_shown => Focus::Timeline,
+                    Focus::Logs | Focus::Timeline => Focus::Runs,
                 }
             }
+            Action::ToggleTimestamps => {
+                self.log_view.timestamps = !self.log_view.timestamps;
+            }
+            Action::ToggleZoom => {
+                self.zoomed = !self.zoomed;
+                if self.zoomed {
+                    self.focus = Focus::Logs;
+                }
+            }
+            Action::ScrollUp(n) if self.log_view.selection.is_some() => {
+                let b = self.bounds();
+                self.log_view.move_selection(-i64::from(n), b);
+            }
+            Action::ScrollDown(n) if self.log_view.selection.is_some() => {
+                let b = self.bounds();
+                self.log_view.move_selection(i64::from(n), b);
+            }
+            Action::SelectLines => self.toggle_selection(),
+            Action::CopySelection => self.copy_selection(),
+            Action::ScrollUp(n) if self.focus == Focus::Timeline => {
+                self.scroll_timeline(i64::from(n))
+            }
+            Action::ScrollDown(n) if self.focus == Focus::Timeline => {
+                self.scroll_timeline(-i64::from(n));
+            }
+            Action::PageUp if self.focus == Focus::Timeline => self.scroll_timeline(5),
+            Action::PageDown if self.focus == Focus::Timeline => self.scroll_timeline(-5),
+            Action::ScrollTop if self.focus == Focus::Timeline => self.scroll_timeline(i64::MAX),
+            Action::ScrollBottom if self.focus == Focus::Timeline => self.timeline_scroll = 0,
             Action::ScrollUp(n) => {
                 let b = self.bounds();
                 self.log_view.scroll_up(u64::from(n), b);
@@ -631,6 +870,7 @@ impl App {
                 self.help_open = !self.help_open;
                 self.help_scroll = 0;
             }
+            Action::Answer(answer) => return self.answer(answer),
             Action::Click { column, row } => self.click(column, row),
             Action::Quit => return self.quit_step(),
             Action::Suspend | Action::Redraw => {}
@@ -722,6 +962,74 @@ impl App {
         }
     }
 
+    fn toggle_selection(&mut self) {
+        if self.log_view.selection.take().is_some() {
+            self.say(NoticeLevel::Info, "selection cancelled");
+            return;
+        }
+        let b = self.bounds();
+        let Some(last) = self.log_view.last_visible(b) else {
+            self.say(NoticeLevel::Warn, "no log lines to select");
+            return;
+        };
+        self.focus = Focus::Logs;
+        self.log_view.selection = Some(crate::tui::logview::Selection {
+            anchor: last,
+            cursor: last,
+        });
+        self.say(
+            NoticeLevel::Info,
+            "selecting log lines: ↑↓ extend, y copies, Esc cancels",
+        );
+    }
+
+    fn copy_selection(&mut self) {
+        let (Some(selection), Some(pid)) = (self.log_view.selection, self.selected) else {
+            self.say(
+                NoticeLevel::Warn,
+                "nothing selected: v selects log lines first",
+            );
+            return;
+        };
+        let range = selection.range();
+        let text = self.logs.with(pid, |log| {
+            let mut scratch = crate::tui::ansi::StyledLine::default();
+            let mut text = String::new();
+            for line in log.into_iter().flat_map(|l| l.lines()) {
+                if range.contains(&line.seq) {
+                    text.push_str(crate::tui::ansi::plain_text(&line.text, &mut scratch));
+                    text.push('\n');
+                }
+            }
+            text
+        });
+        let count = text.lines().count();
+        self.log_view.selection = None;
+        if count == 0 {
+            self.say(
+                NoticeLevel::Warn,
+                "the selected lines are gone (cleared or dropped)",
+            );
+            return;
+        }
+        self.copies.push(text);
+        self.say(
+            NoticeLevel::Info,
+            format!(
+                "copied {count} line{} to the clipboard (OSC 52)",
+                if count == 1 { "" } else { "s" }
+            ),
+        );
+    }
+
+    /// Scroll the timeline back (`by` > 0, older) or forward; the newest entry is the floor.
+    fn scroll_timeline(&mut self, by: i64) {
+        let max = self.timeline.len().saturating_sub(1);
+        let now = i64::try_from(self.timeline_scroll).unwrap_or(i64::MAX);
+        let next = now.saturating_add(by).max(0);
+        self.timeline_scroll = usize::try_from(next).unwrap_or(max).min(max);
+    }
+
     fn click(&mut self, column: u16, row: u16) {
         let at = ratatui::layout::Position { x: column, y: row };
         if let Some(&(_, pid)) = self.hit_map.run_rows.iter().find(|(y, _)| *y == row) {
@@ -731,6 +1039,36 @@ impl App {
             self.focus = Focus::Logs;
         } else if self.hit_map.runs_area.contains(at) {
             self.focus = Focus::Runs;
+        } else if self.hit_map.timeline_area.contains(at) {
+            self.focus = Focus::Timeline;
+        }
+    }
+}
+
+/// `exited 0`, `failed, exit 1`, `killed by SIGKILL`.
+fn exit_how(status: &ExitStatus) -> String {
+    match status {
+        ExitStatus::Code(0) => "exited 0".to_string(),
+        ExitStatus::Code(c) => format!("failed, exit {c}"),
+        ExitStatus::Signal(n) => format!("killed by {}", format::signal_name(*n)),
+    }
+}
+
+/// A run's exit line in the timeline before its outcome is known.
+fn exit_text(pid: u32, status: &ExitStatus) -> String {
+    format!("{pid} {}", exit_how(status))
+}
+
+fn outcome_kind(outcome: &RunOutcome) -> TimelineKind {
+    match outcome.kind {
+        OutcomeKind::Completed => TimelineKind::RunCompleted,
+        OutcomeKind::StoppedAtCheckpoint { .. } => TimelineKind::RunExited,
+        OutcomeKind::Replaced { .. } => TimelineKind::Restart,
+        OutcomeKind::Exited {
+            status: ExitStatus::Code(0),
+        } => TimelineKind::RunExited,
+        OutcomeKind::Failed { .. } | OutcomeKind::Killed { .. } | OutcomeKind::Exited { .. } => {
+            TimelineKind::RunFailed
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use crate::core::events::signal_name;
-use crate::core::events::{ConfigChange, ExitStatus, RestartCause};
+use crate::core::events::{ConfigChange, ExitStatus, RestartCause, RunInfo};
 
 /// `850ms`, `3.2s`, `12s`, `4m05s`, `2h03m`: compact and stable in width class.
 pub fn duration(d: Duration) -> String {
@@ -98,6 +98,16 @@ pub fn config_changes(changes: &[ConfigChange]) -> String {
         .map(config_change)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// What a run holding a config change is behind by (`learningRate 0.0002 → 0.0001`), or that
+/// its config changed when the difference is unknown.
+pub fn pending_changes(run: &RunInfo) -> String {
+    run.pending_config
+        .as_deref()
+        .map(config_changes)
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "the job config changed".into())
 }
 
 /// Why a run replaced another: the config changes (values shortened), or the cause's words.

@@ -4,6 +4,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 
 use crate::tui::action::Action;
+use crate::tui::popup::Answer;
 
 /// Which panel arrow keys act on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -11,6 +12,8 @@ pub enum Focus {
     #[default]
     Runs,
     Logs,
+    /// The timeline: arrows and PgUp/PgDn scroll back through it.
+    Timeline,
 }
 
 /// What the keymap needs to know about the App.
@@ -22,6 +25,12 @@ pub struct KeyContext {
     /// A confirmed query exists (Esc clears it).
     pub search_active: bool,
     pub help_open: bool,
+    /// A yes/no question is open: it takes the next key press, whatever it is.
+    pub confirm_open: bool,
+    /// Log lines are being selected for copying.
+    pub selecting: bool,
+    /// The log pane has the whole screen.
+    pub zoomed: bool,
 }
 
 /// One line of the help overlay; `footer` is the short label shown in the footer, if any.
@@ -39,7 +48,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "s",
-        help: "start a new run",
+        help: "start a new run (asks while one is live)",
         footer: Some("start"),
     },
     Binding {
@@ -49,13 +58,18 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "X",
-        help: "force-stop run now (SIGKILL, checkpoint lost)",
+        help: "force-stop now (asks; SIGKILL, checkpoint lost)",
         footer: Some("kill"),
     },
     Binding {
         keys: "R",
-        help: "restart run (early stop, then start again)",
+        help: "restart run; a finished run starts again",
         footer: Some("restart"),
+    },
+    Binding {
+        keys: "o",
+        help: "config change: restart / ask / hold (≠)",
+        footer: None,
     },
     Binding {
         keys: "↑↓ j k",
@@ -64,7 +78,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "Tab Enter",
-        help: "focus the log pane (Esc: back to runs)",
+        help: "focus the log pane, Tab again the timeline (Esc: runs)",
         footer: Some("logs"),
     },
     Binding {
@@ -80,6 +94,21 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: "Home End g G",
         help: "oldest line / newest line (follow)",
+        footer: None,
+    },
+    Binding {
+        keys: "z",
+        help: "zoom the log pane to the full screen (z, Esc: back)",
+        footer: None,
+    },
+    Binding {
+        keys: "v, y",
+        help: "select log lines (↑↓), y copies them (OSC 52)",
+        footer: None,
+    },
+    Binding {
+        keys: "t",
+        help: "toggle the time of each log line",
         footer: None,
     },
     Binding {
@@ -141,6 +170,9 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
         return None;
     }
+    if ctx.confirm_open {
+        return Answer::from_key(&key).map(Action::Answer);
+    }
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl {
         return match key.code {
@@ -163,22 +195,26 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
     }
     if ctx.help_open {
         return match key.code {
-            KeyCode::Char('q') => Some(Action::Quit),
-            KeyCode::Esc | KeyCode::Char('?') | KeyCode::Enter => Some(Action::ToggleHelp),
+            // Closing keys close the overlay; only the main view's q quits.
+            KeyCode::Esc | KeyCode::Char('q' | '?') | KeyCode::Enter => Some(Action::ToggleHelp),
             KeyCode::Up | KeyCode::Char('k') => Some(Action::ScrollUp(1)),
             KeyCode::Down | KeyCode::Char('j') => Some(Action::ScrollDown(1)),
             _ => None,
         };
     }
     let in_logs = ctx.focus == Focus::Logs;
+    let scrolls = ctx.focus != Focus::Runs;
     Some(match key.code {
-        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Char('q') if !ctx.selecting && !ctx.zoomed => Action::Quit,
         KeyCode::Char('?') => Action::ToggleHelp,
         KeyCode::Char('r') => Action::Rebuild,
         KeyCode::Char('s') => Action::StartRun,
         KeyCode::Char('x') => Action::StopRun { force: false },
         KeyCode::Char('X') => Action::StopRun { force: true },
         KeyCode::Char('R') => Action::RestartRun,
+        KeyCode::Char('o') => Action::CycleConfigPolicy,
+        KeyCode::Char('z') => Action::ToggleZoom,
+        KeyCode::Char('t') => Action::ToggleTimestamps,
         KeyCode::Char('c') => Action::ClearLogs,
         KeyCode::Char('f') => Action::ToggleFollow,
         KeyCode::Char('w') => Action::ToggleWrap,
@@ -187,10 +223,15 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
         KeyCode::Char('N') => Action::SearchPrev,
         KeyCode::Tab | KeyCode::BackTab => Action::ToggleFocus,
         KeyCode::Enter if !in_logs => Action::FocusLogs,
+        // Selecting and zooming are modes: q and Esc leave them; only the main view's q quits.
+        KeyCode::Esc | KeyCode::Char('q') if ctx.selecting => Action::SelectLines,
+        KeyCode::Esc | KeyCode::Char('q') if ctx.zoomed => Action::ToggleZoom,
+        KeyCode::Char('v') => Action::SelectLines,
+        KeyCode::Char('y') => Action::CopySelection,
         KeyCode::Esc if ctx.search_active => Action::SearchClear,
-        KeyCode::Esc if in_logs => Action::FocusRuns,
-        KeyCode::Up | KeyCode::Char('k') if in_logs => Action::ScrollUp(1),
-        KeyCode::Down | KeyCode::Char('j') if in_logs => Action::ScrollDown(1),
+        KeyCode::Esc if scrolls => Action::FocusRuns,
+        KeyCode::Up | KeyCode::Char('k') if scrolls => Action::ScrollUp(1),
+        KeyCode::Down | KeyCode::Char('j') if scrolls => Action::ScrollDown(1),
         KeyCode::Up | KeyCode::Char('k') => Action::SelectPrev,
         KeyCode::Down | KeyCode::Char('j') => Action::SelectNext,
         KeyCode::Left | KeyCode::Char('h') => Action::ScrollLeft,

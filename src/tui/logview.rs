@@ -19,6 +19,8 @@ pub struct LogBounds {
     pub next: u64,
     /// Lines evicted or cleared so far.
     pub dropped: u64,
+    /// Of those, the ones cleared by the user (`c`).
+    pub cleared: u64,
 }
 
 impl LogBounds {
@@ -31,6 +33,7 @@ impl LogBounds {
                     front: log.lines().front().map(|l| l.seq).unwrap_or(next),
                     next,
                     dropped: log.dropped,
+                    cleared: log.cleared,
                 }
             }
         }
@@ -212,6 +215,23 @@ pub struct LogView {
     pub search: Search,
     /// Text rows of the pane at the last render (page size for PageUp/PageDown).
     pub rows: u16,
+    /// Each line starts with the time arkor read it (`t`).
+    pub timestamps: bool,
+    /// Lines being selected for copying (`v`): from `anchor` to `cursor` (sequence numbers).
+    pub selection: Option<Selection>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Selection {
+    pub anchor: u64,
+    pub cursor: u64,
+}
+
+impl Selection {
+    /// The selected sequence numbers, first to last.
+    pub fn range(self) -> std::ops::RangeInclusive<u64> {
+        self.anchor.min(self.cursor)..=self.anchor.max(self.cursor)
+    }
 }
 
 impl Default for LogView {
@@ -223,6 +243,8 @@ impl Default for LogView {
             top: 0,
             search: Search::default(),
             rows: 10,
+            timestamps: false,
+            selection: None,
         }
     }
 }
@@ -251,6 +273,39 @@ impl LogView {
         } else {
             self.top
                 .clamp(b.front, b.next.saturating_sub(1).max(b.front))
+        }
+    }
+
+    /// The last line on screen (what a new selection starts at).
+    pub fn last_visible(&self, b: LogBounds) -> Option<u64> {
+        if b.is_empty() {
+            return None;
+        }
+        let bottom = self.effective_top(b) + u64::from(self.rows.max(1)) - 1;
+        Some(bottom.min(b.next - 1))
+    }
+
+    /// Move the selection's cursor by `delta` lines and scroll so that it stays on screen.
+    pub fn move_selection(&mut self, delta: i64, b: LogBounds) {
+        let Some(mut selection) = self.selection else {
+            return;
+        };
+        if b.is_empty() {
+            self.selection = None;
+            return;
+        }
+        let cursor = selection.cursor.saturating_add_signed(delta);
+        selection.cursor = cursor.clamp(b.front, b.next - 1);
+        selection.anchor = selection.anchor.clamp(b.front, b.next - 1);
+        self.selection = Some(selection);
+        let top = self.effective_top(b);
+        let rows = u64::from(self.rows.max(1));
+        if selection.cursor < top {
+            self.follow = false;
+            self.top = selection.cursor;
+        } else if selection.cursor >= top + rows {
+            self.follow = false;
+            self.top = selection.cursor + 1 - rows;
         }
     }
 

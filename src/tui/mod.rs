@@ -16,10 +16,14 @@
 pub mod action;
 pub mod ansi;
 pub mod app;
+pub mod chart_data;
+pub mod clipboard;
+pub mod confirmations;
 pub mod format;
 pub mod keymap;
 pub mod logview;
 pub mod notify;
+pub mod popup;
 pub mod terminal;
 pub mod theme;
 pub mod timeline;
@@ -39,7 +43,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::core::engine::{Command, EngineHandle, RunHandle, StartRunError};
-use crate::core::events::{EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunState};
+use crate::core::events::{EngineEvent, NoticeLevel, RunInfo};
 
 pub use action::Action;
 pub use app::{App, AppOptions, QuitState};
@@ -87,33 +91,7 @@ impl TuiExit {
     /// One line per run for the shell after the dashboard is gone, so nobody wonders what
     /// happened to a job: `run 700 (alpaca-lora): stopped at its checkpoint (exit 0)`.
     pub fn summary_lines(&self) -> Vec<String> {
-        self.runs
-            .iter()
-            .map(|run| {
-                let name = run.trainer_name.as_deref().unwrap_or("unnamed trainer");
-                let job = run
-                    .job_id
-                    .as_deref()
-                    .map(|j| format!(", job {j}"))
-                    .unwrap_or_default();
-                let what = match &run.state {
-                    RunState::Exited {
-                        status: ExitStatus::Code(0),
-                    } => "ended (exit 0)".to_string(),
-                    RunState::Exited {
-                        status: ExitStatus::Code(c),
-                    } => format!("failed (exit {c})"),
-                    RunState::Exited {
-                        status: ExitStatus::Signal(n),
-                    } => format!("killed by {}", format::signal_name(*n)),
-                    RunState::EarlyStopping => {
-                        "still early-stopping (the engine finishes it)".into()
-                    }
-                    _ => "still running when the dashboard closed".into(),
-                };
-                format!("run {} ({name}{job}): {what}", run.pid)
-            })
-            .collect()
+        self.runs.iter().map(|run| run.summary_line()).collect()
     }
 }
 
@@ -123,6 +101,10 @@ pub trait TerminalHost<B: Backend> {
     fn suspend(&mut self, terminal: &mut Terminal<B>) -> io::Result<()>;
     /// Write a notification escape between frames.
     fn notify(&mut self, terminal: &mut Terminal<B>, escape: &str) -> io::Result<()>;
+    /// Write a clipboard escape (OSC 52) between frames.
+    fn copy(&mut self, terminal: &mut Terminal<B>, escape: &str) -> io::Result<()> {
+        self.notify(terminal, escape)
+    }
 }
 
 struct CrosstermHost {
@@ -145,6 +127,11 @@ impl TerminalHost<ratatui::backend::CrosstermBackend<terminal::TerminalOut>> for
         } else {
             terminal::write_raw(terminal, escape)
         }
+    }
+
+    fn copy(&mut self, terminal: &mut terminal::CrosstermTerminal, escape: &str) -> io::Result<()> {
+        // tmux handles OSC 52 itself (set-clipboard), no passthrough needed.
+        terminal::write_raw(terminal, escape)
     }
 }
 
@@ -270,6 +257,11 @@ where
             }
             last_draw = Some(Instant::now());
             dirty = false;
+            for text in app.take_copies() {
+                if let Err(e) = host.copy(terminal, &clipboard::osc52(&text)) {
+                    tracing::warn!("clipboard escape not written: {e}");
+                }
+            }
             for message in app.take_notifications() {
                 let escape = notify::notification_escape("arkor", &message);
                 if let Err(e) = host.notify(terminal, &escape) {

@@ -87,10 +87,16 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 static PANIC_HOOK: Once = Once::new();
 
 /// Restore the terminal first, then let the previous hook print the panic on a sane screen.
+/// A panic on the build thread is caught there (the dashboard keeps running): it goes to the
+/// log only.
 pub fn install_panic_hook() {
     PANIC_HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
+            if crate::core::build::is_build_thread() {
+                tracing::error!("caught on the build thread: {info}");
+                return;
+            }
             restore();
             previous(info);
         }));

@@ -16,6 +16,7 @@ pub enum TimelineKind {
     Restart,
     RunStarted,
     RunExited,
+    RunCompleted,
     RunFailed,
     Info,
     Warn,
@@ -31,6 +32,7 @@ impl TimelineKind {
             TimelineKind::Restart => "⟳",
             TimelineKind::RunStarted => "▶",
             TimelineKind::RunExited => "■",
+            TimelineKind::RunCompleted => "✓",
             TimelineKind::RunFailed => "✗",
             TimelineKind::Info => "·",
             TimelineKind::Warn => "!",
@@ -62,6 +64,18 @@ impl Timeline {
             kind,
             text: one_line(text.as_ref()),
         });
+    }
+
+    /// Rewrite the newest entry when its text is `was` (a run's exit line that its outcome,
+    /// arriving a moment later, says better); otherwise add a new entry.
+    pub fn amend_newest(&mut self, was: &str, at: SystemTime, kind: TimelineKind, text: &str) {
+        match self.entries.back_mut() {
+            Some(entry) if entry.text == was => {
+                entry.kind = kind;
+                entry.text = one_line(text);
+            }
+            _ => self.push(at, kind, text),
+        }
     }
 
     /// Oldest first.

@@ -49,14 +49,22 @@ async fn builds_one_esm_file_with_bare_imports_external_and_dynamic_imports_inli
         !text.contains("import(\""),
         "no chunk is loaded at run time:\n{text}"
     );
-    let files: Vec<_> = std::fs::read_dir(p.path(".arkor/build"))
+    let mut files: Vec<_> = std::fs::read_dir(p.path(".arkor/build"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
+    files.sort();
     assert_eq!(
         files,
-        vec![std::ffi::OsString::from("index.mjs")],
-        "one file, no staging left"
+        vec![
+            std::ffi::OsString::from("index.mjs"),
+            std::ffi::OsString::from("index.mjs.map")
+        ],
+        "one artifact and its hidden source map, no staging left"
+    );
+    assert!(
+        !text.contains("sourceMappingURL"),
+        "nothing in the artifact points at the map:\n{text}"
     );
 
     let mut watched = attempt.watch_files.clone();
@@ -224,13 +232,18 @@ async fn a_failed_publish_is_a_write_error_and_leaves_no_staging_file() {
         p.path(".arkor/build/index.mjs/keep").exists(),
         "what was there stays"
     );
-    let names: Vec<_> = std::fs::read_dir(p.path(".arkor/build"))
+    let mut names: Vec<_> = std::fs::read_dir(p.path(".arkor/build"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
+    names.sort();
+    // The first build's map stays with the previous artifact, which a failed build leaves.
     assert_eq!(
         names,
-        vec![std::ffi::OsString::from("index.mjs")],
+        vec![
+            std::ffi::OsString::from("index.mjs"),
+            std::ffi::OsString::from("index.mjs.map")
+        ],
         "no staging file left"
     );
 }

@@ -6,7 +6,11 @@ use arkor_tui::cli::build::run_with_output;
 
 use crate::common::TempProject;
 
+/// `arkor build` in `p`, with an SDK installed (without one it refuses before building).
 async fn arkor_build(p: &TempProject) -> (ExitCode, String, String) {
+    if !p.path("node_modules/arkor").exists() {
+        arkor_tui::assets::install_sdk(&p.project.root).expect("simulated SDK installed");
+    }
     let mut out = Vec::new();
     let mut err = Vec::new();
     let code = run_with_output(Some(p.project.root.clone()), &mut out, &mut err)

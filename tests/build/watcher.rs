@@ -652,3 +652,61 @@ async fn a_file_caught_half_written_reports_no_error_once_its_write_lands() {
     assert!(h.artifact().contains("whole"));
     h.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_change_the_running_build_already_read_causes_no_second_build() {
+    // A save that arrives as several events (truncate, write; here a write and then touches)
+    // marks the build started by the first one dirty. When the file still holds the bytes the
+    // build read, that build is current: it is reported, and nothing is built again.
+    let mut h = Harness::start(TempProject::from_fixture("basic"));
+    h.next_built().await;
+    h.project.write("src/arkor/index.ts", &entry("touched"));
+    let started = tokio::time::timeout(WAIT, h.events.recv())
+        .await
+        .expect("a build for the save")
+        .expect("loop alive");
+    assert_eq!(started, BuildLoopEvent::Started);
+    let file = std::fs::File::options()
+        .write(true)
+        .open(h.project.path("src/arkor/index.ts"))
+        .unwrap();
+    for _ in 0..3 {
+        file.set_modified(std::time::SystemTime::now()).unwrap();
+    }
+    let mut events = Vec::new();
+    while !events.iter().any(|e| is_built_named(e, "touched")) {
+        let event = tokio::time::timeout(WAIT, h.events.recv())
+            .await
+            .expect("the build's result")
+            .expect("loop alive");
+        events.push(event);
+    }
+    events.extend(h.quiet_events().await);
+    assert_eq!(events.len(), 1, "one save, one build: {events:?}");
+    // The next save's build is timed from its own event, not from the touches.
+    let saved = Instant::now();
+    h.project.write("src/arkor/index.ts", &entry("timed"));
+    let built = h.next_built().await;
+    assert!(
+        built.build_duration <= saved.elapsed(),
+        "{:?} reported, {:?} since the save",
+        built.build_duration,
+        saved.elapsed()
+    );
+    // A real change during a build still gets its own build.
+    h.project.write("src/arkor/index.ts", &entry("first"));
+    let started = tokio::time::timeout(WAIT, h.events.recv())
+        .await
+        .expect("a build for the save")
+        .expect("loop alive");
+    assert_eq!(started, BuildLoopEvent::Started);
+    h.project.write("src/arkor/index.ts", &entry("second"));
+    let results = h.results_until(|e| is_built_named(e, "second")).await;
+    assert!(
+        results
+            .iter()
+            .all(|e| !matches!(e, BuildLoopEvent::Failed { .. })),
+        "{results:?}"
+    );
+    h.handle.shutdown().await;
+}

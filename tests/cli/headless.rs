@@ -105,3 +105,27 @@ fn dev_events_are_single_json_lines_with_exactly_the_reference_fields() {
         h.seen
     );
 }
+
+#[test]
+fn logged_lines_carry_the_time_they_were_read() {
+    let p = TestProject::with_entry();
+    let mut h = Headless::start(&p, &["--logs", "--run"], &sim_env(5));
+    let line = h.next_json("a log line of the run", |v| {
+        v["type"] == "log" && v["stream"] == "stdout"
+    });
+    assert_eq!(keys(&line), ["type", "pid", "stream", "text", "ts"]);
+    let ts = line["ts"].as_str().expect("ts is a string");
+    assert!(
+        ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
+        "RFC 3339 UTC with milliseconds: {ts}"
+    );
+    h.signal(libc::SIGTERM);
+    h.wait_exit();
+    let runs = p.path(".arkor/runs");
+    assert_eq!(
+        files_under(&runs).len(),
+        1,
+        "the run's output is also in .arkor/runs: {:?}",
+        files_under(&runs)
+    );
+}

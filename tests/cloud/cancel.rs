@@ -1,4 +1,4 @@
-//! The cloud job cancel behind "Stop" (SPEC §12.11).
+//! The cloud job cancel behind "Stop" (docs/protocol.md §12).
 
 use arkor_tui::core::cloud::cancel::CancelError;
 use arkor_tui::core::cloud::client::CloudError;

@@ -1,5 +1,5 @@
 //! A fake Arkor Cloud API on 127.0.0.1 that records every request. It serves what the
-//! reference e2e suite's fake serves (SPEC §12.13) plus auth, projects, endpoints and
+//! reference's browser suite's fake serves, plus auth, projects, endpoints and
 //! cancel; a test can replace the answer of any (method, path). A job given a
 //! [`JobTimeline`] streams that timeline as its event stream, as the cloud does: history
 //! replayed (after `Last-Event-ID`), then live frames, `end` once the job is over; the

@@ -1,4 +1,4 @@
-//! The cloud routes mounted in the real server, behind its Host and token guards (SPEC
+//! The cloud routes mounted in the real server, behind its Host and token guards (docs/protocol.md
 //! §5, §12.0): what a browser actually talks to.
 
 use std::sync::Arc;

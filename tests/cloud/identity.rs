@@ -26,7 +26,7 @@ async fn case_01_credentials_report_token_mode_base_and_org() {
 
 #[tokio::test]
 async fn case_02_query_token_does_not_reach_the_route_as_a_credential() {
-    // The 403 itself is the guard's (SPEC §5, mounted in front of this router by the
+    // The 403 itself is the guard's (docs/protocol.md §6, mounted in front of this router by the
     // server). What this router must guarantee is that a `studioToken` query is inert:
     // never forwarded upstream, never mistaken for the cloud token.
     let studio = Builder::new().state(state("anon-org", "p")).start().await;

@@ -276,7 +276,7 @@ async fn answers_match_the_reference_dev_server() {
         "GET",
         "/v1/endpoints",
         // No deprecation here: the reference's stand-in cloud client does not report it on
-        // decoded routes (the real client does; SPEC §12.6 and case 25 cover ours).
+        // decoded routes (the real client does; docs/protocol.md §14.7 and C25 cover ours).
         Canned::json(
             200,
             json!({"deployments": [super::fake::deployment("d1", "x")], "cursor": 1}),

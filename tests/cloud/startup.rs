@@ -1,4 +1,4 @@
-//! Start-up sign-in without credentials (SPEC §12.10).
+//! Start-up sign-in without credentials (docs/protocol.md §16).
 
 use arkor_tui::core::cloud::CloudEnv;
 use arkor_tui::core::cloud::bootstrap::{StartupError, StartupSignIn, sign_in_at_start};

@@ -101,3 +101,42 @@ async fn a_manual_restart_of_a_restarted_run_is_labelled_manual() {
     );
     e.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_config_change_reverted_before_any_signal_restarts_nothing() {
+    let mut e = TestEngine::start(Options {
+        on_config_change: ConfigChangePolicy::Hold,
+        ..Options::default()
+    });
+    e.next_dev().await;
+    let run = e.first_running_run().await;
+    e.edit(TRAINER, "learningRate: 2e-4,", "learningRate: 1e-4,");
+    let behind = e
+        .wait_run(run.pid, "the run marked behind", |r| {
+            r.pending_config.is_some()
+        })
+        .await;
+    assert_eq!(
+        behind
+            .pending_config
+            .iter()
+            .flatten()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        vec!["learningRate 0.0002 → 0.0001"]
+    );
+    e.edit(TRAINER, "learningRate: 1e-4,", "learningRate: 2e-4,");
+    let after = e
+        .wait_run(run.pid, "the run back on the build's config", |r| {
+            r.pending_config.is_none()
+        })
+        .await;
+    assert_eq!(after.config_hash, run.config_hash);
+    assert!(matches!(
+        after.state,
+        RunState::Running | RunState::HotSwapped
+    ));
+    assert_eq!(e.log_count(run.pid, RECEIVED_SIGTERM), 0);
+    assert_eq!(e.handle.snapshot().runs.len(), 1, "no replacement");
+    e.shutdown().await;
+}

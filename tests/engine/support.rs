@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use arkor_tui::core::engine::{self, Command, EngineConfig, EngineHandle};
 use arkor_tui::core::events::{DevEvent, EngineEvent, ExitStatus, RunInfo, RunState};
 use arkor_tui::core::project::{self, Project};
+pub use arkor_tui::core::registry::ConfigChangePolicy;
 use tokio::sync::broadcast;
 
 pub use crate::shared::{WAIT, pid_alive, wait_until};
@@ -48,6 +49,7 @@ pub struct Options {
     pub run_on_ready: bool,
     pub stop_timeout: Duration,
     pub run_env: Vec<(String, String)>,
+    pub on_config_change: ConfigChangePolicy,
 }
 
 impl Default for Options {
@@ -56,6 +58,7 @@ impl Default for Options {
             run_on_ready: true,
             stop_timeout: Duration::from_secs(20),
             run_env: fast_sim_env(5),
+            on_config_change: ConfigChangePolicy::Restart,
         }
     }
 }
@@ -68,6 +71,7 @@ impl TestEngine {
         let node = project::find_node().expect("node >= 20 on PATH");
         let (handle, join) = engine::start(EngineConfig {
             project: project.clone(),
+            on_config_change: options.on_config_change,
             node: node.path,
             stop_timeout: options.stop_timeout,
             run_on_ready: options.run_on_ready,

@@ -38,6 +38,7 @@ impl Live {
         let root = project.root.clone();
         let (engine, engine_done) = engine::start(EngineConfig {
             project,
+            on_config_change: Default::default(),
             node: node.path,
             stop_timeout: Duration::from_secs(10),
             run_on_ready: false,

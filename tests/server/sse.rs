@@ -81,6 +81,7 @@ async fn frames_and_headers_are_byte_exact_with_no_id_retry_or_heartbeat() {
                 forced_kill: Some(true),
             },
         ],
+        ..DispatchOutcome::default()
     };
     h.publish(built(false, "beef", None, Some(dispatch)));
     assert!(

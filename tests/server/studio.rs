@@ -190,6 +190,10 @@ async fn cloud_routes_answer_a_json_error_naming_the_route_behind_the_guards() {
         let body: serde_json::Value = res.json().await.expect("json");
         let message = body["error"].as_str().expect("error string");
         assert!(message.contains(&format!("GET {path}")), "{message}");
+        assert!(
+            message.contains("set HOME"),
+            "the cause and the fix: {message}"
+        );
         // Without the token the guard answers first.
         let res = Harness::client()
             .get(h.url(path))

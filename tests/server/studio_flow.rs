@@ -117,6 +117,7 @@ async fn a_studio_run_early_stops_on_one_sigterm_and_ends_with_exit_0() {
                 train_file: None,
                 forced_kill: None,
             }],
+            ..DispatchOutcome::default()
         }),
     ));
     let frame_pid = format!("\"restartTargets\":[{{\"pid\":{pid}}}]");

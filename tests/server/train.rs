@@ -226,9 +226,9 @@ async fn start_failures_answer_json_errors() {
             "Failed to spawn training subprocess: failed to start the runner: ENOENT".to_owned(),
         ),
         (
-            StartRunError::NoSdk("/p".into()),
+            StartRunError::NoSdk("the arkor SDK is not installed in /p (no node_modules/arkor): run `npm install` there".into()),
             500,
-            "Failed to spawn training subprocess: no arkor SDK is installed in /p: run `npm install arkor` in the project".to_owned(),
+            "Failed to spawn training subprocess: the arkor SDK is not installed in /p (no node_modules/arkor): run `npm install` there".to_owned(),
         ),
         (StartRunError::ShuttingDown, 503, StartRunError::ShuttingDown.to_string()),
     ] {

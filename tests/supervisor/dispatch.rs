@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use arkor_tui::core::events::{
     BuiltArtifact, DispatchOutcome, ExitStatus, HotSwapTarget, RestartTarget, RunOrigin,
 };
-use arkor_tui::core::registry::{self, ChildRecord, SignalOutcome, Signaller};
+use arkor_tui::core::registry::{self, ChildRecord, DispatchPolicy, SignalOutcome, Signaller};
 use nix::sys::signal::Signal;
 use tokio::sync::{mpsc, oneshot};
 
@@ -108,6 +108,7 @@ async fn two_hundred_concurrent_dispatches_of_one_build_send_one_signal() {
                 records.iter_mut(),
                 &build(&request.config_hash, &request.content_hash),
                 &signaller,
+                DispatchPolicy::default(),
             );
             let _ = request.reply.send(outcome);
         }
@@ -126,7 +127,7 @@ async fn two_hundred_concurrent_dispatches_of_one_build_send_one_signal() {
                 pid,
                 train_file: None
             }],
-            restart_targets: vec![]
+            ..DispatchOutcome::default()
         }]
     );
     h.line(pid, |l| l == "hot-swap 1").await;
@@ -145,7 +146,8 @@ async fn two_hundred_concurrent_dispatches_of_one_build_send_one_signal() {
                 pid,
                 train_file: None,
                 forced_kill: None
-            }]
+            }],
+            ..DispatchOutcome::default()
         }]
     );
     // A second SIGTERM would have made the runner exit 143 without its checkpoint.
@@ -176,9 +178,16 @@ async fn a_run_that_exited_before_dispatch_is_neither_target() {
         Some("a".into()),
         Some("x".into()),
     )];
+    // Ready (a job id), so dispatch would signal it.
+    records[0].job_id = Some("job".into());
     h.exited(child.pid).await;
     // Rebuild lands between the exit and the engine hearing of it.
-    let outcome = registry::dispatch(records.iter_mut(), &build("b", "y"), &h.sup);
+    let outcome = registry::dispatch(
+        records.iter_mut(),
+        &build("b", "y"),
+        &h.sup,
+        DispatchPolicy::default(),
+    );
     assert_eq!(outcome, DispatchOutcome::default());
     assert!(!records[0].early_stop_requested);
 }

@@ -47,6 +47,13 @@ async fn marker_on_stdout_becomes_one_job_id_event_and_decoys_are_ignored() {
             .iter()
             .any(|l| l.0 == LogStream::Stderr && l.1.ends_with("decoy-on-stderr"))
     );
+    // The marker itself is for arkor, not for the log: it is not stored.
+    let marker = format!("[arkor:{}] Started job job-{}", child.nonce, child.pid);
+    assert!(
+        !h.lines(child.pid).iter().any(|l| l.1.contains(&marker)),
+        "{:?}",
+        h.lines(child.pid)
+    );
     h.sup.force_stop(child.pid);
     h.exited(child.pid).await;
     assert_eq!(h.count(|e| matches!(e, ChildEvent::JobId { .. })), 1);

@@ -284,14 +284,47 @@ fn processes_touching(roots: &[&Path], except: &[u32]) -> Vec<String> {
     found
 }
 
-/// The lines of the runs table, below its column header, up to the logs panel.
+/// The lines of the runs table, below its column header, up to the selected run's training
+/// panel (its progress line) or the logs panel.
 fn runs_table(screen: &str) -> Vec<&str> {
     screen
         .lines()
         .skip_while(|l| !l.trim_start().starts_with("PID"))
         .skip(1)
-        .take_while(|l| !l.starts_with(" logs"))
+        .take_while(|l| !l.starts_with(" logs") && !l.starts_with(" step "))
         .collect()
+}
+
+/// The loss column of `pid`'s row (the table's `LOSS` column), when it shows a number.
+fn table_loss(screen: &str, pid: u32) -> Option<f64> {
+    let header = screen.lines().find(|l| l.trim_start().starts_with("PID"))?;
+    let column = header.find("LOSS")?;
+    let (row, _) = run_lines(screen, pid)?;
+    let cell: String = row
+        .chars()
+        .skip(header[..column].chars().count())
+        .take(8)
+        .collect();
+    cell.trim().parse().ok()
+}
+
+/// The loss chart's panel: its title row and the braille of its curves.
+fn chart_of(screen: &str, pid: u32) -> Option<String> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let title = lines
+        .iter()
+        .position(|l| l.starts_with(&format!(" loss · run {pid} ")))?;
+    let panel: Vec<&str> = lines[title..]
+        .iter()
+        .take_while(|l| !l.starts_with(" logs"))
+        .copied()
+        .collect();
+    let braille = panel
+        .iter()
+        .flat_map(|l| l.chars())
+        .filter(|c| ('\u{2801}'..='\u{28ff}').contains(c))
+        .count();
+    (braille >= 10).then(|| panel.join("\n"))
 }
 
 /// `▸ 12345   demo-triage …` → 12345 (the explanation lines under a run have no pid).
@@ -430,6 +463,21 @@ fn demo_hot_swaps_restarts_on_config_change_and_quits_cleanly() {
     });
     let up = session.started.elapsed();
 
+    // The cloud's training progress: a loss in the table, a progress line and a loss chart.
+    let screen = session.wait_for("a loss value and a loss chart", |s| {
+        table_loss(s, first).is_some() && chart_of(s, first).is_some()
+    });
+    let loss = table_loss(&screen, first).unwrap_or_default();
+    assert!(loss.is_finite() && loss > 0.0, "{loss}:\n{screen}");
+    assert!(
+        screen.contains(" step ") && screen.contains("/200 "),
+        "the progress line counts steps of the config's maxSteps:\n{screen}"
+    );
+    assert!(
+        !log_pane(&screen).iter().any(|l| l.contains("Started job")),
+        "the runner's job-id marker is not in the log:\n{screen}"
+    );
+
     // A callback edit: the same process hot-swaps and its new callbacks print.
     session.edit(
         "src/arkor/callbacks.ts",
@@ -509,6 +557,46 @@ fn demo_hot_swaps_restarts_on_config_change_and_quits_cleanly() {
     assert!(
         screen.contains(&format!(" logs · {second} ")),
         "the log pane follows the replacement:\n{screen}"
+    );
+    // Its chart draws the predecessor's curve beside its own, with the change as legend.
+    let screen = session.wait_for("the replacement's chart beside its predecessor's", |s| {
+        chart_of(s, second).is_some()
+    });
+    assert!(
+        screen.contains(&format!("before: {reason} (run {first})")),
+        "the legend names the change:\n{screen}"
+    );
+
+    // `?` then `q`: the help closes and nothing quits.
+    session.keys("?");
+    session.wait_for("the help overlay", |s| s.contains("q, Esc or ? closes"));
+    session.keys("q");
+    let screen = session.wait_for("the help closed", |s| !s.contains("q, Esc or ? closes"));
+    assert!(
+        !screen.contains("quitting") && running_pids(&screen).contains(&second),
+        "q in the help only closes it:\n{screen}"
+    );
+    // `X` then Esc: the kill is asked, Esc cancels it, the run lives on.
+    session.keys("X");
+    let screen = session.wait_for("the kill question", |s| {
+        s.contains(&format!("force-stop run {second}?"))
+    });
+    assert!(
+        screen.contains("SIGKILL now"),
+        "the cost is named:\n{screen}"
+    );
+    session.keys("Escape");
+    let screen = session.wait_for("the question cancelled", |s| {
+        s.contains(&format!("cancelled: force-stop run {second}?"))
+    });
+    assert!(
+        !screen.contains("SIGKILL now"),
+        "the box is gone:\n{screen}"
+    );
+    assert_eq!(
+        run_state(&screen, second).as_deref(),
+        Some("running"),
+        "the run lives:\n{screen}"
     );
 
     // Quit: the live run early-stops (for the quit, not for the old config change), then

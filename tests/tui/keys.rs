@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use arkor_tui::core::engine::{BuildStatus, Command, StartRunError};
-use arkor_tui::core::events::{EngineEvent, ExitStatus, RunOrigin, RunState};
+use arkor_tui::core::events::{EngineEvent, ExitStatus, NoticeLevel, RunInfo, RunOrigin, RunState};
 use arkor_tui::core::logs::{LogStore, LogStream};
+use arkor_tui::core::registry::ConfigChangePolicy;
 use arkor_tui::tui::app::QuitState;
 use arkor_tui::tui::keymap::{Focus, map_key, map_mouse};
 use arkor_tui::tui::{Action, App};
@@ -66,8 +67,10 @@ fn run_keys_send_engine_commands_for_the_selected_run() {
         press(&mut app, KeyCode::Char('r')),
         Some(Command::Rebuild)
     ));
+    // Runs are live: another one is another cloud job, so `s` asks first.
+    assert!(press(&mut app, KeyCode::Char('s')).is_none());
     assert!(matches!(
-        press(&mut app, KeyCode::Char('s')),
+        press(&mut app, KeyCode::Char('y')),
         Some(Command::StartRun {
             origin: RunOrigin::Engine,
             reply: None
@@ -80,8 +83,9 @@ fn run_keys_send_engine_commands_for_the_selected_run() {
             force: false
         })
     ));
+    assert!(press(&mut app, KeyCode::Char('X')).is_none());
     assert!(matches!(
-        press(&mut app, KeyCode::Char('X')),
+        press(&mut app, KeyCode::Enter),
         Some(Command::StopRun {
             pid: 41002,
             force: true
@@ -104,9 +108,127 @@ fn stopping_an_exited_run_sends_nothing_and_says_why() {
     press(&mut app, KeyCode::Char('k'));
     assert_eq!(app.selected, Some(41000));
     assert!(press(&mut app, KeyCode::Char('x')).is_none());
-    assert!(press(&mut app, KeyCode::Char('R')).is_none());
     let (_, message) = app.message.clone().expect("a message");
     assert!(message.contains("already exited"), "{message}");
+    assert!(press(&mut app, KeyCode::Char('X')).is_none());
+    assert!(app.confirm.is_none(), "nothing to kill, nothing to ask");
+}
+
+#[test]
+fn r_on_a_finished_run_starts_it_again() {
+    let mut app = two_live_runs();
+    press(&mut app, KeyCode::Up);
+    press(&mut app, KeyCode::Up);
+    assert_eq!(app.selected, Some(41000));
+    assert!(matches!(
+        press(&mut app, KeyCode::Char('R')),
+        Some(Command::RestartRun { pid: 41000 })
+    ));
+    let (_, message) = app.message.clone().expect("a message");
+    assert!(message.contains("starting run 41000 again"), "{message}");
+}
+
+#[test]
+fn costly_keys_ask_and_any_other_key_cancels() {
+    let mut app = two_live_runs();
+    for (costly, cost) in [('X', "SIGKILL now"), ('s', "already training")] {
+        // Esc, q or any other key cancels; nothing is sent and nothing quits.
+        for cancel in [KeyCode::Esc, KeyCode::Char('q'), KeyCode::Char('n')] {
+            assert!(press(&mut app, KeyCode::Char(costly)).is_none());
+            let confirm = app.confirm.as_ref().expect("a question");
+            assert!(
+                confirm.cost.iter().any(|c| c.contains(cost)),
+                "{costly}: {confirm:?}"
+            );
+            assert!(press(&mut app, cancel).is_none(), "{cancel:?}");
+            assert!(app.confirm.is_none());
+            assert_eq!(app.quit, QuitState::Running);
+        }
+    }
+}
+
+#[test]
+fn q_and_esc_close_the_help_and_only_the_main_view_quits() {
+    let mut app = two_live_runs();
+    for close in [KeyCode::Char('q'), KeyCode::Esc, KeyCode::Char('?')] {
+        assert!(press(&mut app, KeyCode::Char('?')).is_none());
+        assert!(app.help_open);
+        assert!(press(&mut app, close).is_none(), "{close:?}");
+        assert!(!app.help_open, "{close:?} closes the help");
+        assert_eq!(app.quit, QuitState::Running);
+    }
+    assert!(matches!(
+        press(&mut app, KeyCode::Char('q')),
+        Some(Command::Shutdown { force: false })
+    ));
+}
+
+#[test]
+fn o_cycles_the_config_change_policy() {
+    let mut app = two_live_runs();
+    for expected in [
+        ConfigChangePolicy::Ask,
+        ConfigChangePolicy::Hold,
+        ConfigChangePolicy::Restart,
+    ] {
+        match press(&mut app, KeyCode::Char('o')) {
+            Some(Command::SetConfigChangePolicy(policy)) => assert_eq!(policy, expected),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(app.on_config_change, expected);
+        let header = text(&draw(&mut app, 160, 20));
+        let header = header.lines().next().unwrap_or_default();
+        assert_eq!(
+            header.contains(&format!("config changes: {expected} (o)")),
+            expected != ConfigChangePolicy::Restart,
+            "{header}"
+        );
+    }
+}
+
+#[test]
+fn under_ask_a_held_change_asks_to_restart_and_a_revert_withdraws_the_question() {
+    let mut app = two_live_runs();
+    app.on_config_change = ConfigChangePolicy::Ask;
+    let behind = RunInfo {
+        pending_config: Some(vec![change("learningRate", Some("0.0002"), Some("0.0001"))]),
+        ..run(41002, RunState::Running)
+    };
+    app.apply_event(EngineEvent::Run(Arc::new(behind.clone())));
+    let confirm = app.confirm.as_ref().expect("asked");
+    assert_eq!(confirm.question, "config changed: restart now? (y/n)");
+    assert!(press(&mut app, KeyCode::Char('n')).is_none());
+    assert!(app.confirm.is_none());
+    // Asked again only when a new change comes, not on every event of the same run.
+    app.apply_event(EngineEvent::Run(Arc::new(behind.clone())));
+    assert!(app.confirm.is_none());
+    // Reverted, then changed again: asked again; yes restarts it.
+    app.apply_event(EngineEvent::Run(Arc::new(run(41002, RunState::Running))));
+    app.apply_event(EngineEvent::Run(Arc::new(behind.clone())));
+    assert!(matches!(
+        press(&mut app, KeyCode::Char('y')),
+        Some(Command::RestartRun { pid: 41002 })
+    ));
+    // A revert while the question is open withdraws it.
+    app.apply_event(EngineEvent::Run(Arc::new(run(41002, RunState::Running))));
+    app.apply_event(EngineEvent::Run(Arc::new(behind)));
+    assert!(app.confirm.is_some());
+    app.apply_event(EngineEvent::Run(Arc::new(run(41002, RunState::Running))));
+    assert!(app.confirm.is_none());
+}
+
+#[test]
+fn a_footer_message_about_a_run_goes_when_its_state_changes() {
+    let mut app = two_live_runs();
+    press(&mut app, KeyCode::Char('x'));
+    assert!(app.message.is_some());
+    app.apply_event(EngineEvent::Run(Arc::new(run(41001, RunState::HotSwapped))));
+    assert!(app.message.is_some(), "another run's change keeps it");
+    app.apply_event(EngineEvent::Run(Arc::new(run(
+        41002,
+        RunState::EarlyStopping,
+    ))));
+    assert_eq!(app.message, None);
 }
 
 #[test]
@@ -338,14 +460,16 @@ fn start_results_select_the_run_or_explain_the_failure() {
             .as_ref()
             .is_some_and(|(_, m)| m == "started run 41001")
     );
-    app.run_start_result(Err(StartRunError::NoSdk("/home/dev/demo".into())));
+    app.run_start_result(Err(StartRunError::NoSdk(
+        "the arkor SDK is not installed in /home/dev/demo (no node_modules/arkor): run `npm install` there".into(),
+    )));
     let (_, message) = app.message.clone().expect("message");
-    assert!(message.contains("npm install arkor"), "{message}");
+    assert!(message.contains("run `npm install`"), "{message}");
     assert!(
         app.timeline
             .entries()
             .back()
-            .is_some_and(|e| e.text.contains("npm install arkor"))
+            .is_some_and(|e| e.text.contains("npm install"))
     );
 }
 
@@ -436,4 +560,92 @@ fn help_scrolls_on_a_short_screen() {
         Some(41002),
         "j scrolled the help, not the runs"
     );
+}
+
+#[test]
+fn a_failed_run_and_an_engine_warning_reach_the_timeline_and_the_banner() {
+    let mut app = two_live_runs();
+    let failed = RunInfo {
+        failure: Some("exited with code 1: Error: dataset not found".into()),
+        ..exited(41002, ExitStatus::Code(1))
+    };
+    app.apply_event(EngineEvent::Run(Arc::new(failed)));
+    let (_, alert) = app.alert.clone().expect("a banner");
+    assert_eq!(
+        alert,
+        "run 41002 failed: exited with code 1: Error: dataset not found"
+    );
+    assert!(app.timeline.entries().iter().any(|e| {
+        e.text
+            .contains("41002 failed: exited with code 1: Error: dataset not found")
+    }));
+    let screen = text(&draw(&mut app, 80, 24));
+    assert!(screen.contains("! run 41002 failed"), "{screen}");
+    press(&mut app, KeyCode::Char('j'));
+    assert!(app.alert.is_none(), "a key dismisses it");
+
+    app.apply_event(EngineEvent::Notice {
+        level: NoticeLevel::Warn,
+        message: "run 41001: cancelled cloud job job-1 at http://127.0.0.1:9".into(),
+    });
+    let (_, alert) = app.alert.clone().expect("a banner");
+    assert!(alert.contains("cancelled cloud job job-1"), "{alert}");
+    app.apply_event(EngineEvent::Notice {
+        level: NoticeLevel::Info,
+        message: "edit src/arkor/trainer.ts".into(),
+    });
+    assert!(
+        app.alert.as_ref().is_some_and(|(_, a)| a.contains("job-1")),
+        "hints are no alert"
+    );
+}
+
+#[test]
+fn v_selects_log_lines_and_y_copies_just_those_as_plain_text() {
+    let mut app = two_live_runs();
+    app.log_view.rows = 10;
+    assert!(press(&mut app, KeyCode::Char('v')).is_none());
+    assert_eq!(app.focus, Focus::Logs);
+    press(&mut app, KeyCode::Up);
+    press(&mut app, KeyCode::Char('k'));
+    assert_eq!(
+        app.log_view.selection.map(|s| s.range()),
+        Some(97..=99),
+        "from the last line on screen, two up"
+    );
+    assert!(press(&mut app, KeyCode::Char('y')).is_none());
+    assert_eq!(
+        app.take_copies(),
+        vec!["line 97\nline 98\nline 99\n".to_string()]
+    );
+    assert!(app.log_view.selection.is_none());
+    let (_, message) = app.message.clone().expect("a message");
+    assert!(message.contains("copied 3 lines"), "{message}");
+
+    // Esc cancels a selection (and does not leave the log pane).
+    press(&mut app, KeyCode::Char('v'));
+    press(&mut app, KeyCode::Esc);
+    assert!(app.log_view.selection.is_none());
+    assert_eq!(app.focus, Focus::Logs);
+    press(&mut app, KeyCode::Char('y'));
+    assert!(
+        app.take_copies().is_empty(),
+        "nothing selected, nothing copied"
+    );
+}
+
+#[test]
+fn q_leaves_a_zoomed_pane_or_a_selection_instead_of_quitting() {
+    let mut app = two_live_runs();
+    press(&mut app, KeyCode::Char('z'));
+    assert!(app.zoomed);
+    assert!(press(&mut app, KeyCode::Char('q')).is_none());
+    assert!(!app.zoomed);
+    press(&mut app, KeyCode::Char('z'));
+    press(&mut app, KeyCode::Esc);
+    assert!(!app.zoomed);
+    press(&mut app, KeyCode::Char('v'));
+    assert!(press(&mut app, KeyCode::Char('q')).is_none());
+    assert!(app.log_view.selection.is_none());
+    assert_eq!(app.quit, QuitState::Running);
 }

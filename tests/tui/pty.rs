@@ -210,6 +210,16 @@ impl Tmux {
         assert_eq!(self.flag("mouse_any_flag"), "1", "mouse capture on");
     }
 
+    /// `q` (graceful, the banner shows), then `q` again (forced): the dashboard returns.
+    fn quit_twice(&self) {
+        self.keys("q");
+        self.wait_for("the quit banner", |t| {
+            t.screen().contains("quitting: 1 run early-stopping")
+        });
+        self.keys("q");
+        self.wait_for("the result", |t| read(&t.path("result")) == "ForceQuit");
+    }
+
     fn assert_terminal_restored(&self) {
         self.wait_for("the terminal modes to be restored", |t| {
             t.flag("alternate_on") == "0" && t.flag("mouse_any_flag") == "0"
@@ -249,12 +259,7 @@ fn read(path: &Path) -> String {
 fn quit_twice_in_a_real_terminal_restores_it() {
     let tmux = Tmux::start("quit");
     tmux.wait_for_dashboard();
-    tmux.keys("q");
-    tmux.wait_for("the quit banner", |t| {
-        t.screen().contains("quitting: 1 run early-stopping")
-    });
-    tmux.keys("q");
-    tmux.wait_for("the result", |t| read(&t.path("result")) == "ForceQuit");
+    tmux.quit_twice();
     tmux.assert_terminal_restored();
     tmux.assert_cooked_mode();
 }
@@ -303,4 +308,29 @@ fn a_run_ending_on_its_own_rings_the_bell_without_garbage_on_screen() {
     tmux.keys("q");
     tmux.wait_for("the result", |t| read(&t.path("result")) == "Quit");
     tmux.assert_terminal_restored();
+}
+
+#[test]
+fn a_resize_while_running_still_restores_the_terminal() {
+    let tmux = Tmux::start("quit");
+    tmux.wait_for_dashboard();
+    for (x, y) in [("60", "18"), ("120", "40"), ("80", "24")] {
+        let status = tmux
+            .cmd()
+            .args(["resize-window", "-x", x, "-y", y])
+            .status()
+            .expect("resize-window");
+        assert!(status.success(), "resize to {x}x{y}");
+        let width: usize = x.parse().expect("width");
+        tmux.wait_for("a frame at the new size", |t| {
+            let screen = t.screen();
+            let header = screen.lines().next().unwrap_or_default();
+            header.contains("arkor") && header.chars().count() <= width
+        });
+    }
+    assert_eq!(tmux.flag("alternate_on"), "1", "still the dashboard");
+    tmux.quit_twice();
+    tmux.assert_terminal_restored();
+    assert_eq!(tmux.flag("cursor_flag"), "1", "the cursor is shown again");
+    tmux.assert_cooked_mode();
 }

@@ -10,6 +10,8 @@ use arkor_tui::core::events::{
     RunInfo, RunState,
 };
 use arkor_tui::core::logs::{LogStore, LogStream};
+use arkor_tui::tui::keymap::Focus;
+use arkor_tui::tui::timeline::TimelineKind;
 use arkor_tui::tui::{Action, App, AppOptions};
 use ratatui::style::Color;
 
@@ -327,7 +329,7 @@ fn timeline_tells_what_happened() {
                     pid: 41001,
                     train_file: None,
                 }],
-                restart_targets: vec![],
+                ..DispatchOutcome::default()
             }),
         })),
     );
@@ -349,6 +351,7 @@ fn timeline_tells_what_happened() {
                     train_file: None,
                     forced_kill: None,
                 }],
+                ..DispatchOutcome::default()
             }),
         })),
     );
@@ -407,6 +410,50 @@ fn timeline_tells_what_happened() {
     assert!(screen.contains("41002 started (restart of 41001)"));
     assert!(screen.contains("41001 cloud job job-a029"));
     assert_eq!(app.selected, Some(41002), "selection follows the restart");
+
+    // Tab twice focuses the timeline; ↑ scrolls it back, End returns to the newest entry.
+    app.handle_action(Action::ToggleFocus);
+    app.handle_action(Action::ToggleFocus);
+    assert_eq!(app.focus, Focus::Timeline);
+    app.handle_action(Action::ScrollUp(2));
+    let scrolled = text(&draw(&mut app, 160, 24));
+    insta::assert_snapshot!("timeline_scrolled", scrolled);
+    assert!(scrolled.contains("timeline · 2 newer below"), "{scrolled}");
+    assert!(!scrolled.contains("inspector restarted"), "{scrolled}");
+    app.handle_action(Action::ScrollBottom);
+    let back = text(&draw(&mut app, 160, 24));
+    assert!(back.contains("inspector restarted"), "{back}");
+    app.handle_action(Action::FocusRuns);
+    assert_eq!(app.focus, Focus::Runs);
+}
+
+#[test]
+fn z_zooms_the_log_pane_to_the_full_screen() {
+    let (mut app, _logs) = log_app(200);
+    app.timeline
+        .push(at(1), TimelineKind::Info, "a timeline entry");
+    app.handle_action(Action::ToggleZoom);
+    let screen = text(&draw(&mut app, 80, 24));
+    insta::assert_snapshot!("log_zoomed", screen);
+    assert!(!screen.contains("PID"), "no runs table:\n{screen}");
+    assert!(!screen.contains("timeline"), "no timeline:\n{screen}");
+    assert!(screen.matches(" step ").count() >= 20, "{screen}");
+    app.handle_action(Action::ToggleZoom);
+    let screen = text(&draw(&mut app, 80, 24));
+    assert!(screen.contains("PID"), "{screen}");
+}
+
+#[test]
+fn a_confirmation_names_its_cost_over_the_dashboard() {
+    let mut app = app(
+        LogStore::new(),
+        snapshot(BuildStatus::Ok, runs_in_every_state()),
+    );
+    app.handle_action(Action::StopRun { force: true });
+    let screen = text(&draw(&mut app, 80, 24));
+    insta::assert_snapshot!("confirm_kill_80x24", screen);
+    assert!(screen.contains("SIGKILL now"), "{screen}");
+    assert!(screen.contains("y/Enter: kill it"), "{screen}");
 }
 
 #[test]
@@ -555,5 +602,91 @@ fn nothing_from_user_code_reaches_the_terminal_raw() {
     assert!(
         !shown.contains("[2J") && !shown.contains("52;c"),
         "escape sequences are removed whole, not shown as garbage:\n{shown}"
+    );
+}
+
+#[test]
+fn at_80x24_the_demo_instructions_stay_readable_whatever_happens() {
+    let logs = LogStore::new();
+    training_log(&logs, 41001, 50);
+    let mut app = App::new(
+        "/tmp/arkor-demo-1",
+        logs,
+        snapshot(BuildStatus::Ok, vec![run(41001, RunState::Running)]),
+        AppOptions {
+            instructions: vec![
+                "edit src/arkor/callbacks.ts → the run hot-swaps and keeps going".into(),
+                "edit learningRate in src/arkor/trainer.ts → early stop, then restart".into(),
+            ],
+            ..options(true)
+        },
+        at(300),
+    );
+    for i in 0..30 {
+        app.timeline.push(
+            at(i),
+            TimelineKind::Info,
+            format!("event {i} pushes older ones out"),
+        );
+    }
+    let screen = text(&draw(&mut app, 80, 24));
+    insta::assert_snapshot!("demo_80x24", screen);
+    assert!(
+        screen.contains("→ edit src/arkor/callbacks.ts → the run hot-swaps and keeps going"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("→ edit learningRate in src/arkor/trainer.ts → early stop, then restart"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("event 29"),
+        "the newest entry still shows:\n{screen}"
+    );
+}
+
+#[test]
+fn t_shows_each_line_s_time_and_c_says_the_log_was_cleared() {
+    let logs = LogStore::new();
+    training_log(&logs, 41001, 3);
+    let mut app = app(
+        logs.clone(),
+        snapshot(
+            BuildStatus::Ok,
+            vec![RunInfo {
+                log_file: Some("/home/dev/demo/.arkor/runs/20261202T091011Z-41001.log".into()),
+                ..run(41001, RunState::Running)
+            }],
+        ),
+    );
+    let screen = text(&draw(&mut app, 120, 20));
+    assert!(
+        screen.contains("· .arkor/runs/20261202T091011Z-41001.log"),
+        "the title names the file:\n{screen}"
+    );
+    app.handle_action(Action::ToggleTimestamps);
+    let stamped = text(&draw(&mut app, 120, 20));
+    let first = stamped
+        .lines()
+        .find(|l| l.contains("step    0"))
+        .expect("the first line");
+    let (time, _) = first.split_once(' ').expect("a time first");
+    assert!(
+        time.len() == 8 && time.as_bytes()[2] == b':' && time.as_bytes()[5] == b':',
+        "{first}"
+    );
+    app.handle_action(Action::ToggleTimestamps);
+    assert!(text(&draw(&mut app, 120, 20)).contains("\n✔ step    0"));
+
+    logs.clear(41001);
+    let cleared = text(&draw(&mut app, 120, 20));
+    assert!(cleared.contains("· cleared"), "{cleared}");
+    assert!(
+        !cleared.contains("dropped"),
+        "a clear is no drop:\n{cleared}"
+    );
+    assert!(
+        cleared.contains("log cleared · new output appears here"),
+        "{cleared}"
     );
 }

@@ -1,4 +1,4 @@
-// The runner's signal contract (SPEC §7): two-stage SIGTERM/SIGINT/SIGHUP shutdown and the
+// The runner's signal contract (docs/protocol.md §9): two-stage SIGTERM/SIGINT/SIGHUP shutdown and the
 // SIGUSR2 callback hot-reload. Strings and exit codes are the reference's, exactly.
 import { moduleCacheBustUrl } from "./cacheBust.mjs";
 import { hashJobConfig } from "./configHash.mjs";

@@ -23,7 +23,9 @@ mod procs;
 mod pty;
 mod report;
 mod stats;
+mod training_cloud;
 mod tui;
+mod tui_training;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,7 +64,7 @@ struct Args {
     #[arg(long)]
     mprocs: Option<PathBuf>,
     /// Measure only these groups (comma-separated): floors, stages, rebuild, signal, fanout,
-    /// idle, growth, ingest, flood, render, start, memory, job-events, faults.
+    /// idle, growth, ingest, flood, render, start, memory, job-events, training, faults.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }

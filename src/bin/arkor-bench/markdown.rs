@@ -143,6 +143,15 @@ const METHOD: &str = r#"## Method
   engine's own `build_duration` (its first file event → artifact published and inspected) and
   `inspect_duration`. "Plumbing" is the rest: raw event → dev bus minus the build loop's duration
   (thread hops notify → build loop → engine, dispatch, publish). The stages add up to the total.
+- **Growth**: for the 3-module project and 14 / 104 / 1,004 modules, save → `rebuild` end to end in
+  one session: `arkor tui --headless` as shipped (kept module graph), the same binary with
+  `ARKOR_TUI_INCREMENTAL=off` (every save a full one-shot build: the A/B), and the reference; then each
+  server's VmRSS (VmHWM). The split rows time Rolldown's own stage entry points (`Bundle::scan_modules`,
+  `bundle_generate`) on the build thread after a 60 ms pause: a one-shot full build, and a partial build
+  of the saved file on a kept bundler (its scan includes the merge into the snapshot and the copy of
+  every module's AST; the copy is timed once more on its own), the same partial build on the
+  multi-thread runtime, and the product's `Builder::rebuild`. "growth stages" is the stages method
+  above on the bigger project.
 - **save → signal**: one run started over `POST /api/train`; the harness stamps the write with
   CLOCK_REALTIME and reads the runner's SIGUSR2 stamp from the streamed body.
 - **Fan-out**: N SSE clients connected and past their replay, 2 live runs, one save per round; each
@@ -160,6 +169,15 @@ const METHOD: &str = r#"## Method
   with 10,000 coloured lines; "following frame" reuses the terminal after one new line. The 10 MB line:
   one run whose log is a single coloured line of 5 M two-byte characters, 120×40, alternately
   truncated and wrapped.
+- **Loss chart render**: the same 200×50 frame with the selected run's 10,000-step series (eval loss
+  every 25 steps, a checkpoint every 100, a hot-swap and a stop request marked), one new step before
+  each frame so the chart's data is read again every time.
+- **Training**: the dashboard on a copy of the project whose runs have a project scope, its cloud a
+  loopback stand-in that serves each job's event stream in the cloud's wire format: 1,000
+  `training.log` events/s (ten per 10 ms), silent (a ping every 15 s), or 100,000 steps at once.
+  CPU at 1,000 events/s is the dashboard's schedstat time with the events minus the same session
+  on a silent stream, alternated; keys as under flood; RSS once every replay was sent and the
+  dashboard has gone quiet.
 - **Start → first frame**: spawn of `arkor tui` in a 160×48 pty → the read that carries the header's
   title; the first build is reported separately (the header turns to "build ok").
 - **RSS**: VmRSS (VmHWM in parentheses) of the dashboard after every run has printed its lines. The

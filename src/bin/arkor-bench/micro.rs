@@ -18,6 +18,7 @@ use arkor_tui::core::hash;
 use arkor_tui::core::inspect::{Inspector, InspectorOptions};
 use arkor_tui::core::logs::{LogStore, LogStream};
 use arkor_tui::core::project::Project;
+use arkor_tui::core::stackmap::{SourceMaps, StackMapper};
 use arkor_tui::core::supervisor::{ChildEvent, SpawnSpec, Supervisor};
 use arkor_tui::server::{self, ServerConfig, TokenFile};
 use arkor_tui::tui::{Action, App, AppOptions};
@@ -63,6 +64,7 @@ pub async fn stages(
     let lib_project = Project::at(&project.root)?;
     let (engine, engine_done) = engine::start(EngineConfig {
         project: lib_project,
+        on_config_change: Default::default(),
         node: node.to_path_buf(),
         stop_timeout: Duration::from_secs(5),
         run_on_ready: false,
@@ -214,7 +216,7 @@ fn is_external(
     Box::pin(std::future::ready(Ok(external)))
 }
 
-fn bare_options(root: &Path) -> BundlerOptions {
+pub fn bare_options(root: &Path) -> BundlerOptions {
     BundlerOptions {
         input: Some(vec![InputItem {
             name: Some("index".into()),
@@ -367,10 +369,14 @@ pub struct IngestFigures {
 pub async fn ingest(emitter: &Path, cwd: &Path, lines: u64) -> anyhow::Result<IngestFigures> {
     let logs = LogStore::new();
     let (supervisor, mut events) = Supervisor::with_events(logs.clone());
+    // As for a real run: every line passes the stack mapper (these name no artifact, so each
+    // costs the mapper's substring check).
+    let mapper = StackMapper::new(&Project::at(cwd)?.out_file, None, SourceMaps::new());
     let spec = SpawnSpec::new(emitter, cwd)
         .arg("emit")
         .arg("--lines")
-        .arg(lines.to_string());
+        .arg(lines.to_string())
+        .stack_mapper(mapper);
     let started = Instant::now();
     let child = supervisor
         .spawn(spec, None)
@@ -424,26 +430,7 @@ pub fn render(lines: usize, frames: usize) -> anyhow::Result<(Samples, Samples)>
         (0..lines).map(|i| (LogStream::Stdout, crate::emit::sample_line(i as u64))),
     );
     let now = SystemTime::now();
-    let run = RunInfo {
-        trainer_name: Some("bench-trainer".into()),
-        job_id: Some("bench-job".into()),
-        config_hash: Some("996c886df5bc8d78".into()),
-        content_hash: Some("c0ffee1234567890".into()),
-        state: RunState::Running,
-        ..RunInfo::new(pid, RunOrigin::Engine, now)
-    };
-    let snapshot = EngineSnapshot {
-        status: BuildStatus::Ok,
-        runs: vec![Arc::new(run)],
-        ..EngineSnapshot::default()
-    };
-    let options = AppOptions {
-        server_url: Some("http://127.0.0.1:4000/".into()),
-        notifications: false,
-        colors: true,
-        ..AppOptions::default()
-    };
-    let mut app = App::new("~/bench", logs.clone(), snapshot, options, now);
+    let mut app = bench_app(logs.clone(), bench_run(pid, now), now);
     let mut full = Samples::new();
     let mut incremental = Samples::new();
     let mut steady = Terminal::new(TestBackend::new(200, 50))?;
@@ -468,6 +455,104 @@ pub fn render(lines: usize, frames: usize) -> anyhow::Result<(Samples, Samples)>
         }
     }
     Ok((full, incremental))
+}
+
+/// The running run the render figures draw.
+fn bench_run(pid: u32, now: SystemTime) -> RunInfo {
+    RunInfo {
+        trainer_name: Some("bench-trainer".into()),
+        job_id: Some("bench-job".into()),
+        config_hash: Some("996c886df5bc8d78".into()),
+        content_hash: Some("c0ffee1234567890".into()),
+        state: RunState::Running,
+        ..RunInfo::new(pid, RunOrigin::Engine, now)
+    }
+}
+
+/// A dashboard state with `run`, after a good build, at `now`.
+fn bench_app(logs: LogStore, run: RunInfo, now: SystemTime) -> App {
+    let snapshot = EngineSnapshot {
+        status: BuildStatus::Ok,
+        runs: vec![Arc::new(run)],
+        ..EngineSnapshot::default()
+    };
+    let options = AppOptions {
+        server_url: Some("http://127.0.0.1:4000/".into()),
+        notifications: false,
+        colors: true,
+        ..AppOptions::default()
+    };
+    App::new("~/bench", logs, snapshot, options, now)
+}
+
+/// A 200×50 frame whose selected run has a `steps`-step loss series (an eval loss every 25
+/// steps, a checkpoint every 100, a hot-swap and a stop request marked) and a short log:
+/// ms per fresh frame, which draws the runs table's training columns, the progress gauge and
+/// the braille chart from the run's bounded series.
+pub fn render_chart(steps: u64, frames: usize) -> anyhow::Result<Samples> {
+    use arkor_tui::core::cloud::job_events::{JobEvent, JobEventKind, TrainingLog};
+    use arkor_tui::core::training::{MarkerKind, RunMetrics, SharedMetrics};
+    let logs = LogStore::new();
+    let pid = 4242;
+    logs.push_many(
+        pid,
+        (0..200).map(|i| (LogStream::Stdout, crate::emit::sample_line(i))),
+    );
+    let now = SystemTime::now();
+    let metrics = SharedMetrics::new(RunMetrics::new(Some(steps * 2)));
+    metrics.write(|m| {
+        for step in 1..=steps {
+            let at = now - Duration::from_millis((steps - step) * 10);
+            let loss = 2.0 / (1.0 + step as f64 / 500.0) + 0.02 * (step as f64).sin();
+            m.apply_event(&JobEvent {
+                kind: JobEventKind::Log(TrainingLog {
+                    loss: Some(loss),
+                    eval_loss: (step % 25 == 0).then_some(loss + 0.1),
+                    learning_rate: Some(2e-4),
+                    ..TrainingLog::at_step(step)
+                }),
+                at,
+            });
+            if step % 100 == 0 {
+                m.apply_event(&JobEvent {
+                    kind: JobEventKind::CheckpointSaved { step },
+                    at,
+                });
+            }
+            if step == steps / 3 {
+                m.mark(MarkerKind::HotSwap, at);
+            }
+        }
+        m.mark(MarkerKind::EarlyStopRequested, now);
+    });
+    let run = RunInfo {
+        metrics,
+        ..bench_run(pid, now)
+    };
+    let mut app = bench_app(logs, run.clone(), now);
+    app.selected = Some(pid);
+    let mut full = Samples::new();
+    for i in 0..frames + 3 {
+        // A new step each frame: the chart's data is read again every time, as it is while
+        // a run trains.
+        run.metrics.write(|m| {
+            m.apply_event(&JobEvent {
+                kind: JobEventKind::Log(TrainingLog {
+                    loss: Some(0.5),
+                    ..TrainingLog::at_step(steps + 1 + i as u64)
+                }),
+                at: now,
+            })
+        });
+        let mut terminal = Terminal::new(TestBackend::new(200, 50))?;
+        let started = Instant::now();
+        terminal.draw(|f| arkor_tui::tui::render(&mut app, f))?;
+        let took = started.elapsed();
+        if i >= 3 {
+            full.push(ms(took));
+        }
+    }
+    Ok(full)
 }
 
 /// A 120×40 frame whose log holds one 10 MB line (5 M two-byte characters, coloured),

@@ -180,6 +180,15 @@ pub fn at_most(value: Option<f64>, limit: f64) -> Verdict {
     }
 }
 
+/// Verdict for key presses: a press never answered misses, else the p95 against 50 ms.
+pub fn key_latency_verdict(latency: &crate::stats::Samples, unanswered: usize) -> Verdict {
+    if unanswered > 0 {
+        Verdict::Miss(f64::INFINITY)
+    } else {
+        at_most(latency.p95(), 50.0)
+    }
+}
+
 /// Verdict for "value ≥ limit" (higher is better).
 pub fn at_least(value: Option<f64>, limit: f64) -> Verdict {
     match value {

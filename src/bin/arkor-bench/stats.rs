@@ -17,6 +17,11 @@ impl Samples {
         }
     }
 
+    /// Add every value of `other`.
+    pub fn extend(&mut self, other: &Samples) {
+        self.values.extend_from_slice(&other.values);
+    }
+
     pub fn len(&self) -> usize {
         self.values.len()
     }

@@ -17,11 +17,12 @@ const ROWS: u16 = 48;
 /// Text of the first frame (the header's title span).
 const FIRST_FRAME: &[u8] = b" arkor ";
 /// Text only the help overlay draws.
-const HELP_TEXT: &[u8] = b"Quit is deliberate";
+pub const HELP_TEXT: &[u8] = b"Quit is deliberate";
 /// The header once the first build is in.
 const BUILD_OK: &[u8] = b"build ok";
 
 /// What every dashboard session needs.
+#[derive(Clone)]
 pub struct TuiSetup {
     pub arkor: PathBuf,
     pub emitter: PathBuf,
@@ -31,8 +32,17 @@ pub struct TuiSetup {
 
 impl TuiSetup {
     fn spawn(&self, env: Vec<(String, String)>) -> anyhow::Result<(PtyApp, PathBuf)> {
+        let closed = format!("http://127.0.0.1:{}", fixture::free_port()?);
+        self.spawn_with_cloud(env, closed)
+    }
+
+    /// A dashboard whose cloud (credentials and `ARKOR_CLOUD_API_URL`) is `cloud`.
+    pub fn spawn_with_cloud(
+        &self,
+        env: Vec<(String, String)>,
+        cloud: String,
+    ) -> anyhow::Result<(PtyApp, PathBuf)> {
         let home = self.scratch.join(format!("home-{}", fixture::free_port()?));
-        let cloud = format!("http://127.0.0.1:{}", fixture::free_port()?);
         fixture::write_home(&home, &cloud)?;
         let port = fixture::free_port()?.to_string();
         let project = self.project.to_string_lossy().into_owned();
@@ -57,7 +67,7 @@ impl TuiSetup {
 
     /// Quit deliberately: `q` (runs early-stop; the bench runner exits at once), then a
     /// second `q` if it is still up.
-    fn quit(mut app: PtyApp) {
+    pub fn quit(mut app: PtyApp) {
         let _ = app.send(b"q");
         std::thread::sleep(Duration::from_millis(300));
         if !app.exited() {
@@ -97,12 +107,13 @@ pub fn start_to_first_frame(setup: &TuiSetup, runs: usize) -> anyhow::Result<Sta
 }
 
 /// Start `runs` engine-owned runs with the `s` key; wait for each to report its job.
-fn start_runs(app: &mut PtyApp, runs: usize) -> anyhow::Result<()> {
+pub fn start_runs(app: &mut PtyApp, runs: usize) -> anyhow::Result<()> {
     app.wait_for(BUILD_OK, 0, Duration::from_secs(30))
         .context("the first build never finished")?;
-    for _ in 0..runs {
+    for started in 0..runs {
         let from = app.mark();
-        app.send(b"s")?;
+        // With a run live, `s` asks first (another run is another cloud job): `y` confirms.
+        app.send(if started == 0 { b"s" } else { b"sy" })?;
         app.wait_for(b"bench-", from, Duration::from_secs(20))
             .context("a started run never showed its job")?;
     }

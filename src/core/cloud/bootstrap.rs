@@ -1,5 +1,5 @@
-//! Signing in without credentials: the start-up sign-in of SPEC §12.10 and the lazy,
-//! single-flight anonymous mint of SPEC §12.0.
+//! Signing in without credentials: the start-up sign-in of docs/protocol.md §16 and the lazy,
+//! single-flight anonymous mint of docs/protocol.md §14.1.
 
 use std::path::{Path, PathBuf};
 
@@ -228,7 +228,7 @@ pub enum StartupError {
     Session(#[from] SessionError),
 }
 
-/// SPEC §12.10: without credentials, fetch the CLI config, sign in anonymously and
+/// docs/protocol.md §16: without credentials, fetch the CLI config, sign in anonymously and
 /// persist. Failure policy: an unreachable sign-in after a config answer is deferred; an
 /// unreachable cloud (config failed too) fails; a 4xx with OAuth available fails with the
 /// `arkor login --oauth` hint (body not echoed); 5xx, schema, write and URL errors fail.

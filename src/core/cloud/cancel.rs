@@ -1,4 +1,4 @@
-//! The cloud job cancel behind "Stop" (SPEC §12.11), shared by every stop path: the TUI
+//! The cloud job cancel behind "Stop" (docs/protocol.md §12), shared by every stop path: the TUI
 //! stop key, quit, SIGINT and an abandoned `/api/train` body.
 //!
 //! Capture a [`CancelSnapshot`] when the child is spawned, keep it with the run, and call

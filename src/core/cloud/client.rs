@@ -1,6 +1,6 @@
 //! The HTTP client for the cloud API (reqwest + rustls). Every call carries
 //! `X-Arkor-Client: arkor/<sdk version>` and, when signed in, `Authorization: Bearer`.
-//! Errors are typed so each route can map them as SPEC §12 says (and, deliberately better
+//! Errors are typed so each route can map them as docs/protocol.md §14 says (and, deliberately better
 //! than the reference, report an unreachable cloud as such instead of a bare 500).
 
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CloudError {
-    /// The cloud answered with a non-2xx status; `message` follows SPEC §12.0.
+    /// The cloud answered with a non-2xx status; `message` follows docs/protocol.md §14.1.
     #[error("{message}")]
     Api { status: u16, message: String },
     /// No answer: connection refused, DNS, TLS, timeout, a body cut short.
@@ -43,7 +43,7 @@ pub struct DeprecationNotice {
 }
 
 impl DeprecationNotice {
-    /// SPEC §12.0: message = the quoted text of a `NNN - "text"` Warning, else the raw
+    /// docs/protocol.md §14.1: message = the quoted text of a `NNN - "text"` Warning, else the raw
     /// Warning, else a default line; plus Sunset.
     pub fn from_headers(headers: &HeaderMap, sdk_version: &str) -> Option<Self> {
         let deprecated = headers
@@ -379,7 +379,7 @@ impl CloudClient {
         Ok(())
     }
 
-    /// SPEC §12.0 upstream error message: 426 → the upgrade hint; else the body's `error`
+    /// docs/protocol.md §14.1 upstream error message: 426 → the upgrade hint; else the body's `error`
     /// (or `message`) when a non-empty string; else the raw text; else `cloud-api <status>`.
     pub async fn api_error(&self, response: reqwest::Response) -> CloudError {
         let status = response.status().as_u16();

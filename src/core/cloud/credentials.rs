@@ -1,4 +1,4 @@
-//! `~/.arkor/credentials.json`, read and written exactly as the SDK does (SPEC §12.8).
+//! `~/.arkor/credentials.json`, read and written exactly as the SDK does (docs/protocol.md §15).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -84,7 +84,7 @@ impl Credentials {
         }
     }
 
-    /// SPEC §12.0 `isOrgUsableFor`: anonymous credentials may only use their own org;
+    /// docs/protocol.md §14.1 `isOrgUsableFor`: anonymous credentials may only use their own org;
     /// OAuth credentials accept any org.
     pub fn can_use_org(&self, org_slug: &str) -> bool {
         match self {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::credentials::{self, Credentials};
 
-/// Where the production cloud API lives (SPEC §12.8).
+/// Where the production cloud API lives (docs/protocol.md §15).
 pub const PRODUCTION_API_URL: &str = "https://api.arkor.ai";
 /// The environment variable that overrides the cloud API base URL, even when empty.
 pub const CLOUD_API_URL_ENV: &str = "ARKOR_CLOUD_API_URL";
@@ -41,7 +41,7 @@ impl CloudEnv {
         credentials::credentials_path(&self.home)
     }
 
-    /// SPEC §12.8: the env override wins (even when empty), then the credentials' own URL
+    /// docs/protocol.md §15: the env override wins (even when empty), then the credentials' own URL
     /// when it is a string (even empty), then production. Trailing `/` are stripped.
     pub fn base_url_for(&self, credentials: Option<&Credentials>) -> String {
         if let Some(url) = &self.cloud_api_url_override {
@@ -80,5 +80,5 @@ pub fn installed_sdk_version(project_root: &Path) -> String {
         .unwrap_or_else(|| CONTRACT_SDK_VERSION.to_owned())
 }
 
-/// The reference SDK version (branch eng-615) whose behaviour SPEC §12 restates.
+/// The reference SDK version (branch eng-615) whose behaviour docs/protocol.md §14 restates.
 pub const CONTRACT_SDK_VERSION: &str = "0.0.3-alpha.1";

@@ -1,8 +1,9 @@
-//! Cloud side of arkor: credentials and project state as the SDK keeps them, the
-//! HTTP client for the cloud API, start-up / lazy anonymous sign-in, project bootstrap, a
-//! project's shared access ([`ProjectCloud`]: identity, scope rules, once-only notices), the
-//! typed calls (jobs, chat, deployments with their body checks), the spawn-time identity of
-//! a run, the cloud job cancel behind "Stop" and the follower of a job's event stream.
+//! Cloud side of arkor (docs/protocol.md §14): credentials and project state as the SDK keeps
+//! them, the HTTP client for the cloud API, start-up / lazy anonymous sign-in, project
+//! bootstrap, a project's shared access ([`ProjectCloud`]: identity, scope rules, once-only
+//! notices), the typed calls (jobs, chat, deployments with their body checks), the spawn-time
+//! identity of a run, the cloud job cancel behind "Stop" and the follower of a job's event
+//! stream.
 //!
 //! Nothing here reads process-global state implicitly: the home directory and the
 //! `ARKOR_CLOUD_API_URL` override travel in a [`CloudEnv`], so tests (and several projects

@@ -58,7 +58,7 @@ pub fn bootstrap_name_and_slug(project_root: &Path) -> (String, String) {
     (name, slug)
 }
 
-/// SPEC §12.7 `ensureProjectState`: a usable state is returned as is; a stale anonymous one
+/// docs/protocol.md §15.4 `ensureProjectState`: a usable state is returned as is; a stale anonymous one
 /// is an error (never overwritten); no state + OAuth is an error; no state + anonymous
 /// creates the cloud project (reusing the slug's project on a 409) and writes the state.
 pub async fn ensure_project_state(

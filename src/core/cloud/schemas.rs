@@ -1,5 +1,5 @@
 //! The local checks on deployment request bodies and the decoding of the cloud's
-//! deployment envelopes (SPEC §12.6), following the SDK's zod schemas: issues are listed
+//! deployment envelopes (docs/protocol.md §14.7), following the SDK's zod schemas: issues are listed
 //! as `path: message`, unknown request keys are kept, unknown envelope keys are dropped,
 //! unknown item fields are kept, and `plaintext` never leaves a list-keys answer.
 

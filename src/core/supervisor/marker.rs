@@ -1,4 +1,4 @@
-//! Finds the runner's job-id marker in a child's stdout (SPEC §7, §10.12–14, §12.11).
+//! Finds the runner's job-id marker in a child's stdout (docs/protocol.md §9, D12–D14, §12).
 //!
 //! The runner prints `[arkor:<nonce>] Started job <id>` once the cloud job exists. The
 //! parent matches `\[arkor:<nonce>\] Started job (\S+)$` per line: not anchored at the line
@@ -26,6 +26,11 @@ impl MarkerScanner {
             partial: Vec::new(),
             done: false,
         }
+    }
+
+    /// The whole marker text for job `id`, as it stood in the output.
+    pub fn marker_for(&self, id: &str) -> String {
+        format!("{}{id}", String::from_utf8_lossy(&self.prefix))
     }
 
     /// True once the marker was found (later input is ignored).

@@ -85,6 +85,9 @@ pub struct RunMetrics {
     health: Option<StreamHealth>,
     stream_end: Option<FollowEnd>,
     outcome: Option<RunOutcome>,
+    /// Counts every change a chart or a table would show, so a reader can tell that what it
+    /// drew last is still current without comparing series.
+    revision: u64,
 }
 
 impl RunMetrics {
@@ -98,6 +101,12 @@ impl RunMetrics {
 
     pub fn set_max_steps(&mut self, max_steps: Option<u64>) {
         self.max_steps = max_steps;
+        self.revision += 1;
+    }
+
+    /// Changes so far (see the field): equal revisions of one run's metrics draw the same.
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     /// Take in one update of the run's follower.
@@ -105,6 +114,9 @@ impl RunMetrics {
         match update {
             FollowerUpdate::Events(batch) => {
                 self.malformed_frames += u64::from(batch.malformed);
+                if batch.malformed > 0 {
+                    self.revision += 1;
+                }
                 let new = batch
                     .events
                     .into_iter()
@@ -157,6 +169,7 @@ impl RunMetrics {
                 self.latest_step = Some(self.latest_step.map_or(step, |s| s.max(step)));
             }
             self.last_event_at = Some(event.at);
+            self.revision += 1;
         }
         new
     }
@@ -176,10 +189,12 @@ impl RunMetrics {
             step: self.latest_step,
             at,
         });
+        self.revision += 1;
     }
 
     pub fn progress(&self) -> Progress {
-        let over = self.verdict.is_some();
+        // A run with an outcome trains no more: no speed, no ETA.
+        let over = self.verdict.is_some() || self.outcome.is_some();
         Progress {
             step: self.latest_step,
             max_steps: self.max_steps,
@@ -189,7 +204,7 @@ impl RunMetrics {
             epoch: self.epoch,
             samples_per_second: self.samples_per_second,
             last_checkpoint: self.checkpoints.latest(),
-            steps_per_second: self.rate.per_second(),
+            steps_per_second: self.rate.per_second().filter(|_| self.outcome.is_none()),
             eta: self
                 .max_steps
                 .filter(|_| !over)
@@ -252,6 +267,7 @@ impl RunMetrics {
     /// Settle the run's outcome with the numbers it ended on. The engine decides the
     /// kind; a later call replaces an earlier one (a kill that turns out to be a restart).
     pub fn conclude(&mut self, kind: OutcomeKind) -> &RunOutcome {
+        self.revision += 1;
         self.outcome.insert(RunOutcome {
             kind,
             last: self.final_metrics(),

@@ -11,8 +11,10 @@ pub mod metrics;
 pub mod outcome;
 pub mod rate;
 pub mod series;
+pub mod shared;
 
 pub use marks::{Marker, MarkerKind};
 pub use metrics::{Applied, Progress, RunMetrics, max_steps_in_config};
 pub use outcome::{CloudVerdict, FinalMetrics, OutcomeKind, RunOutcome};
 pub use series::{Bucket, MinMaxSeries, Point};
+pub use shared::SharedMetrics;

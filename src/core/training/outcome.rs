@@ -2,6 +2,9 @@
 //! whether the user asked for the stop, or a restart replaced the run); the cloud's own
 //! verdict, when the stream delivered one, is an input to that decision.
 
+use serde::Serialize;
+use serde::ser::SerializeMap;
+
 use crate::core::events::ExitStatus;
 
 /// What the cloud said about the job's end.
@@ -86,11 +89,57 @@ impl RunOutcome {
         line
     }
 
+    /// The kind's name on the wire (`--json`): `completed`, `stoppedAtCheckpoint`,
+    /// `replaced`, `failed`, `killed`, `exited`.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            OutcomeKind::Completed => "completed",
+            OutcomeKind::StoppedAtCheckpoint { .. } => "stoppedAtCheckpoint",
+            OutcomeKind::Replaced { .. } => "replaced",
+            OutcomeKind::Failed { .. } => "failed",
+            OutcomeKind::Killed { .. } => "killed",
+            OutcomeKind::Exited { .. } => "exited",
+        }
+    }
+
     pub fn is_success(&self) -> bool {
         matches!(
             self.kind,
             OutcomeKind::Completed | OutcomeKind::StoppedAtCheckpoint { .. }
         )
+    }
+}
+
+/// `{"kind", "step", "loss", "evalLoss", <the kind's own fields>, "text"}`, with the kind's
+/// fields `checkpointStep`, `successorPid`, `error`, or `exit` (`{"code": N}` /
+/// `{"signal": N}`).
+impl Serialize for RunOutcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("kind", self.kind_name())?;
+        map.serialize_entry("step", &self.last.step)?;
+        map.serialize_entry("loss", &self.last.loss)?;
+        map.serialize_entry("evalLoss", &self.last.eval_loss)?;
+        match &self.kind {
+            OutcomeKind::Completed => {}
+            OutcomeKind::StoppedAtCheckpoint { checkpoint_step } => {
+                map.serialize_entry("checkpointStep", checkpoint_step)?;
+            }
+            OutcomeKind::Replaced { successor_pid } => {
+                map.serialize_entry("successorPid", successor_pid)?;
+            }
+            OutcomeKind::Failed { error, step } => {
+                map.serialize_entry("error", error)?;
+                if step.is_some() {
+                    map.serialize_entry("failedAtStep", step)?;
+                }
+            }
+            OutcomeKind::Killed { status } | OutcomeKind::Exited { status } => {
+                map.serialize_entry("exit", status)?;
+            }
+        }
+        map.serialize_entry("text", &self.describe())?;
+        map.end()
     }
 }
 
@@ -145,5 +194,31 @@ mod tests {
         };
         assert_eq!(killed.describe(), "killed by SIGKILL");
         assert!(!killed.is_success());
+    }
+
+    #[test]
+    fn the_json_names_the_kind_the_numbers_and_the_sentence() {
+        let failed = RunOutcome {
+            kind: OutcomeKind::Failed {
+                error: "OOM".into(),
+                step: Some(7),
+            },
+            last: last(7, 0.5),
+        };
+        assert_eq!(
+            serde_json::to_value(&failed).expect("json"),
+            serde_json::json!({"kind": "failed", "step": 7, "loss": 0.5, "evalLoss": null,
+                "error": "OOM", "failedAtStep": 7, "text": "failed at step 7, loss 0.5000 (OOM)"})
+        );
+        let killed = RunOutcome {
+            kind: OutcomeKind::Killed {
+                status: ExitStatus::Signal(9),
+            },
+            last: FinalMetrics::default(),
+        };
+        assert_eq!(
+            serde_json::to_value(&killed).expect("json")["exit"],
+            serde_json::json!({"signal": 9})
+        );
     }
 }

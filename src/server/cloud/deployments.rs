@@ -1,4 +1,4 @@
-//! `/api/deployments…` → `/v1/endpoints…` (SPEC §12.6): local body checks first, then scope
+//! `/api/deployments…` → `/v1/endpoints…` (docs/protocol.md §14.7): local body checks first, then scope
 //! and credentials, then the decoded upstream call. Success is always 200 with the decoded
 //! envelope; errors are `{"error"}` with the upstream status.
 

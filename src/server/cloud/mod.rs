@@ -1,7 +1,7 @@
-//! The cloud routes of the Studio (SPEC §12): `/api/credentials`, `/api/me`, `/api/jobs`,
+//! The cloud routes of the Studio (docs/protocol.md §14): `/api/credentials`, `/api/me`, `/api/jobs`,
 //! `/api/jobs/{id}/events`, `/api/inference/chat` and the `/api/deployments…` family.
 //!
-//! [`router`] is mounted by the server under its Host and token guards (SPEC §5); the
+//! [`router`] is mounted by the server under its Host and token guards (docs/protocol.md §6); the
 //! routes assume those already ran. Every upstream call resolves the credentials once
 //! (minting an anonymous identity on first use, once), derives the base URL from them, and
 //! identifies as the installed SDK.
@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! let env = CloudEnv::from_process().context("no home directory")?;
-//! // At start, before serving (SPEC §12.10): print `outcome.message()` when Some.
+//! // At start, before serving (docs/protocol.md §16): print `outcome.message()` when Some.
 //! let outcome = core::cloud::bootstrap::sign_in_for_project(&project.root, &env).await?;
 //! let mut options = CloudOptions::new(&project.root, env);
 //! options.notices = Arc::new(move |level, message| { /* publish EngineEvent::Notice */ });
@@ -82,7 +82,7 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     json_response(status, &serde_json::json!({ "error": message }))
 }
 
-/// SPEC §12.0 maps a failed credential resolution to a bare 500; arkor tui answers JSON
+/// docs/protocol.md §14.1 maps a failed credential resolution to a bare 500; arkor tui answers JSON
 /// the SPA can show, and 502 when the failure is an unreachable cloud.
 fn session_error_response(ctx: &CloudContext, error: &SessionError) -> Response {
     match error {

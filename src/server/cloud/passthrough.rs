@@ -1,5 +1,5 @@
 //! Routes that pass the cloud's answer through: status and body unvalidated, only the
-//! headers SPEC §12 lists (SPEC §12.1–12.5).
+//! headers docs/protocol.md §14 lists (docs/protocol.md §14.2–§14.6).
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -89,7 +89,7 @@ async fn forward(
     response
 }
 
-/// GET /api/credentials (SPEC §12.1).
+/// GET /api/credentials (docs/protocol.md §14.2).
 pub(super) async fn credentials(State(ctx): State<CloudContext>) -> Response {
     let creds = match ctx.credentials().await {
         Ok(c) => c,
@@ -112,7 +112,7 @@ pub(super) async fn credentials(State(ctx): State<CloudContext>) -> Response {
     )
 }
 
-/// GET /api/me (SPEC §12.2).
+/// GET /api/me (docs/protocol.md §14.3).
 pub(super) async fn me(State(ctx): State<CloudContext>) -> Response {
     let creds = match ctx.credentials().await {
         Ok(c) => c,
@@ -128,8 +128,8 @@ pub(super) async fn me(State(ctx): State<CloudContext>) -> Response {
     .await
 }
 
-/// GET /api/jobs (SPEC §12.3): no state (or a stale one) → empty list without touching
-/// credentials.
+/// GET /api/jobs (docs/protocol.md §14.4): no state (or a stale one) → empty list without
+/// touching credentials.
 pub(super) async fn jobs(State(ctx): State<CloudContext>) -> Response {
     let Scoped { client, scope, .. } = match ctx.existing_scope().await {
         Ok(scoped) => scoped,
@@ -140,7 +140,7 @@ pub(super) async fn jobs(State(ctx): State<CloudContext>) -> Response {
     forward(&ctx, &client, request, Reply::BufferedJson).await
 }
 
-/// GET /api/jobs/{id}/events (SPEC §12.4): the job's event stream, streamed through.
+/// GET /api/jobs/{id}/events (docs/protocol.md §14.5): the job's event stream, streamed through.
 pub(super) async fn job_events(
     State(ctx): State<CloudContext>,
     Path(id): Path<String>,
@@ -156,7 +156,7 @@ pub(super) async fn job_events(
     forward(&ctx, &client, request, Reply::EventStream).await
 }
 
-/// POST /api/inference/chat (SPEC §12.5): bootstrap the project for an anonymous user,
+/// POST /api/inference/chat (docs/protocol.md §14.6): bootstrap the project for an anonymous user,
 /// then forward the body unchanged and stream the answer back.
 pub(super) async fn chat(State(ctx): State<CloudContext>, body: Body) -> Response {
     let Scoped { client, scope, .. } = match ctx.bootstrap_scope().await {
@@ -174,7 +174,7 @@ pub(super) async fn chat(State(ctx): State<CloudContext>, body: Body) -> Respons
             return json_error(StatusCode::INTERNAL_SERVER_ERROR, &other.to_string());
         }
     };
-    // No size limit and no validation: the cloud decides (SPEC §12.5).
+    // No size limit and no validation: the cloud decides (docs/protocol.md §14.6).
     let raw: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),

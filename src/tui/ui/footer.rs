@@ -74,11 +74,34 @@ pub fn render_search(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 pub fn banner_visible(app: &App) -> bool {
+    quitting(app) || app.alert.is_some()
+}
+
+fn quitting(app: &App) -> bool {
     app.quit != QuitState::Running || app.shutting_down
+}
+
+/// What went wrong on its own (a failed run, a cloud cancel), until the next key.
+fn render_alert(app: &App, frame: &mut Frame, area: Rect) {
+    let Some((level, text)) = &app.alert else {
+        return;
+    };
+    let style = match level {
+        NoticeLevel::Error => app.theme.error(),
+        _ => app.theme.warn(),
+    };
+    let text = crate::tui::ui::fit(
+        &format!(" ! {} · any key dismisses", printable(text)),
+        usize::from(area.width),
+    );
+    frame.render_widget(Paragraph::new(Span::styled(text, style)), area);
 }
 
 /// The quit countdown, so nobody wonders what happens to their jobs.
 pub fn render_banner(app: &mut App, frame: &mut Frame, area: Rect) {
+    if !quitting(app) {
+        return render_alert(app, frame, area);
+    }
     let theme = app.theme;
     let live = app.live_runs();
     let stopping = app

@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::core::engine::BuildStatus;
+use crate::core::registry::ConfigChangePolicy;
 use crate::tui::app::App;
 use crate::tui::format;
 use crate::tui::ui::{Part, fit_parts, printable};
@@ -53,6 +54,19 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             spans.push(Span::raw(format!(" #{}", format::short(hash, 8))));
         }
         parts.push(Part { spans, rank: 4 });
+    }
+    // A policy other than the default changes what a save does: say so while it holds.
+    if app.on_config_change != ConfigChangePolicy::Restart {
+        parts.push(Part {
+            spans: vec![
+                sep(),
+                Span::styled(
+                    format!("config changes: {} (o)", app.on_config_change),
+                    theme.warn(),
+                ),
+            ],
+            rank: 1,
+        });
     }
     // The Studio URL before the trainer details: it is what a user needs to copy.
     if let Some(url) = &app.options.server_url {

@@ -1,7 +1,7 @@
 //! The `?` overlay: every key, from the same table the keymap uses.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
@@ -43,12 +43,7 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     let height = area
         .height
         .min(u16::try_from(lines.len() + 2).unwrap_or(u16::MAX));
-    let [row] = Layout::vertical([Constraint::Length(height)])
-        .flex(Flex::Center)
-        .areas(area);
-    let [popup] = Layout::horizontal([Constraint::Length(width)])
-        .flex(Flex::Center)
-        .areas(row);
+    let popup = crate::tui::popup::centered(area, width, height);
     // On a short screen the list scrolls (↑↓ j k); the title says when more is hidden.
     let visible = usize::from(popup.height.saturating_sub(2));
     let max_scroll = lines.len().saturating_sub(visible);
@@ -62,7 +57,7 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     let block = Block::bordered()
         .border_style(theme.border(true))
         .title(Span::styled(
-            format!(" keys · {more}? or Esc closes "),
+            format!(" keys · {more}q, Esc or ? closes "),
             theme.title(),
         ));
     let lines: Vec<Line> = lines.into_iter().skip(scroll).collect();

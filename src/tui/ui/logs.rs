@@ -6,11 +6,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use crate::core::logs::LogStream;
-use crate::tui::ansi;
 use crate::tui::app::App;
 use crate::tui::keymap::Focus;
 use crate::tui::logview::{LogBounds, layout_rows};
 use crate::tui::ui::{MIN_FRAME_INTERVAL, Part, animate_within, fit_parts, printable};
+use crate::tui::{ansi, format};
 
 /// Lines a frame searches at most; a flood is searched over several frames so keys stay fast.
 const SEARCH_SCAN_PER_FRAME: usize = 5_000;
@@ -87,11 +87,34 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
             )],
         ));
     }
-    if bounds.dropped > 0 {
+    if let Some(selection) = app.log_view.selection {
+        let count = selection.range().count();
+        title.push(Part::new(
+            0,
+            vec![Span::styled(
+                format!("· {count} selected (y copies, Esc cancels) "),
+                theme.info(),
+            )],
+        ));
+    }
+    if bounds.cleared > 0 {
+        title.push(Part::new(2, vec![Span::styled("· cleared ", theme.info())]));
+    }
+    let evicted = bounds.dropped - bounds.cleared;
+    if evicted > 0 {
         title.push(Part::new(
             5,
+            vec![Span::styled(format!("({evicted} dropped) "), theme.dim())],
+        ));
+    }
+    if let Some(file) = app.selected_run().and_then(|r| r.log_file.as_deref()) {
+        // Relative to the project, which the header names.
+        let file = file.to_string_lossy();
+        let shown = file.rfind(".arkor/").map_or(&*file, |i| &file[i..]);
+        title.push(Part::new(
+            6,
             vec![Span::styled(
-                format!("({} dropped) ", bounds.dropped),
+                format!("· {} ", printable(shown)),
                 theme.dim(),
             )],
         ));
@@ -133,7 +156,7 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     if raw.is_empty() {
         let hint = match app.selected {
             None => "select a run to see its output",
-            Some(_) if bounds.dropped > 0 => "log cleared · new output appears here",
+            Some(_) if bounds.cleared > 0 => "log cleared · new output appears here",
             Some(_) => "no output yet",
         };
         frame.render_widget(Paragraph::new(Span::styled(hint, theme.dim())), inner);
@@ -141,11 +164,22 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     }
     // A 10 MB line without a newline is kept by the store; only what can show is parsed.
     let parse_limit = usize::from(inner.width) * usize::from(inner.height) * 8 + 256;
+    let offset = app.options.utc_offset_secs;
+    let selected = app.log_view.selection.map(|s| s.range());
     let parsed: Vec<_> = raw
         .iter()
         .map(|line| {
-            let mut parsed = ansi::parse(visible_prefix(&line.text, parse_limit), theme.colors);
-            if line.stream == LogStream::System {
+            let text = visible_prefix(&line.text, parse_limit);
+            let mut parsed = if app.log_view.timestamps {
+                let stamped = format!("{} {text}", format::clock_time(line.at, offset));
+                ansi::parse(&stamped, theme.colors)
+            } else {
+                ansi::parse(text, theme.colors)
+            };
+            if selected.as_ref().is_some_and(|r| r.contains(&line.seq)) {
+                // Lines picked for copying (`v`) stand out whole.
+                parsed.runs = vec![(0, theme.selected())];
+            } else if line.stream == LogStream::System {
                 // arkor's own lines (spawned, signalled, exited) read apart from the child's.
                 parsed.runs = vec![(0, theme.system_line())];
             }

@@ -1,11 +1,13 @@
 //! Drawing: the screen layout and one module per panel. Everything here is a pure function of
 //! the App (and its clock), so the same state always draws the same screen.
 
+mod chart;
 mod error;
 mod footer;
 mod header;
 mod help;
 mod logs;
+mod progress;
 mod runs;
 mod timeline;
 
@@ -43,7 +45,11 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     let fixed = 1 + banner_rows + error_rows + search_rows + 1;
     let rest = area.height.saturating_sub(fixed);
     // The runs table may take up to 3/5 of the space; the log pane keeps the rest.
-    let runs_rows = runs::wanted_rows(app).min((rest * 3 / 5).max(2.min(rest)));
+    let runs_rows = if app.zoomed {
+        0
+    } else {
+        runs::wanted_rows(app).min((rest * 3 / 5).max(2.min(rest)))
+    };
     let [
         header_area,
         banner_area,
@@ -70,8 +76,25 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     if error_rows > 0 {
         error::render(app, frame, error_area);
     }
-    runs::render(app, frame, runs_area);
-    let (logs_area, timeline_area) = split_body(body_area, !app.timeline.is_empty());
+    if runs_rows > 0 {
+        runs::render(app, frame, runs_area);
+    }
+    let training_rows = if app.zoomed {
+        0
+    } else {
+        chart::wanted_rows(app, body_area.height)
+    };
+    let [training_area, body_area] =
+        Layout::vertical([Constraint::Length(training_rows), Constraint::Fill(1)]).areas(body_area);
+    if training_rows > 0 {
+        chart::render(app, frame, training_area);
+    }
+    let pinned = u16::try_from(app.options.instructions.len()).unwrap_or(u16::MAX);
+    let (logs_area, timeline_area) = split_body(
+        body_area,
+        (!app.timeline.is_empty() || pinned > 0) && !app.zoomed,
+        pinned,
+    );
     logs::render(app, frame, logs_area);
     if let Some(timeline_area) = timeline_area {
         timeline::render(app, frame, timeline_area);
@@ -83,9 +106,13 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     if app.help_open {
         help::render(app, frame, area);
     }
+    if let Some(confirm) = &app.confirm {
+        crate::tui::popup::render(confirm, app.theme, frame, area);
+    }
 }
 
-fn split_body(body: Rect, has_timeline: bool) -> (Rect, Option<Rect>) {
+/// `pinned`: lines the timeline shows above its entries (the bottom timeline grows by them).
+fn split_body(body: Rect, has_timeline: bool, pinned: u16) -> (Rect, Option<Rect>) {
     if !has_timeline {
         return (body, None);
     }
@@ -98,7 +125,7 @@ fn split_body(body: Rect, has_timeline: bool) -> (Rect, Option<Rect>) {
     if body.height >= BOTTOM_TIMELINE_FROM_BODY_HEIGHT {
         let [logs, timeline] = Layout::vertical([
             Constraint::Fill(1),
-            Constraint::Length(BOTTOM_TIMELINE_ROWS + 1),
+            Constraint::Length(BOTTOM_TIMELINE_ROWS + pinned + 1),
         ])
         .areas(body);
         return (logs, Some(timeline));

@@ -10,10 +10,11 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use crate::core::events::{ExitStatus, RunInfo, RunOrigin, RunState};
+use crate::core::events::{ExitStatus, RunInfo, RunOrigin, RunState, StopCause};
 use crate::tui::app::{App, is_live};
 use crate::tui::format;
 use crate::tui::keymap::Focus;
+use crate::tui::ui::progress::{self, TrainingColumns};
 use crate::tui::ui::{animate_within, fit};
 
 const MARKER: usize = 2;
@@ -44,9 +45,11 @@ struct Columns {
     config: bool,
     uptime: bool,
     exit: bool,
+    training: TrainingColumns,
 }
 
-fn columns(width: usize, state: usize) -> Columns {
+/// `training`: some run has training progress, so its columns compete for the width.
+fn columns(width: usize, state: usize, training: bool) -> Columns {
     let mut cols = Columns {
         trainer: 0,
         state,
@@ -54,6 +57,7 @@ fn columns(width: usize, state: usize) -> Columns {
         config: false,
         uptime: false,
         exit: false,
+        training: TrainingColumns::default(),
     };
     let mut used = MARKER + PID + state;
     let take = |w: usize, used: &mut usize| {
@@ -69,6 +73,9 @@ fn columns(width: usize, state: usize) -> Columns {
     }
     cols.uptime = take(UPTIME, &mut used);
     cols.exit = take(EXIT, &mut used);
+    if training {
+        cols.training = progress::choose(|w| take(w, &mut used));
+    }
     cols.job = take(JOB, &mut used);
     cols.config = take(CONFIG, &mut used);
     if cols.trainer > 0 {
@@ -120,6 +127,10 @@ fn why_line(app: &App, run: &RunInfo) -> Option<String> {
             } else if let Some(cause) = app.stop_cause(run) {
                 text.push_str(&format!(" · {cause}"));
             }
+            if run.kill_deadline.is_some() && run.stop_cause == Some(StopCause::ConfigChange) {
+                // Why this wait is longer than the stop timeout.
+                text.push_str(" · a config restart waits as long as the runner does");
+            }
             Some(text)
         }
         RunState::Restarting => Some(match own_reason {
@@ -127,6 +138,12 @@ fn why_line(app: &App, run: &RunInfo) -> Option<String> {
             None => "restarting with the current build".to_string(),
         }),
         RunState::Exited { .. } => None,
+        _ if run.pending_config.is_some() => {
+            let changes = format::pending_changes(run);
+            Some(format!(
+                "behind the build ({changes}): R restarts it with the new config"
+            ))
+        }
         _ => run.restarted_from.as_ref().map(|restart| {
             format!(
                 "restarted from {}: {}",
@@ -177,7 +194,7 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
         .max()
         .unwrap_or(0)
         .max(STATE_MIN);
-    let cols = columns(width, state_width);
+    let cols = columns(width, state_width, progress::any(&app.runs));
 
     // (line, pid of the run it belongs to)
     let mut lines: Vec<(Line<'static>, u32)> = Vec::new();
@@ -220,6 +237,7 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
             spans.push(Span::raw(" "));
         }
         spans.push(Span::styled(fit(state, cols.state), state_style));
+        spans.extend(cols.training.cells(run, theme));
         if cols.job {
             let job = run.job_id.as_deref().unwrap_or("–");
             // One column short, so a cut id never runs into the config hash.
@@ -279,6 +297,7 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
             h.push_str(&fit("TRAINER", cols.trainer + 1));
         }
         h.push_str(&fit("STATE", cols.state));
+        h.push_str(&cols.training.header());
         for (on, name, w) in [
             (cols.job, "JOB", JOB),
             (cols.config, "CONFIG", CONFIG),

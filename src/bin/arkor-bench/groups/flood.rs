@@ -2,7 +2,7 @@
 //! mprocs beside it when found) while `?` is pressed; how fast the help overlay answers.
 
 use crate::bench::Bench;
-use crate::report::{Report, Row, Verdict, at_least, at_most};
+use crate::report::{Report, Row, at_least, key_latency_verdict};
 use crate::tui;
 
 /// mprocs absorbs about 0.3 M lines/s here: a smaller flood keeps its column to seconds.
@@ -47,11 +47,7 @@ pub async fn measure(bench: &mut Bench, report: &mut Report) -> anyhow::Result<(
                 target: "≥ 1 M lines/s".into(),
                 verdict: at_least(Some(f.rate), 1e6),
             });
-            let key_verdict = if f.unanswered > 0 {
-                Verdict::Miss(f64::INFINITY)
-            } else {
-                at_most(f.key_latency.p95(), 50.0)
-            };
+            let key_verdict = key_latency_verdict(&f.key_latency, f.unanswered);
             report.latency(
                 &format!(
                     "key `?` → help overlay drawn, during that flood ({} unanswered)",

@@ -17,6 +17,7 @@ mod render;
 mod signal;
 mod stages;
 mod start;
+mod training;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -60,6 +61,7 @@ pub const GROUPS: &[Group] = &[
     group!("render", render::measure),
     group!("start", start::measure),
     group!("idle", idle::dashboard),
+    group!("training", training::measure),
     group!("memory", memory::measure),
     group!("faults", faults::measure),
 ];

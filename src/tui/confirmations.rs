@@ -1,0 +1,89 @@
+//! The questions the dashboard asks before a costly or surprising action, each naming what
+//! yes costs. The answer is an engine command, sent only on yes (see [`crate::tui::popup`]).
+
+use crate::core::engine::{Command, RESTART_ESCALATION_TIMEOUT};
+use crate::core::events::{RunInfo, RunOrigin, describe_duration};
+use crate::tui::format;
+use crate::tui::popup::Confirm;
+
+/// `X`: SIGKILL now.
+pub fn force_stop(run: &RunInfo) -> Confirm<Command> {
+    let pid = run.pid;
+    let mut confirm = Confirm::new(
+        format!("force-stop run {pid}?"),
+        "kill it",
+        Command::StopRun { pid, force: true },
+    )
+    .cost("SIGKILL now: everything since its last checkpoint is lost.");
+    confirm = match &run.job_id {
+        Some(job) => confirm.cost(format!("Its cloud job {job} is cancelled.")),
+        None => confirm.cost("Its cloud job, if one was being created, is cancelled."),
+    };
+    confirm.cost("x stops it at its next checkpoint instead.")
+}
+
+/// `s` while runs are live: another run is another cloud job.
+pub fn start_another(live: usize) -> Confirm<Command> {
+    let runs = if live == 1 { "run is" } else { "runs are" };
+    Confirm::new(
+        "start another run?",
+        "start it",
+        Command::StartRun {
+            origin: RunOrigin::Engine,
+            reply: None,
+        },
+    )
+    .cost(format!(
+        "{live} {runs} already training: a new run starts its own cloud job, billed alongside."
+    ))
+}
+
+/// `--on-config-change=ask`: a build changed the config of a live run.
+pub fn config_changed(run: &RunInfo) -> Confirm<Command> {
+    let pid = run.pid;
+    let changes = format::pending_changes(run);
+    Confirm::new(
+        "config changed: restart now? (y/n)",
+        "restart",
+        Command::RestartRun { pid },
+    )
+    .cost(format!("run {pid}: {changes}"))
+    .cost(format!(
+        "Yes: early stop at its next checkpoint (waits up to {}), then a new run with the new config.",
+        describe_duration(RESTART_ESCALATION_TIMEOUT)
+    ))
+    .cost("No: it keeps training on its config, marked ≠; R restarts it later.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::events::{ConfigChange, RunState};
+
+    #[test]
+    fn each_question_names_its_cost() {
+        let mut run = RunInfo::new(7, RunOrigin::Engine, std::time::SystemTime::UNIX_EPOCH);
+        run.state = RunState::Running;
+        run.job_id = Some("job-7".into());
+        let kill = force_stop(&run);
+        assert!(kill.cost.iter().any(|c| c.contains("job-7")), "{kill:?}");
+        assert!(matches!(
+            kill.on_yes,
+            Command::StopRun {
+                pid: 7,
+                force: true
+            }
+        ));
+        let another = start_another(2);
+        assert!(another.cost[0].starts_with("2 runs are already training"));
+        run.pending_config = Some(vec![ConfigChange {
+            key: "learningRate".into(),
+            old: Some("0.0002".into()),
+            new: Some("0.0001".into()),
+        }]);
+        let ask = config_changed(&run);
+        assert_eq!(ask.question, "config changed: restart now? (y/n)");
+        assert!(ask.cost[0].contains("learningRate 0.0002 → 0.0001"));
+        assert!(ask.cost[1].contains("5 min 30 s"));
+    }
+}
