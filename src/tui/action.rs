@@ -56,6 +56,16 @@ pub enum Action {
     /// Forget the search query and its highlights.
     SearchClear,
     ToggleHelp,
+    /// Show a view (number keys).
+    ShowView(crate::tui::views::View),
+    /// Jobs: fetch the job list now.
+    RefreshJobs,
+    /// Jobs: open the selected job's detail.
+    OpenJob,
+    /// Jobs: back from a job's detail to the list.
+    CloseJob,
+    /// Jobs: cancel the selected (or open) job on the cloud, after a confirmation.
+    CancelJob,
     /// Mouse click at a screen cell (selects a run or focuses a panel).
     Click {
         column: u16,

@@ -17,6 +17,7 @@ use crate::core::registry::ConfigChangePolicy;
 use crate::core::training::{OutcomeKind, RunOutcome};
 use crate::tui::action::Action;
 use crate::tui::chart_data::ChartCache;
+use crate::tui::cloud_tasks::CloudRequest;
 use crate::tui::confirmations;
 use crate::tui::format;
 use crate::tui::keymap::{Focus, KeyContext};
@@ -24,6 +25,10 @@ use crate::tui::logview::{LogBounds, LogView};
 use crate::tui::popup::{Answer, Confirm};
 use crate::tui::theme::Theme;
 use crate::tui::timeline::{Timeline, TimelineKind};
+use crate::tui::views::View;
+use crate::tui::views::jobs::JobsView;
+
+mod cloud_views;
 
 /// After a force quit, leave even if the engine has not reported every run gone.
 pub const FORCE_QUIT_GRACE: Duration = Duration::from_secs(3);
@@ -45,6 +50,8 @@ pub struct AppOptions {
     pub hints: Vec<String>,
     /// What to try (the demo): pinned above the timeline's entries, never scrolled away.
     pub instructions: Vec<String>,
+    /// The project's cloud, for the cloud views (`None`: no home directory, they say so).
+    pub cloud: Option<crate::core::cloud::ProjectCloud>,
 }
 
 impl AppOptions {
@@ -58,6 +65,7 @@ impl AppOptions {
             utc_offset_secs: local_utc_offset(),
             hints: Vec::new(),
             instructions: Vec::new(),
+            cloud: None,
         }
     }
 }
@@ -140,6 +148,14 @@ pub struct App {
     message_run: Option<u32>,
     /// A question waiting for a one-key answer, drawn over everything; its yes is a command.
     pub confirm: Option<Confirm<Command>>,
+    /// The same for a cloud call (cancelling a cloud job).
+    pub cloud_confirm: Option<Confirm<CloudRequest>>,
+    /// Which view has the screen (number keys).
+    pub view: View,
+    /// The Jobs view's state (kept while another view is shown).
+    pub jobs: JobsView,
+    /// Cloud calls asked for, drained by the loop.
+    cloud_requests: Vec<CloudRequest>,
     /// Timeline entries hidden below the panel (0: the newest is at the bottom).
     pub timeline_scroll: usize,
     /// The log pane has the whole screen.
@@ -189,6 +205,10 @@ impl App {
             message_run: None,
             alert: None,
             confirm: None,
+            cloud_confirm: None,
+            view: View::Runs,
+            jobs: JobsView::default(),
+            cloud_requests: Vec::new(),
             timeline_scroll: 0,
             zoomed: false,
             on_config_change: ConfigChangePolicy::default(),
@@ -229,9 +249,11 @@ impl App {
             search_editing: self.log_view.search.editing,
             search_active: self.log_view.search.is_active(),
             help_open: self.help_open,
-            confirm_open: self.confirm.is_some(),
+            confirm_open: self.confirm.is_some() || self.cloud_confirm.is_some(),
             selecting: self.log_view.selection.is_some(),
             zoomed: self.zoomed,
+            view: self.view,
+            job_open: self.jobs.detail.is_some(),
         }
     }
 
@@ -668,6 +690,9 @@ impl App {
             self.message = None;
             self.alert = None;
         }
+        if let Some(command) = self.handle_cloud_view_action(&action) {
+            return command;
+        }
         match action {
             // The help overlay takes the scroll keys while it is open.
             Action::ScrollUp(n) if self.help_open => {
@@ -874,6 +899,12 @@ impl App {
             Action::Click { column, row } => self.click(column, row),
             Action::Quit => return self.quit_step(),
             Action::Suspend | Action::Redraw => {}
+            // The Jobs view's keys, outside it (handled above while it is shown).
+            Action::ShowView(_)
+            | Action::RefreshJobs
+            | Action::OpenJob
+            | Action::CloseJob
+            | Action::CancelJob => {}
         }
         None
     }

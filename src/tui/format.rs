@@ -61,6 +61,32 @@ pub fn clock_time(t: SystemTime, utc_offset_secs: i64) -> String {
     )
 }
 
+/// `2026-05-02 14:03` at a fixed UTC offset: when a cloud job was created (it may be from
+/// another day).
+pub fn date_time(t: SystemTime, utc_offset_secs: i64) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+        + utc_offset_secs;
+    let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's civil_from_days).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        day_secs / 3600,
+        (day_secs % 3600) / 60
+    )
+}
+
 /// `0` / `1` / `SIGKILL`.
 pub fn exit_status(status: &ExitStatus) -> String {
     match status {
@@ -126,6 +152,16 @@ pub fn short(hash: &str, n: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_calendar_dates_at_the_offset() {
+        let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
+        assert_eq!(date_time(at(0), 0), "1970-01-01 00:00");
+        // 2024-02-29 23:30 UTC, a leap day; an hour east is the next day.
+        assert_eq!(date_time(at(1_709_249_400), 0), "2024-02-29 23:30");
+        assert_eq!(date_time(at(1_709_249_400), 3600), "2024-03-01 00:30");
+        assert_eq!(date_time(at(1_777_680_000), 0), "2026-05-02 00:00");
+    }
 
     #[test]
     fn countdowns_round_up() {

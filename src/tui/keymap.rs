@@ -5,6 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent
 
 use crate::tui::action::Action;
 use crate::tui::popup::Answer;
+use crate::tui::views::View;
 
 /// Which panel arrow keys act on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,6 +32,10 @@ pub struct KeyContext {
     pub selecting: bool,
     /// The log pane has the whole screen.
     pub zoomed: bool,
+    /// Which view has the screen.
+    pub view: View,
+    /// The Jobs view shows one job's detail.
+    pub job_open: bool,
 }
 
 /// One line of the help overlay; `footer` is the short label shown in the footer, if any.
@@ -40,6 +45,112 @@ pub struct Binding {
     pub footer: Option<&'static str>,
 }
 
+/// Keys that work in every view: the number keys switch views (as in k9s and lazygit).
+pub const VIEW_BINDINGS: &[Binding] = &[
+    Binding {
+        keys: "1",
+        help: "Runs: this project's local runs, build and logs",
+        footer: None,
+    },
+    Binding {
+        keys: "2",
+        help: "Jobs: the project's cloud jobs (started here, elsewhere or earlier)",
+        footer: None,
+    },
+];
+
+/// The Jobs view (`2`): the job list and one job's detail.
+pub const JOBS_BINDINGS: &[Binding] = &[
+    Binding {
+        keys: "↑↓ j k",
+        help: "select a job (list) / scroll the event log (detail)",
+        footer: None,
+    },
+    Binding {
+        keys: "PgUp PgDn",
+        help: "a page up / down",
+        footer: None,
+    },
+    Binding {
+        keys: "Home End g G",
+        help: "newest job / oldest job (list), oldest / newest event (detail)",
+        footer: None,
+    },
+    Binding {
+        keys: "Enter",
+        help: "open the job: status, config, checkpoints, loss chart, event log",
+        footer: Some("open"),
+    },
+    Binding {
+        keys: "Esc",
+        help: "back from a job to the list",
+        footer: Some("back"),
+    },
+    Binding {
+        keys: "r",
+        help: "refresh the list now (it refreshes every 5 s while shown)",
+        footer: Some("refresh"),
+    },
+    Binding {
+        keys: "c",
+        help: "cancel the job on the cloud (asks first)",
+        footer: Some("cancel"),
+    },
+    Binding {
+        keys: "?",
+        help: "this help",
+        footer: Some("help"),
+    },
+    Binding {
+        keys: "q Ctrl-C",
+        help: "quit (as in Runs: 1st early-stops all runs)",
+        footer: Some("quit"),
+    },
+];
+
+/// A view's keys, as the help overlay lists them (the current view's first).
+pub struct Keymap {
+    pub title: &'static str,
+    pub bindings: &'static [Binding],
+}
+
+/// Every keymap the help overlay shows, the current view's first.
+pub fn keymaps(view: View) -> Vec<Keymap> {
+    let views = Keymap {
+        title: "views (any time)",
+        bindings: VIEW_BINDINGS,
+    };
+    let runs = Keymap {
+        title: "1 runs",
+        bindings: BINDINGS,
+    };
+    let jobs = Keymap {
+        title: "2 jobs",
+        bindings: JOBS_BINDINGS,
+    };
+    match view {
+        View::Runs => vec![runs, jobs, views],
+        View::Jobs => vec![jobs, runs, views],
+    }
+}
+
+/// The keys the footer offers now: the shown view's, without the one of Enter (open) and
+/// Esc (back) that does nothing where the Jobs view is.
+pub fn footer_bindings(ctx: KeyContext) -> Vec<&'static Binding> {
+    match ctx.view {
+        View::Runs => BINDINGS.iter().collect(),
+        View::Jobs => JOBS_BINDINGS
+            .iter()
+            .filter(|b| match b.keys {
+                "Enter" => !ctx.job_open,
+                "Esc" => ctx.job_open,
+                _ => true,
+            })
+            .collect(),
+    }
+}
+
+/// The Runs view (`1`).
 pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: "r",
@@ -202,6 +313,14 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
             _ => None,
         };
     }
+    if let KeyCode::Char(c) = key.code
+        && let Some(view) = View::from_key(c)
+    {
+        return Some(Action::ShowView(view));
+    }
+    if ctx.view == View::Jobs {
+        return map_jobs_key(key, ctx);
+    }
     let in_logs = ctx.focus == Focus::Logs;
     let scrolls = ctx.focus != Focus::Runs;
     Some(match key.code {
@@ -236,6 +355,24 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
         KeyCode::Down | KeyCode::Char('j') => Action::SelectNext,
         KeyCode::Left | KeyCode::Char('h') => Action::ScrollLeft,
         KeyCode::Right | KeyCode::Char('l') => Action::ScrollRight,
+        KeyCode::PageUp => Action::PageUp,
+        KeyCode::PageDown => Action::PageDown,
+        KeyCode::Home | KeyCode::Char('g') => Action::ScrollTop,
+        KeyCode::End | KeyCode::Char('G') => Action::ScrollBottom,
+        _ => return None,
+    })
+}
+
+fn map_jobs_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
+    Some(match key.code {
+        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Char('?') => Action::ToggleHelp,
+        KeyCode::Char('r') => Action::RefreshJobs,
+        KeyCode::Char('c') => Action::CancelJob,
+        KeyCode::Enter if !ctx.job_open => Action::OpenJob,
+        KeyCode::Esc if ctx.job_open => Action::CloseJob,
+        KeyCode::Up | KeyCode::Char('k') => Action::ScrollUp(1),
+        KeyCode::Down | KeyCode::Char('j') => Action::ScrollDown(1),
         KeyCode::PageUp => Action::PageUp,
         KeyCode::PageDown => Action::PageDown,
         KeyCode::Home | KeyCode::Char('g') => Action::ScrollTop,
