@@ -27,6 +27,7 @@ use crate::tui::theme::Theme;
 use crate::tui::timeline::{Timeline, TimelineKind};
 use crate::tui::views::View;
 use crate::tui::views::jobs::JobsView;
+use crate::tui::views::playground::Playground;
 
 mod cloud_views;
 
@@ -154,6 +155,8 @@ pub struct App {
     pub view: View,
     /// The Jobs view's state (kept while another view is shown).
     pub jobs: JobsView,
+    /// The Playground's conversation and prompt (kept while another view is shown).
+    pub playground: Playground,
     /// Cloud calls asked for, drained by the loop.
     cloud_requests: Vec<CloudRequest>,
     /// Timeline entries hidden below the panel (0: the newest is at the bottom).
@@ -208,6 +211,7 @@ impl App {
             cloud_confirm: None,
             view: View::Runs,
             jobs: JobsView::default(),
+            playground: Playground::default(),
             cloud_requests: Vec::new(),
             timeline_scroll: 0,
             zoomed: false,
@@ -254,6 +258,7 @@ impl App {
             zoomed: self.zoomed,
             view: self.view,
             job_open: self.jobs.detail.is_some(),
+            input_focused: self.view == View::Playground && self.playground.editing,
         }
     }
 
@@ -904,7 +909,16 @@ impl App {
             | Action::RefreshJobs
             | Action::OpenJob
             | Action::CloseJob
-            | Action::CancelJob => {}
+            | Action::CancelJob
+            | Action::OpenPlayground
+            | Action::FocusInput
+            | Action::LeaveInput
+            | Action::Edit(_)
+            | Action::SendPrompt
+            | Action::StopReply
+            | Action::ClearChat
+            | Action::CopyChat
+            | Action::UseBaseModel => {}
         }
         None
     }

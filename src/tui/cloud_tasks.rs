@@ -7,6 +7,7 @@
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::core::cloud::inference::{ChatError, ChatRequest};
 use crate::core::cloud::job_events::{
     FollowerMessage, FollowerOptions, FollowerUpdate, HttpEventTransport, JobFollower,
 };
@@ -14,7 +15,7 @@ use crate::core::cloud::jobs::CloudJob;
 use crate::core::cloud::{CloudError, ProjectCloud, ScopeError};
 
 /// Something a cloud view wants done.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum CloudRequest {
     /// The project's jobs; `generation` tells a late answer from the current one.
     ListJobs { generation: u64 },
@@ -25,6 +26,11 @@ pub enum CloudRequest {
     StopFollowing,
     /// `POST /v1/jobs/{id}/cancel`.
     CancelJob { job_id: String },
+    /// One chat turn (`POST /v1/inference/chat`), its reply streamed back piece by piece.
+    /// The project is bootstrapped first for an anonymous identity without one.
+    Chat { chat_id: u64, request: ChatRequest },
+    /// Stop the streaming reply of `chat_id` (its connection is closed).
+    StopChat { chat_id: u64 },
 }
 
 /// What a cloud call came back with.
@@ -48,6 +54,11 @@ pub enum CloudReply {
         job_id: String,
         result: Result<(), CloudProblem>,
     },
+    /// A piece of a chat reply, as it arrived.
+    ChatText { chat_id: u64, text: String },
+    /// The reply is complete, or ended with `error` (the cloud's body as sent, or why the
+    /// chat could not be sent).
+    ChatEnded { chat_id: u64, error: Option<String> },
 }
 
 /// Why a cloud view has nothing to show, in the words the view uses: what is wrong and what
@@ -128,6 +139,8 @@ pub struct CloudTasks {
     cloud: Option<ProjectCloud>,
     replies: mpsc::UnboundedSender<CloudReply>,
     follow: Option<JoinHandle<()>>,
+    /// The streaming chat reply, by chat id.
+    chat: Option<(u64, JoinHandle<()>)>,
 }
 
 impl CloudTasks {
@@ -137,6 +150,7 @@ impl CloudTasks {
             cloud,
             replies,
             follow: None,
+            chat: None,
         }
     }
 
@@ -148,6 +162,13 @@ impl CloudTasks {
         {
             // Dropping the follower inside the task stops its stream.
             task.abort();
+        }
+        if let CloudRequest::StopChat { chat_id } = &request {
+            if let Some((_, task)) = self.chat.take_if(|(id, _)| id == chat_id) {
+                // Dropping the reply closes the connection: the cloud stops writing.
+                task.abort();
+            }
+            return;
         }
         let replies = self.replies.clone();
         let Some(cloud) = self.cloud.clone() else {
@@ -162,7 +183,11 @@ impl CloudTasks {
                     job_id,
                     result: Err(problem),
                 },
-                CloudRequest::StopFollowing => return,
+                CloudRequest::Chat { chat_id, .. } => CloudReply::ChatEnded {
+                    chat_id,
+                    error: Some(problem.what()),
+                },
+                CloudRequest::StopFollowing | CloudRequest::StopChat { .. } => return,
             });
             return;
         };
@@ -176,7 +201,13 @@ impl CloudTasks {
             CloudRequest::FollowJob { job_id } => {
                 self.follow = Some(tokio::spawn(follow_job(cloud, job_id, replies)));
             }
-            CloudRequest::StopFollowing => {}
+            CloudRequest::StopFollowing | CloudRequest::StopChat { .. } => {}
+            CloudRequest::Chat { chat_id, request } => {
+                let task = tokio::spawn(chat(cloud, chat_id, request, replies));
+                if let Some((_, old)) = self.chat.replace((chat_id, task)) {
+                    old.abort();
+                }
+            }
             CloudRequest::CancelJob { job_id } => {
                 tokio::spawn(async move {
                     let result = cancel_job(&cloud, &job_id).await;
@@ -192,7 +223,59 @@ impl Drop for CloudTasks {
         if let Some(task) = self.follow.take() {
             task.abort();
         }
+        if let Some((_, task)) = self.chat.take() {
+            task.abort();
+        }
     }
+}
+
+/// Send one chat turn and stream its reply back until it ends or the task is aborted.
+async fn chat(
+    cloud: ProjectCloud,
+    chat_id: u64,
+    request: ChatRequest,
+    replies: mpsc::UnboundedSender<CloudReply>,
+) {
+    let ended = |error: Option<String>| CloudReply::ChatEnded { chat_id, error };
+    let scoped = match cloud.bootstrap_scope().await {
+        Ok(scoped) => scoped,
+        Err(e) => {
+            let _ = replies.send(ended(Some(CloudProblem::from_scope(e).what())));
+            return;
+        }
+    };
+    let opened = scoped.client.open_chat(&scoped.scope, &request).await;
+    cloud.note_deprecation(scoped.client.deprecation());
+    let mut reply = match opened {
+        Ok(reply) => {
+            cloud.note_reachable();
+            reply
+        }
+        Err(e) => {
+            if let ChatError::Cloud(cloud_error) = &e {
+                cloud.note_error(cloud_error);
+            }
+            let _ = replies.send(ended(Some(e.to_string())));
+            return;
+        }
+    };
+    while let Some(piece) = reply.next_text().await {
+        match piece {
+            Ok(text) => {
+                if replies
+                    .send(CloudReply::ChatText { chat_id, text })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = replies.send(ended(Some(e.to_string())));
+                return;
+            }
+        }
+    }
+    let _ = replies.send(ended(None));
 }
 
 async fn list_jobs(cloud: &ProjectCloud) -> Result<Vec<CloudJob>, CloudProblem> {

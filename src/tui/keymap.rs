@@ -36,6 +36,8 @@ pub struct KeyContext {
     pub view: View,
     /// The Jobs view shows one job's detail.
     pub job_open: bool,
+    /// The Playground's prompt takes every key (but Ctrl-C).
+    pub input_focused: bool,
 }
 
 /// One line of the help overlay; `footer` is the short label shown in the footer, if any.
@@ -55,6 +57,11 @@ pub const VIEW_BINDINGS: &[Binding] = &[
     Binding {
         keys: "2",
         help: "Jobs: the project's cloud jobs (started here, elsewhere or earlier)",
+        footer: None,
+    },
+    Binding {
+        keys: "3",
+        help: "Playground: chat with the base model or a job's adapter",
         footer: None,
     },
 ];
@@ -97,6 +104,11 @@ pub const JOBS_BINDINGS: &[Binding] = &[
         footer: Some("cancel"),
     },
     Binding {
+        keys: "p",
+        help: "chat with the job's adapter in the Playground (final, else its newest checkpoint)",
+        footer: Some("playground"),
+    },
+    Binding {
         keys: "?",
         help: "this help",
         footer: Some("help"),
@@ -104,6 +116,79 @@ pub const JOBS_BINDINGS: &[Binding] = &[
     Binding {
         keys: "q Ctrl-C",
         help: "quit (as in Runs: 1st early-stops all runs)",
+        footer: Some("quit"),
+    },
+];
+
+/// The Playground (`3`).
+pub const PLAYGROUND_BINDINGS: &[Binding] = &[
+    Binding {
+        keys: "i Enter",
+        help: "type a prompt (Enter sends it, Esc leaves the prompt)",
+        footer: Some("prompt"),
+    },
+    Binding {
+        keys: "x",
+        help: "stop the reply being streamed (the text so far is kept)",
+        footer: Some("stop"),
+    },
+    Binding {
+        keys: "c",
+        help: "clear the conversation",
+        footer: Some("clear"),
+    },
+    Binding {
+        keys: "y",
+        help: "copy the conversation as plain text (OSC 52)",
+        footer: Some("copy"),
+    },
+    Binding {
+        keys: "b",
+        help: "chat with the base model (p in Jobs picks a job's adapter)",
+        footer: Some("base"),
+    },
+    Binding {
+        keys: "↑↓ PgUp PgDn",
+        help: "scroll the conversation (End: the newest)",
+        footer: None,
+    },
+    Binding {
+        keys: "?",
+        help: "this help",
+        footer: Some("help"),
+    },
+    Binding {
+        keys: "q Ctrl-C",
+        help: "quit (as in Runs); in the prompt only Ctrl-C",
+        footer: Some("quit"),
+    },
+];
+
+/// The Playground's prompt, while it has the keys.
+pub const PROMPT_BINDINGS: &[Binding] = &[
+    Binding {
+        keys: "Enter",
+        help: "send the prompt (one reply at a time)",
+        footer: Some("send"),
+    },
+    Binding {
+        keys: "Esc",
+        help: "leave the prompt (then x stops a reply, c clears, y copies)",
+        footer: Some("leave prompt"),
+    },
+    Binding {
+        keys: "← → Home End",
+        help: "move in the prompt (Ctrl-A, Ctrl-E too)",
+        footer: None,
+    },
+    Binding {
+        keys: "Ctrl-U Ctrl-W",
+        help: "delete to the start / the word before the cursor",
+        footer: None,
+    },
+    Binding {
+        keys: "Ctrl-C",
+        help: "quit (every other key is text, numbers and q too)",
         footer: Some("quit"),
     },
 ];
@@ -128,9 +213,18 @@ pub fn keymaps(view: View) -> Vec<Keymap> {
         title: "2 jobs",
         bindings: JOBS_BINDINGS,
     };
+    let playground = Keymap {
+        title: "3 playground",
+        bindings: PLAYGROUND_BINDINGS,
+    };
+    let prompt = Keymap {
+        title: "3 playground: in the prompt",
+        bindings: PROMPT_BINDINGS,
+    };
     match view {
-        View::Runs => vec![runs, jobs, views],
-        View::Jobs => vec![jobs, runs, views],
+        View::Runs => vec![runs, jobs, playground, prompt, views],
+        View::Jobs => vec![jobs, playground, prompt, runs, views],
+        View::Playground => vec![playground, prompt, jobs, runs, views],
     }
 }
 
@@ -147,6 +241,8 @@ pub fn footer_bindings(ctx: KeyContext) -> Vec<&'static Binding> {
                 _ => true,
             })
             .collect(),
+        View::Playground if ctx.input_focused => PROMPT_BINDINGS.iter().collect(),
+        View::Playground => PLAYGROUND_BINDINGS.iter().collect(),
     }
 }
 
@@ -284,6 +380,9 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
     if ctx.confirm_open {
         return Answer::from_key(&key).map(Action::Answer);
     }
+    if ctx.input_focused {
+        return map_prompt_key(key);
+    }
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl {
         return match key.code {
@@ -318,8 +417,10 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
     {
         return Some(Action::ShowView(view));
     }
-    if ctx.view == View::Jobs {
-        return map_jobs_key(key, ctx);
+    match ctx.view {
+        View::Jobs => return map_jobs_key(key, ctx),
+        View::Playground => return map_playground_key(key),
+        View::Runs => {}
     }
     let in_logs = ctx.focus == Focus::Logs;
     let scrolls = ctx.focus != Focus::Runs;
@@ -369,6 +470,7 @@ fn map_jobs_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
         KeyCode::Char('?') => Action::ToggleHelp,
         KeyCode::Char('r') => Action::RefreshJobs,
         KeyCode::Char('c') => Action::CancelJob,
+        KeyCode::Char('p') => Action::OpenPlayground,
         KeyCode::Enter if !ctx.job_open => Action::OpenJob,
         KeyCode::Esc if ctx.job_open => Action::CloseJob,
         KeyCode::Up | KeyCode::Char('k') => Action::ScrollUp(1),
@@ -379,6 +481,52 @@ fn map_jobs_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
         KeyCode::End | KeyCode::Char('G') => Action::ScrollBottom,
         _ => return None,
     })
+}
+
+fn map_playground_key(key: KeyEvent) -> Option<Action> {
+    Some(match key.code {
+        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Char('?') => Action::ToggleHelp,
+        KeyCode::Char('i') | KeyCode::Enter => Action::FocusInput,
+        KeyCode::Char('x') => Action::StopReply,
+        KeyCode::Char('c') => Action::ClearChat,
+        KeyCode::Char('y') => Action::CopyChat,
+        KeyCode::Char('b') => Action::UseBaseModel,
+        KeyCode::Up | KeyCode::Char('k') => Action::ScrollUp(1),
+        KeyCode::Down | KeyCode::Char('j') => Action::ScrollDown(1),
+        KeyCode::PageUp => Action::PageUp,
+        KeyCode::PageDown => Action::PageDown,
+        KeyCode::Home | KeyCode::Char('g') => Action::ScrollTop,
+        KeyCode::End | KeyCode::Char('G') => Action::ScrollBottom,
+        _ => return None,
+    })
+}
+
+/// The Playground's prompt has the keys: text goes into it; only Ctrl-C still quits.
+fn map_prompt_key(key: KeyEvent) -> Option<Action> {
+    use crate::tui::views::text_input::Edit;
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let edit = match key.code {
+        KeyCode::Char('c') if ctrl => return Some(Action::Quit),
+        KeyCode::Char('z') if ctrl => return Some(Action::Suspend),
+        KeyCode::Char('l') if ctrl => return Some(Action::Redraw),
+        KeyCode::Char('u') if ctrl => Edit::ClearToStart,
+        KeyCode::Char('w') if ctrl => Edit::DeleteWord,
+        KeyCode::Char('a') if ctrl => Edit::Home,
+        KeyCode::Char('e') if ctrl => Edit::End,
+        _ if ctrl => return None,
+        KeyCode::Enter => return Some(Action::SendPrompt),
+        KeyCode::Esc => return Some(Action::LeaveInput),
+        KeyCode::Char(c) => Edit::Insert(c),
+        KeyCode::Backspace => Edit::Backspace,
+        KeyCode::Delete => Edit::Delete,
+        KeyCode::Left => Edit::Left,
+        KeyCode::Right => Edit::Right,
+        KeyCode::Home => Edit::Home,
+        KeyCode::End => Edit::End,
+        _ => return None,
+    };
+    Some(Action::Edit(edit))
 }
 
 pub fn map_mouse(mouse: MouseEvent) -> Option<Action> {

@@ -240,3 +240,108 @@ async fn a_finished_jobs_detail_replays_its_whole_stream() {
     assert_eq!(dash.send_requests(), 1, "closing stops the stream");
     assert!(dash.app.jobs.detail.is_none());
 }
+
+/// Send `prompt` from the Playground and fold in answers until the reply ends.
+async fn chat_turn(dash: &mut Dashboard, prompt: &str) {
+    use arkor_tui::tui::views::text_input::Edit;
+    dash.act(Action::FocusInput).await;
+    dash.act(Action::Edit(Edit::Paste(prompt.into()))).await;
+    dash.act(Action::SendPrompt).await;
+    assert_eq!(dash.send_requests(), 1, "one chat request");
+    while dash.app.playground.is_streaming() {
+        dash.next_reply().await;
+    }
+}
+
+#[tokio::test]
+async fn p_on_a_job_chats_with_its_adapter_and_the_reply_streams_in() {
+    let studio = Builder::new().state(state("anon-org", "p")).start().await;
+    studio.fake.on(
+        "GET",
+        "/v1/jobs",
+        super::fake::Canned::json(
+            200,
+            serde_json::json!({"jobs": [{"id": "job-done", "name": "t", "status": "completed",
+                "createdAt": "2026-05-01T00:00:00Z", "config": {}}]}),
+        ),
+    );
+    let mut dash = Dashboard::new(&studio);
+    dash.show_jobs().await;
+    dash.act(Action::OpenPlayground).await;
+    assert_eq!(dash.app.view, View::Playground);
+    assert!(dash.app.playground.editing, "the prompt has the keys");
+    chat_turn(&mut dash, "hi").await;
+    let turns = &dash.app.playground.turns;
+    assert_eq!(turns[1].text, "Hello from e2e");
+    let chats = studio.fake.requests_to("POST", "/v1/inference/chat");
+    assert_eq!(chats.len(), 1);
+    assert_eq!(
+        chats[0].uri(),
+        "/v1/inference/chat?orgSlug=anon-org&projectSlug=p"
+    );
+    assert_eq!(
+        chats[0].json(),
+        serde_json::json!({"adapter": {"kind": "final", "jobId": "job-done"},
+            "messages": [{"role": "user", "content": "hi"}], "stream": true})
+    );
+    // Multi-turn: the second request carries the whole conversation.
+    chat_turn(&mut dash, "more").await;
+    let chats = studio.fake.requests_to("POST", "/v1/inference/chat");
+    let messages = chats[1].json()["messages"].clone();
+    assert_eq!(
+        messages,
+        serde_json::json!([{"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "Hello from e2e"},
+            {"role": "user", "content": "more"}])
+    );
+}
+
+#[tokio::test]
+async fn an_error_reply_reads_as_the_studio_shows_it() {
+    let studio = Builder::new().state(state("anon-org", "p")).start().await;
+    studio.fake.on(
+        "POST",
+        "/v1/inference/chat",
+        super::fake::Canned::json(400, serde_json::json!({"error": "adapter not found"})),
+    );
+    let mut dash = Dashboard::new(&studio);
+    dash.act(Action::ShowView(View::Playground)).await;
+    chat_turn(&mut dash, "hi").await;
+    assert_eq!(
+        dash.app.playground.turns[1].text,
+        "[error] {\"error\":\"adapter not found\"}"
+    );
+    let body = studio.fake.requests_to("POST", "/v1/inference/chat")[0].json();
+    assert_eq!(body["baseModel"], "unsloth/gemma-4-E4B-it");
+}
+
+#[tokio::test]
+async fn a_reply_stopped_mid_stream_closes_its_connection() {
+    use arkor_tui::tui::views::playground::ReplyState;
+    use arkor_tui::tui::views::text_input::Edit;
+    let studio = Builder::new().state(state("anon-org", "p")).start().await;
+    studio.fake.on(
+        "POST",
+        "/v1/inference/chat",
+        super::fake::Canned::open_stream(
+            "data: {\"choices\":[{\"delta\":{\"content\":\"Once\"}}]}\n\n",
+        ),
+    );
+    let mut dash = Dashboard::new(&studio);
+    dash.act(Action::ShowView(View::Playground)).await;
+    dash.act(Action::FocusInput).await;
+    dash.act(Action::Edit(Edit::Paste("a story".into()))).await;
+    dash.act(Action::SendPrompt).await;
+    dash.send_requests();
+    dash.next_reply().await;
+    assert_eq!(dash.app.playground.turns[1].text, "Once");
+    dash.act(Action::LeaveInput).await;
+    dash.act(Action::StopReply).await;
+    assert_eq!(dash.send_requests(), 1, "the stop");
+    assert!(
+        studio.fake.wait_streams_closed(1).await,
+        "the connection closed"
+    );
+    assert_eq!(dash.app.playground.turns[1].state, ReplyState::Stopped);
+    assert!(!dash.app.playground.is_streaming());
+}

@@ -216,3 +216,101 @@ fn number_keys_switch_views_and_r_and_c_mean_what_the_view_says() {
         "five seconds after the answer"
     );
 }
+
+#[test]
+fn p_opens_the_playground_on_the_jobs_adapter_with_the_prompt_focused() {
+    use arkor_tui::core::cloud::inference::{AdapterRef, ChatModel};
+    let mut app = jobs_app(Ok(jobs()));
+    // A running job without a known checkpoint has no adapter yet.
+    app.handle_action(Action::OpenPlayground);
+    assert_eq!(app.view, View::Jobs);
+    assert!(
+        app.message
+            .as_ref()
+            .is_some_and(|(_, m)| m.starts_with("job sim-run-1 is running and has no adapter"))
+    );
+    app.handle_action(Action::ScrollBottom);
+    app.handle_action(Action::OpenPlayground);
+    assert_eq!(app.view, View::Playground);
+    assert!(app.key_context().input_focused);
+    assert_eq!(
+        app.playground.model,
+        ChatModel::Adapter(AdapterRef::final_of("sim-done-3"))
+    );
+}
+
+#[test]
+fn the_playground_shows_the_conversation_the_streaming_reply_and_errors() {
+    use arkor_tui::tui::cloud_tasks::{CloudReply, CloudRequest};
+    use arkor_tui::tui::keymap::map_key;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut app = jobs_app(Ok(jobs()));
+    app.handle_action(Action::ScrollBottom);
+    app.handle_action(Action::OpenPlayground);
+    // In the prompt, number keys and q are text.
+    for c in "q1 is 2?".chars() {
+        let action = map_key(
+            KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
+            app.key_context(),
+        )
+        .expect("typed");
+        app.handle_action(action);
+    }
+    assert_eq!(app.playground.input.text(), "q1 is 2?");
+    app.handle_action(Action::SendPrompt);
+    let requests = app.take_cloud_requests();
+    let [CloudRequest::Chat { chat_id, .. }] = requests.as_slice() else {
+        panic!("{requests:?}")
+    };
+    let chat_id = *chat_id;
+    app.apply_cloud_reply(CloudReply::ChatText {
+        chat_id,
+        text: "The question q1 asks".into(),
+    });
+    app.apply_cloud_reply(CloudReply::ChatEnded {
+        chat_id,
+        error: None,
+    });
+    for c in "and then?".chars() {
+        app.handle_action(Action::Edit(
+            arkor_tui::tui::views::text_input::Edit::Insert(c),
+        ));
+    }
+    app.handle_action(Action::SendPrompt);
+    let chat_id = chat_id + 1;
+    app.apply_cloud_reply(CloudReply::ChatEnded {
+        chat_id,
+        error: Some("{\"error\":\"adapter is still loading\"}".into()),
+    });
+    for c in "once more".chars() {
+        app.handle_action(Action::Edit(
+            arkor_tui::tui::views::text_input::Edit::Insert(c),
+        ));
+    }
+    app.handle_action(Action::SendPrompt);
+    app.apply_cloud_reply(CloudReply::ChatText {
+        chat_id: chat_id + 1,
+        text: "Stream".into(),
+    });
+    app.handle_action(Action::Edit(
+        arkor_tui::tui::views::text_input::Edit::Insert('x'),
+    ));
+    let screen = text(&draw(&mut app, 90, 18));
+    insta::assert_snapshot!("playground", screen);
+    // Esc leaves the prompt; c clears, y copies.
+    app.handle_action(Action::LeaveInput);
+    app.handle_action(Action::CopyChat);
+    assert!(
+        app.take_copies()
+            .first()
+            .is_some_and(|t| t.contains("you: q1 is 2?"))
+    );
+    app.handle_action(Action::ClearChat);
+    assert!(app.playground.turns.is_empty());
+    assert!(
+        app.take_cloud_requests()
+            .iter()
+            .any(|r| matches!(r, CloudRequest::StopChat { .. })),
+        "clearing stops the streaming reply"
+    );
+}

@@ -1,12 +1,14 @@
 //! The App's side of the cloud views: their keys, the cloud calls they ask for (drained by
 //! the loop) and the answers folded back in. Still no I/O.
 
+use crate::core::cloud::inference::AdapterRef;
 use crate::core::engine::Command;
 use crate::core::events::NoticeLevel;
 use crate::tui::action::Action;
 use crate::tui::cloud_tasks::{CloudReply, CloudRequest};
 use crate::tui::confirmations;
 use crate::tui::views::View;
+use crate::tui::views::playground::model_label;
 
 use super::App;
 
@@ -37,8 +39,13 @@ impl App {
             }
             _ => {}
         }
-        if self.view != View::Jobs || self.help_open {
+        if self.help_open {
             return None;
+        }
+        match self.view {
+            View::Jobs => {}
+            View::Playground => return self.handle_playground_action(action),
+            View::Runs => return None,
         }
         let jobs = &mut self.jobs;
         match action {
@@ -52,6 +59,7 @@ impl App {
             },
             Action::CloseJob => self.cloud_requests.extend(jobs.close_detail()),
             Action::CancelJob => self.ask_cancel(),
+            Action::OpenPlayground => self.open_playground(),
             Action::ScrollUp(n) => self.move_in_jobs(-(*n as isize)),
             Action::ScrollDown(n) => self.move_in_jobs(*n as isize),
             Action::PageUp => self.move_in_jobs(-PAGE_ROWS),
@@ -63,6 +71,98 @@ impl App {
             _ => return None,
         }
         Some(None)
+    }
+
+    fn handle_playground_action(&mut self, action: &Action) -> Option<Option<Command>> {
+        let chat = &mut self.playground;
+        match action {
+            Action::FocusInput => chat.editing = true,
+            Action::LeaveInput => chat.editing = false,
+            Action::Edit(edit) => chat.input.apply(edit.clone()),
+            Action::SendPrompt => match chat.send() {
+                Some(request) => self.cloud_requests.push(request),
+                None if chat.is_streaming() => {
+                    self.say(
+                        NoticeLevel::Info,
+                        "a reply is streaming: Esc, then x stops it",
+                    );
+                }
+                None => self.say(NoticeLevel::Info, "type a prompt first"),
+            },
+            Action::StopReply => match chat.stop() {
+                Some(request) => {
+                    self.cloud_requests.push(request);
+                    self.say(NoticeLevel::Info, "reply stopped");
+                }
+                None => self.say(NoticeLevel::Info, "no reply is streaming"),
+            },
+            Action::ClearChat => {
+                self.cloud_requests.extend(chat.clear());
+                self.say(NoticeLevel::Info, "conversation cleared");
+            }
+            Action::CopyChat => {
+                if chat.turns.is_empty() {
+                    self.say(NoticeLevel::Info, "nothing to copy yet");
+                } else {
+                    let turns = chat.turns.len();
+                    self.copies.push(chat.transcript());
+                    self.say(
+                        NoticeLevel::Info,
+                        format!("copied the conversation ({turns} messages) to the clipboard"),
+                    );
+                }
+            }
+            Action::UseBaseModel => {
+                chat.use_base_model();
+                let label = model_label(&chat.model);
+                self.say(NoticeLevel::Info, format!("chatting with {label}"));
+            }
+            Action::ScrollUp(n) => chat.scroll_by(*n as isize),
+            Action::ScrollDown(n) => chat.scroll_by(-(*n as isize)),
+            Action::PageUp => chat.scroll_by(PAGE_ROWS),
+            Action::PageDown => chat.scroll_by(-PAGE_ROWS),
+            Action::ScrollTop => chat.scroll_by(isize::MAX / 2),
+            Action::ScrollBottom => chat.scroll = 0,
+            Action::Click { .. } => {}
+            _ => return None,
+        }
+        Some(None)
+    }
+
+    /// `p` on a job: its final adapter when it completed, else its newest checkpoint's.
+    fn open_playground(&mut self) {
+        let Some(job) = self.jobs.focused_job().cloned() else {
+            self.say(NoticeLevel::Warn, "no job selected");
+            return;
+        };
+        let newest_checkpoint = self
+            .jobs
+            .detail
+            .as_ref()
+            .filter(|d| d.job.id == job.id)
+            .and_then(|d| d.metrics.checkpoints().latest());
+        let adapter = if job.has_final_adapter() {
+            AdapterRef::final_of(job.id.clone())
+        } else if let Some(step) = newest_checkpoint {
+            AdapterRef::checkpoint_of(job.id.clone(), step)
+        } else {
+            let hint = if self.jobs.detail.is_some() {
+                ""
+            } else {
+                " (Enter shows its checkpoints; p there uses the newest)"
+            };
+            self.say(
+                NoticeLevel::Warn,
+                format!(
+                    "job {} is {} and has no adapter to chat with{hint}",
+                    job.id,
+                    job.status.as_str()
+                ),
+            );
+            return;
+        };
+        self.playground.use_adapter(adapter);
+        self.view = View::Playground;
     }
 
     fn show_view(&mut self, view: View) {
@@ -145,6 +245,12 @@ impl App {
                 }
                 _ => false,
             },
+            CloudReply::ChatText { chat_id, text } => {
+                self.playground.reply_text(chat_id, &text) && self.view == View::Playground
+            }
+            CloudReply::ChatEnded { chat_id, error } => {
+                self.playground.reply_ended(chat_id, error) && self.view == View::Playground
+            }
             CloudReply::Cancelled { job_id, result } => {
                 match result {
                     Ok(()) => {

@@ -9,6 +9,7 @@ mod help;
 mod job_detail;
 mod jobs;
 mod logs;
+mod playground;
 mod progress;
 mod runs;
 mod timeline;
@@ -42,8 +43,8 @@ pub fn render(app: &mut App, frame: &mut Frame) {
         return;
     }
     let banner_rows = u16::from(footer::banner_visible(app));
-    if app.view == crate::tui::views::View::Jobs {
-        render_jobs_view(app, frame, area, banner_rows);
+    if app.view != crate::tui::views::View::Runs {
+        render_cloud_view(app, frame, area, banner_rows);
         return;
     }
     let error_rows = error::wanted_rows(app, area);
@@ -112,8 +113,9 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     render_overlays(app, frame, area);
 }
 
-/// The Jobs view: header, the banner when something needs saying, the view, the footer.
-fn render_jobs_view(app: &mut App, frame: &mut Frame, area: Rect, banner_rows: u16) {
+/// The Jobs and Playground views: header, the banner when something needs saying, the view,
+/// the footer.
+fn render_cloud_view(app: &mut App, frame: &mut Frame, area: Rect, banner_rows: u16) {
     let [header_area, banner_area, body_area, footer_area] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(banner_rows),
@@ -125,7 +127,10 @@ fn render_jobs_view(app: &mut App, frame: &mut Frame, area: Rect, banner_rows: u
     if banner_rows > 0 {
         footer::render_banner(app, frame, banner_area);
     }
-    jobs::render(app, frame, body_area);
+    match app.view {
+        crate::tui::views::View::Playground => playground::render(app, frame, body_area),
+        _ => jobs::render(app, frame, body_area),
+    }
     footer::render(app, frame, footer_area);
     render_overlays(app, frame, area);
 }
