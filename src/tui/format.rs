@@ -64,27 +64,15 @@ pub fn clock_time(t: SystemTime, utc_offset_secs: i64) -> String {
 /// `2026-05-02 14:03` at a fixed UTC offset: when a cloud job was created (it may be from
 /// another day).
 pub fn date_time(t: SystemTime, utc_offset_secs: i64) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-        + utc_offset_secs;
-    let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's civil_from_days).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        day_secs / 3600,
-        (day_secs % 3600) / 60
-    )
+    let offset = Duration::from_secs(utc_offset_secs.unsigned_abs());
+    let local = if utc_offset_secs >= 0 {
+        t.checked_add(offset)
+    } else {
+        t.checked_sub(offset)
+    };
+    let (year, month, day, hour, minute, ..) =
+        crate::core::timestamp::parts(local.unwrap_or(UNIX_EPOCH));
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}")
 }
 
 /// `0` / `1` / `SIGKILL`.

@@ -202,7 +202,7 @@ pub struct Keymap {
 /// Every keymap the help overlay shows, the current view's first.
 pub fn keymaps(view: View) -> Vec<Keymap> {
     let views = Keymap {
-        title: "views (any time)",
+        title: "views (anywhere but in the Playground's prompt)",
         bindings: VIEW_BINDINGS,
     };
     let runs = Keymap {
