@@ -89,8 +89,8 @@ pub const JOBS_BINDINGS: &[Binding] = &[
         footer: Some("open"),
     },
     Binding {
-        keys: "Esc",
-        help: "back from a job to the list",
+        keys: "Esc q",
+        help: "back from a job to the list (q quits only from the list)",
         footer: Some("back"),
     },
     Binding {
@@ -237,7 +237,7 @@ pub fn footer_bindings(ctx: KeyContext) -> Vec<&'static Binding> {
             .iter()
             .filter(|b| match b.keys {
                 "Enter" => !ctx.job_open,
-                "Esc" => ctx.job_open,
+                "Esc q" => ctx.job_open,
                 _ => true,
             })
             .collect(),
@@ -466,13 +466,13 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
 
 fn map_jobs_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
     Some(match key.code {
+        KeyCode::Esc | KeyCode::Char('q') if ctx.job_open => Action::CloseJob,
         KeyCode::Char('q') => Action::Quit,
         KeyCode::Char('?') => Action::ToggleHelp,
         KeyCode::Char('r') => Action::RefreshJobs,
         KeyCode::Char('c') => Action::CancelJob,
         KeyCode::Char('p') => Action::OpenPlayground,
         KeyCode::Enter if !ctx.job_open => Action::OpenJob,
-        KeyCode::Esc if ctx.job_open => Action::CloseJob,
         KeyCode::Up | KeyCode::Char('k') => Action::ScrollUp(1),
         KeyCode::Down | KeyCode::Char('j') => Action::ScrollDown(1),
         KeyCode::PageUp => Action::PageUp,

@@ -194,6 +194,16 @@ fn number_keys_switch_views_and_r_and_c_mean_what_the_view_says() {
         map_key(key('1'), jobs_ctx),
         Some(Action::ShowView(View::Runs))
     );
+    assert_eq!(map_key(key('q'), jobs_ctx), Some(Action::Quit));
+    app.handle_action(Action::OpenJob);
+    let detail_ctx = app.key_context();
+    assert_eq!(
+        map_key(key('q'), detail_ctx),
+        Some(Action::CloseJob),
+        "q leaves a job first"
+    );
+    app.handle_action(Action::CloseJob);
+    app.take_cloud_requests();
     app.handle_action(Action::ShowView(View::Runs));
     let runs_ctx = app.key_context();
     assert_eq!(map_key(key('r'), runs_ctx), Some(Action::Rebuild));
