@@ -389,6 +389,7 @@ where
     let action = match event {
         Event::Key(key) => keymap::map_key(key, app.key_context()),
         Event::Mouse(mouse) => keymap::map_mouse(mouse),
+        Event::Paste(text) => keymap::map_paste(text, app.key_context()),
         Event::Resize(..) | Event::FocusGained => return Ok(true),
         _ => None,
     };

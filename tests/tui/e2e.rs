@@ -757,6 +757,24 @@ fn jobs_then_a_job_then_the_playground_on_its_adapter() {
     });
     assert!(screen.contains("model ›"), "{screen}");
 
+    // A pasted text arrives whole (bracketed paste): its line break does not send it.
+    let status = session
+        .tmux()
+        .args(["set-buffer", "pasted one\npasted two"])
+        .status()
+        .expect("set-buffer");
+    assert!(status.success());
+    let status = session
+        .tmux()
+        .args(["paste-buffer", "-p"])
+        .status()
+        .expect("paste-buffer");
+    assert!(status.success());
+    let screen = session.wait_for("the pasted prompt", |s| {
+        s.contains("│pasted one pasted two")
+    });
+    assert!(!screen.contains("you › pasted"), "not sent:\n{screen}");
+
     session.keys("Escape");
     session.keys("1");
     session.wait_for("the Runs view again", |s| s.contains("[1 runs]"));

@@ -195,6 +195,11 @@ fn number_keys_switch_views_and_r_and_c_mean_what_the_view_says() {
         Some(Action::ShowView(View::Runs))
     );
     assert_eq!(map_key(key('q'), jobs_ctx), Some(Action::Quit));
+    assert_eq!(
+        arkor_tui::tui::keymap::map_paste("r".into(), jobs_ctx),
+        None,
+        "a paste outside the prompt is no key"
+    );
     app.handle_action(Action::OpenJob);
     let detail_ctx = app.key_context();
     assert_eq!(
@@ -267,6 +272,20 @@ fn the_playground_shows_the_conversation_the_streaming_reply_and_errors() {
         app.handle_action(action);
     }
     assert_eq!(app.playground.input.text(), "q1 is 2?");
+    let pasted = arkor_tui::tui::keymap::map_paste("a\nb".into(), app.key_context());
+    assert_eq!(
+        pasted,
+        Some(Action::Edit(
+            arkor_tui::tui::views::text_input::Edit::Paste("a\nb".into())
+        ))
+    );
+    app.handle_action(pasted.expect("a paste"));
+    assert_eq!(app.playground.input.text(), "q1 is 2?a b");
+    for _ in 0..3 {
+        app.handle_action(Action::Edit(
+            arkor_tui::tui::views::text_input::Edit::Backspace,
+        ));
+    }
     app.handle_action(Action::SendPrompt);
     let requests = app.take_cloud_requests();
     let [CloudRequest::Chat { chat_id, .. }] = requests.as_slice() else {
