@@ -532,8 +532,9 @@ fn map_prompt_key(key: KeyEvent) -> Option<Action> {
 /// Pasted text (bracketed paste): into the Playground's prompt when it has the keys, else
 /// nothing (a paste is never taken for keys).
 pub fn map_paste(text: String, ctx: KeyContext) -> Option<Action> {
-    (ctx.input_focused && !ctx.confirm_open)
-        .then(|| Action::Edit(crate::tui::views::text_input::Edit::Paste(text)))
+    (ctx.input_focused && !ctx.confirm_open).then_some(Action::Edit(
+        crate::tui::views::text_input::Edit::Paste(text),
+    ))
 }
 
 pub fn map_mouse(mouse: MouseEvent) -> Option<Action> {
