@@ -201,26 +201,15 @@ pub struct Keymap {
 
 /// Every keymap the help overlay shows, the current view's first.
 pub fn keymaps(view: View) -> Vec<Keymap> {
-    let views = Keymap {
-        title: "views (anywhere but in the Playground's prompt)",
-        bindings: VIEW_BINDINGS,
-    };
-    let runs = Keymap {
-        title: "1 runs",
-        bindings: BINDINGS,
-    };
-    let jobs = Keymap {
-        title: "2 jobs",
-        bindings: JOBS_BINDINGS,
-    };
-    let playground = Keymap {
-        title: "3 playground",
-        bindings: PLAYGROUND_BINDINGS,
-    };
-    let prompt = Keymap {
-        title: "3 playground: in the prompt",
-        bindings: PROMPT_BINDINGS,
-    };
+    let keymap = |title, bindings| Keymap { title, bindings };
+    let views = keymap(
+        "views (anywhere but in the Playground's prompt)",
+        VIEW_BINDINGS,
+    );
+    let runs = keymap("1 runs", BINDINGS);
+    let jobs = keymap("2 jobs", JOBS_BINDINGS);
+    let playground = keymap("3 playground", PLAYGROUND_BINDINGS);
+    let prompt = keymap("3 playground: in the prompt", PROMPT_BINDINGS);
     match view {
         View::Runs => vec![runs, jobs, playground, prompt, views],
         View::Jobs => vec![jobs, playground, prompt, runs, views],
