@@ -17,4 +17,5 @@ mod cloud {
     mod shared_fake_cloud;
     mod startup;
     mod stop;
+    mod tui_jobs;
 }

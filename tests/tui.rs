@@ -12,6 +12,9 @@ mod support;
 #[path = "tui/screens.rs"]
 mod screens;
 
+#[path = "tui/jobs.rs"]
+mod jobs;
+
 #[path = "tui/training.rs"]
 mod training;
 

@@ -109,12 +109,15 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         LineFormat::Human
     };
     let out = StdoutLines::start(headless::stdout_skip_note(format));
-    let cloud_routes = cloud_env.map(|env| {
+    // One cloud access for the Studio's routes and the dashboard's cloud views, so an
+    // outage or a deprecation is reported once whichever front end met it.
+    let project_cloud = cloud_env.map(|env| {
         let mut options = CloudOptions::new(&project.root, env);
         let notices = engine.clone();
         options.notices = Arc::new(move |level, message| notices.notice(level, message));
-        crate::server::cloud::router(CloudContext::new(options))
+        CloudContext::new(options)
     });
+    let cloud_routes = project_cloud.clone().map(crate::server::cloud::router);
     let server = match crate::server::start(
         engine.clone(),
         crate::server::ServerConfig {
@@ -171,6 +174,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
         let mut opts = crate::tui::AppOptions::from_env();
         opts.server_url = Some(server.url().to_string());
         opts.notifications = !args.no_notify;
+        opts.cloud = project_cloud.clone();
         opts.hints.push(node.to_string());
         opts.hints.extend(sign_in_line.clone());
         opts.hints.extend(server.warnings().iter().cloned());

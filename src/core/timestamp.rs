@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Year, month, day, hour, minute, second, millisecond (UTC).
-fn parts(t: SystemTime) -> (i64, u32, u32, u32, u32, u32, u32) {
+pub fn parts(t: SystemTime) -> (i64, u32, u32, u32, u32, u32, u32) {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));

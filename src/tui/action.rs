@@ -56,6 +56,34 @@ pub enum Action {
     /// Forget the search query and its highlights.
     SearchClear,
     ToggleHelp,
+    /// Show a view (number keys).
+    ShowView(crate::tui::views::View),
+    /// Jobs: fetch the job list now.
+    RefreshJobs,
+    /// Jobs: open the selected job's detail.
+    OpenJob,
+    /// Jobs: back from a job's detail to the list.
+    CloseJob,
+    /// Jobs: cancel the selected (or open) job on the cloud, after a confirmation.
+    CancelJob,
+    /// Jobs: chat with the selected (or open) job's adapter in the Playground.
+    OpenPlayground,
+    /// Playground: the prompt takes the keys.
+    FocusInput,
+    /// Playground: the prompt gives the keys back (Esc).
+    LeaveInput,
+    /// Playground: a change to the prompt.
+    Edit(crate::tui::views::text_input::Edit),
+    /// Playground: send the prompt.
+    SendPrompt,
+    /// Playground: stop the reply being streamed.
+    StopReply,
+    /// Playground: forget the conversation.
+    ClearChat,
+    /// Playground: copy the conversation to the clipboard.
+    CopyChat,
+    /// Playground: chat with the base model again.
+    UseBaseModel,
     /// Mouse click at a screen cell (selects a run or focuses a panel).
     Click {
         column: u16,

@@ -17,6 +17,7 @@ use crate::core::registry::ConfigChangePolicy;
 use crate::core::training::{OutcomeKind, RunOutcome};
 use crate::tui::action::Action;
 use crate::tui::chart_data::ChartCache;
+use crate::tui::cloud_tasks::CloudRequest;
 use crate::tui::confirmations;
 use crate::tui::format;
 use crate::tui::keymap::{Focus, KeyContext};
@@ -24,6 +25,11 @@ use crate::tui::logview::{LogBounds, LogView};
 use crate::tui::popup::{Answer, Confirm};
 use crate::tui::theme::Theme;
 use crate::tui::timeline::{Timeline, TimelineKind};
+use crate::tui::views::View;
+use crate::tui::views::jobs::JobsView;
+use crate::tui::views::playground::Playground;
+
+mod cloud_views;
 
 /// After a force quit, leave even if the engine has not reported every run gone.
 pub const FORCE_QUIT_GRACE: Duration = Duration::from_secs(3);
@@ -45,6 +51,8 @@ pub struct AppOptions {
     pub hints: Vec<String>,
     /// What to try (the demo): pinned above the timeline's entries, never scrolled away.
     pub instructions: Vec<String>,
+    /// The project's cloud, for the cloud views (`None`: no home directory, they say so).
+    pub cloud: Option<crate::core::cloud::ProjectCloud>,
 }
 
 impl AppOptions {
@@ -58,6 +66,7 @@ impl AppOptions {
             utc_offset_secs: local_utc_offset(),
             hints: Vec::new(),
             instructions: Vec::new(),
+            cloud: None,
         }
     }
 }
@@ -140,6 +149,16 @@ pub struct App {
     message_run: Option<u32>,
     /// A question waiting for a one-key answer, drawn over everything; its yes is a command.
     pub confirm: Option<Confirm<Command>>,
+    /// The same for a cloud call (cancelling a cloud job).
+    pub cloud_confirm: Option<Confirm<CloudRequest>>,
+    /// Which view has the screen (number keys).
+    pub view: View,
+    /// The Jobs view's state (kept while another view is shown).
+    pub jobs: JobsView,
+    /// The Playground's conversation and prompt (kept while another view is shown).
+    pub playground: Playground,
+    /// Cloud calls asked for, drained by the loop.
+    cloud_requests: Vec<CloudRequest>,
     /// Timeline entries hidden below the panel (0: the newest is at the bottom).
     pub timeline_scroll: usize,
     /// The log pane has the whole screen.
@@ -189,6 +208,11 @@ impl App {
             message_run: None,
             alert: None,
             confirm: None,
+            cloud_confirm: None,
+            view: View::Runs,
+            jobs: JobsView::default(),
+            playground: Playground::default(),
+            cloud_requests: Vec::new(),
             timeline_scroll: 0,
             zoomed: false,
             on_config_change: ConfigChangePolicy::default(),
@@ -229,9 +253,12 @@ impl App {
             search_editing: self.log_view.search.editing,
             search_active: self.log_view.search.is_active(),
             help_open: self.help_open,
-            confirm_open: self.confirm.is_some(),
+            confirm_open: self.confirm.is_some() || self.cloud_confirm.is_some(),
             selecting: self.log_view.selection.is_some(),
             zoomed: self.zoomed,
+            view: self.view,
+            job_open: self.jobs.detail.is_some(),
+            input_focused: self.view == View::Playground && self.playground.editing,
         }
     }
 
@@ -668,6 +695,9 @@ impl App {
             self.message = None;
             self.alert = None;
         }
+        if let Some(command) = self.handle_cloud_view_action(&action) {
+            return command;
+        }
         match action {
             // The help overlay takes the scroll keys while it is open.
             Action::ScrollUp(n) if self.help_open => {
@@ -874,6 +904,21 @@ impl App {
             Action::Click { column, row } => self.click(column, row),
             Action::Quit => return self.quit_step(),
             Action::Suspend | Action::Redraw => {}
+            // The Jobs view's keys, outside it (handled above while it is shown).
+            Action::ShowView(_)
+            | Action::RefreshJobs
+            | Action::OpenJob
+            | Action::CloseJob
+            | Action::CancelJob
+            | Action::OpenPlayground
+            | Action::FocusInput
+            | Action::LeaveInput
+            | Action::Edit(_)
+            | Action::SendPrompt
+            | Action::StopReply
+            | Action::ClearChat
+            | Action::CopyChat
+            | Action::UseBaseModel => {}
         }
         None
     }

@@ -26,7 +26,8 @@ pub struct PredecessorCurve {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlotData {
-    pub pid: u32,
+    /// What the curve is of, in the chart's title: `run 700`, `job j-42`.
+    pub label: String,
     /// `(step, loss)` in step order; only finite values ever get here.
     pub loss: Vec<(f64, f64)>,
     pub eval_loss: Vec<(f64, f64)>,
@@ -89,18 +90,6 @@ impl ChartCache {
 
 /// Read the plot data of `run` (and its predecessor's loss) out of their metrics.
 pub fn build(run: &RunInfo, predecessor: Option<&RunInfo>) -> PlotData {
-    let (loss, eval_loss, checkpoint_steps, markers, max_steps, malformed) =
-        run.metrics.read(|m| {
-            let markers = newest_markers(m);
-            (
-                points(m.loss().points()),
-                points(m.eval_loss().points()),
-                m.checkpoints().steps().collect::<Vec<u64>>(),
-                markers,
-                m.progress().max_steps,
-                m.malformed_frames(),
-            )
-        });
     let predecessor = predecessor.map(|p| PredecessorCurve {
         pid: p.pid,
         change: run
@@ -115,6 +104,23 @@ pub fn build(run: &RunInfo, predecessor: Option<&RunInfo>) -> PlotData {
             .unwrap_or_default(),
         loss: p.metrics.read(|m| points(m.loss().points())),
     });
+    run.metrics
+        .read(|m| plot(format!("run {}", run.pid), m, predecessor))
+}
+
+/// The plot data of one set of metrics (a run's, or a cloud job's replayed stream), named
+/// `label` in the chart's title.
+pub fn plot(
+    label: String,
+    metrics: &RunMetrics,
+    predecessor: Option<PredecessorCurve>,
+) -> PlotData {
+    let loss = points(metrics.loss().points());
+    let eval_loss = points(metrics.eval_loss().points());
+    let checkpoint_steps: Vec<u64> = metrics.checkpoints().steps().collect();
+    let markers = newest_markers(metrics);
+    let max_steps = metrics.progress().max_steps;
+    let malformed = metrics.malformed_frames();
     let predecessor_loss = predecessor
         .as_ref()
         .map(|p| p.loss.as_slice())
@@ -143,7 +149,7 @@ pub fn build(run: &RunInfo, predecessor: Option<&RunInfo>) -> PlotData {
         })
         .collect();
     PlotData {
-        pid: run.pid,
+        label,
         loss,
         eval_loss,
         checkpoints,

@@ -1,8 +1,10 @@
 //! The questions the dashboard asks before a costly or surprising action, each naming what
 //! yes costs. The answer is an engine command, sent only on yes (see [`crate::tui::popup`]).
 
+use crate::core::cloud::jobs::CloudJob;
 use crate::core::engine::{Command, RESTART_ESCALATION_TIMEOUT};
 use crate::core::events::{RunInfo, RunOrigin, describe_duration};
+use crate::tui::cloud_tasks::CloudRequest;
 use crate::tui::format;
 use crate::tui::popup::Confirm;
 
@@ -53,6 +55,29 @@ pub fn config_changed(run: &RunInfo) -> Confirm<Command> {
         describe_duration(RESTART_ESCALATION_TIMEOUT)
     ))
     .cost("No: it keeps training on its config, marked ≠; R restarts it later.")
+}
+
+/// `c` in the Jobs view: the cloud stops the job for good. `local`: the run it belongs to.
+pub fn cancel_job(job: &CloudJob, local: Option<u32>) -> Confirm<CloudRequest> {
+    let name = if job.name.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", job.name)
+    };
+    let confirm = Confirm::new(
+        format!("cancel cloud job {}{name}?", job.id),
+        "stop training it",
+        CloudRequest::CancelJob {
+            job_id: job.id.clone(),
+        },
+    )
+    .cost("The cloud stops training it now; it cannot be resumed.");
+    match local {
+        Some(pid) => confirm.cost(format!(
+            "It is local run {pid}'s job: x in view 1 stops that run at its next checkpoint instead."
+        )),
+        None => confirm,
+    }
 }
 
 #[cfg(test)]

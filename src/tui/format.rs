@@ -61,6 +61,20 @@ pub fn clock_time(t: SystemTime, utc_offset_secs: i64) -> String {
     )
 }
 
+/// `2026-05-02 14:03` at a fixed UTC offset: when a cloud job was created (it may be from
+/// another day).
+pub fn date_time(t: SystemTime, utc_offset_secs: i64) -> String {
+    let offset = Duration::from_secs(utc_offset_secs.unsigned_abs());
+    let local = if utc_offset_secs >= 0 {
+        t.checked_add(offset)
+    } else {
+        t.checked_sub(offset)
+    };
+    let (year, month, day, hour, minute, ..) =
+        crate::core::timestamp::parts(local.unwrap_or(UNIX_EPOCH));
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}")
+}
+
 /// `0` / `1` / `SIGKILL`.
 pub fn exit_status(status: &ExitStatus) -> String {
     match status {
@@ -126,6 +140,16 @@ pub fn short(hash: &str, n: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_calendar_dates_at_the_offset() {
+        let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
+        assert_eq!(date_time(at(0), 0), "1970-01-01 00:00");
+        // 2024-02-29 23:30 UTC, a leap day; an hour east is the next day.
+        assert_eq!(date_time(at(1_709_249_400), 0), "2024-02-29 23:30");
+        assert_eq!(date_time(at(1_709_249_400), 3600), "2024-03-01 00:30");
+        assert_eq!(date_time(at(1_777_680_000), 0), "2026-05-02 00:00");
+    }
 
     #[test]
     fn countdowns_round_up() {

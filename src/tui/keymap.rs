@@ -5,6 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent
 
 use crate::tui::action::Action;
 use crate::tui::popup::Answer;
+use crate::tui::views::View;
 
 /// Which panel arrow keys act on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,6 +32,12 @@ pub struct KeyContext {
     pub selecting: bool,
     /// The log pane has the whole screen.
     pub zoomed: bool,
+    /// Which view has the screen.
+    pub view: View,
+    /// The Jobs view shows one job's detail.
+    pub job_open: bool,
+    /// The Playground's prompt takes every key (but Ctrl-C).
+    pub input_focused: bool,
 }
 
 /// One line of the help overlay; `footer` is the short label shown in the footer, if any.
@@ -40,6 +47,195 @@ pub struct Binding {
     pub footer: Option<&'static str>,
 }
 
+/// Keys that work in every view: the number keys switch views (as in k9s and lazygit).
+pub const VIEW_BINDINGS: &[Binding] = &[
+    Binding {
+        keys: "1",
+        help: "Runs: this project's local runs, build and logs",
+        footer: None,
+    },
+    Binding {
+        keys: "2",
+        help: "Jobs: the project's cloud jobs (started here, elsewhere or earlier)",
+        footer: None,
+    },
+    Binding {
+        keys: "3",
+        help: "Playground: chat with the base model or a job's adapter",
+        footer: None,
+    },
+];
+
+/// The Jobs view (`2`): the job list and one job's detail.
+pub const JOBS_BINDINGS: &[Binding] = &[
+    Binding {
+        keys: "↑↓ j k",
+        help: "select a job (list) / scroll the event log (detail)",
+        footer: None,
+    },
+    Binding {
+        keys: "PgUp PgDn",
+        help: "a page up / down",
+        footer: None,
+    },
+    Binding {
+        keys: "Home End g G",
+        help: "newest job / oldest job (list), oldest / newest event (detail)",
+        footer: None,
+    },
+    Binding {
+        keys: "Enter",
+        help: "open the job: status, config, checkpoints, loss chart, event log",
+        footer: Some("open"),
+    },
+    Binding {
+        keys: "Esc q",
+        help: "back from a job to the list (q quits only from the list)",
+        footer: Some("back"),
+    },
+    Binding {
+        keys: "r",
+        help: "refresh the list now (it refreshes every 5 s while shown)",
+        footer: Some("refresh"),
+    },
+    Binding {
+        keys: "c",
+        help: "cancel the job on the cloud (asks first)",
+        footer: Some("cancel"),
+    },
+    Binding {
+        keys: "p",
+        help: "chat with the job's adapter in the Playground (final, else its newest checkpoint)",
+        footer: Some("playground"),
+    },
+    Binding {
+        keys: "?",
+        help: "this help",
+        footer: Some("help"),
+    },
+    Binding {
+        keys: "q Ctrl-C",
+        help: "quit (as in Runs: 1st early-stops all runs)",
+        footer: Some("quit"),
+    },
+];
+
+/// The Playground (`3`).
+pub const PLAYGROUND_BINDINGS: &[Binding] = &[
+    Binding {
+        keys: "i Enter",
+        help: "type a prompt (Enter sends it, Esc leaves the prompt)",
+        footer: Some("prompt"),
+    },
+    Binding {
+        keys: "x",
+        help: "stop the reply being streamed (the text so far is kept)",
+        footer: Some("stop"),
+    },
+    Binding {
+        keys: "c",
+        help: "clear the conversation",
+        footer: Some("clear"),
+    },
+    Binding {
+        keys: "y",
+        help: "copy the conversation as plain text (OSC 52)",
+        footer: Some("copy"),
+    },
+    Binding {
+        keys: "b",
+        help: "chat with the base model (p in Jobs picks a job's adapter)",
+        footer: Some("base"),
+    },
+    Binding {
+        keys: "↑↓ PgUp PgDn",
+        help: "scroll the conversation (End: the newest)",
+        footer: None,
+    },
+    Binding {
+        keys: "?",
+        help: "this help",
+        footer: Some("help"),
+    },
+    Binding {
+        keys: "q Ctrl-C",
+        help: "quit (as in Runs); in the prompt only Ctrl-C",
+        footer: Some("quit"),
+    },
+];
+
+/// The Playground's prompt, while it has the keys.
+pub const PROMPT_BINDINGS: &[Binding] = &[
+    Binding {
+        keys: "Enter",
+        help: "send the prompt (one reply at a time)",
+        footer: Some("send"),
+    },
+    Binding {
+        keys: "Esc",
+        help: "leave the prompt (then x stops a reply, c clears, y copies)",
+        footer: Some("leave prompt"),
+    },
+    Binding {
+        keys: "← → Home End",
+        help: "move in the prompt (Ctrl-A, Ctrl-E too)",
+        footer: None,
+    },
+    Binding {
+        keys: "Ctrl-U Ctrl-W",
+        help: "delete to the start / the word before the cursor",
+        footer: None,
+    },
+    Binding {
+        keys: "Ctrl-C",
+        help: "quit (every other key is text, numbers and q too)",
+        footer: Some("quit"),
+    },
+];
+
+/// A view's keys, as the help overlay lists them (the current view's first).
+pub struct Keymap {
+    pub title: &'static str,
+    pub bindings: &'static [Binding],
+}
+
+/// Every keymap the help overlay shows, the current view's first.
+pub fn keymaps(view: View) -> Vec<Keymap> {
+    let keymap = |title, bindings| Keymap { title, bindings };
+    let views = keymap(
+        "views (anywhere but in the Playground's prompt)",
+        VIEW_BINDINGS,
+    );
+    let runs = keymap("1 runs", BINDINGS);
+    let jobs = keymap("2 jobs", JOBS_BINDINGS);
+    let playground = keymap("3 playground", PLAYGROUND_BINDINGS);
+    let prompt = keymap("3 playground: in the prompt", PROMPT_BINDINGS);
+    match view {
+        View::Runs => vec![runs, jobs, playground, prompt, views],
+        View::Jobs => vec![jobs, playground, prompt, runs, views],
+        View::Playground => vec![playground, prompt, jobs, runs, views],
+    }
+}
+
+/// The keys the footer offers now: the shown view's, without the one of Enter (open) and
+/// Esc (back) that does nothing where the Jobs view is.
+pub fn footer_bindings(ctx: KeyContext) -> Vec<&'static Binding> {
+    match ctx.view {
+        View::Runs => BINDINGS.iter().collect(),
+        View::Jobs => JOBS_BINDINGS
+            .iter()
+            .filter(|b| match b.keys {
+                "Enter" => !ctx.job_open,
+                "Esc q" => ctx.job_open,
+                _ => true,
+            })
+            .collect(),
+        View::Playground if ctx.input_focused => PROMPT_BINDINGS.iter().collect(),
+        View::Playground => PLAYGROUND_BINDINGS.iter().collect(),
+    }
+}
+
+/// The Runs view (`1`).
 pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: "r",
@@ -173,6 +369,9 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
     if ctx.confirm_open {
         return Answer::from_key(&key).map(Action::Answer);
     }
+    if ctx.input_focused {
+        return map_prompt_key(key);
+    }
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl {
         return match key.code {
@@ -201,6 +400,16 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
             KeyCode::Down | KeyCode::Char('j') => Some(Action::ScrollDown(1)),
             _ => None,
         };
+    }
+    if let KeyCode::Char(c) = key.code
+        && let Some(view) = View::from_key(c)
+    {
+        return Some(Action::ShowView(view));
+    }
+    match ctx.view {
+        View::Jobs => return map_jobs_key(key, ctx),
+        View::Playground => return map_playground_key(key),
+        View::Runs => {}
     }
     let in_logs = ctx.focus == Focus::Logs;
     let scrolls = ctx.focus != Focus::Runs;
@@ -242,6 +451,79 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
         KeyCode::End | KeyCode::Char('G') => Action::ScrollBottom,
         _ => return None,
     })
+}
+
+fn map_jobs_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
+    Some(match key.code {
+        KeyCode::Esc | KeyCode::Char('q') if ctx.job_open => Action::CloseJob,
+        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Char('?') => Action::ToggleHelp,
+        KeyCode::Char('r') => Action::RefreshJobs,
+        KeyCode::Char('c') => Action::CancelJob,
+        KeyCode::Char('p') => Action::OpenPlayground,
+        KeyCode::Enter if !ctx.job_open => Action::OpenJob,
+        KeyCode::Up | KeyCode::Char('k') => Action::ScrollUp(1),
+        KeyCode::Down | KeyCode::Char('j') => Action::ScrollDown(1),
+        KeyCode::PageUp => Action::PageUp,
+        KeyCode::PageDown => Action::PageDown,
+        KeyCode::Home | KeyCode::Char('g') => Action::ScrollTop,
+        KeyCode::End | KeyCode::Char('G') => Action::ScrollBottom,
+        _ => return None,
+    })
+}
+
+fn map_playground_key(key: KeyEvent) -> Option<Action> {
+    Some(match key.code {
+        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Char('?') => Action::ToggleHelp,
+        KeyCode::Char('i') | KeyCode::Enter => Action::FocusInput,
+        KeyCode::Char('x') => Action::StopReply,
+        KeyCode::Char('c') => Action::ClearChat,
+        KeyCode::Char('y') => Action::CopyChat,
+        KeyCode::Char('b') => Action::UseBaseModel,
+        KeyCode::Up | KeyCode::Char('k') => Action::ScrollUp(1),
+        KeyCode::Down | KeyCode::Char('j') => Action::ScrollDown(1),
+        KeyCode::PageUp => Action::PageUp,
+        KeyCode::PageDown => Action::PageDown,
+        KeyCode::Home | KeyCode::Char('g') => Action::ScrollTop,
+        KeyCode::End | KeyCode::Char('G') => Action::ScrollBottom,
+        _ => return None,
+    })
+}
+
+/// The Playground's prompt has the keys: text goes into it; only Ctrl-C still quits.
+fn map_prompt_key(key: KeyEvent) -> Option<Action> {
+    use crate::tui::views::text_input::Edit;
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let edit = match key.code {
+        KeyCode::Char('c') if ctrl => return Some(Action::Quit),
+        KeyCode::Char('z') if ctrl => return Some(Action::Suspend),
+        KeyCode::Char('l') if ctrl => return Some(Action::Redraw),
+        KeyCode::Char('u') if ctrl => Edit::ClearToStart,
+        KeyCode::Char('w') if ctrl => Edit::DeleteWord,
+        KeyCode::Char('a') if ctrl => Edit::Home,
+        KeyCode::Char('e') if ctrl => Edit::End,
+        _ if ctrl => return None,
+        KeyCode::Enter => return Some(Action::SendPrompt),
+        KeyCode::Esc => return Some(Action::LeaveInput),
+        KeyCode::Char(c) => Edit::Insert(c),
+        KeyCode::Backspace => Edit::Backspace,
+        KeyCode::Delete => Edit::Delete,
+        KeyCode::Left => Edit::Left,
+        KeyCode::Right => Edit::Right,
+        KeyCode::Home => Edit::Home,
+        KeyCode::End => Edit::End,
+        _ => return None,
+    };
+    Some(Action::Edit(edit))
+}
+
+/// Pasted text (bracketed paste): into the Playground's prompt when it has the keys, else
+/// nothing (a paste is never taken for keys).
+pub fn map_paste(text: String, ctx: KeyContext) -> Option<Action> {
+    (ctx.input_focused && !ctx.confirm_open).then_some(Action::Edit(
+        crate::tui::views::text_input::Edit::Paste(text),
+    ))
 }
 
 pub fn map_mouse(mouse: MouseEvent) -> Option<Action> {

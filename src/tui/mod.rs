@@ -18,6 +18,7 @@ pub mod ansi;
 pub mod app;
 pub mod chart_data;
 pub mod clipboard;
+pub mod cloud_tasks;
 pub mod confirmations;
 pub mod format;
 pub mod keymap;
@@ -28,6 +29,7 @@ pub mod terminal;
 pub mod theme;
 pub mod timeline;
 mod ui;
+pub mod views;
 
 use std::io::{self, IsTerminal};
 use std::pin::pin;
@@ -237,6 +239,8 @@ where
     H: TerminalHost<B>,
 {
     let mut input = pin!(input);
+    let (cloud_replies, mut cloud_rx) = mpsc::unbounded_channel();
+    let mut cloud = cloud_tasks::CloudTasks::new(app.options.cloud.clone(), cloud_replies);
     let (started_tx, mut started_rx) = mpsc::unbounded_channel::<Result<u32, StartRunError>>();
     let mut signals_open = true;
     let mut dirty = true;
@@ -245,6 +249,10 @@ where
     loop {
         if app.should_exit() {
             return Ok(exit_reason(app));
+        }
+        app.tick_cloud();
+        for request in app.take_cloud_requests() {
+            cloud.run(request);
         }
         if dirty && last_draw.is_none_or(|t| t.elapsed() >= MIN_FRAME_INTERVAL) {
             app.now = SystemTime::now();
@@ -315,6 +323,10 @@ where
                     }
                 }
             },
+            Some(reply) = cloud_rx.recv() => {
+                app.now = SystemTime::now();
+                dirty |= app.apply_cloud_reply(reply);
+            },
             Some(result) = started_rx.recv() => {
                 app.now = SystemTime::now();
                 app.run_start_result(result);
@@ -377,6 +389,7 @@ where
     let action = match event {
         Event::Key(key) => keymap::map_key(key, app.key_context()),
         Event::Mouse(mouse) => keymap::map_mouse(mouse),
+        Event::Paste(text) => keymap::map_paste(text, app.key_context()),
         Event::Resize(..) | Event::FocusGained => return Ok(true),
         _ => None,
     };

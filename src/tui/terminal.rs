@@ -7,7 +7,9 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossterm::cursor::{Hide, Show};
-use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+};
 use crossterm::execute;
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -106,10 +108,17 @@ pub fn install_panic_hook() {
 fn setup() -> io::Result<()> {
     enable_raw_mode()?;
     ACTIVE.store(true, Ordering::SeqCst);
-    execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture, Hide)
+    // Bracketed paste: a pasted prompt arrives whole, its line breaks never send it.
+    execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        EnableBracketedPaste,
+        Hide
+    )
 }
 
-/// Raw mode, alternate screen, mouse capture; a guard that undoes them on drop.
+/// Raw mode, alternate screen, mouse capture, bracketed paste; a guard that undoes them on drop.
 pub fn enter() -> io::Result<(CrosstermTerminal, RestoreGuard)> {
     install_panic_hook();
     let guard = RestoreGuard;
@@ -122,7 +131,13 @@ pub fn enter() -> io::Result<(CrosstermTerminal, RestoreGuard)> {
 pub fn restore() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         let mut out = io::stdout();
-        let _ = execute!(out, DisableMouseCapture, LeaveAlternateScreen, Show);
+        let _ = execute!(
+            out,
+            DisableBracketedPaste,
+            DisableMouseCapture,
+            LeaveAlternateScreen,
+            Show
+        );
         let _ = disable_raw_mode();
         let _ = out.flush();
     }

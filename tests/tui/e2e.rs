@@ -715,3 +715,70 @@ fn closing_the_terminal_stops_the_run_and_cleans_up() {
         "the dashboard saw the hang-up:\n{log}"
     );
 }
+
+/// The cloud views in the real binary: `2` lists the run's job, Enter opens it (its
+/// checkpoints arrive through its replayed stream), `p` opens the Playground on the newest
+/// checkpoint's adapter with the prompt focused, and a typed prompt gets a streamed reply from
+/// the simulated cloud. `1` goes back to the run, `q` quits cleanly.
+#[test]
+fn jobs_then_a_job_then_the_playground_on_its_adapter() {
+    let mut session = Session::new(|_| {});
+    session.start();
+    let screen = session.wait_for("a running run", |s| !running_pids(s).is_empty());
+    let pid = running_pids(&screen)[0];
+    session.wait_for("the run's cloud job", |s| {
+        timeline(s)
+            .iter()
+            .any(|l| l.contains(&format!("{pid} cloud job")))
+    });
+
+    session.keys("2");
+    session.wait_for("the job list with the run's job", |s| {
+        s.contains("[2 jobs]") && s.contains(&format!("run {pid}"))
+    });
+
+    session.keys("Enter");
+    session.wait_for("a checkpoint in the job's detail", |s| {
+        s.contains("· checkpoints ") && s.contains("events ·")
+    });
+
+    session.keys("p");
+    session.wait_for("the Playground on a checkpoint adapter", |s| {
+        s.contains("[3 playground]") && s.contains("checkpoint") && s.contains("Enter sends")
+    });
+    // Typed into the focused prompt: the digits do not switch views.
+    for key in ["h", "i", "Space", "2"] {
+        session.keys(key);
+    }
+    session.wait_for("the typed prompt", |s| s.contains("│hi 2"));
+    session.keys("Enter");
+    let screen = session.wait_for("the streamed reply", |s| {
+        s.contains("you › hi 2") && s.contains("You said: \"hi 2\"") && !s.contains('▌')
+    });
+    assert!(screen.contains("model ›"), "{screen}");
+
+    // A pasted text arrives whole (bracketed paste): its line break does not send it.
+    let status = session
+        .tmux()
+        .args(["set-buffer", "pasted one\npasted two"])
+        .status()
+        .expect("set-buffer");
+    assert!(status.success());
+    let status = session
+        .tmux()
+        .args(["paste-buffer", "-p"])
+        .status()
+        .expect("paste-buffer");
+    assert!(status.success());
+    let screen = session.wait_for("the pasted prompt", |s| {
+        s.contains("│pasted one pasted two")
+    });
+    assert!(!screen.contains("you › pasted"), "not sent:\n{screen}");
+
+    session.keys("Escape");
+    session.keys("1");
+    session.wait_for("the Runs view again", |s| s.contains("[1 runs]"));
+    session.wait_for_fresh_checkpoint();
+    session.keys("q");
+    session.assert_clean_exit();
+}

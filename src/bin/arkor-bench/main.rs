@@ -11,6 +11,7 @@
 //! report it adds rows to ([`report::Report`]).
 
 mod bench;
+mod chat;
 mod e2e;
 mod emit;
 mod fixture;
@@ -64,7 +65,7 @@ struct Args {
     #[arg(long)]
     mprocs: Option<PathBuf>,
     /// Measure only these groups (comma-separated): floors, stages, rebuild, signal, fanout,
-    /// idle, growth, ingest, flood, render, start, memory, job-events, training, faults.
+    /// idle, growth, ingest, flood, render, start, memory, job-events, training, chat, faults.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }

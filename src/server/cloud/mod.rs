@@ -22,149 +22,19 @@
 mod deployments;
 mod passthrough;
 
-use std::collections::HashSet;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 
-use crate::core::cloud::bootstrap::{MintError, SessionError, resolve_credentials};
-use crate::core::cloud::client::{
-    CloudClient, CloudError, DeprecationNotice, REQUEST_TIMEOUT, http_client,
+use crate::core::cloud::bootstrap::{MintError, SessionError};
+use crate::core::cloud::client::CloudError;
+
+/// The routes' shared state: the project's cloud access, shared with the dashboard.
+pub use crate::core::cloud::project_cloud::{
+    ProjectCloud as CloudContext, ProjectCloudOptions as CloudOptions,
 };
-use crate::core::cloud::credentials::Credentials;
-use crate::core::cloud::{CloudEnv, NoticeSink, discard_notices, installed_sdk_version};
-use crate::core::events::NoticeLevel;
-
-/// How to build a [`CloudContext`].
-pub struct CloudOptions {
-    /// The project root: `.arkor/state.json`, `node_modules/arkor` and the bootstrap slug.
-    pub project_root: PathBuf,
-    pub env: CloudEnv,
-    /// Mint an anonymous identity when no credentials are on file (always on in dev).
-    pub auto_anonymous: bool,
-    /// Where deprecation and "cloud unreachable" notices go (each shown once).
-    pub notices: NoticeSink,
-    /// Budget of a JSON call, and of the wait for an event stream's headers.
-    pub request_timeout: Duration,
-}
-
-impl CloudOptions {
-    pub fn new(project_root: impl Into<PathBuf>, env: CloudEnv) -> Self {
-        Self {
-            project_root: project_root.into(),
-            env,
-            auto_anonymous: true,
-            notices: discard_notices(),
-            request_timeout: REQUEST_TIMEOUT,
-        }
-    }
-}
-
-/// Shared state of the cloud routes. Cheap to clone.
-#[derive(Clone)]
-pub struct CloudContext {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    project_root: PathBuf,
-    env: CloudEnv,
-    auto_anonymous: bool,
-    http: reqwest::Client,
-    notices: NoticeSink,
-    request_timeout: Duration,
-    shown_deprecations: Mutex<HashSet<String>>,
-    /// Set while the cloud is known to be unreachable, so a polling page reports the
-    /// outage once, not every five seconds.
-    unreachable: AtomicBool,
-}
-
-impl CloudContext {
-    pub fn new(options: CloudOptions) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                project_root: options.project_root,
-                env: options.env,
-                auto_anonymous: options.auto_anonymous,
-                http: http_client(),
-                notices: options.notices,
-                request_timeout: options.request_timeout,
-                shown_deprecations: Mutex::new(HashSet::new()),
-                unreachable: AtomicBool::new(false),
-            }),
-        }
-    }
-
-    pub fn project_root(&self) -> &std::path::Path {
-        &self.inner.project_root
-    }
-
-    pub fn env(&self) -> &CloudEnv {
-        &self.inner.env
-    }
-
-    fn client_version(&self) -> String {
-        installed_sdk_version(&self.inner.project_root)
-    }
-
-    /// Credentials for this request (one read; may mint once).
-    async fn credentials(&self) -> Result<Credentials, SessionError> {
-        resolve_credentials(
-            &self.inner.env,
-            self.inner.auto_anonymous,
-            &self.inner.http,
-            &self.client_version(),
-        )
-        .await
-    }
-
-    /// A client for these credentials, on the base URL they resolve to.
-    fn client_for(&self, credentials: &Credentials) -> CloudClient {
-        CloudClient::new(
-            self.inner.http.clone(),
-            self.inner.env.base_url_for(Some(credentials)),
-            Some(credentials.token().to_owned()),
-            self.client_version(),
-        )
-        .with_request_timeout(self.inner.request_timeout)
-    }
-
-    /// Show a deprecation notice to the user, once per distinct text.
-    fn note_deprecation(&self, notice: Option<DeprecationNotice>) {
-        let Some(notice) = notice else { return };
-        let line = notice.describe();
-        let fresh = self
-            .inner
-            .shown_deprecations
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(line.clone());
-        if fresh {
-            (self.inner.notices)(NoticeLevel::Warn, line);
-        }
-    }
-
-    /// The cloud answered: a later outage is reported again.
-    fn note_reachable(&self) {
-        self.inner.unreachable.store(false, Ordering::Relaxed);
-    }
-
-    fn note_error(&self, error: &CloudError) {
-        if matches!(error, CloudError::Unreachable { .. })
-            && !self.inner.unreachable.swap(true, Ordering::Relaxed)
-        {
-            (self.inner.notices)(NoticeLevel::Warn, error.to_string());
-        }
-    }
-}
 
 /// The cloud routes, ready to be merged under the server's guards.
 pub fn router(ctx: CloudContext) -> Router {

@@ -12,7 +12,8 @@ use super::{
     CloudContext, cloud_error_response, json_error, json_response, session_error_response,
 };
 use crate::core::cloud::client::{CloudClient, CloudError, UpstreamRequest};
-use crate::core::cloud::project_bootstrap::{ProjectStateError, ensure_project_state};
+use crate::core::cloud::project_bootstrap::ProjectStateError;
+use crate::core::cloud::project_cloud::{ScopeError, Scoped};
 use crate::core::cloud::state::read_state;
 
 const DEPRECATION_HEADERS: [&str; 3] = ["deprecation", "sunset", "warning"];
@@ -127,21 +128,15 @@ pub(super) async fn me(State(ctx): State<CloudContext>) -> Response {
     .await
 }
 
-/// GET /api/jobs (docs/protocol.md §14.4): no state → empty list without touching credentials.
+/// GET /api/jobs (docs/protocol.md §14.4): no state (or a stale one) → empty list without
+/// touching credentials.
 pub(super) async fn jobs(State(ctx): State<CloudContext>) -> Response {
-    let empty = || json_response(StatusCode::OK, &json!({ "jobs": [] }));
-    let Some(state) = read_state(ctx.project_root()) else {
-        return empty();
+    let Scoped { client, scope, .. } = match ctx.existing_scope().await {
+        Ok(scoped) => scoped,
+        Err(ScopeError::Session(e)) => return session_error_response(&ctx, &e),
+        Err(_) => return json_response(StatusCode::OK, &json!({ "jobs": [] })),
     };
-    let creds = match ctx.credentials().await {
-        Ok(c) => c,
-        Err(e) => return session_error_response(&ctx, &e),
-    };
-    if !state.usable_for(&creds) {
-        return empty();
-    }
-    let client = ctx.client_for(&creds);
-    let request = UpstreamRequest::new(Method::GET, "/v1/jobs").scoped(&state.scope());
+    let request = UpstreamRequest::list_jobs(&scope);
     forward(&ctx, &client, request, Reply::BufferedJson).await
 }
 
@@ -151,54 +146,39 @@ pub(super) async fn job_events(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let missing = || json_error(StatusCode::BAD_REQUEST, "No project state");
-    let Some(state) = read_state(ctx.project_root()) else {
-        return missing();
+    let Scoped { client, scope, .. } = match ctx.existing_scope().await {
+        Ok(scoped) => scoped,
+        Err(ScopeError::Session(e)) => return session_error_response(&ctx, &e),
+        Err(_) => return json_error(StatusCode::BAD_REQUEST, "No project state"),
     };
-    let creds = match ctx.credentials().await {
-        Ok(c) => c,
-        Err(e) => return session_error_response(&ctx, &e),
-    };
-    if !state.usable_for(&creds) {
-        return missing();
-    }
-    let client = ctx.client_for(&creds);
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
-    let request = UpstreamRequest::job_events(&id, &state.scope(), last_event_id);
+    let request = UpstreamRequest::job_events(&id, &scope, last_event_id);
     forward(&ctx, &client, request, Reply::EventStream).await
 }
 
 /// POST /api/inference/chat (docs/protocol.md §14.6): bootstrap the project for an anonymous user,
 /// then forward the body unchanged and stream the answer back.
 pub(super) async fn chat(State(ctx): State<CloudContext>, body: Body) -> Response {
-    let creds = match ctx.credentials().await {
-        Ok(c) => c,
-        Err(e) => return session_error_response(&ctx, &e),
-    };
-    let client = ctx.client_for(&creds);
-    let state = match ensure_project_state(ctx.project_root(), &client, &creds).await {
-        Ok(s) => s,
-        Err(e) => {
-            ctx.note_deprecation(client.deprecation());
-            return match e {
-                ProjectStateError::Mismatch => json_error(StatusCode::CONFLICT, &e.to_string()),
-                ProjectStateError::Cloud(cloud @ CloudError::Api { .. })
-                | ProjectStateError::Cloud(cloud @ CloudError::Unreachable { .. }) => {
-                    cloud_error_response(&ctx, &cloud)
-                }
-                other => json_error(StatusCode::INTERNAL_SERVER_ERROR, &other.to_string()),
-            };
+    let Scoped { client, scope, .. } = match ctx.bootstrap_scope().await {
+        Ok(scoped) => scoped,
+        Err(ScopeError::Session(e)) => return session_error_response(&ctx, &e),
+        Err(e @ ScopeError::Stale) => return json_error(StatusCode::CONFLICT, &e.to_string()),
+        Err(ScopeError::Bootstrap {
+            source:
+                ProjectStateError::Cloud(
+                    cloud @ (CloudError::Api { .. } | CloudError::Unreachable { .. }),
+                ),
+            ..
+        }) => return cloud_error_response(&ctx, &cloud),
+        Err(other) => {
+            return json_error(StatusCode::INTERNAL_SERVER_ERROR, &other.to_string());
         }
     };
-    ctx.note_deprecation(client.deprecation());
     // No size limit and no validation: the cloud decides (docs/protocol.md §14.6).
     let raw: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let request = UpstreamRequest::new(Method::POST, "/v1/inference/chat")
-        .scoped(&state.scope())
-        .json(raw)
-        .unlimited();
+    let request = UpstreamRequest::inference_chat(&scope, raw);
     forward(&ctx, &client, request, Reply::Chat).await
 }

@@ -140,9 +140,9 @@ fn render_progress(app: &App, frame: &mut Frame, area: Rect, run: &RunInfo) {
     }
 }
 
-fn render_chart(app: &App, frame: &mut Frame, area: Rect, data: &PlotData) {
+pub(crate) fn render_chart(app: &App, frame: &mut Frame, area: Rect, data: &PlotData) {
     let theme = app.theme;
-    let mut title = format!(" loss · run {} ", data.pid);
+    let mut title = format!(" loss · {} ", data.label);
     if data.malformed > 0 {
         title.push_str(&format!("· {} unreadable frames skipped ", data.malformed));
     }

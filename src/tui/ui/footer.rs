@@ -9,8 +9,12 @@ use ratatui::widgets::Paragraph;
 use crate::core::events::{NoticeLevel, RunState};
 use crate::tui::app::{App, QuitState};
 use crate::tui::format;
-use crate::tui::keymap::BINDINGS;
+use crate::tui::keymap::footer_bindings;
 use crate::tui::ui::{Part, animate_within, fit_parts, printable};
+use crate::tui::views::View;
+
+/// Below this width the footer names the views by their number only.
+const NAMED_VIEWS_FROM_WIDTH: u16 = 70;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let theme = app.theme;
@@ -24,7 +28,22 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         spans.push(Span::styled(format!(" {} ", printable(text)), style));
         spans.push(Span::styled("│", theme.dim()));
     }
-    let hints: Vec<(&str, &str)> = BINDINGS
+    // The views, the shown one marked: `[1 runs] 2 jobs` (`[1] 2` on a narrow screen).
+    let narrow = area.width < NAMED_VIEWS_FROM_WIDTH;
+    for view in View::ALL {
+        let text = if narrow {
+            view.key().to_string()
+        } else {
+            format!("{} {}", view.key(), view.label())
+        };
+        if view == app.view {
+            spans.push(Span::styled(format!("[{text}]"), theme.title()));
+        } else {
+            spans.push(Span::styled(format!(" {text} "), theme.dim()));
+        }
+    }
+    spans.push(Span::styled("│", theme.dim()));
+    let hints: Vec<(&str, &str)> = footer_bindings(app.key_context())
         .iter()
         .filter_map(|b| {
             Some((

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use crate::tui::app::App;
-use crate::tui::keymap::BINDINGS;
+use crate::tui::keymap::keymaps;
 use crate::tui::ui::{fit, wrap};
 
 const KEYS_WIDTH: usize = 14;
@@ -28,16 +28,20 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     .into_iter()
     .map(|part| Line::from(Span::styled(part, theme.dim())))
     .collect();
-    for binding in BINDINGS {
-        for (i, part) in wrap(binding.help, text_width, text_width, usize::MAX)
-            .into_iter()
-            .enumerate()
-        {
-            let keys = if i == 0 { binding.keys } else { "" };
-            lines.push(Line::from(vec![
-                Span::styled(fit(keys, KEYS_WIDTH), theme.key()),
-                Span::raw(part),
-            ]));
+    for keymap in keymaps(app.view) {
+        lines.push(Line::default());
+        lines.push(Line::from(Span::styled(keymap.title, theme.title())));
+        for binding in keymap.bindings {
+            for (i, part) in wrap(binding.help, text_width, text_width, usize::MAX)
+                .into_iter()
+                .enumerate()
+            {
+                let keys = if i == 0 { binding.keys } else { "" };
+                lines.push(Line::from(vec![
+                    Span::styled(fit(keys, KEYS_WIDTH), theme.key()),
+                    Span::raw(part),
+                ]));
+            }
         }
     }
     let height = area

@@ -6,7 +6,10 @@ mod error;
 mod footer;
 mod header;
 mod help;
+mod job_detail;
+mod jobs;
 mod logs;
+mod playground;
 mod progress;
 mod runs;
 mod timeline;
@@ -40,6 +43,10 @@ pub fn render(app: &mut App, frame: &mut Frame) {
         return;
     }
     let banner_rows = u16::from(footer::banner_visible(app));
+    if app.view != crate::tui::views::View::Runs {
+        render_cloud_view(app, frame, area, banner_rows);
+        return;
+    }
     let error_rows = error::wanted_rows(app, area);
     let search_rows = u16::from(app.log_view.search.editing);
     let fixed = 1 + banner_rows + error_rows + search_rows + 1;
@@ -103,10 +110,40 @@ pub fn render(app: &mut App, frame: &mut Frame) {
         footer::render_search(app, frame, search_area);
     }
     footer::render(app, frame, footer_area);
+    render_overlays(app, frame, area);
+}
+
+/// The Jobs and Playground views: header, the banner when something needs saying, the view,
+/// the footer.
+fn render_cloud_view(app: &mut App, frame: &mut Frame, area: Rect, banner_rows: u16) {
+    let [header_area, banner_area, body_area, footer_area] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(banner_rows),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    header::render(app, frame, header_area);
+    if banner_rows > 0 {
+        footer::render_banner(app, frame, banner_area);
+    }
+    match app.view {
+        crate::tui::views::View::Playground => playground::render(app, frame, body_area),
+        _ => jobs::render(app, frame, body_area),
+    }
+    footer::render(app, frame, footer_area);
+    render_overlays(app, frame, area);
+}
+
+/// The help and any open question, over everything else.
+fn render_overlays(app: &mut App, frame: &mut Frame, area: Rect) {
     if app.help_open {
         help::render(app, frame, area);
     }
     if let Some(confirm) = &app.confirm {
+        crate::tui::popup::render(confirm, app.theme, frame, area);
+    }
+    if let Some(confirm) = &app.cloud_confirm {
         crate::tui::popup::render(confirm, app.theme, frame, area);
     }
 }

@@ -3,6 +3,7 @@
 //! [`Report`]; `--only` selects groups by name. A new group is a new file here and one line
 //! in [`GROUPS`].
 
+mod chat;
 mod fanout;
 mod faults;
 mod flood;
@@ -62,6 +63,7 @@ pub const GROUPS: &[Group] = &[
     group!("start", start::measure),
     group!("idle", idle::dashboard),
     group!("training", training::measure),
+    group!("chat", chat::measure),
     group!("memory", memory::measure),
     group!("faults", faults::measure),
 ];

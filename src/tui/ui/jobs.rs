@@ -1,0 +1,179 @@
+//! The Jobs view (`2`): the project's cloud jobs in a table (name, id, status, created,
+//! duration, the local run it belongs to), newest first, with a line saying where the list
+//! stands (loading, refreshed at, why it could not be fetched). The open job's detail is
+//! drawn by `job_detail.rs`.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
+
+use crate::core::cloud::jobs::{CloudJob, JobStatus};
+use crate::tui::app::App;
+use crate::tui::cloud_tasks::CloudProblem;
+use crate::tui::format;
+use crate::tui::theme::Theme;
+use crate::tui::ui::{animate_within, fit, job_detail, printable};
+
+pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
+    if let Some(next) = app.jobs.next_refresh(app.now) {
+        animate_within(app, next);
+    }
+    if app.jobs.detail.is_some() {
+        job_detail::render(app, frame, area);
+        return;
+    }
+    let theme = app.theme;
+    let [status_area, table_area] =
+        Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+    frame.render_widget(
+        Paragraph::new(status_line(app, usize::from(area.width))),
+        status_area,
+    );
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(theme.border(true))
+        .title(Span::styled(" cloud jobs · newest first ", theme.title()));
+    let view = &app.jobs;
+    if view.jobs.is_empty() {
+        let inner = block.inner(table_area);
+        frame.render_widget(block, table_area);
+        frame.render_widget(
+            Paragraph::new(empty_text(app)).wrap(Wrap { trim: false }),
+            inner,
+        );
+        return;
+    }
+    let rows: Vec<Row> = view
+        .jobs
+        .iter()
+        .map(|job| job_row(job, app.local_run_of(&job.id), app))
+        .collect();
+    let header =
+        Row::new(["name", "id", "status", "created", "duration", "local"]).style(theme.dim());
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Fill(2),
+            Constraint::Fill(2),
+            Constraint::Length(10),
+            Constraint::Length(16),
+            Constraint::Length(8),
+            Constraint::Length(11),
+        ],
+    )
+    .header(header)
+    .block(block)
+    .row_highlight_style(theme.selected())
+    .highlight_symbol("▶ ");
+    let mut state = TableState::default()
+        .with_offset(app.jobs.offset)
+        .with_selected(Some(app.jobs.selected));
+    frame.render_stateful_widget(table, table_area, &mut state);
+    app.jobs.offset = state.offset();
+}
+
+fn job_row<'a>(job: &'a CloudJob, local: Option<u32>, app: &App) -> Row<'a> {
+    let theme = app.theme;
+    let created = job
+        .created_at
+        .map(|t| format::date_time(t, app.options.utc_offset_secs))
+        .unwrap_or_else(|| "—".into());
+    let duration = job
+        .duration(app.now)
+        .map(format::clock_duration)
+        .unwrap_or_else(|| "—".into());
+    let local = local.map(|pid| format!("run {pid}")).unwrap_or_default();
+    Row::new([
+        Cell::from(printable(&job.name)),
+        Cell::from(printable(&job.id)),
+        Cell::from(Span::styled(
+            job.status.as_str().to_owned(),
+            status_style(theme, &job.status),
+        )),
+        Cell::from(created),
+        Cell::from(duration),
+        Cell::from(Span::styled(local, theme.accent())),
+    ])
+}
+
+pub(crate) fn status_style(theme: Theme, status: &JobStatus) -> Style {
+    match status {
+        JobStatus::Running => theme.info(),
+        JobStatus::Completed => theme.ok(),
+        JobStatus::Failed => theme.error(),
+        JobStatus::Cancelled => theme.warn(),
+        JobStatus::Queued | JobStatus::Other(_) => theme.dim(),
+    }
+}
+
+/// ` 12 jobs · updated 10:04:31 · refreshing…`, or the problem of the last fetch.
+fn status_line(app: &App, width: usize) -> Line<'static> {
+    let theme = app.theme;
+    let view = &app.jobs;
+    let mut text = match view.fetched_at {
+        None if view.loading => " loading the project's jobs…".to_owned(),
+        None => " not loaded yet".to_owned(),
+        Some(at) => {
+            let count = view.jobs.len();
+            let jobs = if count == 1 { "job" } else { "jobs" };
+            format!(
+                " {count} {jobs} · updated {}",
+                format::clock_time(at, app.options.utc_offset_secs)
+            )
+        }
+    };
+    if view.fetched_at.is_some() && view.loading {
+        text.push_str(" · refreshing…");
+    }
+    match &view.problem {
+        // With a list on screen, an outage is one line above it (the list is the last one).
+        Some(problem) if !view.jobs.is_empty() => Line::from(Span::styled(
+            fit(
+                &format!(
+                    " {} · showing the list from before · r retries",
+                    problem.what()
+                ),
+                width,
+            ),
+            theme.warn(),
+        )),
+        _ => Line::from(Span::styled(fit(&text, width), theme.dim())),
+    }
+}
+
+/// What an empty table says: why there is nothing, and what to do.
+fn empty_text(app: &App) -> Vec<Line<'static>> {
+    let theme = app.theme;
+    let view = &app.jobs;
+    let (what, advice, style) = match &view.problem {
+        Some(problem) => (
+            problem.what(),
+            problem.advice(),
+            problem_style(theme, problem),
+        ),
+        None if view.fetched_at.is_none() => (
+            "Loading the project's jobs from the cloud…".to_owned(),
+            "",
+            theme.dim(),
+        ),
+        None => (
+            "No cloud jobs in this project yet.".to_owned(),
+            "Start a run (1, then s): its job shows up here, as do jobs started elsewhere.",
+            theme.dim(),
+        ),
+    };
+    let mut lines = vec![Line::from(Span::styled(format!(" {what}"), style))];
+    if !advice.is_empty() {
+        lines.push(Line::from(Span::raw(format!(" {advice}"))));
+    }
+    lines
+}
+
+fn problem_style(theme: Theme, problem: &CloudProblem) -> Style {
+    match problem {
+        CloudProblem::NoProjectState => theme.info(),
+        _ => theme.warn(),
+    }
+}
