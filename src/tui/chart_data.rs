@@ -217,19 +217,12 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
-    use crate::core::cloud::job_events::{JobEvent, JobEventKind, TrainingLog};
+    use crate::core::cloud::job_events::{JobEvent, JobEventKind};
     use crate::core::events::{ConfigChange, Restart, RunOrigin};
     use crate::core::training::SharedMetrics;
 
     fn log(step: u64, loss: Option<f64>, eval_loss: Option<f64>) -> JobEvent {
-        JobEvent {
-            kind: JobEventKind::Log(TrainingLog {
-                loss,
-                eval_loss,
-                ..TrainingLog::at_step(step)
-            }),
-            at: SystemTime::UNIX_EPOCH,
-        }
+        JobEvent::loss_log(step, loss, eval_loss)
     }
 
     fn run(pid: u32, max_steps: Option<u64>) -> RunInfo {

@@ -110,22 +110,15 @@ impl JobDetail {
 
 #[cfg(test)]
 mod tests {
-    use std::time::SystemTime;
 
     use serde_json::json;
 
     use super::*;
-    use crate::core::cloud::job_events::{EventBatch, JobEventKind, TrainingLog};
+    use crate::core::cloud::job_events::EventBatch;
     use crate::core::cloud::jobs::JobStatus;
 
     fn log(step: u64, loss: f64) -> JobEvent {
-        JobEvent {
-            kind: JobEventKind::Log(TrainingLog {
-                loss: Some(loss),
-                ..TrainingLog::at_step(step)
-            }),
-            at: SystemTime::UNIX_EPOCH,
-        }
+        JobEvent::loss_log(step, Some(loss), None)
     }
 
     fn batch(events: Vec<JobEvent>) -> FollowerUpdate {

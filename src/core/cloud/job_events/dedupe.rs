@@ -79,17 +79,9 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
-    use crate::core::cloud::job_events::event::TrainingLog;
 
     fn log(step: u64, loss: Option<f64>, eval_loss: Option<f64>) -> JobEvent {
-        JobEvent {
-            kind: JobEventKind::Log(TrainingLog {
-                loss,
-                eval_loss,
-                ..TrainingLog::at_step(step)
-            }),
-            at: SystemTime::UNIX_EPOCH,
-        }
+        JobEvent::loss_log(step, loss, eval_loss)
     }
 
     fn event(kind: JobEventKind) -> JobEvent {

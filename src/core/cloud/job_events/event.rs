@@ -65,6 +65,19 @@ pub struct JobEvent {
 }
 
 impl JobEvent {
+    /// A `training.log` at `step` with these losses, stamped at the epoch (for unit tests).
+    #[cfg(test)]
+    pub(crate) fn loss_log(step: u64, loss: Option<f64>, eval_loss: Option<f64>) -> Self {
+        Self {
+            kind: JobEventKind::Log(TrainingLog {
+                loss,
+                eval_loss,
+                ..TrainingLog::at_step(step)
+            }),
+            at: SystemTime::UNIX_EPOCH,
+        }
+    }
+
     /// The step this event is about, when it names one.
     pub fn step(&self) -> Option<u64> {
         match &self.kind {
