@@ -1,12 +1,15 @@
 //! Every run's output, also on disk: `.arkor/runs/<start time>-<pid>.log`, one line per
 //! output line with its time and stream, so a run's log outlives the dashboard's bounded
-//! buffer, a `c`, and arkor itself. Old files are pruned by count and total size.
+//! buffer, a `c`, and arkor itself. Beside it, `<start time>-<pid>.metrics.jsonl` holds the
+//! run's training events from the cloud's job stream as JSON lines (written once the first
+//! event arrives). Old files are pruned by count and total size.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use crate::core::cloud::job_events::{JobEvent, JobEventKind};
 use crate::core::logs::LogStream;
 use crate::core::timestamp;
 
@@ -23,8 +26,16 @@ pub fn path_for(root: &Path, started_at: SystemTime, pid: u32) -> PathBuf {
         .join(format!("{}-{pid}.log", timestamp::file_stamp(started_at)))
 }
 
+/// The metric series file beside a run's log file: `…/20261202T091011Z-4242.metrics.jsonl`.
+pub fn metrics_path_for(log_file: &Path) -> PathBuf {
+    log_file.with_extension(METRICS_EXTENSION)
+}
+
+const METRICS_EXTENSION: &str = "metrics.jsonl";
+
 /// Remove the oldest `.log` files in `dir` until at most `keep_files` remain, totalling at
 /// most `keep_bytes`. Names start with the run's start time, so name order is age order.
+/// A removed log takes its metrics file with it.
 pub fn prune(dir: &Path, keep_files: usize, keep_bytes: u64) -> std::io::Result<()> {
     let mut files: Vec<(PathBuf, u64)> = std::fs::read_dir(dir)?
         .flatten()
@@ -39,6 +50,7 @@ pub fn prune(dir: &Path, keep_files: usize, keep_bytes: u64) -> std::io::Result<
             break;
         }
         std::fs::remove_file(&path)?;
+        let _ = std::fs::remove_file(metrics_path_for(&path));
         count -= 1;
         total -= len;
     }
@@ -78,9 +90,92 @@ impl RunFile {
     }
 }
 
+/// One run's metric series file, open for appending: one JSON object per training event,
+/// `{"ts","type":"metric","jobId","step","loss","evalLoss","learningRate","epoch",
+/// "samplesPerSecond"}`, `{"ts","type":"checkpoint","jobId","step"}`, and `started`,
+/// `completed`, `failed` (with `error`, `step`). The same keys as `--json` prints.
+#[derive(Debug)]
+pub struct MetricsFile {
+    out: BufWriter<File>,
+}
+
+impl MetricsFile {
+    /// Create (or append to) `path`.
+    pub fn open(path: &Path) -> std::io::Result<MetricsFile> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(MetricsFile {
+            out: BufWriter::new(file),
+        })
+    }
+
+    /// Append `events` and flush. A failed write is dropped, as for the log file.
+    pub fn write_events(&mut self, job_id: &str, events: &[JobEvent]) {
+        for event in events {
+            let _ = writeln!(self.out, "{}", event_json(job_id, event));
+        }
+        let _ = self.out.flush();
+    }
+}
+
+fn event_json(job_id: &str, event: &JobEvent) -> serde_json::Value {
+    let ts = timestamp::rfc3339_millis(event.at);
+    match &event.kind {
+        JobEventKind::Log(log) => serde_json::json!({
+            "ts": ts, "type": "metric", "jobId": job_id, "step": log.step, "loss": log.loss,
+            "evalLoss": log.eval_loss, "learningRate": log.learning_rate, "epoch": log.epoch,
+            "samplesPerSecond": log.samples_per_second,
+        }),
+        JobEventKind::CheckpointSaved { step } => {
+            serde_json::json!({"ts": ts, "type": "checkpoint", "jobId": job_id, "step": step})
+        }
+        JobEventKind::Started => serde_json::json!({"ts": ts, "type": "started", "jobId": job_id}),
+        JobEventKind::Completed => {
+            serde_json::json!({"ts": ts, "type": "completed", "jobId": job_id})
+        }
+        JobEventKind::Failed { error, step } => serde_json::json!({
+            "ts": ts, "type": "failed", "jobId": job_id, "error": error, "step": step,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_metrics_file_holds_one_json_line_per_event_and_goes_with_its_log() {
+        let dir = tempfile::tempdir().expect("dir");
+        let log = dir.path().join("20260101T000000Z-7.log");
+        std::fs::write(&log, "x").expect("log");
+        let metrics = metrics_path_for(&log);
+        assert!(metrics.ends_with("20260101T000000Z-7.metrics.jsonl"));
+        let mut file = MetricsFile::open(&metrics).expect("open");
+        let checkpoint = JobEvent {
+            kind: JobEventKind::CheckpointSaved { step: 3 },
+            at: std::time::UNIX_EPOCH,
+        };
+        file.write_events("j-1", &[JobEvent::loss_log(3, Some(0.5), None), checkpoint]);
+        let text = std::fs::read_to_string(&metrics).expect("read");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["type"], "metric");
+        assert_eq!(lines[0]["step"], 3);
+        assert_eq!(lines[0]["loss"], 0.5);
+        assert!(lines[0]["evalLoss"].is_null());
+        assert_eq!(lines[0]["ts"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            lines[1],
+            serde_json::json!({"ts": "1970-01-01T00:00:00.000Z", "type": "checkpoint", "jobId": "j-1", "step": 3})
+        );
+        prune(dir.path(), 0, 0).expect("prune");
+        assert!(!metrics.exists(), "pruned with its log");
+    }
 
     #[test]
     fn pruning_keeps_the_newest_files_within_both_limits() {

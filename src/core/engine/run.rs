@@ -50,6 +50,8 @@ pub(super) struct Run {
     pub failure: Option<String>,
     /// Where its output is also written.
     pub log_file: Option<std::path::PathBuf>,
+    /// Its training events as JSON lines beside the log file (opened on the first event).
+    pub metrics_file: Option<crate::core::run_files::MetricsFile>,
     /// Start a replacement once this run has stopped (engine-owned runs only).
     pub restart_pending: Option<RestartKind>,
     /// The Studio's "Stop": out of dispatch, killed once its job id is known or at
@@ -150,6 +152,7 @@ impl Run {
             dispatch_deferred: false,
             failure: None,
             log_file: None,
+            metrics_file: None,
             restart_pending: None,
             abandoned: false,
             abandon_deadline: None,

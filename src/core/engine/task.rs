@@ -1041,6 +1041,21 @@ impl<P: Processes, B: Builds, C: CloudJobs> EngineTask<P, B, C> {
                 let first_malformed = malformed > 0 && !run.malformed_said;
                 run.malformed_said |= malformed > 0;
                 let job_id: Arc<str> = run.record.job_id.as_deref().unwrap_or_default().into();
+                if !new.is_empty() {
+                    if run.metrics_file.is_none()
+                        && let Some(log_file) = &run.log_file
+                    {
+                        let path = run_files::metrics_path_for(log_file);
+                        run.metrics_file = run_files::MetricsFile::open(&path)
+                            .inspect_err(|e| {
+                                tracing::warn!("cannot write {}: {e}", path.display());
+                            })
+                            .ok();
+                    }
+                    if let Some(file) = &mut run.metrics_file {
+                        file.write_events(&job_id, &new);
+                    }
+                }
                 let settled_by_verdict = !run.alive()
                     && run.outcome_due.is_some()
                     && new.iter().any(|e| e.is_terminal());

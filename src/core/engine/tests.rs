@@ -1027,6 +1027,17 @@ async fn a_runs_job_stream_feeds_its_metrics_and_outcome_and_closes_when_the_job
     }
     assert!(training_events >= 1, "front ends are told");
     assert!(h.logged(pid, "skipped 1 unreadable frame"));
+    // The series is also on disk beside the run's log file, each step once.
+    let log_file = h.run(pid).log_file.expect("a log file");
+    let series = std::fs::read_to_string(crate::core::run_files::metrics_path_for(&log_file))
+        .expect("the metrics file");
+    let count = |kind: &str| {
+        series
+            .lines()
+            .filter(|l| l.contains(&format!("\"type\":\"{kind}\"")))
+            .count()
+    };
+    assert_eq!((count("metric"), count("checkpoint")), (4, 1), "{series}");
 
     let mut last = frame(7, training_log(10, 0.25));
     last.push_str(&frame(8, json!({"type": "training.completed"})));
