@@ -122,10 +122,17 @@ fn logged_lines_carry_the_time_they_were_read() {
     h.signal(libc::SIGTERM);
     h.wait_exit();
     let runs = p.path(".arkor/runs");
+    let files = files_under(&runs);
+    let logs: Vec<_> = files.iter().filter(|f| f.ends_with(".log")).collect();
     assert_eq!(
-        files_under(&runs).len(),
+        logs.len(),
         1,
-        "the run's output is also in .arkor/runs: {:?}",
-        files_under(&runs)
+        "the run's output is also in .arkor/runs: {files:?}"
+    );
+    // Beside it at most its training series (when the simulated cloud's stream got that far).
+    let series = logs[0].replace(".log", ".metrics.jsonl");
+    assert!(
+        files.iter().all(|f| f == logs[0] || *f == series),
+        "{files:?}"
     );
 }

@@ -59,6 +59,37 @@ fn the_demo_prints_metric_and_checkpoint_lines_with_exactly_their_fields_and_a_s
         v["type"] == "checkpoint" && v["step"].as_u64().is_some_and(|s| s > step)
     });
 
+    // The same series is on disk beside the run's log file, as JSON lines with their time
+    // (read before the exit: the demo removes its project folder).
+    let seen = h.seen_json();
+    let log_file = seen
+        .iter()
+        .find_map(|v| (v["type"] == "run" && v["pid"] == pid).then(|| v["logFile"].as_str())?)
+        .unwrap_or_else(|| panic!("no run line names its log file: {seen:?}"));
+    let series_path = log_file.replace(".log", ".metrics.jsonl");
+    let series: Vec<serde_json::Value> = std::fs::read_to_string(&series_path)
+        .unwrap_or_else(|e| panic!("{series_path}: {e}"))
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let printed = seen.iter().filter(|v| v["type"] == "metric").count();
+    let written = series.iter().filter(|v| v["type"] == "metric").count();
+    assert!(
+        written >= printed && printed > 0,
+        "{written} written, {printed} printed"
+    );
+    assert!(
+        series
+            .iter()
+            .any(|v| v["type"] == "checkpoint" && v["step"].as_u64() == Some(step)),
+        "checkpoint {step} in {series_path}"
+    );
+    assert!(
+        series
+            .iter()
+            .all(|v| v["ts"].is_string() && v["jobId"] == job_id)
+    );
+
     h.signal(libc::SIGINT);
     let status = h.wait_exit();
     assert_eq!(status.code(), Some(130), "stderr: {}", h.stderr());
