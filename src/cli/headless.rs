@@ -363,7 +363,7 @@ fn format_run(run: &RunInfo, format: LineFormat) -> String {
         line.push_str(&format!(" configHash={hash}"));
     }
     if let Some(restart) = &run.restarted_from {
-        line.push_str(&format!(" replaces={}", restart.from));
+        line.push_str(&format!(" replaces={} ({})", restart.from, restart.cause));
     }
     if !run.restart_reason.is_empty() {
         let changes: Vec<String> = run.restart_reason.iter().map(ToString::to_string).collect();
@@ -424,6 +424,27 @@ mod tests {
         );
         let line = format_run(&exited_run(ExitStatus::Code(0)), LineFormat::Human);
         assert!(line.contains("run 4242 exited code=0 job=job_1"), "{line}");
+    }
+    #[test]
+    fn a_replacement_says_whom_it_replaces_and_why() {
+        let run = RunInfo {
+            restarted_from: Some(crate::core::events::Restart {
+                from: 4100,
+                cause: crate::core::events::RestartCause::ConfigChanged {
+                    changes: vec![crate::core::events::ConfigChange {
+                        key: "learningRate".into(),
+                        old: Some("0.0002".into()),
+                        new: Some("0.0001".into()),
+                    }],
+                },
+            }),
+            ..exited_run(ExitStatus::Code(0))
+        };
+        let line = format_run(&run, LineFormat::Human);
+        assert!(
+            line.contains("replaces=4100 (learningRate 0.0002 → 0.0001)"),
+            "{line}"
+        );
     }
 }
 
