@@ -462,13 +462,7 @@ fn map_jobs_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
         KeyCode::Char('c') => Action::CancelJob,
         KeyCode::Char('p') => Action::OpenPlayground,
         KeyCode::Enter if !ctx.job_open => Action::OpenJob,
-        KeyCode::Up | KeyCode::Char('k') => Action::ScrollUp(1),
-        KeyCode::Down | KeyCode::Char('j') => Action::ScrollDown(1),
-        KeyCode::PageUp => Action::PageUp,
-        KeyCode::PageDown => Action::PageDown,
-        KeyCode::Home | KeyCode::Char('g') => Action::ScrollTop,
-        KeyCode::End | KeyCode::Char('G') => Action::ScrollBottom,
-        _ => return None,
+        code => return map_scroll_key(code),
     })
 }
 
@@ -481,6 +475,13 @@ fn map_playground_key(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('c') => Action::ClearChat,
         KeyCode::Char('y') => Action::CopyChat,
         KeyCode::Char('b') => Action::UseBaseModel,
+        code => return map_scroll_key(code),
+    })
+}
+
+/// The scrolling keys the Jobs list, a job's detail and the Playground share.
+fn map_scroll_key(code: KeyCode) -> Option<Action> {
+    Some(match code {
         KeyCode::Up | KeyCode::Char('k') => Action::ScrollUp(1),
         KeyCode::Down | KeyCode::Char('j') => Action::ScrollDown(1),
         KeyCode::PageUp => Action::PageUp,

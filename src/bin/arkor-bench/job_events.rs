@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::report::{Row, Verdict, at_most, f2};
+use crate::report::{Report, Row, at_most, f2};
 use crate::stats::Samples;
 
 /// The frames of one job: `steps` training logs (an eval frame every 25 steps, a
@@ -145,14 +145,13 @@ async fn follow(
     Ok(followed)
 }
 
-/// The rows of this group.
-pub async fn rows(quick: bool) -> Vec<Row> {
-    let mut rows = Vec::new();
+/// The rows of this group, added to `report`.
+pub async fn measure(quick: bool, report: &mut Report) {
     let (steps, rounds) = if quick { (20_000, 2) } else { (100_000, 7) };
     match throughput(steps, rounds).await {
         Ok(per_event) => {
             let median = per_event.median();
-            rows.push(Row {
+            report.rows.push(Row {
                 figure: format!(
                     "cloud job events: follower + series CPU per training event ({steps} events, in-memory stream, flat out)"
                 ),
@@ -167,13 +166,17 @@ pub async fn rows(quick: bool) -> Vec<Row> {
                 verdict: at_most(median, 20.0),
             });
         }
-        Err(e) => rows.push(failed("cloud job events: per-event cost", e)),
+        Err(e) => report.failed(
+            "cloud job events: per-event cost",
+            "≤ 20 µs (2 % of a core at 1,000/s)",
+            e,
+        ),
     }
     let seconds = if quick { 2 } else { 10 };
     match paced(seconds).await {
         Ok(paced) => {
             let share = (paced.total - paced.stream_alone).max(0.0);
-            rows.push(Row {
+            report.rows.push(Row {
                 figure: format!(
                     "cloud job events at 1,000 events/s for {seconds} s: follower + series CPU (total − the in-memory stream alone), {:.1} updates/s to the receiver",
                     paced.updates_per_second
@@ -190,11 +193,11 @@ pub async fn rows(quick: bool) -> Vec<Row> {
                 verdict: at_most(Some(share), 2.0),
             });
         }
-        Err(e) => rows.push(failed("cloud job events at 1,000 events/s", e)),
+        Err(e) => report.failed("cloud job events at 1,000 events/s", "< 2 % of a core", e),
     }
     let bytes = series_memory(5, 100_000);
     let mib = bytes as f64 / (1024.0 * 1024.0);
-    rows.push(Row {
+    report.rows.push(Row {
         figure: "metric series memory, 5 runs × 100,000 steps (loss, eval loss, checkpoints)"
             .into(),
         n: 1,
@@ -205,21 +208,6 @@ pub async fn rows(quick: bool) -> Vec<Row> {
         target: "≤ 4 MiB (inside the 60 MB RSS budget)".into(),
         verdict: at_most(Some(mib), 4.0),
     });
-    rows
-}
-
-fn failed(figure: &str, error: anyhow::Error) -> Row {
-    eprintln!("arkor-bench: {figure}: {error:#}");
-    Row {
-        figure: figure.into(),
-        n: 0,
-        median: "—".into(),
-        p95: "—".into(),
-        floor: "—".into(),
-        peer: "—".into(),
-        target: "—".into(),
-        verdict: Verdict::Failed,
-    }
 }
 
 /// µs of process CPU per training event, one sample per round.

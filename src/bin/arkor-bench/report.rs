@@ -43,6 +43,19 @@ impl Report {
         });
     }
 
+    /// The `?` → help overlay row `during` some load (≤ 50 ms; any unanswered press misses).
+    pub fn key_latency(&mut self, during: &str, latency: &Samples, unanswered: usize) {
+        self.latency(
+            &format!("key `?` → help overlay drawn, {during} ({unanswered} unanswered)"),
+            latency,
+            "—".into(),
+            None,
+            "",
+            "≤ 50 ms",
+            key_latency_verdict(latency, unanswered),
+        );
+    }
+
     /// A row of median / p95 milliseconds, with the peer's figures and ratio when measured.
     #[allow(clippy::too_many_arguments)]
     pub fn latency(
@@ -181,7 +194,7 @@ pub fn at_most(value: Option<f64>, limit: f64) -> Verdict {
 }
 
 /// Verdict for key presses: a press never answered misses, else the p95 against 50 ms.
-pub fn key_latency_verdict(latency: &crate::stats::Samples, unanswered: usize) -> Verdict {
+fn key_latency_verdict(latency: &crate::stats::Samples, unanswered: usize) -> Verdict {
     if unanswered > 0 {
         Verdict::Miss(f64::INFINITY)
     } else {

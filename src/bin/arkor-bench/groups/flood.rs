@@ -2,7 +2,7 @@
 //! mprocs beside it when found) while `?` is pressed; how fast the help overlay answers.
 
 use crate::bench::Bench;
-use crate::report::{Report, Row, at_least, key_latency_verdict};
+use crate::report::{Report, Row, at_least};
 use crate::tui;
 
 /// mprocs absorbs about 0.3 M lines/s here: a smaller flood keeps its column to seconds.
@@ -47,19 +47,7 @@ pub async fn measure(bench: &mut Bench, report: &mut Report) -> anyhow::Result<(
                 target: "≥ 1 M lines/s".into(),
                 verdict: at_least(Some(f.rate), 1e6),
             });
-            let key_verdict = key_latency_verdict(&f.key_latency, f.unanswered);
-            report.latency(
-                &format!(
-                    "key `?` → help overlay drawn, during that flood ({} unanswered)",
-                    f.unanswered
-                ),
-                &f.key_latency,
-                "—".into(),
-                None,
-                "",
-                "≤ 50 ms",
-                key_verdict,
-            );
+            report.key_latency("during that flood", &f.key_latency, f.unanswered);
         }
         Err(e) => report.failed(
             "log ingest end to end + keys under flood",

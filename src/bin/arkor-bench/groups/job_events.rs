@@ -6,8 +6,6 @@ use crate::report::Report;
 
 pub async fn measure(bench: &mut Bench, report: &mut Report) -> anyhow::Result<()> {
     report.progress("cloud job events: follower + metric series");
-    report
-        .rows
-        .extend(crate::job_events::rows(bench.plan.quick).await);
+    crate::job_events::measure(bench.plan.quick, report).await;
     Ok(())
 }

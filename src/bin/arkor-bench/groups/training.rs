@@ -3,7 +3,7 @@
 //! of 100,000 steps, idle CPU with three open silent streams.
 
 use crate::bench::Bench;
-use crate::report::{Report, Row, at_most, key_latency_verdict, single};
+use crate::report::{Report, Row, at_most, single};
 use crate::tui_training;
 
 pub async fn measure(bench: &mut Bench, report: &mut Report) -> anyhow::Result<()> {
@@ -36,18 +36,10 @@ pub async fn measure(bench: &mut Bench, report: &mut Report) -> anyhow::Result<(
                 target: "< 2 % of a core".into(),
                 verdict: at_most(Some(cost), 2.0),
             });
-            let verdict = key_latency_verdict(&f.key_latency, f.unanswered);
-            report.latency(
-                &format!(
-                    "key `?` → help overlay drawn, while 1,000 training events/s arrive ({} unanswered)",
-                    f.unanswered
-                ),
+            report.key_latency(
+                "while 1,000 training events/s arrive",
                 &f.key_latency,
-                "—".into(),
-                None,
-                "",
-                "≤ 50 ms",
-                verdict,
+                f.unanswered,
             );
         }
         Err(e) => report.failed(
