@@ -61,6 +61,9 @@ pub fn prune(dir: &Path, keep_files: usize, keep_bytes: u64) -> std::io::Result<
 #[derive(Debug)]
 pub struct RunFile {
     out: BufWriter<File>,
+    /// The last time stamp written, formatted: lines read together share their time, so on
+    /// the ingest path one stamp is formatted per batch, not per line.
+    stamp: Option<(SystemTime, String)>,
 }
 
 impl RunFile {
@@ -71,6 +74,7 @@ impl RunFile {
         }
         Ok(RunFile {
             out: BufWriter::new(File::create(path)?),
+            stamp: None,
         })
     }
 
@@ -82,7 +86,18 @@ impl RunFile {
             LogStream::Stderr => "err",
             LogStream::System => "arkor",
         };
-        let _ = writeln!(self.out, "{} {tag} {text}", timestamp::rfc3339_millis(at));
+        let stamp = match &self.stamp {
+            Some((last, stamp)) if *last == at => stamp,
+            _ => &self.stamp.insert((at, timestamp::rfc3339_millis(at))).1,
+        };
+        let _ = (|| {
+            self.out.write_all(stamp.as_bytes())?;
+            self.out.write_all(b" ")?;
+            self.out.write_all(tag.as_bytes())?;
+            self.out.write_all(b" ")?;
+            self.out.write_all(text.as_bytes())?;
+            self.out.write_all(b"\n")
+        })();
     }
 
     pub fn flush(&mut self) {
