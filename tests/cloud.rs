@@ -17,5 +17,6 @@ mod cloud {
     mod shared_fake_cloud;
     mod startup;
     mod stop;
+    mod tui_endpoints;
     mod tui_jobs;
 }

@@ -15,6 +15,9 @@ mod screens;
 #[path = "tui/jobs.rs"]
 mod jobs;
 
+#[path = "tui/endpoints.rs"]
+mod endpoints;
+
 #[path = "tui/training.rs"]
 mod training;
 

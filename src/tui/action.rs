@@ -84,6 +84,8 @@ pub enum Action {
     CopyChat,
     /// Playground: chat with the base model again.
     UseBaseModel,
+    /// Endpoints (and `e` in Jobs): the deployments and their keys.
+    Endpoint(crate::tui::views::endpoints::EndpointAction),
     /// Mouse click at a screen cell (selects a run or focuses a panel).
     Click {
         column: u16,

@@ -26,10 +26,12 @@ use crate::tui::popup::{Answer, Confirm};
 use crate::tui::theme::Theme;
 use crate::tui::timeline::{Timeline, TimelineKind};
 use crate::tui::views::View;
+use crate::tui::views::endpoints::EndpointsView;
 use crate::tui::views::jobs::JobsView;
 use crate::tui::views::playground::Playground;
 
 mod cloud_views;
+mod endpoints_view;
 
 /// After a force quit, leave even if the engine has not reported every run gone.
 pub const FORCE_QUIT_GRACE: Duration = Duration::from_secs(3);
@@ -157,6 +159,8 @@ pub struct App {
     pub jobs: JobsView,
     /// The Playground's conversation and prompt (kept while another view is shown).
     pub playground: Playground,
+    /// The Endpoints view's state (kept while another view is shown).
+    pub endpoints: EndpointsView,
     /// Cloud calls asked for, drained by the loop.
     cloud_requests: Vec<CloudRequest>,
     /// Timeline entries hidden below the panel (0: the newest is at the bottom).
@@ -212,6 +216,7 @@ impl App {
             view: View::Runs,
             jobs: JobsView::default(),
             playground: Playground::default(),
+            endpoints: EndpointsView::default(),
             cloud_requests: Vec::new(),
             timeline_scroll: 0,
             zoomed: false,
@@ -259,6 +264,9 @@ impl App {
             view: self.view,
             job_open: self.jobs.detail.is_some(),
             input_focused: self.view == View::Playground && self.playground.editing,
+            endpoint_open: self.endpoints.detail.is_some(),
+            endpoint_entry: self.endpoint_entry(),
+            secret_open: self.view == View::Endpoints && self.endpoints.secret.is_some(),
         }
     }
 
@@ -918,7 +926,8 @@ impl App {
             | Action::StopReply
             | Action::ClearChat
             | Action::CopyChat
-            | Action::UseBaseModel => {}
+            | Action::UseBaseModel
+            | Action::Endpoint(_) => {}
         }
         None
     }

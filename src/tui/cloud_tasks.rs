@@ -1,5 +1,5 @@
 //! The dashboard's calls to the project's cloud (the cloud views: the job list, a job's event
-//! stream, a cancel). The App asks with [`CloudRequest`]s and stays free of I/O; the event
+//! stream, a cancel, a chat, the deployments and their keys). The App asks with [`CloudRequest`]s and stays free of I/O; the event
 //! loop hands them to [`CloudTasks`], which runs each on its own task through the core cloud
 //! client ([`ProjectCloud`]) and sends a [`CloudReply`] back, so a slow or absent cloud never
 //! freezes the screen.
@@ -7,12 +7,14 @@
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::core::cloud::endpoints::{Deployment, DeploymentKey};
 use crate::core::cloud::inference::{ChatError, ChatRequest};
 use crate::core::cloud::job_events::{
     FollowerMessage, FollowerOptions, FollowerUpdate, HttpEventTransport, JobFollower,
 };
 use crate::core::cloud::jobs::CloudJob;
-use crate::core::cloud::{CloudError, ProjectCloud, ScopeError};
+use crate::core::cloud::{CloudClient, CloudError, ProjectCloud, ProjectScope, ScopeError, Scoped};
+use crate::tui::views::endpoints::{ChangeOutcome, EndpointChange};
 
 /// Something a cloud view wants done.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,6 +33,13 @@ pub enum CloudRequest {
     Chat { chat_id: u64, request: ChatRequest },
     /// Stop the streaming reply of `chat_id` (its connection is closed).
     StopChat { chat_id: u64 },
+    /// The project's deployments (`GET /v1/endpoints`).
+    ListDeployments { generation: u64 },
+    /// One deployment's API keys.
+    ListKeys { deployment_id: String },
+    /// A create, update, delete, key create or key revoke; a create bootstraps the project
+    /// first for an anonymous identity without one.
+    ChangeEndpoint(EndpointChange),
 }
 
 /// What a cloud call came back with.
@@ -59,6 +68,19 @@ pub enum CloudReply {
     /// The reply is complete, or ended with `error` (the cloud's body as sent, or why the
     /// chat could not be sent).
     ChatEnded { chat_id: u64, error: Option<String> },
+    Deployments {
+        generation: u64,
+        result: Result<Vec<Deployment>, CloudProblem>,
+    },
+    Keys {
+        deployment_id: String,
+        result: Result<Vec<DeploymentKey>, CloudProblem>,
+    },
+    /// What a change came back with; `Err` is the line to show (the cloud's reason).
+    EndpointChanged {
+        change: EndpointChange,
+        result: Result<ChangeOutcome, String>,
+    },
 }
 
 /// Why a cloud view has nothing to show, in the words the view uses: what is wrong and what
@@ -187,6 +209,18 @@ impl CloudTasks {
                     chat_id,
                     error: Some(problem.what()),
                 },
+                CloudRequest::ListDeployments { generation } => CloudReply::Deployments {
+                    generation,
+                    result: Err(problem),
+                },
+                CloudRequest::ListKeys { deployment_id } => CloudReply::Keys {
+                    deployment_id,
+                    result: Err(problem),
+                },
+                CloudRequest::ChangeEndpoint(change) => CloudReply::EndpointChanged {
+                    change,
+                    result: Err(problem.what()),
+                },
                 CloudRequest::StopFollowing | CloudRequest::StopChat { .. } => return,
             });
             return;
@@ -212,6 +246,27 @@ impl CloudTasks {
                 tokio::spawn(async move {
                     let result = cancel_job(&cloud, &job_id).await;
                     let _ = replies.send(CloudReply::Cancelled { job_id, result });
+                });
+            }
+            CloudRequest::ListDeployments { generation } => {
+                tokio::spawn(async move {
+                    let result = list_deployments(&cloud).await;
+                    let _ = replies.send(CloudReply::Deployments { generation, result });
+                });
+            }
+            CloudRequest::ListKeys { deployment_id } => {
+                tokio::spawn(async move {
+                    let result = list_keys(&cloud, &deployment_id).await;
+                    let _ = replies.send(CloudReply::Keys {
+                        deployment_id,
+                        result,
+                    });
+                });
+            }
+            CloudRequest::ChangeEndpoint(change) => {
+                tokio::spawn(async move {
+                    let result = change_endpoint(&cloud, &change).await;
+                    let _ = replies.send(CloudReply::EndpointChanged { change, result });
                 });
             }
         }
@@ -278,26 +333,90 @@ async fn chat(
     let _ = replies.send(ended(None));
 }
 
-async fn list_jobs(cloud: &ProjectCloud) -> Result<Vec<CloudJob>, CloudProblem> {
-    let scoped = cloud
-        .existing_scope()
-        .await
-        .map_err(CloudProblem::from_scope)?;
-    let result = scoped.client.list_jobs(&scoped.scope).await;
+/// Run `call` in `scoped` (the project's scope and client), noting a deprecation and whether
+/// the cloud answered; a missing scope or a failed call reads as the views say it.
+async fn call_in_scope<T>(
+    cloud: &ProjectCloud,
+    scoped: Result<Scoped, ScopeError>,
+    call: impl AsyncFnOnce(&CloudClient, &ProjectScope) -> Result<T, CloudError>,
+) -> Result<T, CloudProblem> {
+    let scoped = scoped.map_err(CloudProblem::from_scope)?;
+    let result = call(&scoped.client, &scoped.scope).await;
     cloud.note_deprecation(scoped.client.deprecation());
     cloud.note_outcome(&result);
     result.map_err(|e| CloudProblem::from_cloud(&e))
 }
 
+async fn list_jobs(cloud: &ProjectCloud) -> Result<Vec<CloudJob>, CloudProblem> {
+    let scoped = cloud.existing_scope().await;
+    call_in_scope(cloud, scoped, async |client, scope| {
+        client.list_jobs(scope).await
+    })
+    .await
+}
+
 async fn cancel_job(cloud: &ProjectCloud, job_id: &str) -> Result<(), CloudProblem> {
-    let scoped = cloud
-        .existing_scope()
-        .await
-        .map_err(CloudProblem::from_scope)?;
-    let result = scoped.client.cancel_job(job_id, &scoped.scope).await;
-    cloud.note_deprecation(scoped.client.deprecation());
-    cloud.note_outcome(&result);
-    result.map_err(|e| CloudProblem::from_cloud(&e))
+    let scoped = cloud.existing_scope().await;
+    call_in_scope(cloud, scoped, async |client, scope| {
+        client.cancel_job(job_id, scope).await
+    })
+    .await
+}
+
+async fn list_deployments(cloud: &ProjectCloud) -> Result<Vec<Deployment>, CloudProblem> {
+    let scoped = cloud.existing_scope().await;
+    call_in_scope(cloud, scoped, async |client, scope| {
+        client.list_deployments(scope).await
+    })
+    .await
+}
+
+async fn list_keys(
+    cloud: &ProjectCloud,
+    deployment_id: &str,
+) -> Result<Vec<DeploymentKey>, CloudProblem> {
+    let scoped = cloud.existing_scope().await;
+    call_in_scope(cloud, scoped, async |client, scope| {
+        client.list_deployment_keys(scope, deployment_id).await
+    })
+    .await
+}
+
+/// Make one change. A create may bootstrap the project (an anonymous identity without
+/// state gets its cloud project first, as the Studio's create does); the rest need the
+/// project's state.
+async fn change_endpoint(
+    cloud: &ProjectCloud,
+    change: &EndpointChange,
+) -> Result<ChangeOutcome, String> {
+    let scoped = match change {
+        EndpointChange::Create { .. } => cloud.bootstrap_scope().await,
+        _ => cloud.existing_scope().await,
+    };
+    let outcome = call_in_scope(cloud, scoped, async |client, scope| match change {
+        EndpointChange::Create { body, .. } => client
+            .create_deployment(scope, body.clone())
+            .await
+            .map(ChangeOutcome::Deployment),
+        EndpointChange::SetEnabled { id, enabled, .. } => client
+            .set_deployment_enabled(scope, id, *enabled)
+            .await
+            .map(ChangeOutcome::Deployment),
+        EndpointChange::Delete { id, .. } => client
+            .delete_deployment(scope, id)
+            .await
+            .map(|()| ChangeOutcome::Gone),
+        EndpointChange::CreateKey { id, body, .. } => client
+            .create_deployment_key(scope, id, body.clone())
+            .await
+            .map(ChangeOutcome::Key),
+        EndpointChange::RevokeKey { id, key_id, .. } => client
+            .revoke_deployment_key(scope, id, key_id)
+            .await
+            .map(|()| ChangeOutcome::Gone),
+    })
+    .await;
+    outcome.map_err(|problem| problem.what())
 }
 
 /// Follow `job_id` from the start of its stream until the job ends or the task is aborted.

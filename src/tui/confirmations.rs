@@ -1,12 +1,14 @@
 //! The questions the dashboard asks before a costly or surprising action, each naming what
 //! yes costs. The answer is an engine command, sent only on yes (see [`crate::tui::popup`]).
 
+use crate::core::cloud::endpoints::{Deployment, DeploymentKey};
 use crate::core::cloud::jobs::CloudJob;
 use crate::core::engine::{Command, RESTART_ESCALATION_TIMEOUT};
 use crate::core::events::{RunInfo, RunOrigin, describe_duration};
 use crate::tui::cloud_tasks::CloudRequest;
 use crate::tui::format;
 use crate::tui::popup::Confirm;
+use crate::tui::views::endpoints::EndpointChange;
 
 /// `X`: SIGKILL now.
 pub fn force_stop(run: &RunInfo) -> Confirm<Command> {
@@ -78,6 +80,62 @@ pub fn cancel_job(job: &CloudJob, local: Option<u32>) -> Confirm<CloudRequest> {
         )),
         None => confirm,
     }
+}
+
+/// `d` in the Endpoints view: the URL stops answering for good.
+pub fn delete_endpoint(deployment: &Deployment) -> Confirm<CloudRequest> {
+    let change = EndpointChange::Delete {
+        id: deployment.id.clone(),
+        slug: deployment.slug.clone(),
+    };
+    Confirm::new(
+        format!("delete endpoint {}?", deployment.slug),
+        "delete it",
+        CloudRequest::ChangeEndpoint(change),
+    )
+    .cost(format!(
+        "{} stops answering at once, and its API keys go with it.",
+        deployment.url()
+    ))
+    .cost("It cannot be undone; e disables it instead (e again enables it).")
+}
+
+/// `e` on an enabled endpoint: its callers get errors until it is enabled again.
+pub fn disable_endpoint(deployment: &Deployment) -> Confirm<CloudRequest> {
+    let change = EndpointChange::SetEnabled {
+        id: deployment.id.clone(),
+        slug: deployment.slug.clone(),
+        enabled: false,
+    };
+    Confirm::new(
+        format!("disable endpoint {}?", deployment.slug),
+        "disable it",
+        CloudRequest::ChangeEndpoint(change),
+    )
+    .cost(format!(
+        "Calls to {} are refused until it is enabled again (e).",
+        deployment.url()
+    ))
+}
+
+/// `x` on a key: whoever holds it is refused from now on.
+pub fn revoke_key(deployment: &Deployment, key: &DeploymentKey) -> Confirm<CloudRequest> {
+    let change = EndpointChange::RevokeKey {
+        id: deployment.id.clone(),
+        slug: deployment.slug.clone(),
+        key_id: key.id.clone(),
+        label: key.label.clone(),
+    };
+    Confirm::new(
+        format!("revoke key {} ({}…)?", key.label, key.prefix),
+        "revoke it",
+        CloudRequest::ChangeEndpoint(change),
+    )
+    .cost(format!(
+        "Calls to endpoint {} with this key are refused at once.",
+        deployment.slug
+    ))
+    .cost("A revoked key cannot be restored; a creates a new one (with a new secret).")
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent
 use crate::tui::action::Action;
 use crate::tui::popup::Answer;
 use crate::tui::views::View;
+use crate::tui::views::endpoints::EndpointAction;
 
 /// Which panel arrow keys act on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,6 +39,21 @@ pub struct KeyContext {
     pub job_open: bool,
     /// The Playground's prompt takes every key (but Ctrl-C).
     pub input_focused: bool,
+    /// The Endpoints view shows one deployment and its keys.
+    pub endpoint_open: bool,
+    /// A text field of the Endpoints view takes every key (but Ctrl-C).
+    pub endpoint_entry: Option<EndpointEntry>,
+    /// A new key's secret is shown (it takes the next key).
+    pub secret_open: bool,
+}
+
+/// The Endpoints view's text fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndpointEntry {
+    /// The create form (slug typed; target and auth mode chosen with keys).
+    Form,
+    /// The label of a new API key.
+    KeyLabel,
 }
 
 /// One line of the help overlay; `footer` is the short label shown in the footer, if any.
@@ -62,6 +78,11 @@ pub const VIEW_BINDINGS: &[Binding] = &[
     Binding {
         keys: "3",
         help: "Playground: chat with the base model or a job's adapter",
+        footer: None,
+    },
+    Binding {
+        keys: "4",
+        help: "Endpoints: the project's deployments, their URLs and API keys",
         footer: None,
     },
 ];
@@ -107,6 +128,11 @@ pub const JOBS_BINDINGS: &[Binding] = &[
         keys: "p",
         help: "chat with the job's adapter in the Playground (final, else its newest checkpoint)",
         footer: Some("playground"),
+    },
+    Binding {
+        keys: "e",
+        help: "serve the job's adapter as an endpoint (view 4's create form)",
+        footer: Some("endpoint"),
     },
     Binding {
         keys: "?",
@@ -193,6 +219,113 @@ pub const PROMPT_BINDINGS: &[Binding] = &[
     },
 ];
 
+/// The Endpoints view (`4`): the deployments and one deployment's keys.
+pub const ENDPOINTS_BINDINGS: &[Binding] = &[
+    Binding {
+        keys: "↑↓ j k",
+        help: "select an endpoint (list) / a key (endpoint)",
+        footer: None,
+    },
+    Binding {
+        keys: "Enter",
+        help: "open the endpoint: target, auth mode, URL and its API keys",
+        footer: Some("open"),
+    },
+    Binding {
+        keys: "Esc q",
+        help: "back from an endpoint to the list (q quits only from the list)",
+        footer: Some("back"),
+    },
+    Binding {
+        keys: "a",
+        help: "new API key of the open endpoint (its secret is shown once)",
+        footer: Some("add key"),
+    },
+    Binding {
+        keys: "x",
+        help: "revoke the selected key (asks first)",
+        footer: Some("revoke"),
+    },
+    Binding {
+        keys: "n",
+        help: "new endpoint: a finished job's adapter or a base model (e in Jobs: that job's)",
+        footer: Some("new"),
+    },
+    Binding {
+        keys: "e",
+        help: "enable / disable the endpoint (disabling asks first)",
+        footer: Some("enable/disable"),
+    },
+    Binding {
+        keys: "d",
+        help: "delete the endpoint (asks first)",
+        footer: Some("delete"),
+    },
+    Binding {
+        keys: "y",
+        help: "copy the endpoint's URL (OSC 52)",
+        footer: Some("copy URL"),
+    },
+    Binding {
+        keys: "r",
+        help: "refresh now (the list refreshes every 5 s while shown)",
+        footer: Some("refresh"),
+    },
+    Binding {
+        keys: "?",
+        help: "this help",
+        footer: Some("help"),
+    },
+    Binding {
+        keys: "q Ctrl-C",
+        help: "quit (as in Runs)",
+        footer: Some("quit"),
+    },
+];
+
+/// The create form and the key label, while they have the keys.
+pub const ENDPOINT_ENTRY_BINDINGS: &[Binding] = &[
+    Binding {
+        keys: "Enter",
+        help: "create it (checked here first, as the server checks it)",
+        footer: Some("create"),
+    },
+    Binding {
+        keys: "Esc",
+        help: "cancel",
+        footer: Some("cancel"),
+    },
+    Binding {
+        keys: "↑↓",
+        help: "form: the previous / next target",
+        footer: Some("target"),
+    },
+    Binding {
+        keys: "Tab",
+        help: "form: auth mode fixed_api_key ↔ none",
+        footer: Some("auth"),
+    },
+    Binding {
+        keys: "Ctrl-C",
+        help: "quit (every other key is text)",
+        footer: Some("quit"),
+    },
+];
+
+/// A new key's secret, while it is shown.
+pub const SECRET_BINDINGS: &[Binding] = &[
+    Binding {
+        keys: "y",
+        help: "copy the secret (OSC 52)",
+        footer: Some("copy"),
+    },
+    Binding {
+        keys: "Esc Enter",
+        help: "close it: the secret is never shown again",
+        footer: Some("close"),
+    },
+];
+
 /// A view's keys, as the help overlay lists them (the current view's first).
 pub struct Keymap {
     pub title: &'static str,
@@ -210,10 +343,25 @@ pub fn keymaps(view: View) -> Vec<Keymap> {
     let jobs = keymap("2 jobs", JOBS_BINDINGS);
     let playground = keymap("3 playground", PLAYGROUND_BINDINGS);
     let prompt = keymap("3 playground: in the prompt", PROMPT_BINDINGS);
+    let endpoints = keymap("4 endpoints", ENDPOINTS_BINDINGS);
+    let entry = keymap(
+        "4 endpoints: the create form and a key's label",
+        ENDPOINT_ENTRY_BINDINGS,
+    );
+    let secret = keymap("4 endpoints: a new key's secret", SECRET_BINDINGS);
     match view {
-        View::Runs => vec![runs, jobs, playground, prompt, views],
-        View::Jobs => vec![jobs, playground, prompt, runs, views],
-        View::Playground => vec![playground, prompt, jobs, runs, views],
+        View::Runs => vec![
+            runs, jobs, playground, prompt, endpoints, entry, secret, views,
+        ],
+        View::Jobs => vec![
+            jobs, playground, prompt, endpoints, entry, secret, runs, views,
+        ],
+        View::Playground => vec![
+            playground, prompt, jobs, endpoints, entry, secret, runs, views,
+        ],
+        View::Endpoints => vec![
+            endpoints, entry, secret, jobs, playground, prompt, runs, views,
+        ],
     }
 }
 
@@ -232,6 +380,21 @@ pub fn footer_bindings(ctx: KeyContext) -> Vec<&'static Binding> {
             .collect(),
         View::Playground if ctx.input_focused => PROMPT_BINDINGS.iter().collect(),
         View::Playground => PLAYGROUND_BINDINGS.iter().collect(),
+        View::Endpoints if ctx.secret_open => SECRET_BINDINGS.iter().collect(),
+        View::Endpoints => match ctx.endpoint_entry {
+            Some(entry) => ENDPOINT_ENTRY_BINDINGS
+                .iter()
+                .filter(|b| entry == EndpointEntry::Form || !matches!(b.keys, "↑↓" | "Tab"))
+                .collect(),
+            None => ENDPOINTS_BINDINGS
+                .iter()
+                .filter(|b| match b.keys {
+                    "Enter" => !ctx.endpoint_open,
+                    "Esc q" | "a" | "x" => ctx.endpoint_open,
+                    _ => true,
+                })
+                .collect(),
+        },
     }
 }
 
@@ -372,6 +535,12 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
     if ctx.input_focused {
         return map_prompt_key(key);
     }
+    if let Some(entry) = ctx.endpoint_entry {
+        return map_entry_key(key, entry);
+    }
+    if ctx.secret_open {
+        return map_secret_key(key);
+    }
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl {
         return match key.code {
@@ -409,6 +578,7 @@ pub fn map_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
     match ctx.view {
         View::Jobs => return map_jobs_key(key, ctx),
         View::Playground => return map_playground_key(key),
+        View::Endpoints => return map_endpoints_key(key, ctx),
         View::Runs => {}
     }
     let in_logs = ctx.focus == Focus::Logs;
@@ -461,6 +631,7 @@ fn map_jobs_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
         KeyCode::Char('r') => Action::RefreshJobs,
         KeyCode::Char('c') => Action::CancelJob,
         KeyCode::Char('p') => Action::OpenPlayground,
+        KeyCode::Char('e') => Action::Endpoint(EndpointAction::DeployJob),
         KeyCode::Enter if !ctx.job_open => Action::OpenJob,
         code => return map_scroll_key(code),
     })
@@ -476,6 +647,52 @@ fn map_playground_key(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('y') => Action::CopyChat,
         KeyCode::Char('b') => Action::UseBaseModel,
         code => return map_scroll_key(code),
+    })
+}
+
+fn map_endpoints_key(key: KeyEvent, ctx: KeyContext) -> Option<Action> {
+    let endpoint = |action| Some(Action::Endpoint(action));
+    match key.code {
+        KeyCode::Esc | KeyCode::Char('q') if ctx.endpoint_open => endpoint(EndpointAction::Close),
+        KeyCode::Char('q') => Some(Action::Quit),
+        KeyCode::Char('?') => Some(Action::ToggleHelp),
+        KeyCode::Char('r') => endpoint(EndpointAction::Refresh),
+        KeyCode::Enter if !ctx.endpoint_open => endpoint(EndpointAction::Open),
+        KeyCode::Char('n') => endpoint(EndpointAction::New),
+        KeyCode::Char('e') => endpoint(EndpointAction::ToggleEnabled),
+        KeyCode::Char('d') => endpoint(EndpointAction::Delete),
+        KeyCode::Char('y') => endpoint(EndpointAction::CopyUrl),
+        KeyCode::Char('a') if ctx.endpoint_open => endpoint(EndpointAction::NewKey),
+        KeyCode::Char('x') if ctx.endpoint_open => endpoint(EndpointAction::RevokeKey),
+        code => map_scroll_key(code),
+    }
+}
+
+/// The create form or a key's label has the keys: text goes into it; Enter sends, Esc
+/// cancels; in the form ↑↓ choose the target and Tab the auth mode.
+fn map_entry_key(key: KeyEvent, entry: EndpointEntry) -> Option<Action> {
+    let form = entry == EndpointEntry::Form;
+    let endpoint = |action| Some(Action::Endpoint(action));
+    match key.code {
+        KeyCode::Up if form => endpoint(EndpointAction::PrevTarget),
+        KeyCode::Down if form => endpoint(EndpointAction::NextTarget),
+        KeyCode::Tab | KeyCode::BackTab if form => endpoint(EndpointAction::ToggleAuth),
+        _ => match map_prompt_key(key)? {
+            Action::SendPrompt => endpoint(EndpointAction::Submit),
+            Action::LeaveInput => endpoint(EndpointAction::Close),
+            action => Some(action),
+        },
+    }
+}
+
+/// A new key's secret is shown: `y` copies it, any other key closes it (Ctrl-C still quits).
+fn map_secret_key(key: KeyEvent) -> Option<Action> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    Some(match key.code {
+        KeyCode::Char('c') if ctrl => Action::Quit,
+        KeyCode::Char('y') => Action::Endpoint(EndpointAction::CopySecret),
+        KeyCode::Modifier(_) => return None,
+        _ => Action::Endpoint(EndpointAction::CloseSecret),
     })
 }
 
@@ -519,10 +736,11 @@ fn map_prompt_key(key: KeyEvent) -> Option<Action> {
     Some(Action::Edit(edit))
 }
 
-/// Pasted text (bracketed paste): into the Playground's prompt when it has the keys, else
-/// nothing (a paste is never taken for keys).
+/// Pasted text (bracketed paste): into the text field that has the keys, else nothing (a
+/// paste is never taken for keys).
 pub fn map_paste(text: String, ctx: KeyContext) -> Option<Action> {
-    (ctx.input_focused && !ctx.confirm_open).then_some(Action::Edit(
+    let typing = ctx.input_focused || ctx.endpoint_entry.is_some();
+    (typing && !ctx.confirm_open).then_some(Action::Edit(
         crate::tui::views::text_input::Edit::Paste(text),
     ))
 }

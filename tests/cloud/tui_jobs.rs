@@ -21,15 +21,15 @@ use super::harness::{Builder, Studio, anon_credentials, state};
 
 /// An App wired to `studio`'s fake cloud the way `arkor tui` wires it, and the loop's part:
 /// run what the App asks, fold the answers back in.
-struct Dashboard {
-    app: App,
+pub(super) struct Dashboard {
+    pub app: App,
     tasks: CloudTasks,
     replies: mpsc::UnboundedReceiver<CloudReply>,
     notices: Arc<Mutex<Vec<(NoticeLevel, String)>>>,
 }
 
 impl Dashboard {
-    fn new(studio: &Studio) -> Self {
+    pub fn new(studio: &Studio) -> Self {
         let notices: Arc<Mutex<Vec<(NoticeLevel, String)>>> = Arc::default();
         let sink = notices.clone();
         let mut options = ProjectCloudOptions::new(&studio.project_root, studio.env());
@@ -56,7 +56,7 @@ impl Dashboard {
     }
 
     /// Send what the App asked for; return how many requests went out.
-    fn send_requests(&mut self) -> usize {
+    pub fn send_requests(&mut self) -> usize {
         let requests = self.app.take_cloud_requests();
         let n = requests.len();
         for request in requests {
@@ -66,7 +66,7 @@ impl Dashboard {
     }
 
     /// Wait for the next answer (generous bound: only catches a hang) and fold it in.
-    async fn next_reply(&mut self) {
+    pub async fn next_reply(&mut self) {
         let reply = tokio::time::timeout(Duration::from_secs(20), self.replies.recv())
             .await
             .expect("a cloud answer in time")
@@ -74,7 +74,7 @@ impl Dashboard {
         self.app.apply_cloud_reply(reply);
     }
 
-    async fn act(&mut self, action: Action) {
+    pub async fn act(&mut self, action: Action) {
         self.app.handle_action(action);
     }
 
@@ -154,7 +154,10 @@ async fn without_project_state_the_view_says_so_and_asks_nothing_of_the_cloud() 
     let studio = Builder::new().start().await;
     let mut dash = Dashboard::new(&studio);
     dash.show_jobs().await;
-    assert_eq!(dash.app.jobs.problem, Some(CloudProblem::NoProjectState));
+    assert_eq!(
+        dash.app.jobs.poll.problem,
+        Some(CloudProblem::NoProjectState)
+    );
     assert!(studio.fake.requests().is_empty(), "no call, no mint");
 }
 
@@ -166,7 +169,7 @@ async fn a_stale_anonymous_scope_is_named_and_never_listed() {
         .await;
     let mut dash = Dashboard::new(&studio);
     dash.show_jobs().await;
-    let problem = dash.app.jobs.problem.clone().expect("a problem");
+    let problem = dash.app.jobs.poll.problem.clone().expect("a problem");
     assert!(
         matches!(problem, CloudProblem::StaleScope(_)),
         "{problem:?}"
@@ -189,7 +192,7 @@ async fn an_unreachable_cloud_is_said_once_however_often_the_list_polls() {
         assert_eq!(dash.send_requests(), 1);
         dash.next_reply().await;
     }
-    let problem = dash.app.jobs.problem.clone().expect("a problem");
+    let problem = dash.app.jobs.poll.problem.clone().expect("a problem");
     assert!(
         matches!(&problem, CloudProblem::Unreachable(m) if m.contains("127.0.0.1:9")),
         "{problem:?}"

@@ -782,3 +782,76 @@ fn jobs_then_a_job_then_the_playground_on_its_adapter() {
     session.keys("q");
     session.assert_clean_exit();
 }
+
+/// The Endpoints view in the real binary against the simulated cloud: `e` on the run's job
+/// (its newest checkpoint known from its detail) opens the create form on that adapter with a
+/// slug from the job's name; Enter creates it. Enter opens it; `a` + a label creates a key
+/// whose secret is shown once; `x` revokes it and `d` deletes the endpoint, each after a yes.
+#[test]
+fn an_endpoint_from_a_jobs_adapter_with_a_key_revoked_and_deleted() {
+    let mut session = Session::new(|_| {});
+    session.start();
+    let screen = session.wait_for("a running run", |s| !running_pids(s).is_empty());
+    let pid = running_pids(&screen)[0];
+    session.wait_for("the run's cloud job", |s| {
+        timeline(s)
+            .iter()
+            .any(|l| l.contains(&format!("{pid} cloud job")))
+    });
+    session.keys("4");
+    session.wait_for("the empty Endpoints view", |s| {
+        s.contains("[4 endpoints]") && s.contains("No endpoints in this project yet")
+    });
+
+    session.keys("2");
+    session.wait_for("the job list", |s| s.contains(&format!("run {pid}")));
+    session.keys("Enter");
+    session.wait_for("a checkpoint in the job's detail", |s| {
+        s.contains("· checkpoints ")
+    });
+    session.keys("e");
+    session.wait_for("the create form on the checkpoint", |s| {
+        s.contains("new endpoint") && s.contains("· checkpoint ")
+    });
+    session.keys("Enter");
+    let screen = session.wait_for("the endpoint created", |s| {
+        s.contains("created") && s.contains(".arkor.app/v1/chat") && !s.contains("new endpoint")
+    });
+    assert!(screen.contains("enabled"), "{screen}");
+
+    session.keys("Enter");
+    session.wait_for("the endpoint's detail", |s| {
+        s.contains("· Esc back") && s.contains("No keys yet")
+    });
+    session.keys("a");
+    for key in ["c", "i"] {
+        session.keys(key);
+    }
+    session.keys("Enter");
+    let screen = session.wait_for("the new key's secret", |s| s.contains("never shown again"));
+    assert!(screen.contains("key ci created"), "{screen}");
+    session.keys("Escape");
+    session.wait_for("the key listed, its secret gone", |s| {
+        s.contains("active") && !s.contains("never shown again")
+    });
+
+    session.keys("x");
+    session.wait_for("the revoke question", |s| s.contains("revoke key ci"));
+    session.keys("y");
+    session.wait_for("the key revoked", |s| {
+        s.contains("revoked") && s.contains("key ci of endpoint")
+    });
+
+    session.keys("d");
+    session.wait_for("the delete question", |s| s.contains("delete endpoint"));
+    session.keys("y");
+    session.wait_for("the endpoint deleted", |s| {
+        s.contains("deleted") && s.contains("No endpoints in this project yet")
+    });
+
+    session.keys("1");
+    session.wait_for("the Runs view again", |s| s.contains("[1 runs]"));
+    session.wait_for_fresh_checkpoint();
+    session.keys("q");
+    session.assert_clean_exit();
+}

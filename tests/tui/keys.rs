@@ -549,7 +549,7 @@ fn help_scrolls_on_a_short_screen() {
     let first = text(&draw(&mut app, 60, 10));
     assert!(first.contains("↓ more"), "{first}");
     assert!(!first.contains("Jobs: the project's"));
-    for _ in 0..100 {
+    for _ in 0..300 {
         press(&mut app, KeyCode::Char('j'));
     }
     let last = text(&draw(&mut app, 60, 10));

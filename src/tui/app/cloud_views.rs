@@ -8,6 +8,7 @@ use crate::tui::action::Action;
 use crate::tui::cloud_tasks::{CloudReply, CloudRequest};
 use crate::tui::confirmations;
 use crate::tui::views::View;
+use crate::tui::views::endpoints::EndpointAction;
 use crate::tui::views::playground::model_label;
 
 use super::App;
@@ -27,6 +28,7 @@ impl App {
                 let confirm = self.cloud_confirm.take()?;
                 let question = confirm.question.clone();
                 match confirm.answer(*answer) {
+                    Some(CloudRequest::ChangeEndpoint(change)) => self.send_endpoint_change(change),
                     Some(request) => {
                         if let CloudRequest::CancelJob { job_id } = &request {
                             self.say(NoticeLevel::Info, format!("cancelling cloud job {job_id}…"));
@@ -45,6 +47,24 @@ impl App {
         match self.view {
             View::Jobs => {}
             View::Playground => return self.handle_playground_action(action),
+            View::Endpoints => {
+                if !matches!(
+                    action,
+                    Action::Endpoint(_)
+                        | Action::Edit(_)
+                        | Action::ScrollUp(_)
+                        | Action::ScrollDown(_)
+                        | Action::PageUp
+                        | Action::PageDown
+                        | Action::ScrollTop
+                        | Action::ScrollBottom
+                        | Action::Click { .. }
+                ) {
+                    return None;
+                }
+                self.handle_endpoints_action(action);
+                return Some(None);
+            }
             View::Runs => return None,
         }
         let jobs = &mut self.jobs;
@@ -60,6 +80,7 @@ impl App {
             Action::CloseJob => self.cloud_requests.extend(jobs.close_detail()),
             Action::CancelJob => self.ask_cancel(),
             Action::OpenPlayground => self.open_playground(),
+            Action::Endpoint(EndpointAction::DeployJob) => self.deploy_focused_job(),
             Action::ScrollUp(n) => self.move_in_jobs(-(*n as isize)),
             Action::ScrollDown(n) => self.move_in_jobs(*n as isize),
             Action::PageUp => self.move_in_jobs(-PAGE_ROWS),
@@ -167,10 +188,8 @@ impl App {
 
     fn show_view(&mut self, view: View) {
         self.view = view;
-        if view == View::Jobs {
-            // Shown at once with what is known; a fetch starts if the list is old.
-            self.tick_cloud();
-        }
+        // Shown at once with what is known; a fetch starts if the list is old.
+        self.tick_cloud();
     }
 
     /// Down the list / forward in the log (positive) or up / back (negative).
@@ -210,13 +229,14 @@ impl App {
             .map(|r| r.pid)
     }
 
-    /// Start the cloud calls that are due (the Jobs view's periodic refresh).
+    /// Start the cloud calls that are due (the shown list's periodic refresh).
     pub fn tick_cloud(&mut self) {
-        if self.view == View::Jobs
-            && let Some(request) = self.jobs.refresh_if_due(self.now)
-        {
-            self.cloud_requests.push(request);
-        }
+        let due = match self.view {
+            View::Jobs => self.jobs.refresh_if_due(self.now),
+            View::Endpoints => self.endpoints.refresh_if_due(self.now),
+            View::Runs | View::Playground => None,
+        };
+        self.cloud_requests.extend(due);
     }
 
     /// Drained by the loop and run by [`crate::tui::cloud_tasks::CloudTasks`].
@@ -251,6 +271,9 @@ impl App {
             CloudReply::ChatEnded { chat_id, error } => {
                 self.playground.reply_ended(chat_id, error) && self.view == View::Playground
             }
+            reply @ (CloudReply::Deployments { .. }
+            | CloudReply::Keys { .. }
+            | CloudReply::EndpointChanged { .. }) => self.apply_endpoints_reply(reply),
             CloudReply::Cancelled { job_id, result } => {
                 match result {
                     Ok(()) => {

@@ -15,6 +15,8 @@ use crate::tui::views::View;
 
 /// Below this width the footer names the views by their number only.
 const NAMED_VIEWS_FROM_WIDTH: u16 = 70;
+/// From this width the footer names every view, not only the shown one.
+const ALL_VIEWS_NAMED_FROM_WIDTH: u16 = 120;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let theme = app.theme;
@@ -28,13 +30,18 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         spans.push(Span::styled(format!(" {} ", printable(text)), style));
         spans.push(Span::styled("│", theme.dim()));
     }
-    // The views, the shown one marked: `[1 runs] 2 jobs` (`[1] 2` on a narrow screen).
-    let narrow = area.width < NAMED_VIEWS_FROM_WIDTH;
+    // The views, the shown one marked: `[1 runs] 2 jobs …`; on a medium screen only the
+    // shown one is named (`[1 runs] 2 3 4`), on a narrow one none (`[1] 2 3 4`), so the keys
+    // keep their room.
+    let named = |view: View| {
+        area.width >= ALL_VIEWS_NAMED_FROM_WIDTH
+            || (view == app.view && area.width >= NAMED_VIEWS_FROM_WIDTH)
+    };
     for view in View::ALL {
-        let text = if narrow {
-            view.key().to_string()
-        } else {
+        let text = if named(view) {
             format!("{} {}", view.key(), view.label())
+        } else {
+            view.key().to_string()
         };
         if view == app.view {
             spans.push(Span::styled(format!("[{text}]"), theme.title()));

@@ -6,15 +6,29 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
-use ratatui::text::{Line, Span};
+use ratatui::text::Span;
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
 
 use crate::core::cloud::jobs::{CloudJob, JobStatus};
 use crate::tui::app::App;
-use crate::tui::cloud_tasks::CloudProblem;
 use crate::tui::format;
 use crate::tui::theme::Theme;
-use crate::tui::ui::{animate_within, fit, job_detail, printable};
+use crate::tui::ui::poll_status::{ListWords, empty_text, status_line};
+use crate::tui::ui::{animate_within, job_detail, printable};
+
+const JOB_WORDS: ListWords = ListWords {
+    noun: ("job", "jobs"),
+    fetching: "loading the project's jobs…",
+    loading: "Loading the project's jobs from the cloud…",
+    empty: (
+        "No cloud jobs in this project yet.",
+        "Start a run (1, then s): its job shows up here, as do jobs started elsewhere.",
+    ),
+    no_state: (
+        "No .arkor/state.json in this project yet: it has no cloud jobs.",
+        "Start a run (1, then s): its job creates the project's state, and its jobs are listed here.",
+    ),
+};
 
 pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     if let Some(next) = app.jobs.next_refresh(app.now) {
@@ -27,10 +41,14 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     let theme = app.theme;
     let [status_area, table_area] =
         Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
-    frame.render_widget(
-        Paragraph::new(status_line(app, usize::from(area.width))),
-        status_area,
+    let status = status_line(
+        app,
+        &app.jobs.poll,
+        app.jobs.jobs.len(),
+        &JOB_WORDS,
+        usize::from(area.width),
     );
+    frame.render_widget(Paragraph::new(status), status_area);
     let block = Block::default()
         .borders(Borders::TOP)
         .border_style(theme.border(true))
@@ -40,7 +58,7 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
         let inner = block.inner(table_area);
         frame.render_widget(block, table_area);
         frame.render_widget(
-            Paragraph::new(empty_text(app)).wrap(Wrap { trim: false }),
+            Paragraph::new(empty_text(theme, &view.poll, &JOB_WORDS)).wrap(Wrap { trim: false }),
             inner,
         );
         return;
@@ -105,75 +123,5 @@ pub(crate) fn status_style(theme: Theme, status: &JobStatus) -> Style {
         JobStatus::Failed => theme.error(),
         JobStatus::Cancelled => theme.warn(),
         JobStatus::Queued | JobStatus::Other(_) => theme.dim(),
-    }
-}
-
-/// ` 12 jobs · updated 10:04:31 · refreshing…`, or the problem of the last fetch.
-fn status_line(app: &App, width: usize) -> Line<'static> {
-    let theme = app.theme;
-    let view = &app.jobs;
-    let mut text = match view.fetched_at {
-        None if view.loading => " loading the project's jobs…".to_owned(),
-        None => " not loaded yet".to_owned(),
-        Some(at) => {
-            let count = view.jobs.len();
-            let jobs = if count == 1 { "job" } else { "jobs" };
-            format!(
-                " {count} {jobs} · updated {}",
-                format::clock_time(at, app.options.utc_offset_secs)
-            )
-        }
-    };
-    if view.fetched_at.is_some() && view.loading {
-        text.push_str(" · refreshing…");
-    }
-    match &view.problem {
-        // With a list on screen, an outage is one line above it (the list is the last one).
-        Some(problem) if !view.jobs.is_empty() => Line::from(Span::styled(
-            fit(
-                &format!(
-                    " {} · showing the list from before · r retries",
-                    problem.what()
-                ),
-                width,
-            ),
-            theme.warn(),
-        )),
-        _ => Line::from(Span::styled(fit(&text, width), theme.dim())),
-    }
-}
-
-/// What an empty table says: why there is nothing, and what to do.
-fn empty_text(app: &App) -> Vec<Line<'static>> {
-    let theme = app.theme;
-    let view = &app.jobs;
-    let (what, advice, style) = match &view.problem {
-        Some(problem) => (
-            problem.what(),
-            problem.advice(),
-            problem_style(theme, problem),
-        ),
-        None if view.fetched_at.is_none() => (
-            "Loading the project's jobs from the cloud…".to_owned(),
-            "",
-            theme.dim(),
-        ),
-        None => (
-            "No cloud jobs in this project yet.".to_owned(),
-            "Start a run (1, then s): its job shows up here, as do jobs started elsewhere.",
-            theme.dim(),
-        ),
-    };
-    let mut lines = vec![Line::from(Span::styled(format!(" {what}"), style))];
-    if !advice.is_empty() {
-        lines.push(Line::from(Span::raw(format!(" {advice}"))));
-    }
-    lines
-}
-
-fn problem_style(theme: Theme, problem: &CloudProblem) -> Style {
-    match problem {
-        CloudProblem::NoProjectState => theme.info(),
-        _ => theme.warn(),
     }
 }

@@ -2,6 +2,7 @@
 //! the App (and its clock), so the same state always draws the same screen.
 
 mod chart;
+mod endpoints;
 mod error;
 mod footer;
 mod header;
@@ -10,6 +11,7 @@ mod job_detail;
 mod jobs;
 mod logs;
 mod playground;
+mod poll_status;
 mod progress;
 mod runs;
 mod timeline;
@@ -113,7 +115,7 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     render_overlays(app, frame, area);
 }
 
-/// The Jobs and Playground views: header, the banner when something needs saying, the view,
+/// The cloud views (Jobs, Playground, Endpoints): header, the banner when something needs saying, the view,
 /// the footer.
 fn render_cloud_view(app: &mut App, frame: &mut Frame, area: Rect, banner_rows: u16) {
     let [header_area, banner_area, body_area, footer_area] = Layout::vertical([
@@ -129,6 +131,7 @@ fn render_cloud_view(app: &mut App, frame: &mut Frame, area: Rect, banner_rows: 
     }
     match app.view {
         crate::tui::views::View::Playground => playground::render(app, frame, body_area),
+        crate::tui::views::View::Endpoints => endpoints::render(app, frame, body_area),
         _ => jobs::render(app, frame, body_area),
     }
     footer::render(app, frame, footer_area);

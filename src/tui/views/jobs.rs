@@ -1,5 +1,5 @@
 //! The Jobs view's state: the project's cloud jobs, newest first, refreshed every
-//! [`REFRESH_INTERVAL`] while the view is shown (as the Studio polls) and on `r`; the
+//! [`crate::tui::views::poll::REFRESH_INTERVAL`] while the view is shown (as the Studio polls) and on `r`; the
 //! selection follows a job across refreshes; the open job's detail.
 
 use std::time::{Duration, SystemTime};
@@ -7,9 +7,7 @@ use std::time::{Duration, SystemTime};
 use crate::core::cloud::jobs::CloudJob;
 use crate::tui::cloud_tasks::{CloudProblem, CloudRequest};
 use crate::tui::views::job_detail::JobDetail;
-
-/// How often a shown job list is fetched again.
-pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+use crate::tui::views::poll::Poll;
 
 #[derive(Debug, Default)]
 pub struct JobsView {
@@ -17,48 +15,30 @@ pub struct JobsView {
     pub jobs: Vec<CloudJob>,
     /// Index into `jobs`.
     pub selected: usize,
-    /// Why the last fetch brought no list (the list shown, if any, is from before).
-    pub problem: Option<CloudProblem>,
-    /// A fetch is under way.
-    pub loading: bool,
-    /// When the last answer arrived.
-    pub fetched_at: Option<SystemTime>,
+    /// Where the list's fetching stands.
+    pub poll: Poll,
     /// The job opened with Enter.
     pub detail: Option<JobDetail>,
     /// First row drawn (kept by the table between frames).
     pub offset: usize,
-    generation: u64,
 }
 
 impl JobsView {
-    /// A fetch to start now, if one is due at `now`: none yet, or the last answer is
-    /// [`REFRESH_INTERVAL`] old, and none is under way.
+    /// A fetch to start now, if one is due at `now`.
     pub fn refresh_if_due(&mut self, now: SystemTime) -> Option<CloudRequest> {
-        let due = self
-            .fetched_at
-            .is_none_or(|at| now.duration_since(at).unwrap_or_default() >= REFRESH_INTERVAL);
-        if due { self.refresh() } else { None }
+        let generation = self.poll.start_if_due(now)?;
+        Some(CloudRequest::ListJobs { generation })
     }
 
     /// A fetch now (`r`), unless one is under way.
     pub fn refresh(&mut self) -> Option<CloudRequest> {
-        if self.loading {
-            return None;
-        }
-        self.loading = true;
-        self.generation += 1;
-        Some(CloudRequest::ListJobs {
-            generation: self.generation,
-        })
+        let generation = self.poll.start()?;
+        Some(CloudRequest::ListJobs { generation })
     }
 
     /// How long until the next fetch is due (the loop wakes then), while none is under way.
     pub fn next_refresh(&self, now: SystemTime) -> Option<Duration> {
-        if self.loading {
-            return None;
-        }
-        let at = self.fetched_at?;
-        Some(REFRESH_INTERVAL.saturating_sub(now.duration_since(at).unwrap_or_default()))
+        self.poll.next_due(now)
     }
 
     /// Fold in a fetch's answer; an answer to an older request is dropped.
@@ -68,36 +48,30 @@ impl JobsView {
         result: Result<Vec<CloudJob>, CloudProblem>,
         now: SystemTime,
     ) {
-        if generation != self.generation {
+        let (jobs, problem) = match result {
+            Ok(jobs) => (Some(jobs), None),
+            Err(problem) => (None, Some(problem)),
+        };
+        if !self.poll.answered(generation, problem, now) {
             return;
         }
-        self.loading = false;
-        self.fetched_at = Some(now);
-        match result {
-            Ok(jobs) => {
-                let selected_id = self.selected_job().map(|j| j.id.clone());
-                self.jobs = jobs;
-                self.problem = None;
-                self.selected = selected_id
-                    .and_then(|id| self.jobs.iter().position(|j| j.id == id))
-                    .unwrap_or(0);
-                if let Some(detail) = &mut self.detail
-                    && let Some(fresh) = self.jobs.iter().find(|j| j.id == detail.job.id)
-                {
-                    detail.job = fresh.clone();
-                }
+        let Some(jobs) = jobs else {
+            // A missing or stale scope means the old list is not this project's any more.
+            if self.poll.scope_lost() {
+                self.jobs.clear();
+                self.selected = 0;
             }
-            Err(problem) => {
-                // A missing or stale scope means the old list is not this project's any more.
-                if matches!(
-                    problem,
-                    CloudProblem::NoProjectState | CloudProblem::StaleScope(_)
-                ) {
-                    self.jobs.clear();
-                    self.selected = 0;
-                }
-                self.problem = Some(problem);
-            }
+            return;
+        };
+        let selected_id = self.selected_job().map(|j| j.id.clone());
+        self.jobs = jobs;
+        self.selected = selected_id
+            .and_then(|id| self.jobs.iter().position(|j| j.id == id))
+            .unwrap_or(0);
+        if let Some(detail) = &mut self.detail
+            && let Some(fresh) = self.jobs.iter().find(|j| j.id == detail.job.id)
+        {
+            detail.job = fresh.clone();
         }
     }
 
@@ -166,15 +140,12 @@ mod tests {
     }
 
     #[test]
-    fn fetches_are_due_every_five_seconds_one_at_a_time() {
+    fn fetches_are_list_requests_one_at_a_time() {
         let mut view = JobsView::default();
         let first = view.refresh_if_due(at(0));
         assert_eq!(first, Some(CloudRequest::ListJobs { generation: 1 }));
-        assert_eq!(view.refresh_if_due(at(0)), None, "one under way");
         assert_eq!(view.refresh(), None, "r waits for the running fetch");
         view.answered(1, Ok(vec![job("a")]), at(1));
-        assert_eq!(view.next_refresh(at(3)), Some(Duration::from_secs(3)));
-        assert_eq!(view.refresh_if_due(at(5)), None);
         assert_eq!(
             view.refresh_if_due(at(6)),
             Some(CloudRequest::ListJobs { generation: 2 })
@@ -207,7 +178,7 @@ mod tests {
         view.refresh();
         view.answered(2, Err(CloudProblem::Unreachable("down".into())), at(5));
         assert_eq!(view.jobs.len(), 1);
-        assert!(view.problem.is_some() && !view.loading);
+        assert!(view.poll.problem.is_some() && !view.poll.loading);
         view.refresh();
         view.answered(3, Err(CloudProblem::NoProjectState), at(10));
         assert!(view.jobs.is_empty());

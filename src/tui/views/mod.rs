@@ -1,11 +1,13 @@
-//! The dashboard's views, switched with number keys: `1` Runs (the local dev loop) and `2`
-//! Jobs (the project's cloud jobs and one job's detail), `3` Playground (chat with a base
-//! model or a job's adapter). Each view's state lives here, free of
-//! I/O; drawing is in `tui::ui`.
+//! The dashboard's views, switched with number keys: `1` Runs (the local dev loop), `2` Jobs
+//! (the project's cloud jobs and one job's detail), `3` Playground (chat with a base model or
+//! a job's adapter), `4` Endpoints (the project's deployments and their keys). Each view's
+//! state lives here, free of I/O; drawing is in `tui::ui`.
 
+pub mod endpoints;
 pub mod job_detail;
 pub mod jobs;
 pub mod playground;
+pub mod poll;
 pub mod text_input;
 
 /// Which view has the screen.
@@ -15,11 +17,12 @@ pub enum View {
     Runs,
     Jobs,
     Playground,
+    Endpoints,
 }
 
 impl View {
     /// Every view, in number-key order.
-    pub const ALL: [View; 3] = [View::Runs, View::Jobs, View::Playground];
+    pub const ALL: [View; 4] = [View::Runs, View::Jobs, View::Playground, View::Endpoints];
 
     /// The number key that shows it.
     pub fn key(self) -> char {
@@ -27,6 +30,7 @@ impl View {
             View::Runs => '1',
             View::Jobs => '2',
             View::Playground => '3',
+            View::Endpoints => '4',
         }
     }
 
@@ -35,6 +39,7 @@ impl View {
             View::Runs => "runs",
             View::Jobs => "jobs",
             View::Playground => "playground",
+            View::Endpoints => "endpoints",
         }
     }
 
