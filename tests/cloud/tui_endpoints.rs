@@ -63,6 +63,13 @@ async fn a_create_from_the_form_posts_the_studios_body_and_a_bad_slug_never_leav
     dash.act(Action::Endpoint(E::New)).await;
     // The form fetched the job list for its targets (the project's first fetch of it).
     settle(&mut dash).await;
+    let form = dash.app.endpoints.form.as_ref().expect("the form");
+    assert_eq!(
+        form.slug.text(),
+        "gemma-4-e4b-it",
+        "a slug made from the base model"
+    );
+    dash.act(Action::Edit(Edit::ClearToStart)).await;
     dash.act(Action::Edit(Edit::Paste("X".into()))).await;
     dash.act(Action::Endpoint(E::Submit)).await;
     assert_eq!(dash.send_requests(), 0, "refused here");
@@ -257,6 +264,7 @@ async fn without_project_state_the_list_asks_nothing_and_a_create_bootstraps_fir
 
     dash.act(Action::Endpoint(E::New)).await;
     settle(&mut dash).await;
+    dash.act(Action::Edit(Edit::ClearToStart)).await;
     dash.act(Action::Edit(Edit::Paste("my-model".into()))).await;
     dash.act(Action::Endpoint(E::Submit)).await;
     settle(&mut dash).await;

@@ -131,6 +131,8 @@ fn the_form_offers_finished_jobs_and_shows_a_refused_slug() {
         config: serde_json::Value::Null,
     }];
     app.handle_action(Action::Endpoint(E::New));
+    assert_eq!(app.endpoints.form.as_ref().unwrap().slug.text(), "demo");
+    app.handle_action(Action::Edit(Edit::ClearToStart));
     app.handle_action(Action::Edit(Edit::Paste("Bad Slug".into())));
     app.handle_action(Action::Endpoint(E::Submit));
     assert!(

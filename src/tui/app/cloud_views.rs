@@ -249,7 +249,8 @@ impl App {
         match reply {
             CloudReply::Jobs { generation, result } => {
                 self.jobs.answered(generation, result, self.now);
-                self.view == View::Jobs
+                self.endpoints.jobs_arrived(&self.jobs.jobs);
+                matches!(self.view, View::Jobs | View::Endpoints)
             }
             CloudReply::JobUpdate { job_id, update } => match &mut self.jobs.detail {
                 Some(detail) if detail.job.id == job_id => {

@@ -9,7 +9,7 @@ use crate::tui::cloud_tasks::{CloudReply, CloudRequest};
 use crate::tui::confirmations;
 use crate::tui::keymap::EndpointEntry;
 use crate::tui::views::View;
-use crate::tui::views::endpoints::{ChangeOutcome, EndpointAction, EndpointChange, slug_from};
+use crate::tui::views::endpoints::{ChangeOutcome, EndpointAction, EndpointChange};
 use crate::tui::views::text_input::TextInput;
 
 use super::App;
@@ -70,7 +70,7 @@ impl App {
                 None => self.say(NoticeLevel::Warn, "no endpoint to open (n creates one)"),
             },
             EndpointAction::Close => self.close_endpoint_layer(),
-            EndpointAction::New => self.open_endpoint_form(None, String::new()),
+            EndpointAction::New => self.open_endpoint_form(None),
             EndpointAction::DeployJob => self.deploy_focused_job(),
             EndpointAction::ToggleEnabled => self.toggle_endpoint(),
             EndpointAction::Delete => match self.endpoints.focused() {
@@ -146,8 +146,8 @@ impl App {
 
     /// The create form; the job list is fetched first if it never was (its finished jobs are
     /// the form's targets).
-    fn open_endpoint_form(&mut self, pinned: Option<DeploymentTarget>, slug: String) {
-        self.endpoints.open_form(pinned, &slug, &self.jobs.jobs);
+    fn open_endpoint_form(&mut self, pinned: Option<DeploymentTarget>) {
+        self.endpoints.open_form(pinned, &self.jobs.jobs);
         if self.jobs.poll.fetched_at.is_none() {
             self.cloud_requests.extend(self.jobs.refresh());
         }
@@ -183,8 +183,7 @@ impl App {
         };
         self.view = View::Endpoints;
         self.tick_cloud();
-        let slug = slug_from(&job.name);
-        self.open_endpoint_form(Some(DeploymentTarget::Adapter(adapter)), slug);
+        self.open_endpoint_form(Some(DeploymentTarget::Adapter(adapter)));
     }
 
     fn toggle_endpoint(&mut self) {

@@ -192,6 +192,22 @@ pub struct CreateForm {
     pub auth_mode: AuthMode,
     /// Why the last try did not go through (the local check, or the cloud's answer).
     pub error: Option<String>,
+    /// The user picked the target (a late job list must not change it).
+    chosen: bool,
+    /// The slug the form made up; while the field still holds it, a new target brings its own.
+    suggested: String,
+}
+
+impl CreateForm {
+    /// Serve `target`; an untouched slug follows it.
+    fn retarget(&mut self, target: DeploymentTarget, jobs: &[CloudJob]) {
+        if self.slug.text() == self.suggested {
+            self.suggested = suggested_slug(&target, jobs);
+            self.slug = TextInput::with_text(&self.suggested);
+        }
+        self.target = target;
+        self.error = None;
+    }
 }
 
 #[derive(Debug, Default)]
@@ -329,18 +345,32 @@ impl EndpointsView {
         true
     }
 
-    /// The form, serving `pinned` (a job's adapter) if given, else the first candidate.
-    pub fn open_form(&mut self, pinned: Option<DeploymentTarget>, slug: &str, jobs: &[CloudJob]) {
+    /// The form, serving `pinned` (a job's adapter) if given, else the first candidate, with
+    /// a slug made from what it serves.
+    pub fn open_form(&mut self, pinned: Option<DeploymentTarget>, jobs: &[CloudJob]) {
+        let chosen = pinned.is_some();
         let target = pinned
             .clone()
             .unwrap_or_else(|| candidate_targets(None, jobs).remove(0));
+        let suggested = suggested_slug(&target, jobs);
         self.form = Some(CreateForm {
             pinned,
             target,
-            slug: TextInput::with_text(slug),
+            slug: TextInput::with_text(&suggested),
             auth_mode: AuthMode::FixedApiKey,
             error: None,
+            chosen,
+            suggested,
         });
+    }
+
+    /// The job list arrived: a form whose target nobody chose yet offers the newest finished
+    /// job's adapter rather than the base model it had to start with.
+    pub fn jobs_arrived(&mut self, jobs: &[CloudJob]) {
+        if let Some(form) = self.form.as_mut().filter(|f| !f.chosen) {
+            let first = candidate_targets(None, jobs).remove(0);
+            form.retarget(first, jobs);
+        }
     }
 
     /// The form's previous (negative) or next target among the candidates.
@@ -354,8 +384,8 @@ impl EndpointsView {
         let count = candidates.len() as isize;
         let next = (at as isize + delta).rem_euclid(count.max(1)) as usize;
         if let Some(target) = candidates.get(next) {
-            form.target = target.clone();
-            form.error = None;
+            form.chosen = true;
+            form.retarget(target.clone(), jobs);
         }
     }
 
@@ -478,6 +508,23 @@ pub fn target_label(target: &DeploymentTarget) -> String {
     }
 }
 
+/// The slug the form offers for `target`: the job's name (its id when unnamed or not
+/// listed), or the base model's name without its owner.
+fn suggested_slug(target: &DeploymentTarget, jobs: &[CloudJob]) -> String {
+    match target {
+        DeploymentTarget::BaseModel(model) => slug_from(model.rsplit('/').next().unwrap_or(model)),
+        DeploymentTarget::Adapter(adapter) => {
+            let job = jobs.iter().find(|j| j.id == adapter.job_id);
+            let name = job.map(|j| j.name.as_str()).filter(|n| !n.is_empty());
+            let slug = slug_from(name.unwrap_or(&adapter.job_id));
+            match adapter.checkpoint {
+                Some(step) => format!("{slug}-step-{step}"),
+                None => slug,
+            }
+        }
+    }
+}
+
 /// A slug the cloud accepts, made from a job's name: lowercase letters, digits and single
 /// hyphens, at most 50 characters (empty when nothing usable is left).
 pub fn slug_from(name: &str) -> String {
@@ -574,8 +621,9 @@ mod tests {
             job("j1", JobStatus::Completed),
             job("j2", JobStatus::Running),
         ];
-        view.open_form(None, "X", &jobs);
-        let form = view.form.as_ref().unwrap();
+        view.open_form(None, &jobs);
+        let form = view.form.as_mut().unwrap();
+        form.slug = TextInput::with_text("X");
         assert_eq!(
             form.target,
             DeploymentTarget::Adapter(AdapterRef::final_of("j1")),
@@ -642,6 +690,36 @@ mod tests {
             Some("secret")
         );
         assert!(view.detail.as_ref().unwrap().label.is_none());
+    }
+
+    #[test]
+    fn a_late_job_list_retargets_an_untouched_form_and_its_slug_follows() {
+        let mut view = EndpointsView::default();
+        view.open_form(None, &[]);
+        let form = view.form.as_ref().unwrap();
+        assert_eq!(
+            form.target,
+            DeploymentTarget::BaseModel(BASE_MODELS[0].into())
+        );
+        assert_eq!(form.slug.text(), "gemma-4-e4b-it");
+        let mut done = job("j1", JobStatus::Completed);
+        done.name = "Triage v2".into();
+        view.jobs_arrived(std::slice::from_ref(&done));
+        let form = view.form.as_ref().unwrap();
+        assert_eq!(
+            form.target,
+            DeploymentTarget::Adapter(AdapterRef::final_of("j1"))
+        );
+        assert_eq!(form.slug.text(), "triage-v2");
+        // A typed slug stays; a chosen target stays.
+        view.form.as_mut().unwrap().slug = TextInput::with_text("mine");
+        view.cycle_target(1, std::slice::from_ref(&done));
+        assert_eq!(view.form.as_ref().unwrap().slug.text(), "mine");
+        view.jobs_arrived(&[]);
+        assert_eq!(
+            view.form.as_ref().unwrap().target,
+            DeploymentTarget::BaseModel(BASE_MODELS[0].into())
+        );
     }
 
     #[test]
