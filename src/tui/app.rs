@@ -153,6 +153,8 @@ pub struct App {
     pub confirm: Option<Confirm<Command>>,
     /// The same for a cloud call (cancelling a cloud job).
     pub cloud_confirm: Option<Confirm<CloudRequest>>,
+    /// Runs whose config-change question (`--on-config-change=ask`) waits for the open one.
+    deferred_asks: Vec<u32>,
     /// Which view has the screen (number keys).
     pub view: View,
     /// The Jobs view's state (kept while another view is shown).
@@ -213,6 +215,7 @@ impl App {
             alert: None,
             confirm: None,
             cloud_confirm: None,
+            deferred_asks: Vec::new(),
             view: View::Runs,
             jobs: JobsView::default(),
             playground: Playground::default(),
@@ -584,8 +587,13 @@ impl App {
                     TimelineKind::Warn,
                     format!("{pid} config change held ({what}): R restarts it"),
                 );
-                if self.on_config_change == ConfigChangePolicy::Ask && self.confirm.is_none() {
-                    self.confirm = Some(confirmations::config_changed(run));
+                if self.on_config_change == ConfigChangePolicy::Ask {
+                    if self.confirm.is_none() && self.cloud_confirm.is_none() {
+                        self.confirm = Some(confirmations::config_changed(run));
+                    } else if !self.deferred_asks.contains(&pid) {
+                        // One question at a time: this one comes when the open one is answered.
+                        self.deferred_asks.push(pid);
+                    }
                 }
             }
             (None, true) => {
@@ -595,6 +603,7 @@ impl App {
                     format!("{pid} back on the build's config"),
                 );
                 // The question is moot once the change is reverted (or taken).
+                self.deferred_asks.retain(|p| *p != pid);
                 if self
                     .confirm
                     .as_ref()
@@ -607,11 +616,33 @@ impl App {
         }
     }
 
+    /// Ask the config-change question that waited for another one, if its run is still live
+    /// and still behind the build.
+    pub(crate) fn ask_deferred(&mut self) {
+        if self.confirm.is_some() || self.cloud_confirm.is_some() {
+            return;
+        }
+        while !self.deferred_asks.is_empty() {
+            let pid = self.deferred_asks.remove(0);
+            let waiting = self
+                .runs
+                .iter()
+                .find(|r| r.pid == pid && is_live(r) && r.pending_config.is_some())
+                .cloned();
+            if let Some(run) = waiting {
+                self.confirm = Some(confirmations::config_changed(&run));
+                return;
+            }
+        }
+    }
+
     /// The user answered the open question: yes hands back its command.
     pub fn answer(&mut self, answer: Answer) -> Option<Command> {
         let confirm = self.confirm.take()?;
         let question = confirm.question.clone();
-        let Some(command) = confirm.answer(answer) else {
+        let answered = confirm.answer(answer);
+        self.ask_deferred();
+        let Some(command) = answered else {
             self.say(NoticeLevel::Info, format!("cancelled: {question}"));
             return None;
         };

@@ -218,6 +218,45 @@ fn under_ask_a_held_change_asks_to_restart_and_a_revert_withdraws_the_question()
 }
 
 #[test]
+fn under_ask_a_change_during_another_question_is_asked_after_it() {
+    let mut app = two_live_runs();
+    app.on_config_change = ConfigChangePolicy::Ask;
+    // The force-stop question is open when the change comes.
+    press(&mut app, KeyCode::Char('X'));
+    let kill = app.confirm.as_ref().expect("X asks").question.clone();
+    let behind = RunInfo {
+        pending_config: Some(vec![change("learningRate", Some("0.0002"), Some("0.0001"))]),
+        ..run(41001, RunState::Running)
+    };
+    app.apply_event(EngineEvent::Run(Arc::new(behind)));
+    assert_eq!(app.confirm.as_ref().map(|c| c.question.clone()), Some(kill));
+    // Declining the first brings the second.
+    assert!(press(&mut app, KeyCode::Char('n')).is_none());
+    let next = app.confirm.as_ref().expect("the deferred question");
+    assert_eq!(next.question, "config changed: restart now? (y/n)");
+    assert!(matches!(
+        press(&mut app, KeyCode::Char('y')),
+        Some(Command::RestartRun { pid: 41001 })
+    ));
+    assert!(app.confirm.is_none());
+}
+
+#[test]
+fn under_ask_a_deferred_question_is_dropped_when_its_change_is_reverted() {
+    let mut app = two_live_runs();
+    app.on_config_change = ConfigChangePolicy::Ask;
+    press(&mut app, KeyCode::Char('X'));
+    let behind = RunInfo {
+        pending_config: Some(vec![change("learningRate", Some("0.0002"), Some("0.0001"))]),
+        ..run(41001, RunState::Running)
+    };
+    app.apply_event(EngineEvent::Run(Arc::new(behind)));
+    app.apply_event(EngineEvent::Run(Arc::new(run(41001, RunState::Running))));
+    assert!(press(&mut app, KeyCode::Char('n')).is_none());
+    assert!(app.confirm.is_none(), "nothing left to ask");
+}
+
+#[test]
 fn a_footer_message_about_a_run_goes_when_its_state_changes() {
     let mut app = two_live_runs();
     press(&mut app, KeyCode::Char('x'));

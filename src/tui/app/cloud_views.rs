@@ -37,6 +37,7 @@ impl App {
                     }
                     None => self.say(NoticeLevel::Info, format!("cancelled: {question}")),
                 }
+                self.ask_deferred();
                 return Some(None);
             }
             _ => {}
