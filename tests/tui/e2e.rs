@@ -443,6 +443,19 @@ impl Session {
             last_checkpoint(s).is_some_and(|n| n > seen)
         });
     }
+
+    /// Starts the dashboard and waits until its first run has a cloud job; returns its pid.
+    fn start_with_a_cloud_job(&mut self) -> u32 {
+        self.start();
+        let screen = self.wait_for("a running run", |s| !running_pids(s).is_empty());
+        let pid = running_pids(&screen)[0];
+        self.wait_for("the run's cloud job", |s| {
+            timeline(s)
+                .iter()
+                .any(|l| l.contains(&format!("{pid} cloud job")))
+        });
+        pid
+    }
 }
 
 #[test]
@@ -723,14 +736,7 @@ fn closing_the_terminal_stops_the_run_and_cleans_up() {
 #[test]
 fn jobs_then_a_job_then_the_playground_on_its_adapter() {
     let mut session = Session::new(|_| {});
-    session.start();
-    let screen = session.wait_for("a running run", |s| !running_pids(s).is_empty());
-    let pid = running_pids(&screen)[0];
-    session.wait_for("the run's cloud job", |s| {
-        timeline(s)
-            .iter()
-            .any(|l| l.contains(&format!("{pid} cloud job")))
-    });
+    let pid = session.start_with_a_cloud_job();
 
     session.keys("2");
     session.wait_for("the job list with the run's job", |s| {
@@ -790,14 +796,7 @@ fn jobs_then_a_job_then_the_playground_on_its_adapter() {
 #[test]
 fn an_endpoint_from_a_jobs_adapter_with_a_key_revoked_and_deleted() {
     let mut session = Session::new(|_| {});
-    session.start();
-    let screen = session.wait_for("a running run", |s| !running_pids(s).is_empty());
-    let pid = running_pids(&screen)[0];
-    session.wait_for("the run's cloud job", |s| {
-        timeline(s)
-            .iter()
-            .any(|l| l.contains(&format!("{pid} cloud job")))
-    });
+    let pid = session.start_with_a_cloud_job();
     session.keys("4");
     session.wait_for("the empty Endpoints view", |s| {
         s.contains("[4 endpoints]") && s.contains("No endpoints in this project yet")

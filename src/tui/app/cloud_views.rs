@@ -151,11 +151,22 @@ impl App {
         Some(None)
     }
 
-    /// `p` on a job: its final adapter when it completed, else its newest checkpoint's.
+    /// `p` on a job: chat with its adapter.
     fn open_playground(&mut self) {
+        let Some(adapter) = self.focused_job_adapter("chat with", 'p') else {
+            return;
+        };
+        self.playground.use_adapter(adapter);
+        self.view = View::Playground;
+    }
+
+    /// The focused job's adapter: its final one when it completed, else the newest checkpoint
+    /// its open detail has seen. Without one the footer says why (`what`: what `key` would do
+    /// with it).
+    pub(super) fn focused_job_adapter(&mut self, what: &str, key: char) -> Option<AdapterRef> {
         let Some(job) = self.jobs.focused_job().cloned() else {
             self.say(NoticeLevel::Warn, "no job selected");
-            return;
+            return None;
         };
         let newest_checkpoint = self
             .jobs
@@ -163,28 +174,26 @@ impl App {
             .as_ref()
             .filter(|d| d.job.id == job.id)
             .and_then(|d| d.metrics.checkpoints().latest());
-        let adapter = if job.has_final_adapter() {
-            AdapterRef::final_of(job.id.clone())
-        } else if let Some(step) = newest_checkpoint {
-            AdapterRef::checkpoint_of(job.id.clone(), step)
+        if job.has_final_adapter() {
+            return Some(AdapterRef::final_of(job.id.clone()));
+        }
+        if let Some(step) = newest_checkpoint {
+            return Some(AdapterRef::checkpoint_of(job.id.clone(), step));
+        }
+        let hint = if self.jobs.detail.is_some() {
+            String::new()
         } else {
-            let hint = if self.jobs.detail.is_some() {
-                ""
-            } else {
-                " (Enter shows its checkpoints; p there uses the newest)"
-            };
-            self.say(
-                NoticeLevel::Warn,
-                format!(
-                    "job {} is {} and has no adapter to chat with{hint}",
-                    job.id,
-                    job.status.as_str()
-                ),
-            );
-            return;
+            format!(" (Enter shows its checkpoints; {key} there uses the newest)")
         };
-        self.playground.use_adapter(adapter);
-        self.view = View::Playground;
+        self.say(
+            NoticeLevel::Warn,
+            format!(
+                "job {} is {} and has no adapter to {what}{hint}",
+                job.id,
+                job.status.as_str()
+            ),
+        );
+        None
     }
 
     fn show_view(&mut self, view: View) {

@@ -2,7 +2,6 @@
 //! (the costly ones after a question) and their answers folded back in. Still no I/O.
 
 use crate::core::cloud::endpoints::{AuthMode, DeploymentTarget};
-use crate::core::cloud::inference::AdapterRef;
 use crate::core::events::NoticeLevel;
 use crate::tui::action::Action;
 use crate::tui::cloud_tasks::{CloudReply, CloudRequest};
@@ -153,32 +152,9 @@ impl App {
         }
     }
 
-    /// `e` on a job: the Endpoints view's form serving its final adapter when it completed,
-    /// else the newest checkpoint its detail has seen.
+    /// `e` on a job: the Endpoints view's form serving its adapter (as `p` chooses it).
     pub(super) fn deploy_focused_job(&mut self) {
-        let Some(job) = self.jobs.focused_job().cloned() else {
-            self.say(NoticeLevel::Warn, "no job selected");
-            return;
-        };
-        let newest_checkpoint = self
-            .jobs
-            .detail
-            .as_ref()
-            .filter(|d| d.job.id == job.id)
-            .and_then(|d| d.metrics.checkpoints().latest());
-        let adapter = if job.has_final_adapter() {
-            AdapterRef::final_of(job.id.clone())
-        } else if let Some(step) = newest_checkpoint {
-            AdapterRef::checkpoint_of(job.id.clone(), step)
-        } else {
-            self.say(
-                NoticeLevel::Warn,
-                format!(
-                    "job {} is {} and has no adapter to serve yet",
-                    job.id,
-                    job.status.as_str()
-                ),
-            );
+        let Some(adapter) = self.focused_job_adapter("serve", 'e') else {
             return;
         };
         self.view = View::Endpoints;

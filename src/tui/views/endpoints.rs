@@ -12,9 +12,10 @@ use crate::core::cloud::endpoints::{
     AuthMode, CreatedKey, Deployment, DeploymentKey, DeploymentTarget, create_body,
     validate_create, validate_key_create,
 };
-use crate::core::cloud::inference::{AdapterRef, BASE_MODELS};
+use crate::core::cloud::inference::{AdapterRef, BASE_MODELS, ChatModel};
 use crate::core::cloud::jobs::CloudJob;
 use crate::tui::cloud_tasks::{CloudProblem, CloudRequest};
+use crate::tui::views::playground::model_label;
 use crate::tui::views::poll::Poll;
 use crate::tui::views::text_input::TextInput;
 
@@ -493,19 +494,14 @@ pub fn candidate_targets(
     targets
 }
 
-/// `job sim-done-3 · final adapter`, `unsloth/gemma-4-E4B-it (base model)`.
+/// `job sim-done-3 · final adapter`, `unsloth/gemma-4-E4B-it (base model)`: as the
+/// Playground names what it chats with.
 pub fn target_label(target: &DeploymentTarget) -> String {
-    match target {
-        DeploymentTarget::BaseModel(model) => format!("{model} (base model)"),
-        DeploymentTarget::Adapter(AdapterRef {
-            job_id,
-            checkpoint: None,
-        }) => format!("job {job_id} · final adapter"),
-        DeploymentTarget::Adapter(AdapterRef {
-            job_id,
-            checkpoint: Some(step),
-        }) => format!("job {job_id} · checkpoint {step}"),
-    }
+    let model = match target {
+        DeploymentTarget::BaseModel(model) => ChatModel::Base(model.clone()),
+        DeploymentTarget::Adapter(adapter) => ChatModel::Adapter(adapter.clone()),
+    };
+    model_label(&model)
 }
 
 /// The slug the form offers for `target`: the job's name (its id when unnamed or not
