@@ -28,6 +28,12 @@ const FIGURES: &[&str] = &[
     "`arkor tui` start → first frame",
     "idle CPU, dashboard, 3 silent runs",
     "RSS of the dashboard",
+    "Playground: first chat token",
+    "Jobs view: the first `2`, its list not arrived yet → loading state drawn",
+    "view switch: key `2` → first frame of Jobs",
+    "view switch: key `3` → first frame of Playground",
+    "view switch: key `1` → first frame of Runs",
+    "Jobs view, 1,000 jobs: `j` × 999",
     "under faults: peak RSS of `arkor tui --headless`",
     "under faults: `--headless --logs`, stdout a pipe nobody reads",
 ];

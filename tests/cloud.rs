@@ -3,8 +3,10 @@
 //! plus the places where arkor tui deliberately does better than the reference.
 
 mod cloud {
+    mod dashboard;
     mod fake;
     mod harness;
+    mod node_fake;
 
     mod cancel;
     mod chat;
@@ -15,6 +17,7 @@ mod cloud {
     mod passthrough;
     mod reference;
     mod shared_fake_cloud;
+    mod shared_fake_views;
     mod startup;
     mod stop;
     mod tui_endpoints;

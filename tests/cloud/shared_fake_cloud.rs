@@ -5,91 +5,19 @@
 //! Needs `ARKOR_TEST_FAKE_CLOUD` = the path of `fake-cloud.mjs` (and `node` on PATH); the
 //! test is skipped, saying so, when it is not set.
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use arkor_tui::core::cloud::job_events::{FollowEnd, JobEventKind, StreamHealth};
-use arkor_tui::core::cloud::{CloudEnv, SpawnSnapshot};
+use arkor_tui::core::cloud::SpawnSnapshot;
+use arkor_tui::core::cloud::job_events::{FollowEnd, StreamHealth};
 use arkor_tui::core::training::CloudVerdict;
-use serde_json::{Value, json};
-use tempfile::TempDir;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
-use super::harness::write_json;
 use super::job_events::Following;
+use super::node_fake::{FakeProject, NodeFake, Pace, assert_whole_and_exact, fake_cloud_script};
 
 const MAX_STEPS: u64 = 600;
-const EVAL_EVERY: u64 = 25;
-
-/// The fake's training loss at a step (`lossAt` in fake-cloud.mjs).
-fn loss_at(step: u64) -> f64 {
-    let s = step as f64;
-    2.0 / (1.0 + s / 50.0) + 0.01 * s.sin()
-}
-
-/// The fake's eval loss at a step (`evalLossAt` in fake-cloud.mjs).
-fn eval_loss_at(step: u64) -> f64 {
-    2.2 / (1.0 + step as f64 / 60.0)
-}
-
-/// The fake sends `Number(x.toFixed(4))`: within half a unit of the 4th decimal.
-fn matches_4_decimals(sent: f64, exact: f64) -> bool {
-    (sent - exact).abs() <= 0.5e-4 + 1e-12 && ((sent * 1e4).round() - sent * 1e4).abs() < 1e-6
-}
-
-struct NodeFake {
-    base: String,
-    child: Child,
-}
-
-impl Drop for NodeFake {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-async fn start_node_fake(script: &PathBuf) -> NodeFake {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new("node")
-        .arg(script)
-        .arg(port.to_string())
-        .env("STEP_MS", "5")
-        .env("CKPT_MS", "200")
-        .env("MAX_STEPS", MAX_STEPS.to_string())
-        .env("EVAL_EVERY", EVAL_EVERY.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn node fake-cloud.mjs");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("fake cloud on") {
-                return;
-            }
-        }
-        panic!("fake-cloud.mjs exited before listening");
-    })
-    .await
-    .expect("fake-cloud.mjs listening within 20 s");
-    // It logs every request: keep its pipe drained.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    NodeFake {
-        base: format!("http://127.0.0.1:{port}"),
-        child,
-    }
-}
 
 /// A loopback TCP proxy whose live connections the test can cut.
 struct CuttableProxy {
@@ -147,45 +75,25 @@ impl Drop for CuttableProxy {
 
 #[tokio::test]
 async fn a_job_on_the_shared_fake_cloud_arrives_whole_and_exact_across_cuts() {
-    let Some(script) = std::env::var_os("ARKOR_TEST_FAKE_CLOUD").map(PathBuf::from) else {
-        eprintln!(
-            "SKIPPED: set ARKOR_TEST_FAKE_CLOUD to the path of fake-cloud.mjs to follow a job on the shared fake cloud"
-        );
+    let Some(script) = fake_cloud_script("follow a job") else {
         return;
     };
-    let cloud = start_node_fake(&script).await;
-    let proxy = CuttableProxy::start(&cloud.base).await;
-
-    let home = TempDir::new().unwrap();
-    let project = TempDir::new().unwrap();
-    write_json(
-        &home.path().join(".arkor").join("credentials.json"),
-        &json!({"mode": "anon", "token": "tok", "anonymousId": "anon",
-            "arkorCloudApiUrl": proxy.base, "orgSlug": "org"}),
-    );
-    write_json(
-        &project.path().join(".arkor").join("state.json"),
-        &json!({"orgSlug": "org", "projectSlug": "proj", "projectId": "proj-id"}),
-    );
-    let env = CloudEnv {
-        home: home.path().to_path_buf(),
-        cloud_api_url_override: None,
+    let pace = Pace {
+        step_ms: 5,
+        checkpoint_ms: 200,
+        max_steps: MAX_STEPS,
+        eval_every: 25,
     };
-    let snapshot = SpawnSnapshot::capture_in(project.path(), env);
-
-    let created: Value = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .post(format!("{}/v1/jobs", cloud.base))
-        .json(&json!({"name": "exact", "config": {"maxSteps": MAX_STEPS, "learningRate": 1e-4}}))
-        .send()
-        .await
-        .expect("create a job")
-        .json()
-        .await
-        .unwrap();
-    let job_id = created["job"]["id"].as_str().expect("a job id").to_owned();
+    let cloud = NodeFake::start(&script, &pace).await;
+    let proxy = CuttableProxy::start(&cloud.base).await;
+    let project = FakeProject::new(&proxy.base);
+    let snapshot = SpawnSnapshot::capture_in(project.root(), project.env());
+    let job_id = cloud
+        .create_job(
+            "exact",
+            json!({"maxSteps": MAX_STEPS, "learningRate": 1e-4}),
+        )
+        .await;
 
     let mut following = Following::start(snapshot, &job_id, Some(MAX_STEPS));
     for cut_at in [100, 250] {
@@ -211,42 +119,7 @@ async fn a_job_on_the_shared_fake_cloud_arrives_whole_and_exact_across_cuts() {
     eprintln!("connections through the proxy: {}", proxy.accepted());
     assert!(proxy.accepted() >= 2, "the stream was reopened");
 
-    // Every step once, in order, with the fake's numbers.
-    let mut losses = Vec::new();
-    let mut evals = Vec::new();
-    for event in &following.delivered {
-        if let JobEventKind::Log(log) = &event.kind {
-            if let Some(loss) = log.loss {
-                losses.push((log.step, loss));
-                assert_eq!(log.learning_rate, Some(1e-4), "the job's own learning rate");
-            }
-            if let Some(eval) = log.eval_loss {
-                evals.push((log.step, eval));
-            }
-        }
-    }
-    let steps: Vec<u64> = losses.iter().map(|(s, _)| *s).collect();
-    assert_eq!(steps, (1..=MAX_STEPS).collect::<Vec<_>>());
-    for (step, loss) in &losses {
-        assert!(
-            matches_4_decimals(*loss, loss_at(*step)),
-            "step {step}: {loss} vs {}",
-            loss_at(*step)
-        );
-    }
-    let eval_steps: Vec<u64> = evals.iter().map(|(s, _)| *s).collect();
-    assert_eq!(
-        eval_steps,
-        (1..=MAX_STEPS / EVAL_EVERY)
-            .map(|k| k * EVAL_EVERY)
-            .collect::<Vec<_>>()
-    );
-    for (step, eval) in &evals {
-        assert!(
-            matches_4_decimals(*eval, eval_loss_at(*step)),
-            "step {step}: {eval}"
-        );
-    }
+    let (losses, evals) = assert_whole_and_exact(&following.delivered, &pace, 1e-4);
 
     // The series holds the same numbers (all of them: 600 points fit undownsampled).
     let metrics = &following.metrics;

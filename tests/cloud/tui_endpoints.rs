@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::fake::{Canned, deployment};
 use super::harness::{Builder, Studio, state};
-use super::tui_jobs::Dashboard;
+use super::dashboard::Dashboard;
 
 const SCOPE: &str = "orgSlug=anon-org&projectSlug=p";
 

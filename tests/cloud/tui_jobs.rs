@@ -2,89 +2,15 @@
 //! cloud tasks call the cloud through the core client (not the HTTP server), and the fake
 //! records what reached it.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
-
 use arkor_tui::core::cloud::jobs::JobStatus;
-use arkor_tui::core::cloud::{ProjectCloud, ProjectCloudOptions};
-use arkor_tui::core::engine::EngineSnapshot;
 use arkor_tui::core::events::NoticeLevel;
-use arkor_tui::core::logs::LogStore;
-use arkor_tui::tui::cloud_tasks::{CloudProblem, CloudReply, CloudTasks};
+use arkor_tui::tui::Action;
+use arkor_tui::tui::cloud_tasks::CloudProblem;
 use arkor_tui::tui::popup::Answer;
 use arkor_tui::tui::views::View;
-use arkor_tui::tui::views::job_detail::StreamState;
-use arkor_tui::tui::{Action, App, AppOptions};
-use tokio::sync::mpsc;
 
-use super::harness::{Builder, Studio, anon_credentials, state};
-
-/// An App wired to `studio`'s fake cloud the way `arkor tui` wires it, and the loop's part:
-/// run what the App asks, fold the answers back in.
-pub(super) struct Dashboard {
-    pub app: App,
-    tasks: CloudTasks,
-    replies: mpsc::UnboundedReceiver<CloudReply>,
-    notices: Arc<Mutex<Vec<(NoticeLevel, String)>>>,
-}
-
-impl Dashboard {
-    pub fn new(studio: &Studio) -> Self {
-        let notices: Arc<Mutex<Vec<(NoticeLevel, String)>>> = Arc::default();
-        let sink = notices.clone();
-        let mut options = ProjectCloudOptions::new(&studio.project_root, studio.env());
-        options.notices =
-            Arc::new(move |level, message| sink.lock().unwrap().push((level, message)));
-        let cloud = ProjectCloud::new(options);
-        let app = App::new(
-            "demo",
-            LogStore::new(),
-            EngineSnapshot::default(),
-            AppOptions {
-                cloud: Some(cloud.clone()),
-                ..AppOptions::default()
-            },
-            SystemTime::now(),
-        );
-        let (tx, replies) = mpsc::unbounded_channel();
-        Self {
-            app,
-            tasks: CloudTasks::new(Some(cloud), tx),
-            replies,
-            notices,
-        }
-    }
-
-    /// Send what the App asked for; return how many requests went out.
-    pub fn send_requests(&mut self) -> usize {
-        let requests = self.app.take_cloud_requests();
-        let n = requests.len();
-        for request in requests {
-            self.tasks.run(request);
-        }
-        n
-    }
-
-    /// Wait for the next answer (generous bound: only catches a hang) and fold it in.
-    pub async fn next_reply(&mut self) {
-        let reply = tokio::time::timeout(Duration::from_secs(20), self.replies.recv())
-            .await
-            .expect("a cloud answer in time")
-            .expect("reply channel open");
-        self.app.apply_cloud_reply(reply);
-    }
-
-    pub async fn act(&mut self, action: Action) {
-        self.app.handle_action(action);
-    }
-
-    /// Show the Jobs view and wait for its first list.
-    async fn show_jobs(&mut self) {
-        self.act(Action::ShowView(View::Jobs)).await;
-        assert_eq!(self.send_requests(), 1, "showing the view fetches the list");
-        self.next_reply().await;
-    }
-}
+use super::dashboard::Dashboard;
+use super::harness::{Builder, anon_credentials, state};
 
 #[tokio::test]
 async fn cancel_from_the_jobs_view_posts_one_scoped_cancel_only_after_yes() {
@@ -218,14 +144,7 @@ async fn a_finished_jobs_detail_replays_its_whole_stream() {
     timeline.end();
     let mut dash = Dashboard::new(&studio);
     dash.show_jobs().await;
-    dash.act(Action::OpenJob).await;
-    assert_eq!(dash.send_requests(), 1);
-    while !matches!(
-        dash.app.jobs.detail.as_ref().map(|d| &d.stream),
-        Some(StreamState::Ended(_))
-    ) {
-        dash.next_reply().await;
-    }
+    dash.replay_selected_job().await;
     let detail = dash.app.jobs.detail.as_ref().expect("open");
     assert_eq!(detail.events.len(), 6, "{:?}", detail.events);
     assert_eq!(detail.metrics.progress().step, Some(3));
@@ -242,18 +161,6 @@ async fn a_finished_jobs_detail_replays_its_whole_stream() {
     dash.act(Action::CloseJob).await;
     assert_eq!(dash.send_requests(), 1, "closing stops the stream");
     assert!(dash.app.jobs.detail.is_none());
-}
-
-/// Send `prompt` from the Playground and fold in answers until the reply ends.
-async fn chat_turn(dash: &mut Dashboard, prompt: &str) {
-    use arkor_tui::tui::views::text_input::Edit;
-    dash.act(Action::FocusInput).await;
-    dash.act(Action::Edit(Edit::Paste(prompt.into()))).await;
-    dash.act(Action::SendPrompt).await;
-    assert_eq!(dash.send_requests(), 1, "one chat request");
-    while dash.app.playground.is_streaming() {
-        dash.next_reply().await;
-    }
 }
 
 #[tokio::test]
@@ -273,7 +180,7 @@ async fn p_on_a_job_chats_with_its_adapter_and_the_reply_streams_in() {
     dash.act(Action::OpenPlayground).await;
     assert_eq!(dash.app.view, View::Playground);
     assert!(dash.app.playground.editing, "the prompt has the keys");
-    chat_turn(&mut dash, "hi").await;
+    dash.chat_turn("hi").await;
     let turns = &dash.app.playground.turns;
     assert_eq!(turns[1].text, "Hello from e2e");
     let chats = studio.fake.requests_to("POST", "/v1/inference/chat");
@@ -288,7 +195,7 @@ async fn p_on_a_job_chats_with_its_adapter_and_the_reply_streams_in() {
             "messages": [{"role": "user", "content": "hi"}], "stream": true})
     );
     // Multi-turn: the second request carries the whole conversation.
-    chat_turn(&mut dash, "more").await;
+    dash.chat_turn("more").await;
     let chats = studio.fake.requests_to("POST", "/v1/inference/chat");
     let messages = chats[1].json()["messages"].clone();
     assert_eq!(
@@ -309,7 +216,7 @@ async fn an_error_reply_reads_as_the_studio_shows_it() {
     );
     let mut dash = Dashboard::new(&studio);
     dash.act(Action::ShowView(View::Playground)).await;
-    chat_turn(&mut dash, "hi").await;
+    dash.chat_turn("hi").await;
     assert_eq!(
         dash.app.playground.turns[1].text,
         "[error] {\"error\":\"adapter not found\"}"

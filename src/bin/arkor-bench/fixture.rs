@@ -189,6 +189,29 @@ export function weight{i}(x: number): number {{
     )
 }
 
+/// A bench project at `root` whose `.arkor/state.json` gives it a project scope (org `o`, as
+/// [`write_home`]'s identity; project `bench`), so the dashboard's cloud side (its runs'
+/// jobs, the Jobs view) talks to the stand-in cloud (the small project has no scope, and its
+/// simulated cloud does not know the bench runner's jobs: its runs follow nothing).
+pub fn scoped_project(root: &Path) -> anyhow::Result<PathBuf> {
+    let project = BenchProject::create(root, 0)?;
+    project.install_bench_sdk()?;
+    // Not the simulated SDK's version: arkor then starts no simulated cloud and the runs'
+    // cloud is the one the credentials and `ARKOR_CLOUD_API_URL` name (the stand-in).
+    let manifest_path = project.root.join("node_modules/arkor/package.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&manifest_path)?)?;
+    manifest["version"] = serde_json::json!("0.0.0-bench");
+    fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)?)?;
+    let state = project.root.join(".arkor/state.json");
+    fs::create_dir_all(state.parent().context("state folder")?)?;
+    fs::write(
+        &state,
+        r#"{"orgSlug":"o","projectSlug":"bench","projectId":"p-bench"}"#,
+    )?;
+    Ok(project.root)
+}
+
 /// A HOME with anonymous credentials pointing at a closed local port, so nothing ever
 /// signs in or reaches the internet.
 pub fn write_home(home: &Path, cloud_url: &str) -> anyhow::Result<()> {

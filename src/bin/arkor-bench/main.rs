@@ -23,10 +23,12 @@ mod micro;
 mod procs;
 mod pty;
 mod report;
+mod screen;
 mod stats;
 mod training_cloud;
 mod tui;
 mod tui_training;
+mod tui_views;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,7 +67,8 @@ struct Args {
     #[arg(long)]
     mprocs: Option<PathBuf>,
     /// Measure only these groups (comma-separated): floors, stages, rebuild, signal, fanout,
-    /// idle, growth, ingest, flood, render, start, memory, job-events, training, chat, faults.
+    /// idle, growth, ingest, flood, render, start, memory, job-events, training, chat, views,
+    /// faults.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }

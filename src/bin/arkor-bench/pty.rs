@@ -16,6 +16,8 @@ use nix::pty::{Winsize, openpty};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+use crate::screen::Screen;
+
 /// Output kept for matching; older bytes are dropped (offsets stay absolute).
 const KEEP_BYTES: usize = 1 << 20;
 
@@ -46,6 +48,19 @@ impl Output {
                 self.reads.pop_front();
             }
         }
+    }
+
+    /// The bytes from `from` on, read by read: each read's part with when it returned.
+    fn reads_since(&self, from: usize) -> Vec<(Vec<u8>, Instant)> {
+        let mut start = from.max(self.base);
+        let mut parts = Vec::new();
+        for &(end, at) in &self.reads {
+            if end > start {
+                parts.push((self.buf[start - self.base..end - self.base].to_vec(), at));
+                start = end;
+            }
+        }
+        parts
     }
 
     /// When `needle` (starting at or after `from`) was first complete.
@@ -167,9 +182,66 @@ impl PtyApp {
         }
     }
 
+    /// Feed `screen` what the program wrote since the screen last saw, read by read, until
+    /// `done` (given the screen at the end of a frame, and when the read that ended the frame
+    /// returned) holds: when that read returned. `None` after `timeout`
+    /// or when the program closed its terminal. Fails when output the screen had not seen yet
+    /// was already dropped.
+    pub fn wait_screen(
+        &self,
+        screen: &mut Screen,
+        timeout: Duration,
+        mut done: impl FnMut(&Screen, Instant) -> bool,
+    ) -> anyhow::Result<Option<Instant>> {
+        let deadline = Instant::now() + timeout;
+        let (lock, cvar) = &*self.output;
+        loop {
+            // Copied out under the lock, applied without it: the reader thread stamps reads
+            // before it locks, but a long hold would leave the program blocked on a full pty.
+            let (parts, closed) = {
+                let mut out = lock.lock().unwrap_or_else(|e| e.into_inner());
+                if out.end() == screen.fed && !out.closed {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    out = cvar
+                        .wait_timeout(out, left)
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|e| e.into_inner().0);
+                }
+                if out.base > screen.fed {
+                    anyhow::bail!("output was dropped before the screen model read it");
+                }
+                (out.reads_since(screen.fed), out.closed)
+            };
+            for (bytes, at) in parts {
+                let mut rest = &bytes[..];
+                while !rest.is_empty() {
+                    rest = &rest[screen.feed(rest)..];
+                    if screen.at_frame_end() && done(screen, at) {
+                        return Ok(Some(at));
+                    }
+                }
+            }
+            if closed || Instant::now() >= deadline {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// A second handle on the terminal's input, for keys sent from another thread.
+    pub fn key_writer(&self) -> anyhow::Result<File> {
+        Ok(self.master.try_clone()?)
+    }
+
+    /// Write `bytes` to the program's input; when the write began. (Stamped before: on a busy
+    /// machine the write can wake the program and this thread run again only once it has
+    /// answered, and a stamp taken after would leave that time out.)
     pub fn send(&mut self, bytes: &[u8]) -> anyhow::Result<Instant> {
+        let at = Instant::now();
         self.master.write_all(bytes)?;
-        Ok(Instant::now())
+        Ok(at)
     }
 
     pub fn exited(&mut self) -> bool {

@@ -1,8 +1,7 @@
 //! A loopback stand-in for the cloud's job event stream (`GET /v1/jobs/{id}/events/stream`),
 //! so dashboard figures can include training progress: every job's stream delivers what the
 //! [`StreamMode`] says, in the cloud's wire format (`id:`, `event:`, `data:` with a JSON
-//! `type`). It runs on its own thread and runtime, so a measurement on a blocking thread can
-//! use it, and stops when dropped.
+//! `type`). It runs on a [`LoopbackServer`], which other stand-ins share.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,17 +33,51 @@ pub struct TrainingCloud {
     pub url: String,
     /// Replayed streams that were sent to their end.
     replays_done: Arc<AtomicU64>,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: LoopbackServer,
 }
 
 impl TrainingCloud {
     pub fn start(mode: StreamMode) -> anyhow::Result<Self> {
+        let replays_done = Arc::new(AtomicU64::new(0));
+        let done = replays_done.clone();
+        let app = Router::new().route(
+            "/v1/jobs/{id}/events/stream",
+            get(move |Path(_id): Path<String>| {
+                let done = done.clone();
+                async move {
+                    (
+                        [(CONTENT_TYPE, "text/event-stream")],
+                        Body::from_stream(events(mode, done)),
+                    )
+                }
+            }),
+        );
+        let server = LoopbackServer::start(app)?;
+        Ok(Self {
+            url: server.url.clone(),
+            replays_done,
+            _server: server,
+        })
+    }
+
+    pub fn replays_done(&self) -> u64 {
+        self.replays_done.load(Ordering::SeqCst)
+    }
+}
+
+/// An HTTP server on a loopback port for a stand-in of the cloud, on its own thread and
+/// runtime (so a measurement on a blocking thread can use it); it stops when dropped.
+pub struct LoopbackServer {
+    pub url: String,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LoopbackServer {
+    pub fn start(app: Router) -> anyhow::Result<Self> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let url = format!("http://{}", listener.local_addr()?);
-        let replays_done = Arc::new(AtomicU64::new(0));
-        let done = replays_done.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -56,18 +89,6 @@ impl TrainingCloud {
                     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                         return;
                     };
-                    let app = Router::new().route(
-                        "/v1/jobs/{id}/events/stream",
-                        get(move |Path(_id): Path<String>| {
-                            let done = done.clone();
-                            async move {
-                                (
-                                    [(CONTENT_TYPE, "text/event-stream")],
-                                    Body::from_stream(events(mode, done)),
-                                )
-                            }
-                        }),
-                    );
                     let _ = axum::serve(listener, app)
                         .with_graceful_shutdown(async {
                             let _ = stopped.await;
@@ -77,18 +98,13 @@ impl TrainingCloud {
             })?;
         Ok(Self {
             url,
-            replays_done,
             stop: Some(stop),
             thread: Some(thread),
         })
     }
-
-    pub fn replays_done(&self) -> u64 {
-        self.replays_done.load(Ordering::SeqCst)
-    }
 }
 
-impl Drop for TrainingCloud {
+impl Drop for LoopbackServer {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -12,8 +12,8 @@ use crate::procs;
 use crate::pty::PtyApp;
 use crate::stats::Samples;
 
-const COLS: u16 = 160;
-const ROWS: u16 = 48;
+pub const COLS: u16 = 160;
+pub const ROWS: u16 = 48;
 /// Text of the first frame (the header's title span).
 const FIRST_FRAME: &[u8] = b" arkor ";
 /// Text only the help overlay draws.

@@ -4,40 +4,16 @@
 //! RSS once five runs have each received 100,000 steps, and idle CPU with three runs whose
 //! streams are open and silent.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
 use crate::e2e::ms;
-use crate::fixture::BenchProject;
 use crate::procs;
 use crate::pty::PtyApp;
 use crate::stats::Samples;
 use crate::training_cloud::{StreamMode, TrainingCloud};
 use crate::tui::{HELP_TEXT, TuiSetup, start_runs};
-
-/// A bench project whose `.arkor/state.json` gives the runs a project scope, so the
-/// dashboard follows their jobs on the stand-in cloud (the small project has no scope, and
-/// its simulated cloud does not know the bench runner's jobs: its runs follow nothing).
-pub fn training_project(scratch: &Path) -> anyhow::Result<PathBuf> {
-    let project = BenchProject::create(&scratch.join("training"), 0)?;
-    project.install_bench_sdk()?;
-    // Not the simulated SDK's version: arkor then starts no simulated cloud and the runs'
-    // cloud is the one the credentials and `ARKOR_CLOUD_API_URL` name (the stand-in).
-    let manifest_path = project.root.join("node_modules/arkor/package.json");
-    let mut manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&manifest_path)?)?;
-    manifest["version"] = serde_json::json!("0.0.0-bench");
-    std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)?)?;
-    let state = project.root.join(".arkor/state.json");
-    std::fs::create_dir_all(state.parent().context("state folder")?)?;
-    std::fs::write(
-        &state,
-        r#"{"orgSlug":"o","projectSlug":"bench","projectId":"p-bench"}"#,
-    )?;
-    Ok(project.root)
-}
 
 /// Percent of a core `pid` used over `window`.
 fn cpu_over(pid: u32, window: Duration) -> anyhow::Result<f64> {

@@ -19,6 +19,7 @@ mod signal;
 mod stages;
 mod start;
 mod training;
+mod views;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -64,6 +65,7 @@ pub const GROUPS: &[Group] = &[
     group!("idle", idle::dashboard),
     group!("training", training::measure),
     group!("chat", chat::measure),
+    group!("views", views::measure),
     group!("memory", memory::measure),
     group!("faults", faults::measure),
 ];

@@ -8,7 +8,7 @@ use crate::tui_training;
 
 pub async fn measure(bench: &mut Bench, report: &mut Report) -> anyhow::Result<()> {
     let mut setup = bench.dashboard();
-    setup.project = tui_training::training_project(&bench.tools.root)?;
+    setup.project = crate::fixture::scoped_project(&bench.tools.root.join("training"))?;
     let window = bench.plan.idle_window;
     let (rounds, presses) = if bench.plan.quick { (1, 10) } else { (3, 30) };
 
