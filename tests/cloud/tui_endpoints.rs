@@ -10,9 +10,9 @@ use arkor_tui::tui::views::endpoints::EndpointAction as E;
 use arkor_tui::tui::views::text_input::Edit;
 use serde_json::json;
 
+use super::dashboard::Dashboard;
 use super::fake::{Canned, deployment};
 use super::harness::{Builder, Studio, state};
-use super::dashboard::Dashboard;
 
 const SCOPE: &str = "orgSlug=anon-org&projectSlug=p";
 

@@ -343,3 +343,33 @@ fn the_playground_shows_the_conversation_the_streaming_reply_and_errors() {
         "clearing stops the streaming reply"
     );
 }
+
+#[test]
+fn a_thousand_jobs_scroll_with_the_selection_always_in_view() {
+    let many: Vec<CloudJob> = (0..1000)
+        .map(|i| CloudJob {
+            name: format!("job-name-{i:04}"),
+            ..job(&format!("id-{i:04}"), JobStatus::Completed, 0, Some(30))
+        })
+        .collect();
+    let mut app = jobs_app(Ok(many));
+    let selected_line = |app: &mut App| {
+        let screen = text(&draw(app, 100, 12));
+        screen
+            .lines()
+            .find(|l| l.starts_with("▶ "))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("a selected row: {screen}"))
+    };
+    assert!(selected_line(&mut app).contains("job-name-0000"));
+    app.handle_action(Action::ScrollBottom);
+    assert!(selected_line(&mut app).contains("job-name-0999"));
+    for _ in 0..15 {
+        app.handle_action(Action::ScrollUp(1));
+    }
+    assert!(selected_line(&mut app).contains("job-name-0984"));
+    app.handle_action(Action::PageUp);
+    assert!(selected_line(&mut app).contains("job-name-0974"));
+    app.handle_action(Action::ScrollTop);
+    assert!(selected_line(&mut app).contains("job-name-0000"));
+}

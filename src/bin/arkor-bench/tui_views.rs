@@ -53,11 +53,20 @@ pub const VIEW_KEYS: &[ViewKey] = &[
         shows: &["No messages yet"],
     },
     ViewKey {
+        key: b'4',
+        name: "Endpoints (20 endpoints; the first switch draws its loading state)",
+        // The footer's marker: drawn with the view's first frame, loading or listed.
+        shows: &["[4 endpoints]", "endpoints ─"],
+    },
+    ViewKey {
         key: b'1',
         name: "Runs",
         shows: &["no runs yet"],
     },
 ];
+
+/// Endpoints the stand-in lists.
+const ENDPOINTS: usize = 20;
 
 /// The Jobs view before its first list arrived.
 const LOADING: &str = "Loading the project's jobs from the cloud";
@@ -77,8 +86,8 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 /// top) fails it after this: only a hang, even on a loaded CI machine.
 const HANG: Duration = Duration::from_secs(10);
 
-/// The stand-in cloud: `GET /v1/jobs` for the bench project's scope; the first answer waits
-/// until [`JobsCloud::release`].
+/// The stand-in cloud: `GET /v1/jobs` for the bench project's scope, the first answer held
+/// until [`JobsCloud::release`]; `GET /v1/endpoints` (any time) for the Endpoints view.
 struct JobsCloud {
     server: LoopbackServer,
     gate: watch::Sender<bool>,
@@ -91,13 +100,23 @@ impl JobsCloud {
         let (gate, opened) = watch::channel(false);
         let lists = Arc::new(AtomicU64::new(0));
         let counted = lists.clone();
-        let app = Router::new().route(
-            "/v1/jobs",
-            get(move |Query(query): Query<HashMap<String, String>>| {
-                let (body, mut opened, counted) = (body.clone(), opened.clone(), counted.clone());
-                async move { list_jobs(query, body, &mut opened, &counted).await }
-            }),
-        );
+        let endpoints = Bytes::from(endpoint_list().to_string());
+        let app = Router::new()
+            .route(
+                "/v1/jobs",
+                get(move |Query(query): Query<HashMap<String, String>>| {
+                    let (body, mut opened, counted) =
+                        (body.clone(), opened.clone(), counted.clone());
+                    async move { list_jobs(query, body, &mut opened, &counted).await }
+                }),
+            )
+            .route(
+                "/v1/endpoints",
+                get(move || {
+                    let body = endpoints.clone();
+                    async move { ([(CONTENT_TYPE, "application/json")], body) }
+                }),
+            );
         Ok(Self {
             server: LoopbackServer::start(app)?,
             gate,
@@ -160,6 +179,28 @@ fn job_list() -> serde_json::Value {
         })
         .collect();
     json!({ "jobs": jobs })
+}
+
+/// `{"deployments": [...]}`: each serving one of the listed jobs' final adapter.
+fn endpoint_list() -> serde_json::Value {
+    let deployments: Vec<serde_json::Value> = (0..ENDPOINTS)
+        .map(|row| {
+            json!({
+                "id": format!("dep-{row:02}"),
+                "slug": format!("views-endpoint-{row}"),
+                "target": {"kind": "adapter", "adapter": {"kind": "final", "jobId": format!("job-{row:04}")}},
+                "orgId": "o",
+                "projectId": "bench",
+                "authMode": "fixed_api_key",
+                "urlFormat": "openai_compat",
+                "enabled": true,
+                "customDomain": null,
+                "createdAt": "2026-05-01T00:00:00Z",
+                "updatedAt": "2026-05-01T00:00:00Z",
+            })
+        })
+        .collect();
+    json!({ "deployments": deployments })
 }
 
 /// The row of the selected job, when the job table is on screen.

@@ -14,7 +14,7 @@ use crate::tui::format;
 use crate::tui::popup::centered;
 use crate::tui::theme::Theme;
 use crate::tui::ui::poll_status::{ListWords, empty_text, status_line};
-use crate::tui::ui::{animate_within, fit, printable, wrap};
+use crate::tui::ui::{animate_within, fit, printable, shown_rows, wrap};
 use crate::tui::views::endpoints::{CreateForm, EndpointDetail, target_label};
 use crate::tui::views::text_input::TextInput;
 
@@ -101,8 +101,9 @@ fn render_list(app: &mut App, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    let rows: Vec<Row> = view
-        .deployments
+    let fit = usize::from(area.height.saturating_sub(2));
+    let shown = shown_rows(view.offset, view.selected, fit, view.deployments.len());
+    let rows: Vec<Row> = view.deployments[shown.clone()]
         .iter()
         .map(|d| deployment_row(d, theme))
         .collect();
@@ -121,11 +122,9 @@ fn render_list(app: &mut App, frame: &mut Frame, area: Rect) {
     .block(block)
     .row_highlight_style(theme.selected())
     .highlight_symbol("▶ ");
-    let mut state = TableState::default()
-        .with_offset(view.offset)
-        .with_selected(Some(view.selected));
+    let mut state = TableState::default().with_selected(Some(view.selected - shown.start));
     frame.render_stateful_widget(table, area, &mut state);
-    app.endpoints.offset = state.offset();
+    app.endpoints.offset = shown.start;
 }
 
 fn deployment_row(deployment: &Deployment, theme: Theme) -> Row<'static> {

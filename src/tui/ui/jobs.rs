@@ -14,7 +14,7 @@ use crate::tui::app::App;
 use crate::tui::format;
 use crate::tui::theme::Theme;
 use crate::tui::ui::poll_status::{ListWords, empty_text, status_line};
-use crate::tui::ui::{animate_within, job_detail, printable};
+use crate::tui::ui::{animate_within, job_detail, printable, shown_rows};
 
 const JOB_WORDS: ListWords = ListWords {
     noun: ("job", "jobs"),
@@ -63,8 +63,10 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    let rows: Vec<Row> = view
-        .jobs
+    // The top border and the header take two rows.
+    let fit = usize::from(table_area.height.saturating_sub(2));
+    let shown = shown_rows(view.offset, view.selected, fit, view.jobs.len());
+    let rows: Vec<Row> = view.jobs[shown.clone()]
         .iter()
         .map(|job| job_row(job, app.local_run_of(&job.id), app))
         .collect();
@@ -85,11 +87,9 @@ pub fn render(app: &mut App, frame: &mut Frame, area: Rect) {
     .block(block)
     .row_highlight_style(theme.selected())
     .highlight_symbol("▶ ");
-    let mut state = TableState::default()
-        .with_offset(app.jobs.offset)
-        .with_selected(Some(app.jobs.selected));
+    let mut state = TableState::default().with_selected(Some(view.selected - shown.start));
     frame.render_stateful_widget(table, table_area, &mut state);
-    app.jobs.offset = state.offset();
+    app.jobs.offset = shown.start;
 }
 
 fn job_row<'a>(job: &'a CloudJob, local: Option<u32>, app: &App) -> Row<'a> {

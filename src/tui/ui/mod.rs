@@ -173,6 +173,27 @@ fn split_body(body: Rect, has_timeline: bool, pinned: u16) -> (Rect, Option<Rect
     (body, None)
 }
 
+/// The rows of a long list that a table `fit` rows high shows: from `offset`, moved just
+/// enough to keep `selected` in view (as ratatui's Table moves it). Only these rows are
+/// built, so a frame costs the same for 20 items as for 1,000.
+pub(crate) fn shown_rows(
+    offset: usize,
+    selected: usize,
+    fit: usize,
+    len: usize,
+) -> std::ops::Range<usize> {
+    let fit = fit.max(1);
+    let start = if selected < offset {
+        selected
+    } else if selected >= offset + fit {
+        selected + 1 - fit
+    } else {
+        offset
+    }
+    .min(len.saturating_sub(fit));
+    start..(start + fit).min(len)
+}
+
 /// Note that the screen will change by itself in `after` (the loop sleeps until the soonest).
 pub(crate) fn animate_within(app: &mut App, after: Duration) {
     app.next_change = Some(app.next_change.map_or(after, |d| d.min(after)));
@@ -311,6 +332,23 @@ pub(crate) fn printable(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shown_rows_follow_the_selection_and_stay_put_otherwise() {
+        use super::shown_rows;
+        assert_eq!(shown_rows(0, 0, 10, 1000), 0..10);
+        assert_eq!(shown_rows(0, 9, 10, 1000), 0..10);
+        assert_eq!(shown_rows(0, 10, 10, 1000), 1..11);
+        assert_eq!(shown_rows(5, 7, 10, 1000), 5..15, "in view: no move");
+        assert_eq!(shown_rows(50, 3, 10, 1000), 3..13);
+        assert_eq!(
+            shown_rows(995, 999, 10, 1000),
+            990..1000,
+            "no blank rows at the end"
+        );
+        assert_eq!(shown_rows(0, 0, 10, 4), 0..4);
+        assert_eq!(shown_rows(0, 0, 10, 0), 0..0);
+    }
+
     use ratatui::text::Span;
 
     use super::{Part, fit, fit_parts, wrap};
