@@ -259,6 +259,7 @@ impl App {
         match reply {
             CloudReply::Jobs { generation, result } => {
                 self.jobs.answered(generation, result, self.now);
+                self.cloud_requests.extend(self.jobs.queued_refresh());
                 self.endpoints.jobs_arrived(&self.jobs.jobs);
                 matches!(self.view, View::Jobs | View::Endpoints)
             }

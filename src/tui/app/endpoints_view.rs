@@ -226,6 +226,7 @@ impl App {
         match reply {
             CloudReply::Deployments { generation, result } => {
                 self.endpoints.answered(generation, result, self.now);
+                self.cloud_requests.extend(self.endpoints.queued_refresh());
                 shown
             }
             CloudReply::Keys {

@@ -241,6 +241,11 @@ impl EndpointsView {
         Some(CloudRequest::ListDeployments { generation })
     }
 
+    pub fn queued_refresh(&mut self) -> Option<CloudRequest> {
+        let generation = self.poll.take_queued()?;
+        Some(CloudRequest::ListDeployments { generation })
+    }
+
     pub fn next_refresh(&self, now: SystemTime) -> Option<Duration> {
         self.poll.next_due(now)
     }

@@ -36,6 +36,12 @@ impl JobsView {
         Some(CloudRequest::ListJobs { generation })
     }
 
+    /// The fetch asked for while the last was under way, now that it answered.
+    pub fn queued_refresh(&mut self) -> Option<CloudRequest> {
+        let generation = self.poll.take_queued()?;
+        Some(CloudRequest::ListJobs { generation })
+    }
+
     /// How long until the next fetch is due (the loop wakes then), while none is under way.
     pub fn next_refresh(&self, now: SystemTime) -> Option<Duration> {
         self.poll.next_due(now)

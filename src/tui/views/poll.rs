@@ -18,6 +18,9 @@ pub struct Poll {
     /// Why the last fetch brought no list (the list shown, if any, is from before).
     pub problem: Option<CloudProblem>,
     generation: u64,
+    /// A fetch was asked for while one was under way (`r`, or a change just made): the answer
+    /// on its way may predate it, so another follows.
+    queued: bool,
 }
 
 impl Poll {
@@ -27,14 +30,21 @@ impl Poll {
         let due = self
             .fetched_at
             .is_none_or(|at| now.duration_since(at).unwrap_or_default() >= REFRESH_INTERVAL);
-        if due { self.start() } else { None }
+        if due && !self.loading {
+            self.start()
+        } else {
+            None
+        }
     }
 
-    /// The generation of a fetch to start now (`r`), unless one is under way.
+    /// The generation of a fetch to start now (`r`, or after a change); while one is under
+    /// way, none now but one right after it (see [`Poll::take_queued`]).
     pub fn start(&mut self) -> Option<u64> {
         if self.loading {
+            self.queued = true;
             return None;
         }
+        self.queued = false;
         self.loading = true;
         self.generation += 1;
         Some(self.generation)
@@ -64,6 +74,15 @@ impl Poll {
         self.fetched_at = Some(now);
         self.problem = problem;
         true
+    }
+
+    /// The fetch asked for while the last one was under way, once that one has answered.
+    pub fn take_queued(&mut self) -> Option<u64> {
+        if self.queued && !self.loading {
+            self.start()
+        } else {
+            None
+        }
     }
 
     /// The project's list is gone or not this project's (the old one must not be shown).
@@ -96,5 +115,19 @@ mod tests {
         assert_eq!(poll.start_if_due(at(6)), Some(2));
         assert!(poll.answered(2, Some(CloudProblem::NoProjectState), at(7)));
         assert!(poll.scope_lost());
+    }
+
+    #[test]
+    fn a_fetch_asked_for_during_another_follows_it_and_a_due_one_does_not_queue() {
+        let mut poll = Poll::default();
+        assert_eq!(poll.start(), Some(1));
+        assert_eq!(poll.start_if_due(at(100)), None);
+        assert_eq!(poll.take_queued(), None, "a periodic tick queues nothing");
+        assert_eq!(poll.start(), None, "under way");
+        assert_eq!(poll.take_queued(), None, "not before its answer");
+        assert!(poll.answered(1, None, at(1)));
+        assert_eq!(poll.take_queued(), Some(2), "then at once");
+        assert!(poll.answered(2, None, at(2)));
+        assert_eq!(poll.take_queued(), None, "once");
     }
 }
