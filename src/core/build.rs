@@ -68,6 +68,11 @@ pub const KEPT_GRAPH_MIN_MODULES: usize = 0;
 pub const SOURCE_EXTENSIONS: &[&str] =
     &["ts", "tsx", "mts", "cts", "js", "jsx", "mjs", "cjs", "json"];
 
+/// How long a build waits for a saved file it finds empty to be written (see
+/// [`SourceLoader`]), and how often it looks again meanwhile.
+const EMPTY_SAVE_WAIT: Duration = Duration::from_millis(5);
+const EMPTY_SAVE_POLL: Duration = Duration::from_micros(100);
+
 /// At most this many diagnostics are rendered into one error message.
 const MAX_RENDERED_ERRORS: usize = 5;
 
@@ -355,7 +360,7 @@ impl Builder {
     /// to its end, and its artifact is published only if no later build published first.
     pub async fn build(&self) -> BuildAttempt {
         let seq = self.next_seq();
-        let attempt = self.one_shot(seq).await;
+        let attempt = self.one_shot(seq, Vec::new()).await;
         self.note_graph(&attempt);
         attempt
     }
@@ -372,7 +377,11 @@ impl Builder {
             self.kept_rebuild(seq, changes).await
         } else {
             self.drop_kept();
-            self.one_shot(seq).await
+            self.one_shot(
+                seq,
+                changes.modified_files().map(Path::to_path_buf).collect(),
+            )
+            .await
         };
         self.note_graph(&attempt);
         attempt
@@ -431,24 +440,25 @@ impl Builder {
 
     /// A build on a fresh bundler that is not kept: on the build thread unless the graph is
     /// large.
-    async fn one_shot(&self, seq: u64) -> BuildAttempt {
+    async fn one_shot(&self, seq: u64, saved: Vec<PathBuf>) -> BuildAttempt {
         let small = self.shared.graph_files.load(Ordering::Relaxed) <= ONE_THREAD_MAX_MODULES;
         match build_thread() {
             Some(thread) if small => {
                 let builder = self.clone();
                 thread
-                    .run(move || async move { builder.build_here(seq).await })
+                    .run(move || async move { builder.build_here(seq, saved).await })
                     .await
                     .unwrap_or_else(|what| BuildAttempt::not_started(BuildError::Internal(what)))
             }
-            _ => catch_panic(self.build_here(seq))
+            _ => catch_panic(self.build_here(seq, saved))
                 .await
                 .unwrap_or_else(|what| BuildAttempt::not_started(BuildError::Internal(what))),
         }
     }
 
-    /// A one-shot build, on the calling thread and runtime.
-    async fn build_here(&self, seq: u64) -> BuildAttempt {
+    /// A one-shot build, on the calling thread and runtime. `saved`: the files whose saves
+    /// started it (see [`SourceLoader`]).
+    async fn build_here(&self, seq: u64, saved: Vec<PathBuf>) -> BuildAttempt {
         let started = Instant::now();
         let entry = &self.project.entry;
         if !entry.is_file() {
@@ -457,6 +467,7 @@ impl Builder {
             });
         }
         let loader = Arc::new(SourceLoader::default());
+        loader.expect_saves(saved);
         let mut bundler = match Bundler::with_plugins(self.bundler_options(), vec![loader.clone()])
         {
             Ok(bundler) => bundler,
@@ -751,6 +762,13 @@ impl Builder {
 
 /// Reads source files for Rolldown on the calling thread (see the module docs) and lists them,
 /// with the `tsconfig.json` that governs each, for the watcher, as Rolldown would have.
+///
+/// A file whose save started the build and that reads empty is most likely caught between the
+/// editor's truncate and its write (the build starts on the first of the two events, and on a
+/// busy machine the writer can be descheduled in between for milliseconds): the loader waits up
+/// to [`EMPTY_SAVE_WAIT`] for the bytes, sleeping so the writer gets the CPU, instead of
+/// building an empty module and then building again when the write lands. A file really
+/// emptied costs that wait once.
 #[derive(Debug, Default)]
 struct SourceLoader {
     log: Mutex<LoadLog>,
@@ -763,9 +781,26 @@ struct LoadLog {
     loaded: Vec<PathBuf>,
     /// The files read here.
     read: Vec<ReadFile>,
+    /// The saved files that started this build (see [`SourceLoader`]).
+    saved: Vec<PathBuf>,
 }
 
 impl SourceLoader {
+    /// The next build was started by saves of these files.
+    fn expect_saves(&self, saved: Vec<PathBuf>) {
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .saved = saved;
+    }
+
+    /// Whether `path` is one of the saved files that started this build.
+    fn was_saved(&self, path: &Path) -> bool {
+        self.log
+            .lock()
+            .is_ok_and(|log| log.saved.iter().any(|saved| saved == path))
+    }
+
     /// The modules loaded and the files read since the last call.
     fn take_build_log(&self) -> (Vec<PathBuf>, Vec<ReadFile>) {
         let log = std::mem::take(
@@ -801,6 +836,19 @@ impl SourceLoader {
     }
 }
 
+/// Read a saved file, waiting up to `wait` ([`EMPTY_SAVE_WAIT`]) while it is empty (see
+/// [`SourceLoader`]).
+fn read_saved(path: &Path, wait: Duration) -> std::io::Result<String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let code = std::fs::read_to_string(path)?;
+        if !code.is_empty() || Instant::now() >= deadline {
+            return Ok(code);
+        }
+        std::thread::sleep(EMPTY_SAVE_POLL);
+    }
+}
+
 /// The file `name` in `dir` or its nearest ancestor that has one.
 fn nearest_named(dir: &Path, name: &str) -> Option<PathBuf> {
     dir.ancestors()
@@ -830,7 +878,12 @@ impl rolldown::plugin::Plugin for SourceLoader {
         if !kept::is_source_file(path) {
             return Ok(None);
         }
-        match std::fs::read_to_string(path) {
+        let read = if self.was_saved(path) {
+            read_saved(path, EMPTY_SAVE_WAIT)
+        } else {
+            std::fs::read_to_string(path)
+        };
+        match read {
             Ok(code) => {
                 if let Ok(mut log) = self.log.lock() {
                     log.read.push(ReadFile::new(path, code.as_bytes()));
@@ -1280,6 +1333,30 @@ mod tests {
             let original = map.original(line, Some(column)).expect("mapped");
             assert_eq!(original.to_string(), "src/arkor/callbacks.ts:4:11");
         }
+    }
+
+    /// A saved file read between the editor's truncate and its write is read again once the
+    /// write lands; one that stays empty is read as empty once the wait is over.
+    #[test]
+    fn a_saved_file_caught_empty_is_read_once_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let saved = dir.path().join("a.ts");
+        std::fs::write(&saved, "").unwrap();
+        let writer = {
+            let saved = saved.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(2));
+                std::fs::write(saved, "export const a = 1;\n").unwrap();
+            })
+        };
+        // Generous, so a slow machine cannot make this flaky; the read returns on the write.
+        let code = read_saved(&saved, Duration::from_secs(30)).unwrap();
+        writer.join().unwrap();
+        assert_eq!(code, "export const a = 1;\n");
+
+        let emptied = dir.path().join("b.ts");
+        std::fs::write(&emptied, "").unwrap();
+        assert_eq!(read_saved(&emptied, Duration::from_millis(1)).unwrap(), "");
     }
 
     #[test]

@@ -189,6 +189,8 @@ impl Builder {
             PlanRun::Full(_) => ConfigStamps::take(self.config_dirs(&kept.tracked)),
             PlanRun::Partial(_) => kept.configs.clone(),
         };
+        kept.loader
+            .expect_saves(changes.modified_files().map(Path::to_path_buf).collect());
         let generated = kept.generate(&scan).await;
         let generated_at = Instant::now();
         let output = match generated.result {
