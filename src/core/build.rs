@@ -68,6 +68,11 @@ pub const KEPT_GRAPH_MIN_MODULES: usize = 0;
 pub const SOURCE_EXTENSIONS: &[&str] =
     &["ts", "tsx", "mts", "cts", "js", "jsx", "mjs", "cjs", "json"];
 
+/// How long a build waits for a saved file it finds empty to be written (see
+/// [`SourceLoader`]), and how often it looks again meanwhile.
+const EMPTY_SAVE_WAIT: Duration = Duration::from_millis(5);
+const EMPTY_SAVE_POLL: Duration = Duration::from_micros(100);
+
 /// At most this many diagnostics are rendered into one error message.
 const MAX_RENDERED_ERRORS: usize = 5;
 
@@ -195,7 +200,7 @@ pub struct ReadFile {
 }
 
 impl ReadFile {
-    fn new(path: &Path, bytes: &[u8]) -> Self {
+    pub(crate) fn new(path: &Path, bytes: &[u8]) -> Self {
         Self {
             path: path.to_path_buf(),
             digest: digest(bytes),
@@ -231,6 +236,22 @@ impl BuildAttempt {
     }
 }
 
+/// What a build tells its [`PublishHook`] the moment its artifact is in place.
+#[derive(Debug)]
+pub struct Published<'a> {
+    /// Absolute path of the artifact.
+    pub out_file: &'a Path,
+    /// `contentHash` of the bytes now in place.
+    pub content_hash: &'a str,
+    /// The source files this build read (as [`BuildAttempt::files_read`]).
+    pub files_read: &'a [ReadFile],
+}
+
+/// Called on the build thread right after a build's artifact is put in place: before its
+/// source map is, and before the build's result gets back to the caller, so whatever reads
+/// the artifact next (the inspector) can start while the build finishes.
+pub type PublishHook = Arc<dyn Fn(&Published<'_>) + Send + Sync>;
+
 /// Builds one project. Cheap to clone; clones share the publish order (an older build never
 /// overwrites a newer one's artifact), the last graph size (which picks the build thread and
 /// whether to keep the graph) and the kept bundler.
@@ -243,7 +264,18 @@ pub struct Builder {
     /// Build in full when a changed module has dynamic imports (see [`kept`]); off only in
     /// the test that shows what happens without.
     guard_dynamic_imports: bool,
+    /// Told about every artifact this builder publishes (not shared with clones made before).
+    on_publish: Option<OnPublish>,
     shared: Arc<Shared>,
+}
+
+#[derive(Clone)]
+struct OnPublish(PublishHook);
+
+impl std::fmt::Debug for OnPublish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnPublish")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -289,6 +321,7 @@ impl Builder {
             project,
             keep_graph_above: Some(KEPT_GRAPH_MIN_MODULES),
             guard_dynamic_imports: true,
+            on_publish: None,
             shared: Arc::new(Shared {
                 source_maps,
                 ..Shared::default()
@@ -300,6 +333,13 @@ impl Builder {
     /// never; every rebuild is one-shot).
     pub fn keep_graph_above(mut self, files: Option<usize>) -> Self {
         self.keep_graph_above = files;
+        self
+    }
+
+    /// Call `hook` whenever a build of this builder puts its artifact in place (see
+    /// [`PublishHook`]).
+    pub fn on_publish(mut self, hook: PublishHook) -> Self {
+        self.on_publish = Some(OnPublish(hook));
         self
     }
 
@@ -320,7 +360,7 @@ impl Builder {
     /// to its end, and its artifact is published only if no later build published first.
     pub async fn build(&self) -> BuildAttempt {
         let seq = self.next_seq();
-        let attempt = self.one_shot(seq).await;
+        let attempt = self.one_shot(seq, Vec::new()).await;
         self.note_graph(&attempt);
         attempt
     }
@@ -337,7 +377,11 @@ impl Builder {
             self.kept_rebuild(seq, changes).await
         } else {
             self.drop_kept();
-            self.one_shot(seq).await
+            self.one_shot(
+                seq,
+                changes.modified_files().map(Path::to_path_buf).collect(),
+            )
+            .await
         };
         self.note_graph(&attempt);
         attempt
@@ -396,24 +440,25 @@ impl Builder {
 
     /// A build on a fresh bundler that is not kept: on the build thread unless the graph is
     /// large.
-    async fn one_shot(&self, seq: u64) -> BuildAttempt {
+    async fn one_shot(&self, seq: u64, saved: Vec<PathBuf>) -> BuildAttempt {
         let small = self.shared.graph_files.load(Ordering::Relaxed) <= ONE_THREAD_MAX_MODULES;
         match build_thread() {
             Some(thread) if small => {
                 let builder = self.clone();
                 thread
-                    .run(move || async move { builder.build_here(seq).await })
+                    .run(move || async move { builder.build_here(seq, saved).await })
                     .await
                     .unwrap_or_else(|what| BuildAttempt::not_started(BuildError::Internal(what)))
             }
-            _ => catch_panic(self.build_here(seq))
+            _ => catch_panic(self.build_here(seq, saved))
                 .await
                 .unwrap_or_else(|what| BuildAttempt::not_started(BuildError::Internal(what))),
         }
     }
 
-    /// A one-shot build, on the calling thread and runtime.
-    async fn build_here(&self, seq: u64) -> BuildAttempt {
+    /// A one-shot build, on the calling thread and runtime. `saved`: the files whose saves
+    /// started it (see [`SourceLoader`]).
+    async fn build_here(&self, seq: u64, saved: Vec<PathBuf>) -> BuildAttempt {
         let started = Instant::now();
         let entry = &self.project.entry;
         if !entry.is_file() {
@@ -422,6 +467,7 @@ impl Builder {
             });
         }
         let loader = Arc::new(SourceLoader::default());
+        loader.expect_saves(saved);
         let mut bundler = match Bundler::with_plugins(self.bundler_options(), vec![loader.clone()])
         {
             Ok(bundler) => bundler,
@@ -441,19 +487,21 @@ impl Builder {
         // Closing releases the module graph now instead of at drop; its failure changes nothing.
         let _ = bundler.close().await;
         BuildAttempt {
-            outcome: self.conclude(seq, started, generated),
+            outcome: self.conclude(seq, started, generated, &files_read),
             watch_files,
             scan: Scan::OneShot,
             files_read,
         }
     }
 
-    /// Publish what Rolldown generated, or turn its errors into a [`BuildError`].
+    /// Publish what Rolldown generated, or turn its errors into a [`BuildError`]. `files_read`:
+    /// what the build read, for the [`PublishHook`].
     fn conclude(
         &self,
         seq: u64,
         started: Instant,
         generated: rolldown_error::BuildResult<rolldown::BundleOutput>,
+        files_read: &[ReadFile],
     ) -> Result<BuildOutput, BuildError> {
         let output = generated.map_err(|errors| self.compile_error(errors.into_vec()))?;
         let warnings = self.render_warnings(&output.warnings);
@@ -464,7 +512,7 @@ impl Builder {
         let size = chunk.content_as_bytes().len() as u64;
         let map_text = map_file.as_ref().map(Output::content_as_bytes);
         let (content_hash, fingerprint) = self
-            .publish(seq, chunk.content_as_bytes(), map_text)?
+            .publish(seq, chunk.content_as_bytes(), map_text, files_read)?
             .ok_or_else(|| BuildError::Superseded {
                 out_file: self.project.out_file.clone(),
             })?;
@@ -513,15 +561,17 @@ impl Builder {
     }
 
     /// Write the bytes beside the artifact and rename them over it, so readers see either the
-    /// old or the new file, never a partial one; then the same for the source map `map`
-    /// (`index.mjs.map`), under the same order, so the map left on disk is always the newest
-    /// published build's. Returns (contentHash, fingerprint), or `None` when build `seq` is
-    /// older than the one whose artifact is already in place.
+    /// old or the new file, never a partial one; tell the [`PublishHook`]; then the same for
+    /// the source map `map` (`index.mjs.map`), under the same order, so the map left on disk
+    /// is always the newest published build's. Returns (contentHash, fingerprint), or `None`
+    /// when build `seq` is older than the one whose artifact is already in place.
+    /// `files_read`: what the build read, for the hook.
     fn publish(
         &self,
         seq: u64,
         bytes: &[u8],
         map: Option<&[u8]>,
+        files_read: &[ReadFile],
     ) -> Result<Option<(String, String)>, BuildError> {
         let out_file = &self.project.out_file;
         let write_error = |path: &Path, source| BuildError::Write {
@@ -530,9 +580,50 @@ impl Builder {
         };
         std::fs::create_dir_all(self.project.out_dir())
             .map_err(|e| write_error(&self.project.out_dir(), e))?;
+        // Known before the swap, so the hook can name these bytes the moment they are in place.
+        let content_hash = hash::content_hash(bytes);
         let staging = self.write_staging(self.project.staging_file(), bytes)?;
-        // The map is an aid: failing to write it never fails the build (it is then removed,
-        // so no older build's map stays beside this artifact).
+        let fingerprint = {
+            // Check and rename as one step, so the newest build's bytes are the ones left.
+            let mut published = self.published_order();
+            if *published > seq {
+                let _ = std::fs::remove_file(&staging);
+                return Ok(None);
+            }
+            if let Err(e) = replace_atomically(&staging, out_file) {
+                let _ = std::fs::remove_file(&staging);
+                return Err(write_error(out_file, e));
+            }
+            *published = seq;
+            // Taken before a newer build can replace the file, so it describes these bytes.
+            // A failed stat (deleted by someone at once) still needs a token that differs
+            // from every earlier one.
+            hash::artifact_fingerprint(out_file).unwrap_or_else(|| {
+                format!(
+                    "unstat-{}",
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_nanos())
+                        .unwrap_or(0)
+                )
+            })
+        };
+        if let Some(OnPublish(hook)) = &self.on_publish {
+            hook(&Published {
+                out_file,
+                content_hash: &content_hash,
+                files_read,
+            });
+        }
+        self.publish_map(seq, map);
+        Ok(Some((content_hash, fingerprint)))
+    }
+
+    /// Put build `seq`'s source map in place beside its artifact, unless a newer build has
+    /// published since (its own map wins). The map is an aid: failing to write it never fails
+    /// the build; the previous map is then removed, so no older build's map stays beside this
+    /// artifact.
+    fn publish_map(&self, seq: u64, map: Option<&[u8]>) {
         let map_file = self.project.source_map_file();
         let map_staging = map.and_then(|map| {
             let mut name = map_file.clone().into_os_string();
@@ -541,53 +632,32 @@ impl Builder {
                 .map_err(|e| tracing::warn!("no source map for this build: {e}"))
                 .ok()
         });
-        {
-            // Check and rename as one step, so the newest build's bytes are the ones left.
-            let mut published = self
-                .shared
-                .published
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if *published > seq {
-                let _ = std::fs::remove_file(&staging);
-                if let Some(map_staging) = &map_staging {
-                    let _ = std::fs::remove_file(map_staging);
-                }
-                return Ok(None);
+        let published = self.published_order();
+        if *published != seq {
+            if let Some(map_staging) = &map_staging {
+                let _ = std::fs::remove_file(map_staging);
             }
-            if let Err(e) = replace_atomically(&staging, out_file) {
-                let _ = std::fs::remove_file(&staging);
-                if let Some(map_staging) = &map_staging {
-                    let _ = std::fs::remove_file(map_staging);
-                }
-                return Err(write_error(out_file, e));
-            }
-            *published = seq;
-            let map_in_place = map_staging.is_some_and(|map_staging| {
-                replace_atomically(&map_staging, &map_file)
-                    .map_err(|e| {
-                        tracing::warn!("cannot put the source map in place: {e}");
-                        let _ = std::fs::remove_file(&map_staging);
-                    })
-                    .is_ok()
-            });
-            if !map_in_place {
-                let _ = std::fs::remove_file(&map_file);
-            }
+            return;
         }
-        let content_hash = hash::content_hash(bytes);
-        // The file was just renamed into place; a failed stat (deleted by someone at once)
-        // still needs a token that differs from every earlier one.
-        let fingerprint = hash::artifact_fingerprint(out_file).unwrap_or_else(|| {
-            format!(
-                "unstat-{}",
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or(0)
-            )
+        let map_in_place = map_staging.is_some_and(|map_staging| {
+            replace_atomically(&map_staging, &map_file)
+                .map_err(|e| {
+                    tracing::warn!("cannot put the source map in place: {e}");
+                    let _ = std::fs::remove_file(&map_staging);
+                })
+                .is_ok()
         });
-        Ok(Some((content_hash, fingerprint)))
+        if !map_in_place {
+            let _ = std::fs::remove_file(&map_file);
+        }
+    }
+
+    /// The sequence number of the build whose artifact is in place, locked.
+    fn published_order(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.shared
+            .published
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Write `bytes` to `<base>.<pid>.<n>`: a name of its own per write, so two builders (the
@@ -692,6 +762,13 @@ impl Builder {
 
 /// Reads source files for Rolldown on the calling thread (see the module docs) and lists them,
 /// with the `tsconfig.json` that governs each, for the watcher, as Rolldown would have.
+///
+/// A file whose save started the build and that reads empty is most likely caught between the
+/// editor's truncate and its write (the build starts on the first of the two events, and on a
+/// busy machine the writer can be descheduled in between for milliseconds): the loader waits up
+/// to [`EMPTY_SAVE_WAIT`] for the bytes, sleeping so the writer gets the CPU, instead of
+/// building an empty module and then building again when the write lands. A file really
+/// emptied costs that wait once.
 #[derive(Debug, Default)]
 struct SourceLoader {
     log: Mutex<LoadLog>,
@@ -704,9 +781,26 @@ struct LoadLog {
     loaded: Vec<PathBuf>,
     /// The files read here.
     read: Vec<ReadFile>,
+    /// The saved files that started this build (see [`SourceLoader`]).
+    saved: Vec<PathBuf>,
 }
 
 impl SourceLoader {
+    /// The next build was started by saves of these files.
+    fn expect_saves(&self, saved: Vec<PathBuf>) {
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .saved = saved;
+    }
+
+    /// Whether `path` is one of the saved files that started this build.
+    fn was_saved(&self, path: &Path) -> bool {
+        self.log
+            .lock()
+            .is_ok_and(|log| log.saved.iter().any(|saved| saved == path))
+    }
+
     /// The modules loaded and the files read since the last call.
     fn take_build_log(&self) -> (Vec<PathBuf>, Vec<ReadFile>) {
         let log = std::mem::take(
@@ -742,6 +836,19 @@ impl SourceLoader {
     }
 }
 
+/// Read a saved file, waiting up to `wait` ([`EMPTY_SAVE_WAIT`]) while it is empty (see
+/// [`SourceLoader`]).
+fn read_saved(path: &Path, wait: Duration) -> std::io::Result<String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let code = std::fs::read_to_string(path)?;
+        if !code.is_empty() || Instant::now() >= deadline {
+            return Ok(code);
+        }
+        std::thread::sleep(EMPTY_SAVE_POLL);
+    }
+}
+
 /// The file `name` in `dir` or its nearest ancestor that has one.
 fn nearest_named(dir: &Path, name: &str) -> Option<PathBuf> {
     dir.ancestors()
@@ -771,7 +878,12 @@ impl rolldown::plugin::Plugin for SourceLoader {
         if !kept::is_source_file(path) {
             return Ok(None);
         }
-        match std::fs::read_to_string(path) {
+        let read = if self.was_saved(path) {
+            read_saved(path, EMPTY_SAVE_WAIT)
+        } else {
+            std::fs::read_to_string(path)
+        };
+        match read {
             Ok(code) => {
                 if let Ok(mut log) = self.log.lock() {
                     log.read.push(ReadFile::new(path, code.as_bytes()));
@@ -1065,7 +1177,7 @@ mod tests {
                             let seq = builder.shared.started.fetch_add(1, Ordering::Relaxed) + 1;
                             // `None` (a later write already landed) is fine here.
                             builder
-                                .publish(seq, &vec![id * 16 + round; SIZE], None)
+                                .publish(seq, &vec![id * 16 + round; SIZE], None, &[])
                                 .map(drop)?;
                         }
                         Ok::<(), BuildError>(())
@@ -1089,11 +1201,14 @@ mod tests {
         let map_file = builder.project().source_map_file();
         assert!(
             builder
-                .publish(2, b"newer", Some(b"map 2"))
+                .publish(2, b"newer", Some(b"map 2"), &[])
                 .unwrap()
                 .is_some()
         );
-        assert_eq!(builder.publish(1, b"older", Some(b"map 1")).unwrap(), None);
+        assert_eq!(
+            builder.publish(1, b"older", Some(b"map 1"), &[]).unwrap(),
+            None
+        );
         assert_eq!(
             std::fs::read(&builder.project().out_file).unwrap(),
             b"newer"
@@ -1101,7 +1216,7 @@ mod tests {
         assert_eq!(std::fs::read(&map_file).unwrap(), b"map 2");
         assert!(
             builder
-                .publish(3, b"newest", Some(b"map 3"))
+                .publish(3, b"newest", Some(b"map 3"), &[])
                 .unwrap()
                 .is_some()
         );
@@ -1111,7 +1226,7 @@ mod tests {
         );
         assert_eq!(std::fs::read(&map_file).unwrap(), b"map 3");
         // A build without a map never leaves the previous build's map beside its artifact.
-        assert!(builder.publish(4, b"no map", None).unwrap().is_some());
+        assert!(builder.publish(4, b"no map", None, &[]).unwrap().is_some());
         assert!(!map_file.exists(), "a stale map was left in place");
         // No staging file is left behind by the refused write.
         let leftovers = std::fs::read_dir(builder.project().out_dir())
@@ -1218,6 +1333,30 @@ mod tests {
             let original = map.original(line, Some(column)).expect("mapped");
             assert_eq!(original.to_string(), "src/arkor/callbacks.ts:4:11");
         }
+    }
+
+    /// A saved file read between the editor's truncate and its write is read again once the
+    /// write lands; one that stays empty is read as empty once the wait is over.
+    #[test]
+    fn a_saved_file_caught_empty_is_read_once_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let saved = dir.path().join("a.ts");
+        std::fs::write(&saved, "").unwrap();
+        let writer = {
+            let saved = saved.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(2));
+                std::fs::write(saved, "export const a = 1;\n").unwrap();
+            })
+        };
+        // Generous, so a slow machine cannot make this flaky; the read returns on the write.
+        let code = read_saved(&saved, Duration::from_secs(30)).unwrap();
+        writer.join().unwrap();
+        assert_eq!(code, "export const a = 1;\n");
+
+        let emptied = dir.path().join("b.ts");
+        std::fs::write(&emptied, "").unwrap();
+        assert_eq!(read_saved(&emptied, Duration::from_millis(1)).unwrap(), "");
     }
 
     #[test]

@@ -183,15 +183,23 @@ impl Inspector {
         artifact: &Path,
         content_hash: &str,
     ) -> Result<Inspection, InspectError> {
+        self.begin(artifact, content_hash).wait().await
+    }
+
+    /// [`Inspector::inspect`] without waiting: the request is queued at once (requests are
+    /// served in order) and the answer awaited later. Dropping the [`PendingInspection`]
+    /// withdraws a request still queued; an import already under way is given up at the
+    /// helper's next check (every 50 ms), which kills the helper, as when an `inspect` future
+    /// is dropped.
+    pub fn begin(&self, artifact: &Path, content_hash: &str) -> PendingInspection {
         let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Message::Inspect(Request {
-                artifact: artifact.to_path_buf(),
-                content_hash: content_hash.to_owned(),
-                reply,
-            }))
-            .map_err(|_| InspectError::Closed)?;
-        answer.await.unwrap_or(Err(InspectError::Closed))
+        // A send to a stopped inspector drops `reply`: the wait then says `Closed`.
+        let _ = self.requests.send(Message::Inspect(Request {
+            artifact: artifact.to_path_buf(),
+            content_hash: content_hash.to_owned(),
+            reply,
+        }));
+        PendingInspection { answer }
     }
 
     /// Say that an import request is coming (call it when a build starts). The helper is
@@ -200,6 +208,19 @@ impl Inspector {
     /// assets/inspect.mjs).
     pub fn wake(&self) {
         let _ = self.requests.send(Message::Wake);
+    }
+}
+
+/// An inspection requested with [`Inspector::begin`].
+#[derive(Debug)]
+pub struct PendingInspection {
+    answer: oneshot::Receiver<Result<Inspection, InspectError>>,
+}
+
+impl PendingInspection {
+    /// The inspection's result.
+    pub async fn wait(self) -> Result<Inspection, InspectError> {
+        self.answer.await.unwrap_or(Err(InspectError::Closed))
     }
 }
 

@@ -15,12 +15,19 @@
 //! during a build mark it dirty; a dirty build is not reported and is followed by exactly one
 //! more. Build + inspection are one unit, so an older inspection can never be reported after
 //! a newer change.
+//!
+//! Early inspection ([`EarlyInspection`]): the builder starts the inspection from its own
+//! thread the moment the artifact is in place, when no change has arrived since the build
+//! started that it may not have read, so Node imports while the build writes its source map and
+//! watch list and the result travels back here. The loop still decides, as before, whether the
+//! build is reported; the early inspection is only used when it is, and a superseded one is
+//! left to finish unread.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use notify::event::{EventKind, ModifyKind, RenameMode};
@@ -29,11 +36,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::core::build::{
-    BuildAttempt, BuildError, BuildOutput, Builder, Changes, FullReason, ReadFile,
+    BuildAttempt, BuildError, BuildOutput, Builder, Changes, FullReason, Published, ReadFile,
     SOURCE_EXTENSIONS, SourceLocation, is_config_file, is_editor_scratch,
 };
 use crate::core::events::BuiltArtifact;
-use crate::core::inspect::{InspectError, Inspection, Inspector};
+use crate::core::inspect::{InspectError, Inspection, Inspector, PendingInspection};
 use crate::core::project::Project;
 
 /// Set to `off` to build every save in full on a fresh bundler (no kept module graph).
@@ -305,6 +312,113 @@ struct LoopState {
     pending: Changes,
     /// The source files the running unit's build read, with digests of what it read.
     built_from: Vec<ReadFile>,
+    /// Shared with the running build's publish hook.
+    early: Arc<EarlyInspection>,
+}
+
+/// What the build loop and the running build's publish hook share (see the module docs).
+#[derive(Default)]
+struct EarlyInspection {
+    state: Mutex<EarlyState>,
+}
+
+#[derive(Default)]
+struct EarlyState {
+    /// The loop's sequence number of the running build: only its hook may start one.
+    seq: u64,
+    /// What changed since that build started.
+    since_start: SinceStart,
+    /// The inspection a hook started: (build seq, contentHash, the answer to come).
+    started: Option<(u64, String, PendingInspection)>,
+}
+
+/// Changes since the running build started, as the hook needs them.
+#[derive(Default)]
+enum SinceStart {
+    #[default]
+    Nothing,
+    /// Only these files' contents (the build may have read them after the change).
+    Files(Vec<PathBuf>),
+    /// Anything else: only the loop can tell whether the build is current.
+    Other,
+}
+
+impl EarlyInspection {
+    fn lock(&self) -> std::sync::MutexGuard<'_, EarlyState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Build `seq` starts, with nothing changed since.
+    fn started(&self, seq: u64) {
+        let mut state = self.lock();
+        state.seq = seq;
+        state.since_start = SinceStart::Nothing;
+        let stale = state.started.take();
+        drop(state);
+        drain(stale);
+    }
+
+    /// `pending` changed while the build runs.
+    fn changed(&self, pending: &Changes) {
+        let since_start = if pending.full_reason().is_some() {
+            SinceStart::Other
+        } else {
+            SinceStart::Files(pending.modified_files().map(Path::to_path_buf).collect())
+        };
+        self.lock().since_start = since_start;
+    }
+
+    /// The publish hook of build `seq`: inspect now, unless a change since the build started
+    /// may be one it did not read (then the loop decides after the build, as without a hook).
+    fn published(&self, seq: u64, inspector: &Inspector, artifact: &Published<'_>) {
+        let mut state = self.lock();
+        // (A build publishes once; `started` is only ever emptied by the loop, which may
+        // spawn the drain this thread could not.)
+        let current = state.seq == seq
+            && state.started.is_none()
+            && match &state.since_start {
+                SinceStart::Nothing => true,
+                SinceStart::Files(files) => files
+                    .iter()
+                    .all(|file| ReadFile::unchanged_since(artifact.files_read, file)),
+                SinceStart::Other => false,
+            };
+        if current {
+            let pending = inspector.begin(artifact.out_file, artifact.content_hash);
+            state.started = Some((seq, artifact.content_hash.to_owned(), pending));
+        }
+    }
+
+    /// The inspection build `seq`'s hook started for these bytes, if any.
+    fn take(&self, seq: u64, content_hash: &str) -> Option<PendingInspection> {
+        let mut state = self.lock();
+        match state.started.take() {
+            Some((of, hash, pending)) if of == seq && hash == content_hash => Some(pending),
+            other => {
+                drop(state);
+                drain(other);
+                None
+            }
+        }
+    }
+
+    /// Build `seq` will not be inspected after all.
+    fn discard(&self, seq: u64) {
+        let stale = self.lock().started.take_if(|(of, _, _)| *of == seq);
+        drain(stale);
+    }
+}
+
+/// Let an inspection nobody will read run to its end: dropping it at once would kill the helper
+/// mid-import. One still running after [`ABANDON_AFTER`] is dropped, as an abandoned build's is.
+fn drain(stale: Option<(u64, String, PendingInspection)>) {
+    if let Some((_, _, pending)) = stale {
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(ABANDON_AFTER, pending.wait()).await;
+        });
+    }
 }
 
 impl LoopState {
@@ -344,6 +458,7 @@ impl LoopState {
             held_failure: None,
             pending: Changes::full(FullReason::NoKeptGraph),
             built_from: Vec::new(),
+            early: Arc::default(),
         }
     }
 
@@ -442,8 +557,9 @@ impl LoopState {
         // The held failure described older bytes; this change gets its own result.
         self.held_failure = None;
         self.pending_since.get_or_insert(at);
-        if let Some(seq) = self.coalescer.change() {
-            self.start(seq).await;
+        match self.coalescer.change() {
+            Some(seq) => self.start(seq).await,
+            None => self.early.changed(&self.pending),
         }
     }
 
@@ -453,7 +569,11 @@ impl LoopState {
         self.inspector.wake();
         self.build_started_at = self.pending_since.take().unwrap_or_else(Instant::now);
         self.running_since = tokio::time::Instant::now();
-        let builder = self.builder.clone();
+        self.early.started(seq);
+        let (early, inspector) = (self.early.clone(), self.inspector.clone());
+        let builder = self.builder.clone().on_publish(Arc::new(move |artifact| {
+            early.published(seq, &inspector, artifact)
+        }));
         let changes = std::mem::take(&mut self.pending);
         self.running = Some((
             seq,
@@ -486,21 +606,28 @@ impl LoopState {
         }
         match attempt.outcome {
             Ok(output) if !self.coalescer.supersedes_inspection() => {
-                let inspector = self.inspector.clone();
+                let pending = self
+                    .early
+                    .take(seq, &output.content_hash)
+                    .unwrap_or_else(|| {
+                        self.inspector.begin(&output.out_file, &output.content_hash)
+                    });
                 self.running = Some((
                     seq,
                     Running::Inspect(Box::pin(async move {
-                        let inspection = inspector
-                            .inspect(&output.out_file, &output.content_hash)
-                            .await;
+                        let inspection = pending.wait().await;
                         (output, inspection)
                     })),
                 ));
                 true
             }
             // Superseded: not worth a Node import; the coalescer schedules the next build.
-            Ok(_) => self.ended(seq, None).await,
+            Ok(_) => {
+                self.early.discard(seq);
+                self.ended(seq, None).await
+            }
             Err(error) => {
+                self.early.discard(seq);
                 let event = BuildLoopEvent::Failed {
                     location: error.location().cloned(),
                     message: error.to_string(),
@@ -1050,5 +1177,65 @@ mod tests {
             }
         );
         assert!(c.is_building());
+    }
+
+    /// The publish hook starts the inspection only for the running build, and only when
+    /// nothing changed since it started that it may not have read; the loop takes it only
+    /// for the same build and bytes.
+    #[tokio::test]
+    async fn the_publish_hook_inspects_early_only_a_build_that_is_current() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.ts");
+        std::fs::write(&file, "export const a = 1;\n").expect("write");
+        let read = [ReadFile::new(&file, b"export const a = 1;\n")];
+        let inspector = Inspector::start(crate::core::inspect::InspectorOptions::new(
+            dir.path().join("no-node"),
+            dir.path().to_path_buf(),
+        ));
+        let artifact = dir.path().join("index.mjs");
+        let published = |hash: &'static str| Published {
+            out_file: &artifact,
+            content_hash: hash,
+            files_read: &read,
+        };
+        let early = EarlyInspection::default();
+        let started = |early: &EarlyInspection| early.lock().started.is_some();
+
+        // Nothing changed since build 1 started.
+        early.started(1);
+        early.published(1, &inspector, &published("h1"));
+        assert!(started(&early));
+        assert!(
+            early.take(1, "other bytes").is_none(),
+            "another build's bytes"
+        );
+        early.published(1, &inspector, &published("h1"));
+        assert!(early.take(1, "h1").is_some());
+
+        // A save of the bytes the build read (the write after an editor's truncate).
+        let mut pending = Changes::default();
+        pending.modified(&file);
+        early.started(2);
+        early.changed(&pending);
+        early.published(2, &inspector, &published("h2"));
+        assert!(started(&early));
+        early.discard(2);
+        assert!(!started(&early));
+
+        // A save the build did not read, or a change that needs a full build: no.
+        std::fs::write(&file, "export const a = 2;\n").expect("write");
+        early.started(3);
+        early.changed(&pending);
+        early.published(3, &inspector, &published("h3"));
+        assert!(!started(&early));
+        early.started(4);
+        early.changed(&Changes::full(FullReason::Requested));
+        early.published(4, &inspector, &published("h4"));
+        assert!(!started(&early));
+
+        // An older build's hook (abandoned, still publishing) never starts one.
+        early.started(6);
+        early.published(5, &inspector, &published("h5"));
+        assert!(!started(&early));
     }
 }

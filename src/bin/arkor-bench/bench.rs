@@ -18,7 +18,8 @@ pub struct Plan {
     pub quick: bool,
     pub runs: usize,
     pub warmup: usize,
-    pub scale_modules: Vec<usize>,
+    /// Growth project sizes: generated modules on top of the 3-module project (0: none).
+    pub growth_modules: Vec<usize>,
     pub subscribers: usize,
     pub fanout_rounds: usize,
     pub idle_window: Duration,
@@ -39,7 +40,7 @@ impl Plan {
                 quick: true,
                 runs: runs.unwrap_or(3),
                 warmup: 1,
-                scale_modules: vec![10],
+                growth_modules: vec![0, 10],
                 subscribers: 20,
                 fanout_rounds: 1,
                 idle_window: Duration::from_secs(1),
@@ -56,7 +57,7 @@ impl Plan {
                 quick: false,
                 runs: runs.unwrap_or(60),
                 warmup: 5,
-                scale_modules: vec![10, 100, 1000],
+                growth_modules: vec![0, 10, 100, 1000],
                 subscribers: 200,
                 fanout_rounds: 5,
                 idle_window: Duration::from_secs(10),
@@ -69,6 +70,14 @@ impl Plan {
                 only,
             }
         }
+    }
+
+    /// `--growth-modules`: measure these sizes instead (empty: keep the default).
+    pub fn growth_modules(mut self, sizes: Vec<usize>) -> Self {
+        if !sizes.is_empty() {
+            self.growth_modules = sizes;
+        }
+        self
     }
 
     /// Whether `--only` selects this group.

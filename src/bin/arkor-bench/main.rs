@@ -71,6 +71,10 @@ struct Args {
     /// faults.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// The growth group's project sizes, as generated modules on top of the 3-module project
+    /// (comma-separated; 0 is the 3-module project itself). Default: 0,10,100,1000.
+    #[arg(long, value_delimiter = ',')]
+    growth_modules: Vec<usize>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -127,7 +131,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let load_before = markdown::load_average();
     let mut report = Report::new();
     let mut bench = Bench::prepare(
-        Plan::new(args.quick, args.runs, args.only),
+        Plan::new(args.quick, args.runs, args.only).growth_modules(args.growth_modules),
         args.arkor,
         args.reference.as_deref(),
         args.mprocs.as_deref(),

@@ -189,6 +189,8 @@ impl Builder {
             PlanRun::Full(_) => ConfigStamps::take(self.config_dirs(&kept.tracked)),
             PlanRun::Partial(_) => kept.configs.clone(),
         };
+        kept.loader
+            .expect_saves(changes.modified_files().map(Path::to_path_buf).collect());
         let generated = kept.generate(&scan).await;
         let generated_at = Instant::now();
         let output = match generated.result {
@@ -201,7 +203,7 @@ impl Builder {
                 kept.tracked.extend(generated.loaded);
                 kept.tracked_is_graph = false;
                 let watch_files = self.graph_watch_files(&kept.tracked);
-                let outcome = self.conclude(seq, started, Err(errors));
+                let outcome = self.conclude(seq, started, Err(errors), &generated.read);
                 if retry_partially {
                     self.put_back(seq, kept);
                 }
@@ -225,12 +227,14 @@ impl Builder {
                 files_read: generated.read,
             };
         }
+        // Publish first: the watch list and the configuration stamps below are only needed
+        // by the next build, and the inspector can import the artifact meanwhile.
+        let outcome = self.conclude(seq, started, Ok(output), &generated.read);
         kept.tracked = graph;
         kept.tracked_is_graph = true;
         kept.configs = configs_before;
         kept.configs.extend(self.config_dirs(&kept.tracked));
         let watch_files = self.graph_watch_files(&kept.tracked);
-        let outcome = self.conclude(seq, started, Ok(output));
         tracing::debug!(
             "built in {:?}: {queued:?} to the build thread, {:?} planning, {:?} in Rolldown, {:?} graph and publish",
             started.elapsed(),

@@ -4,7 +4,10 @@
 //! (`ARKOR_TUI_INCREMENTAL=off`, the A/B), and the reference `arkor dev` when given, all in one
 //! session; the RSS each server holds after its saves; and, in process, where one build's time
 //! goes: scan (read, parse, transform every module) against link + generate, for a full build
-//! and for a partial one, with the AST copy a partial build makes of Rolldown's snapshot.
+//! and for a partial one, with the AST copy a partial build makes of Rolldown's snapshot; the
+//! same partial build with the product's hidden source map, and without Rolldown's default
+//! dead-code-elimination pass over the chunk (what each costs). `--growth-modules` picks the
+//! sizes.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -13,8 +16,8 @@ use anyhow::Context;
 use arkor_tui::core::build::{self, Builder, Changes, FullReason, Scan};
 use arkor_tui::core::project::Project;
 use arkor_tui::core::watch::INCREMENTAL_ENV;
-use rolldown::{Bundler, ExperimentalOptions};
-use rolldown_common::{BundleMode, ScanMode};
+use rolldown::{Bundler, ExperimentalOptions, SourceMapType};
+use rolldown_common::{BundleMode, RawMinifyOptions, ScanMode};
 
 use crate::bench::Bench;
 use crate::e2e::{self, ms};
@@ -35,9 +38,9 @@ fn target_ratio(extra_modules: usize) -> Option<f64> {
 
 pub async fn measure(bench: &mut Bench, report: &mut Report) -> anyhow::Result<()> {
     let runs = bench.plan.runs;
-    let sizes = bench.plan.scale_modules.clone();
-    // The 3-module project first: the A/B there shows what the kept graph costs a small one.
-    for extra in std::iter::once(0).chain(sizes) {
+    // The 3-module project first (extra 0): the A/B there shows what the kept graph costs a
+    // small one.
+    for extra in bench.plan.growth_modules.clone() {
         let modules = extra + 3 + usize::from(extra > 0);
         report.progress(&format!("growth: {modules} modules"));
         let root = bench.tools.root.clone();
@@ -240,6 +243,15 @@ struct Split {
     /// (every core) instead of the build thread: scan & merge & copy, link + generate.
     parallel_scan: Samples,
     parallel_link_generate: Samples,
+    /// The same partial build on the build thread with the product's hidden source map
+    /// (the rows above build without one): scan & merge & copy, link + generate.
+    mapped_scan: Samples,
+    mapped_link_generate: Samples,
+    /// The mapped partial build once more without Rolldown's default dead-code-elimination
+    /// pass over the whole chunk (`minify: false`): what that pass costs. Not an option for
+    /// the product: it changes the artifact's bytes.
+    no_dce_scan: Samples,
+    no_dce_link_generate: Samples,
     /// The product's `Builder::rebuild` after a one-file save: the partial build plus
     /// everything around it (plan, graph walk, publish, hashes).
     product_rebuild: Samples,
@@ -283,6 +295,22 @@ impl Split {
             pair(&self.parallel_scan, &self.parallel_link_generate, false),
             pair(&self.parallel_scan, &self.parallel_link_generate, true),
         ));
+        report.rows.push(info_row(
+            format!(
+                "growth split, {modules} modules: the same partial build with the product's hidden source map"
+            ),
+            self.mapped_scan.len(),
+            pair(&self.mapped_scan, &self.mapped_link_generate, false),
+            pair(&self.mapped_scan, &self.mapped_link_generate, true),
+        ));
+        report.rows.push(info_row(
+            format!(
+                "growth split, {modules} modules: the same mapped partial build without the dead-code-elimination pass over the chunk (changes the bytes: not shippable)"
+            ),
+            self.no_dce_scan.len(),
+            pair(&self.no_dce_scan, &self.no_dce_link_generate, false),
+            pair(&self.no_dce_scan, &self.no_dce_link_generate, true),
+        ));
         let (median, p95) = ms_pair(&self.product_rebuild);
         report.rows.push(info_row(
             format!(
@@ -321,16 +349,11 @@ async fn split_stages(
         .await
         .outcome
         .map_err(|e| anyhow::anyhow!("first Builder::rebuild: {e}"))?;
-    let options = incremental_options(root);
-    let mut kept = on_build_thread(move || async move {
-        let mut kept =
-            Bundler::new(options).map_err(|e| anyhow::anyhow!("rolldown options: {e:?}"))?;
-        kept.incremental_generate(ScanMode::Full)
-            .await
-            .map_err(|e| anyhow::anyhow!("first build: {e:?}"))?;
-        Ok(kept)
-    })
-    .await?;
+    let mut kept = kept_bundler(incremental_options(root)).await?;
+    let mut mapped = kept_bundler(mapped_options(root)).await?;
+    let mut no_dce_options = mapped_options(root);
+    no_dce_options.minify = Some(RawMinifyOptions::Bool(false));
+    let mut no_dce = kept_bundler(no_dce_options).await?;
     for i in 0..runs + 2 {
         let warm = i >= 2;
         // A one-shot full build, stage by stage.
@@ -379,6 +402,36 @@ async fn split_stages(
             split.parallel_scan.push(ms(scan));
             split.parallel_link_generate.push(ms(link_generate));
         }
+        // Another, on the bundler that also makes the product's source map.
+        std::fs::write(changed, format!("{original}\n// split {i} mapped\n"))?;
+        tokio::time::sleep(IDLE_BEFORE_SAVE).await;
+        let partial = Some(changed.to_path_buf());
+        let (back, timed) = on_build_thread(move || async move {
+            let timed = timed_build(&mut mapped, BundleMode::IncrementalBuild, partial).await;
+            Ok((mapped, timed))
+        })
+        .await?;
+        mapped = back;
+        let (scan, link_generate, _) = timed?;
+        if warm {
+            split.mapped_scan.push(ms(scan));
+            split.mapped_link_generate.push(ms(link_generate));
+        }
+        // And on the one without the dead-code-elimination pass.
+        std::fs::write(changed, format!("{original}\n// split {i} no dce\n"))?;
+        tokio::time::sleep(IDLE_BEFORE_SAVE).await;
+        let partial = Some(changed.to_path_buf());
+        let (back, timed) = on_build_thread(move || async move {
+            let timed = timed_build(&mut no_dce, BundleMode::IncrementalBuild, partial).await;
+            Ok((no_dce, timed))
+        })
+        .await?;
+        no_dce = back;
+        let (scan, link_generate, _) = timed?;
+        if warm {
+            split.no_dce_scan.push(ms(scan));
+            split.no_dce_link_generate.push(ms(link_generate));
+        }
         // And the product's own rebuild of a save.
         std::fs::write(changed, format!("{original}\n// split {i} product\n"))?;
         tokio::time::sleep(IDLE_BEFORE_SAVE).await;
@@ -398,6 +451,19 @@ async fn split_stages(
         }
     }
     Ok(split)
+}
+
+/// A bundler with `options` after its first (full) build, made on the build thread.
+async fn kept_bundler(options: rolldown::BundlerOptions) -> anyhow::Result<Bundler> {
+    on_build_thread(move || async move {
+        let mut kept =
+            Bundler::new(options).map_err(|e| anyhow::anyhow!("rolldown options: {e:?}"))?;
+        kept.incremental_generate(ScanMode::Full)
+            .await
+            .map_err(|e| anyhow::anyhow!("first build: {e:?}"))?;
+        Ok(kept)
+    })
+    .await
 }
 
 async fn on_build_thread<T: Send + 'static, Fut>(
@@ -444,6 +510,15 @@ fn incremental_options(root: &Path) -> rolldown::BundlerOptions {
         incremental_build: Some(true),
         ..Default::default()
     });
+    options
+}
+
+/// The kept bundler's options plus the product's hidden source map (the product's own
+/// options, but for its load plugin).
+fn mapped_options(root: &Path) -> rolldown::BundlerOptions {
+    let mut options = incremental_options(root);
+    options.sourcemap = Some(SourceMapType::Hidden);
+    options.sourcemap_exclude_sources = Some(true);
     options
 }
 
