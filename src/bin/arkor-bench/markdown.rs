@@ -150,8 +150,10 @@ const METHOD: &str = r#"## Method
   `bundle_generate`) on the build thread after a 60 ms pause: a one-shot full build, and a partial build
   of the saved file on a kept bundler (its scan includes the merge into the snapshot and the copy of
   every module's AST; the copy is timed once more on its own), the same partial build on the
-  multi-thread runtime, and the product's `Builder::rebuild`. "growth stages" is the stages method
-  above on the bigger project.
+  multi-thread runtime, with the product's hidden source map, and with that map but without
+  Rolldown's default dead-code-elimination pass over the chunk (what each costs; the last changes
+  the artifact's bytes), and the product's `Builder::rebuild`. "growth stages" is the stages
+  method above on the bigger project. `--growth-modules` picks the sizes.
 - **save → signal**: one run started over `POST /api/train`; the harness stamps the write with
   CLOCK_REALTIME and reads the runner's SIGUSR2 stamp from the streamed body.
 - **Fan-out**: N SSE clients connected and past their replay, 2 live runs, one save per round; each
