@@ -1,7 +1,6 @@
 //! What a polled cloud list (Jobs, Endpoints) says above and instead of its table: how many,
 //! when updated, whether a fetch is under way; and, with nothing to list, why and what to do.
 
-use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
 use crate::tui::app::App;
@@ -74,7 +73,7 @@ pub(crate) fn empty_text(theme: Theme, poll: &Poll, words: &ListWords) -> Vec<Li
         Some(CloudProblem::NoProjectState) => {
             (words.no_state.0.to_owned(), words.no_state.1, theme.info())
         }
-        Some(problem) => (problem.what(), problem.advice(), problem_style(theme)),
+        Some(problem) => (problem.what(), problem.advice(), theme.warn()),
         None if poll.fetched_at.is_none() => (words.loading.to_owned(), "", theme.dim()),
         None => (words.empty.0.to_owned(), words.empty.1, theme.dim()),
     };
@@ -83,8 +82,4 @@ pub(crate) fn empty_text(theme: Theme, poll: &Poll, words: &ListWords) -> Vec<Li
         lines.push(Line::from(Span::raw(format!(" {advice}"))));
     }
     lines
-}
-
-fn problem_style(theme: Theme) -> Style {
-    theme.warn()
 }

@@ -84,58 +84,44 @@ pub enum EndpointChange {
 }
 
 impl EndpointChange {
-    /// The footer's line while it is under way: `deleting endpoint my-model…`.
-    pub fn doing(&self) -> String {
+    /// What it acts on and its two verbs: (`endpoint my-model`, `deleting`, `deleted`).
+    fn parts(&self) -> (String, &'static str, &'static str) {
         match self {
-            Self::Create { slug, .. } => format!("creating endpoint {slug}…"),
+            Self::Create { slug, .. } => (format!("endpoint {slug}"), "creating", "created"),
             Self::SetEnabled {
                 slug,
                 enabled: true,
                 ..
-            } => format!("enabling endpoint {slug}…"),
-            Self::SetEnabled { slug, .. } => format!("disabling endpoint {slug}…"),
-            Self::Delete { slug, .. } => format!("deleting endpoint {slug}…"),
-            Self::CreateKey { slug, .. } => format!("creating a key of endpoint {slug}…"),
-            Self::RevokeKey { slug, label, .. } => {
-                format!("revoking key {label} of endpoint {slug}…")
+            } => (format!("endpoint {slug}"), "enabling", "enabled"),
+            Self::SetEnabled { slug, .. } => (format!("endpoint {slug}"), "disabling", "disabled"),
+            Self::Delete { slug, .. } => (format!("endpoint {slug}"), "deleting", "deleted"),
+            Self::CreateKey { slug, .. } => {
+                (format!("a key of endpoint {slug}"), "creating", "created")
             }
+            Self::RevokeKey { slug, label, .. } => (
+                format!("key {label} of endpoint {slug}"),
+                "revoking",
+                "revoked",
+            ),
         }
+    }
+
+    /// The footer's line while it is under way: `deleting endpoint my-model…`.
+    pub fn doing(&self) -> String {
+        let (what, doing, _) = self.parts();
+        format!("{doing} {what}…")
     }
 
     /// Once it went through: `endpoint my-model deleted`.
     pub fn done(&self) -> String {
-        match self {
-            Self::Create { slug, .. } => format!("endpoint {slug} created"),
-            Self::SetEnabled {
-                slug,
-                enabled: true,
-                ..
-            } => format!("endpoint {slug} enabled"),
-            Self::SetEnabled { slug, .. } => format!("endpoint {slug} disabled"),
-            Self::Delete { slug, .. } => format!("endpoint {slug} deleted"),
-            Self::CreateKey { slug, .. } => format!("key of endpoint {slug} created"),
-            Self::RevokeKey { slug, label, .. } => {
-                format!("key {label} of endpoint {slug} revoked")
-            }
-        }
+        let (what, _, done) = self.parts();
+        format!("{what} {done}")
     }
 
     /// When the cloud refused it: `endpoint my-model not deleted`.
     pub fn failed(&self) -> String {
-        match self {
-            Self::Create { slug, .. } => format!("endpoint {slug} not created"),
-            Self::SetEnabled {
-                slug,
-                enabled: true,
-                ..
-            } => format!("endpoint {slug} not enabled"),
-            Self::SetEnabled { slug, .. } => format!("endpoint {slug} not disabled"),
-            Self::Delete { slug, .. } => format!("endpoint {slug} not deleted"),
-            Self::CreateKey { slug, .. } => format!("no key created for endpoint {slug}"),
-            Self::RevokeKey { slug, label, .. } => {
-                format!("key {label} of endpoint {slug} not revoked")
-            }
-        }
+        let (what, _, done) = self.parts();
+        format!("{what} not {done}")
     }
 }
 
